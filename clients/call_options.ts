@@ -1,0 +1,144 @@
+/**
+ * The options every call takes, checked and turned into request headers and a deadline.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import type { RequestHeaders } from "./channel.ts";
+
+/**
+ * Request metadata: each key with one value or several. Keys ending in `-bin` carry bytes,
+ * every other key carries text.
+ */
+export type MetadataInit = Record<
+  string,
+  string | Uint8Array | readonly (string | Uint8Array)[]
+>;
+
+/** Options every call takes. */
+export interface CallOptions {
+  /**
+   * Cancels the call when aborted; the call then rejects with the signal's reason.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+  /**
+   * How long the call may take, in milliseconds, before it ends with `DEADLINE_EXCEEDED`.
+   *
+   * @default {undefined} (no limit)
+   */
+  timeout?: number;
+  /**
+   * When the call must be over, as a `Date` or epoch milliseconds. With `timeout` too, the
+   * earlier of the two applies.
+   *
+   * @default {undefined} (no limit)
+   */
+  deadline?: Date | number;
+  /**
+   * Metadata sent with the request.
+   *
+   * @default {{}}
+   */
+  metadata?: MetadataInit;
+}
+
+/** A call's options, checked and ready for the transport. */
+export interface PreparedCall {
+  /** The request metadata as HTTP/2 headers. */
+  headers: RequestHeaders;
+  /** When the call must end, in epoch milliseconds. */
+  deadline: number | undefined;
+  /** The abort signal, if any. */
+  signal: AbortSignal | undefined;
+}
+
+const METADATA_KEY = /^[0-9a-z_.-]+$/;
+const RESERVED_KEYS = new Set(["content-type", "te", "user-agent", "host"]);
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
+function toHeaders(init: MetadataInit | undefined): RequestHeaders {
+  const headers: RequestHeaders = {};
+  if (init === undefined) return headers;
+  if (typeof init !== "object" || init === null) {
+    throw new TypeError(
+      `Metadata must be an object of keys and values: ${init}`,
+    );
+  }
+  for (const [name, value] of Object.entries(init)) {
+    const key = name.toLowerCase();
+    if (
+      !METADATA_KEY.test(key) || key.startsWith("grpc-") ||
+      RESERVED_KEYS.has(key)
+    ) {
+      throw new TypeError(`Metadata key is not allowed: ${name}`);
+    }
+    const binary = key.endsWith("-bin");
+    const values: readonly (string | Uint8Array)[] = Array.isArray(value)
+      ? value
+      : [value];
+    headers[key] = values.map((item) => {
+      if (binary) {
+        if (!(item instanceof Uint8Array)) {
+          throw new TypeError(
+            `Metadata value of a -bin key must be a Uint8Array: ${name}`,
+          );
+        }
+        return Buffer.from(item.buffer, item.byteOffset, item.byteLength)
+          .toString("base64");
+      }
+      if (typeof item !== "string" || !PRINTABLE_ASCII.test(item)) {
+        throw new TypeError(
+          `Metadata value must be printable ASCII text: ${name}`,
+        );
+      }
+      return item;
+    });
+  }
+  return headers;
+}
+
+function toDeadline(options: CallOptions): number | undefined {
+  let deadline: number | undefined;
+  if (options.timeout !== undefined) {
+    if (typeof options.timeout !== "number" || !(options.timeout >= 0)) {
+      throw new RangeError(
+        `Timeout must be a number of milliseconds >= 0: ${options.timeout}`,
+      );
+    }
+    deadline = Date.now() + options.timeout;
+  }
+  if (options.deadline !== undefined) {
+    const at = options.deadline instanceof Date
+      ? options.deadline.getTime()
+      : options.deadline;
+    if (typeof at !== "number" || Number.isNaN(at)) {
+      throw new RangeError(
+        `Deadline must be a Date or epoch milliseconds: ${options.deadline}`,
+      );
+    }
+    deadline = deadline === undefined ? at : Math.min(deadline, at);
+  }
+  return deadline;
+}
+
+/**
+ * Checks a call's options and prepares them for the transport.
+ *
+ * @param options The caller's options.
+ * @returns The request headers, the deadline and the signal.
+ * @throws {RangeError} If the timeout or deadline is not a valid time.
+ * @throws {TypeError} If the metadata or the signal is malformed.
+ */
+export function prepareCall(options: CallOptions): PreparedCall {
+  const { signal } = options;
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new TypeError("Signal must be an AbortSignal");
+  }
+  return {
+    headers: toHeaders(options.metadata),
+    deadline: toDeadline(options),
+    signal,
+  };
+}

@@ -1,0 +1,463 @@
+/**
+ * The client's transport: gRPC over `node:http2`, one HTTP/2 session per channel.
+ *
+ * The helpers speak gRPC themselves rather than through the grpc-js client because, under
+ * Deno, the grpc-js client drops the messages a server sent just before a non-OK status: it
+ * pauses its HTTP/2 stream after every message and gives up on unread messages once trailers
+ * with an error arrive, and Deno's `node:http2` delivers those trailers while the paused
+ * stream still holds the messages. Here a status is reported only after every message that
+ * preceded it.
+ *
+ * @module
+ */
+import http2 from "node:http2";
+import { Buffer } from "node:buffer";
+import { Status, type Trailers } from "./grpc_error.ts";
+
+/** How a call ended. */
+export interface CallStatus {
+  /** The gRPC status code. */
+  code: number;
+  /** The status details. */
+  details: string;
+  /** The trailing metadata. */
+  trailers: Trailers;
+}
+
+/** What a call reports to its owner. */
+export interface CallListener {
+  /** One message arrived (without its 5-byte prefix). */
+  onMessage(message: Buffer): void;
+  /** The call is over; every message before the status has been reported. */
+  onStatus(status: CallStatus): void;
+}
+
+/** The largest message a client accepts unless told otherwise, as in other gRPC clients. */
+export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
+
+const {
+  HTTP2_HEADER_STATUS,
+  HTTP2_HEADER_CONTENT_TYPE,
+  NGHTTP2_CANCEL,
+  NGHTTP2_REFUSED_STREAM,
+  NGHTTP2_ENHANCE_YOUR_CALM,
+  NGHTTP2_INADEQUATE_SECURITY,
+} = http2.constants;
+
+const CONNECTION_ERROR_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EAI_AGAIN",
+  "ETIMEDOUT",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "EPIPE",
+  "ERR_HTTP2_GOAWAY_SESSION",
+  "ERR_HTTP2_SESSION_ERROR",
+  "ERR_HTTP2_STREAM_CANCEL",
+  "ERR_HTTP2_INVALID_SESSION",
+]);
+
+function statusFromHttp(httpStatus: number): number {
+  switch (httpStatus) {
+    case 400:
+      return Status.INTERNAL;
+    case 401:
+      return Status.UNAUTHENTICATED;
+    case 403:
+      return Status.PERMISSION_DENIED;
+    case 404:
+      return Status.UNIMPLEMENTED;
+    case 429:
+    case 502:
+    case 503:
+    case 504:
+      return Status.UNAVAILABLE;
+    default:
+      return Status.UNKNOWN;
+  }
+}
+
+function decodeDetails(value: unknown): string {
+  if (typeof value !== "string") return "";
+  try {
+    return decodeURIComponent(value);
+  } catch {
+    return value;
+  }
+}
+
+function toTrailers(headers: http2.IncomingHttpHeaders): Trailers {
+  const trailers: Trailers = {};
+  for (const [key, value] of Object.entries(headers)) {
+    if (key.startsWith(":") || value === undefined) continue;
+    const values = Array.isArray(value) ? value : String(value).split(/,\s*/);
+    trailers[key] = key.endsWith("-bin")
+      ? values.map((item) => new Uint8Array(Buffer.from(item, "base64")))
+      : values;
+  }
+  return trailers;
+}
+
+function statusFromHeaders(
+  headers: http2.IncomingHttpHeaders,
+): CallStatus | undefined {
+  const code = headers["grpc-status"];
+  if (code === undefined) return undefined;
+  const parsed = Number(code);
+  return {
+    code: Number.isInteger(parsed) && parsed >= 0 ? parsed : Status.UNKNOWN,
+    details: decodeDetails(headers["grpc-message"]),
+    trailers: toTrailers(headers),
+  };
+}
+
+/** Splits the response body into gRPC messages (1-byte flag, 4-byte length, message). */
+class MessageDecoder {
+  #pending: Buffer | undefined;
+  #maxBytes: number;
+
+  constructor(maxBytes: number) {
+    this.#maxBytes = maxBytes;
+  }
+
+  /** Returns the complete messages, or a status if the body is malformed. */
+  push(
+    chunk: Buffer,
+    deliver: (message: Buffer) => void,
+  ): CallStatus | undefined {
+    let buffer = this.#pending === undefined
+      ? chunk
+      : Buffer.concat([this.#pending, chunk]);
+    this.#pending = undefined;
+    while (buffer.length >= 5) {
+      if (buffer[0] !== 0) {
+        return {
+          code: Status.INTERNAL,
+          details:
+            "Received a compressed message, but no compression was negotiated",
+          trailers: {},
+        };
+      }
+      const length = buffer.readUInt32BE(1);
+      if (length > this.#maxBytes) {
+        return {
+          code: Status.RESOURCE_EXHAUSTED,
+          details:
+            `Received message larger than max: ${length} > ${this.#maxBytes} bytes`,
+          trailers: {},
+        };
+      }
+      if (buffer.length < 5 + length) break;
+      deliver(buffer.subarray(5, 5 + length));
+      buffer = buffer.subarray(5 + length);
+    }
+    if (buffer.length > 0) this.#pending = Buffer.from(buffer);
+    return undefined;
+  }
+
+  get empty(): boolean {
+    return this.#pending === undefined;
+  }
+}
+
+/** One call on a channel: request headers sent, messages written and read, one status. */
+export class GrpcCall {
+  #stream: http2.ClientHttp2Stream;
+  #listener: CallListener;
+  #decoder: MessageDecoder;
+  #status: CallStatus | undefined;
+  #readEnded = false;
+  #finished = false;
+  #error: (Error & { code?: string }) | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #channel: Channel;
+
+  constructor(
+    channel: Channel,
+    stream: http2.ClientHttp2Stream,
+    listener: CallListener,
+    deadline: number | undefined,
+    maxReceiveBytes: number,
+  ) {
+    this.#channel = channel;
+    this.#stream = stream;
+    this.#listener = listener;
+    this.#decoder = new MessageDecoder(maxReceiveBytes);
+    stream.on("response", (headers) => this.#onResponse(headers));
+    stream.on("data", (chunk: Buffer) => this.#onData(chunk));
+    stream.on("trailers", (headers) => {
+      this.#status ??= statusFromHeaders(headers) ?? {
+        code: Status.INTERNAL,
+        details: "Server ended the call without a gRPC status",
+        trailers: toTrailers(headers),
+      };
+    });
+    stream.on("end", () => {
+      this.#readEnded = true;
+      this.#maybeFinish();
+    });
+    stream.on("error", (error: Error & { code?: string }) => {
+      this.#error ??= error;
+    });
+    stream.on("close", () => this.#onClose());
+    if (deadline !== undefined) {
+      this.#timer = setTimeout(
+        () => this.cancel(Status.DEADLINE_EXCEEDED, "Deadline exceeded"),
+        Math.max(0, deadline - Date.now()),
+      );
+    }
+  }
+
+  /** Whether the call has ended (its status is reported or about to be). */
+  get finished(): boolean {
+    return this.#finished;
+  }
+
+  /**
+   * Sends one message.
+   *
+   * @returns `false` when the caller should wait for {@linkcode GrpcCall.drained} first.
+   */
+  write(message: Uint8Array): boolean {
+    if (this.#finished) return false;
+    const frame = Buffer.allocUnsafe(5 + message.length);
+    frame[0] = 0;
+    frame.writeUInt32BE(message.length, 1);
+    frame.set(message, 5);
+    return this.#stream.write(frame);
+  }
+
+  /** Resolves when the call can take more writes, or when it has ended. */
+  drained(): Promise<void> {
+    if (this.#finished) return Promise.resolve();
+    return new Promise((resolve) => {
+      const stream = this.#stream;
+      function done(): void {
+        stream.off("drain", done);
+        stream.off("close", done);
+        resolve();
+      }
+      stream.on("drain", done);
+      stream.on("close", done);
+    });
+  }
+
+  /** Half-closes the call: no more messages from this side. */
+  end(): void {
+    if (!this.#finished) this.#stream.end();
+  }
+
+  /** Stops reading from the network until {@linkcode GrpcCall.resume}. */
+  pause(): void {
+    this.#stream.pause();
+  }
+
+  /** Reads from the network again. */
+  resume(): void {
+    this.#stream.resume();
+  }
+
+  /** Ends the call from this side: the server sees it cancelled; the status is `code`. */
+  cancel(
+    code: number = Status.CANCELLED,
+    details = "Cancelled on the client",
+  ): void {
+    if (this.#finished) return;
+    this.#status = { code, details, trailers: {} };
+    this.#finish();
+    this.#stream.close(NGHTTP2_CANCEL);
+  }
+
+  #onResponse(headers: http2.IncomingHttpHeaders): void {
+    const httpStatus = Number(headers[HTTP2_HEADER_STATUS]);
+    const trailersOnly = statusFromHeaders(headers);
+    if (trailersOnly !== undefined) {
+      this.#status ??= trailersOnly;
+      return;
+    }
+    if (httpStatus !== 200) {
+      this.#status ??= {
+        code: statusFromHttp(httpStatus),
+        details: `Server answered with HTTP status ${httpStatus}`,
+        trailers: toTrailers(headers),
+      };
+      return;
+    }
+    const contentType = String(headers[HTTP2_HEADER_CONTENT_TYPE] ?? "");
+    if (!contentType.startsWith("application/grpc")) {
+      this.#status ??= {
+        code: Status.UNKNOWN,
+        details: `Server answered with content type ${contentType || "(none)"}`,
+        trailers: toTrailers(headers),
+      };
+    }
+  }
+
+  #onData(chunk: Buffer): void {
+    if (this.#finished) return;
+    const failure = this.#decoder.push(chunk, (message) => {
+      if (!this.#finished) this.#listener.onMessage(message);
+    });
+    if (failure !== undefined) this.cancel(failure.code, failure.details);
+  }
+
+  #onClose(): void {
+    if (this.#finished) return;
+    if (this.#status !== undefined) {
+      // The stream can close before 'end' when it was reset after the trailers.
+      this.#finish();
+      return;
+    }
+    const error = this.#error ?? this.#channel.lastError;
+    let code: number = Status.INTERNAL;
+    let details =
+      `Stream closed without a gRPC status (HTTP/2 code ${this.#stream.rstCode})`;
+    if (this.#stream.rstCode === NGHTTP2_REFUSED_STREAM) {
+      code = Status.UNAVAILABLE;
+      details = "Stream refused by the server";
+    } else if (this.#stream.rstCode === NGHTTP2_ENHANCE_YOUR_CALM) {
+      code = Status.RESOURCE_EXHAUSTED;
+      details = "Server reported too much load (ENHANCE_YOUR_CALM)";
+    } else if (this.#stream.rstCode === NGHTTP2_INADEQUATE_SECURITY) {
+      code = Status.PERMISSION_DENIED;
+      details = "Connection not secure enough";
+    } else if (
+      error !== undefined && CONNECTION_ERROR_CODES.has(error.code ?? "")
+    ) {
+      code = Status.UNAVAILABLE;
+      details = `Cannot reach ${this.#channel.authority}: ${error.message}`;
+    } else if (this.#stream.rstCode === NGHTTP2_CANCEL) {
+      code = Status.CANCELLED;
+      details = "Call cancelled by the server";
+    } else if (error !== undefined) {
+      details = `Stream failed: ${error.message}`;
+    }
+    this.#status = { code, details, trailers: {} };
+    this.#finish();
+  }
+
+  #maybeFinish(): void {
+    if (this.#readEnded && this.#status !== undefined) this.#finish();
+  }
+
+  #finish(): void {
+    if (this.#finished) return;
+    this.#finished = true;
+    clearTimeout(this.#timer);
+    let status = this.#status!;
+    if (status.code === Status.OK && !this.#decoder.empty) {
+      status = {
+        code: Status.INTERNAL,
+        details: "Response ended inside a message",
+        trailers: {},
+      };
+    }
+    this.#channel.callEnded();
+    this.#listener.onStatus(status);
+  }
+}
+
+/** Options for a {@linkcode Channel}. */
+export interface ChannelOptions {
+  /** The largest message accepted from the server, in bytes. */
+  maxReceiveMessageBytes: number;
+}
+
+/** Request headers for a call: the caller's metadata, already checked and encoded. */
+export type RequestHeaders = Record<string, string | string[]>;
+
+/**
+ * An HTTP/2 connection to one server, opened on the first call, reopened after it is lost,
+ * and shared by every call.
+ */
+export class Channel {
+  readonly authority: string;
+  #url: string;
+  #options: ChannelOptions;
+  #session: http2.ClientHttp2Session | undefined;
+  #activeCalls = 0;
+  #closed = false;
+  /** The last connection-level error, to explain why a stream failed. */
+  lastError: (Error & { code?: string }) | undefined;
+
+  constructor(authority: string, options: ChannelOptions) {
+    this.authority = authority;
+    this.#url = `http://${authority}`;
+    this.#options = options;
+  }
+
+  /**
+   * Starts a call on `path`.
+   *
+   * @param path The method path, e.g. `/stream.ServerStream/Pow`.
+   * @param headers The caller's metadata.
+   * @param deadline When the call must end, in epoch milliseconds.
+   * @param listener Receives the messages and the status.
+   * @returns The call.
+   */
+  startCall(
+    path: string,
+    headers: RequestHeaders,
+    deadline: number | undefined,
+    listener: CallListener,
+  ): GrpcCall {
+    if (this.#closed) throw new TypeError("Client is closed");
+    const session = this.#connect();
+    const requestHeaders: http2.OutgoingHttpHeaders = {
+      ...headers,
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      "te": "trailers",
+      "user-agent": "grpc-stream-deno/0.1.0",
+    };
+    if (deadline !== undefined) {
+      requestHeaders["grpc-timeout"] = `${
+        Math.max(1, Math.ceil(deadline - Date.now()))
+      }m`;
+    }
+    this.#activeCalls += 1;
+    session.ref();
+    const stream = session.request(requestHeaders, { endStream: false });
+    return new GrpcCall(
+      this,
+      stream,
+      listener,
+      deadline,
+      this.#options.maxReceiveMessageBytes,
+    );
+  }
+
+  /** Called by each call when it ends, so an idle connection does not keep Deno alive. */
+  callEnded(): void {
+    this.#activeCalls -= 1;
+    if (this.#activeCalls === 0) this.#session?.unref();
+  }
+
+  /** Closes the connection once the calls in flight have ended. */
+  close(): void {
+    this.#closed = true;
+    this.#session?.close();
+    this.#session = undefined;
+  }
+
+  #connect(): http2.ClientHttp2Session {
+    const current = this.#session;
+    if (current !== undefined && !current.closed && !current.destroyed) {
+      return current;
+    }
+    const session = http2.connect(this.#url);
+    session.on("error", (error: Error & { code?: string }) => {
+      this.lastError = error;
+    });
+    const forget = (): void => {
+      if (this.#session === session) this.#session = undefined;
+    };
+    session.on("close", forget);
+    session.on("goaway", forget);
+    this.#session = session;
+    return session;
+  }
+}

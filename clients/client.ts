@@ -1,0 +1,478 @@
+/**
+ * `createClient` and the one-call helpers `pow`, `sum` and `sqrt`.
+ *
+ * @module
+ */
+import type { Buffer } from "node:buffer";
+import { streamMethods } from "../proto/definitions.ts";
+import { type CallOptions, prepareCall } from "./call_options.ts";
+import { Channel, DEFAULT_MAX_RECEIVE_MESSAGE_BYTES } from "./channel.ts";
+import { GrpcError, Status } from "./grpc_error.ts";
+import { errorFromStatus, ReplyIterator, writeAll } from "./streams.ts";
+
+export type { CallOptions, MetadataInit } from "./call_options.ts";
+
+/** Options for {@linkcode StreamClient.pow}. */
+export interface PowOptions extends CallOptions {
+  /**
+   * How many powers to receive: `base^0` through `base^(count - 1)`.
+   *
+   * @default {10}
+   */
+  count?: number;
+}
+
+/** Options for {@linkcode createClient}. */
+export interface ClientOptions {
+  /**
+   * The largest reply message accepted, in bytes; a larger one ends the call with
+   * `RESOURCE_EXHAUSTED`.
+   *
+   * @default {4_194_304}
+   */
+  maxReceiveMessageBytes?: number;
+}
+
+/** The numbers `sum` adds: any iterable or async iterable of integers. */
+export type Int64Source =
+  | Iterable<bigint | number>
+  | AsyncIterable<bigint | number>;
+
+/** The numbers `sqrt` answers: any iterable or async iterable of numbers. */
+export type NumberSource = Iterable<number> | AsyncIterable<number>;
+
+/** A connection to a grpc-stream server (or the original Go demo's), shared by every call. */
+export interface StreamClient extends Disposable {
+  /** The `host:port` this client calls. */
+  readonly address: string;
+  /**
+   * Streams the powers of `base` from `stream.ServerStream/Pow`.
+   *
+   * @param base The base, an int64.
+   * @param options The count, cancellation, deadline and metadata.
+   * @returns The powers `base^0`, `base^1`, … as bigints, as they arrive.
+   * @throws {RangeError} If `base` is not an int64 or `count` is not an integer from 1 to
+   * 4294967295.
+   */
+  pow(
+    base: bigint | number,
+    options?: PowOptions,
+  ): AsyncIterableIterator<bigint>;
+  /**
+   * Streams `numbers` to `stream.ClientStream/Sum` and resolves to their exact sum.
+   *
+   * @param numbers The addends, each an int64.
+   * @param options Cancellation, deadline and metadata.
+   * @returns The sum; it rejects with a {@linkcode GrpcError} (`OUT_OF_RANGE` when the sum does
+   * not fit in int64) or with a `RangeError` for a number that is not an int64.
+   */
+  sum(numbers: Int64Source, options?: CallOptions): Promise<bigint>;
+  /**
+   * Streams `numbers` to `stream.BidirectionalStreamServer/Sqrt` and yields each square root
+   * as soon as it arrives.
+   *
+   * @param numbers The numbers; a negative one or `NaN` ends the call with `INVALID_ARGUMENT`.
+   * @param options Cancellation, deadline and metadata.
+   * @returns The square roots, in order.
+   */
+  sqrt(
+    numbers: NumberSource,
+    options?: CallOptions,
+  ): AsyncIterableIterator<number>;
+  /** Closes the connection once the calls in flight have ended. */
+  close(): void;
+}
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+const MAX_UINT32 = 2 ** 32 - 1;
+
+/**
+ * Checks that `value` is an int64 and writes it as the wire codec expects.
+ *
+ * @param value A bigint, or a number that is a safe integer.
+ * @param what What the value is, for the error message.
+ * @returns The value in decimal.
+ */
+function toInt64(value: bigint | number, what: string): string {
+  if (typeof value === "bigint") {
+    if (value < INT64_MIN || value > INT64_MAX) {
+      throw new RangeError(`${what} does not fit in int64: ${value}`);
+    }
+    return value.toString();
+  }
+  if (typeof value === "number") {
+    if (!Number.isSafeInteger(value)) {
+      throw new RangeError(
+        `${what} must be a safe integer or a bigint: ${value}`,
+      );
+    }
+    return value.toString();
+  }
+  throw new TypeError(`${what} must be a bigint or a number: ${typeof value}`);
+}
+
+function toPowCount(count: number | undefined): number {
+  if (count === undefined) return 10;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_UINT32) {
+    throw new RangeError(
+      `Count must be an integer from 1 to ${MAX_UINT32}: ${count}`,
+    );
+  }
+  return count;
+}
+
+function checkSource(numbers: unknown): void {
+  if (
+    typeof numbers !== "object" || numbers === null ||
+    (typeof (numbers as Iterable<unknown>)[Symbol.iterator] !== "function" &&
+      typeof (numbers as AsyncIterable<unknown>)[Symbol.asyncIterator] !==
+        "function")
+  ) {
+    throw new TypeError("Numbers must be an iterable or an async iterable");
+  }
+}
+
+function decodePow(message: Buffer): bigint {
+  return BigInt(streamMethods.pow.deserializeReply(message).number);
+}
+
+function decodeSqrt(message: Buffer): number {
+  return streamMethods.sqrt.deserializeReply(message).sqrt;
+}
+
+function encodeSum(value: bigint | number, index: number): Uint8Array {
+  return streamMethods.sum.serializeRequest({
+    number: toInt64(value, `Number at index ${index}`),
+  });
+}
+
+function encodeSqrt(value: number, index: number): Uint8Array {
+  if (typeof value !== "number") {
+    throw new TypeError(
+      `Number at index ${index} must be a number: ${typeof value}`,
+    );
+  }
+  return streamMethods.sqrt.serializeRequest({ number: value });
+}
+
+function callPow(
+  channel: Channel,
+  base: bigint | number,
+  options: PowOptions,
+  onFinish: () => void,
+): AsyncIterableIterator<bigint> {
+  const request = streamMethods.pow.serializeRequest({
+    number: toInt64(base, "Base"),
+    count: toPowCount(options.count),
+  });
+  const { headers, deadline, signal } = prepareCall(options);
+  return new ReplyIterator<bigint>(
+    (listener) => {
+      const call = channel.startCall(
+        streamMethods.pow.path,
+        headers,
+        deadline,
+        listener,
+      );
+      call.write(request);
+      call.end();
+      return call;
+    },
+    decodePow,
+    signal,
+    onFinish,
+  );
+}
+
+function callSum(
+  channel: Channel,
+  numbers: Int64Source,
+  options: CallOptions,
+): Promise<bigint> {
+  checkSource(numbers);
+  const { headers, deadline, signal } = prepareCall(options);
+  signal?.throwIfAborted();
+  return new Promise((resolve, reject) => {
+    let settled = false;
+    let reply: Buffer | undefined;
+    function settle(error: unknown, total?: bigint): void {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener("abort", onAbort);
+      if (error === undefined) resolve(total!);
+      else reject(error);
+    }
+    function onAbort(): void {
+      settle(signal?.reason);
+      call.cancel();
+    }
+    const call = channel.startCall(streamMethods.sum.path, headers, deadline, {
+      onMessage(message) {
+        reply = message;
+      },
+      onStatus(status) {
+        if (status.code !== Status.OK) {
+          settle(errorFromStatus(status));
+        } else if (reply === undefined) {
+          settle(new GrpcError(Status.INTERNAL, "Server sent no reply to Sum"));
+        } else {
+          try {
+            settle(
+              undefined,
+              BigInt(streamMethods.sum.deserializeReply(reply).sum),
+            );
+          } catch (error) {
+            settle(
+              new GrpcError(Status.INTERNAL, "Cannot decode the reply to Sum", {
+                cause: error,
+              }),
+            );
+          }
+        }
+      },
+    });
+    signal?.addEventListener("abort", onAbort, { once: true });
+    writeAll(call, numbers, encodeSum).catch((error: unknown) => {
+      settle(error);
+      call.cancel();
+    });
+  });
+}
+
+function callSqrt(
+  channel: Channel,
+  numbers: NumberSource,
+  options: CallOptions,
+  onFinish: () => void,
+): AsyncIterableIterator<number> {
+  checkSource(numbers);
+  const { headers, deadline, signal } = prepareCall(options);
+  return new ReplyIterator<number>(
+    (listener, iterator) => {
+      const call = channel.startCall(
+        streamMethods.sqrt.path,
+        headers,
+        deadline,
+        listener,
+      );
+      writeAll(call, numbers, encodeSqrt).catch((error: unknown) =>
+        iterator.fail(error)
+      );
+      return call;
+    },
+    decodeSqrt,
+    signal,
+    onFinish,
+  );
+}
+
+function nothing(): void {}
+
+function openChannel(address: string, options: ClientOptions): Channel {
+  if (typeof address !== "string" || address === "") {
+    throw new TypeError(
+      `Address must be a non-empty "host:port" string: ${address}`,
+    );
+  }
+  const maxReceiveMessageBytes = options.maxReceiveMessageBytes ??
+    DEFAULT_MAX_RECEIVE_MESSAGE_BYTES;
+  if (!Number.isInteger(maxReceiveMessageBytes) || maxReceiveMessageBytes < 0) {
+    throw new RangeError(
+      `Max receive message bytes must be an integer >= 0: ${maxReceiveMessageBytes}`,
+    );
+  }
+  return new Channel(address, { maxReceiveMessageBytes });
+}
+
+/**
+ * Connects to a server that hosts the three streaming services. The connection is made on the
+ * first call and shared by every call after it.
+ *
+ * @param address The server's `host:port`.
+ * @param options Channel options.
+ * @returns The client; close it (or declare it with `using`) when done.
+ * @throws {TypeError} If `address` is not a non-empty string.
+ *
+ * @example Call all three methods over one connection
+ * ```ts
+ * import { createClient, startServer } from "@streamrpc/grpc-stream";
+ * import { deepStrictEqual, strictEqual } from "node:assert";
+ *
+ * await using server = await startServer({ port: 0 });
+ * using client = createClient(server.addresses[0]!);
+ * deepStrictEqual(await Array.fromAsync(client.pow(2, { count: 4 })), [1n, 2n, 4n, 8n]);
+ * strictEqual(await client.sum([1, 2, 3n]), 6n);
+ * deepStrictEqual(await Array.fromAsync(client.sqrt([4, 9])), [2, 3]);
+ * ```
+ */
+export function createClient(
+  address: string,
+  options: ClientOptions = {},
+): StreamClient {
+  const channel = openChannel(address, options);
+  function close(): void {
+    channel.close();
+  }
+  return {
+    address,
+    pow(
+      base: bigint | number,
+      options: PowOptions = {},
+    ): AsyncIterableIterator<bigint> {
+      return callPow(channel, base, options, nothing);
+    },
+    sum(numbers: Int64Source, options: CallOptions = {}): Promise<bigint> {
+      try {
+        return callSum(channel, numbers, options);
+      } catch (error) {
+        return Promise.reject(error);
+      }
+    },
+    sqrt(
+      numbers: NumberSource,
+      options: CallOptions = {},
+    ): AsyncIterableIterator<number> {
+      return callSqrt(channel, numbers, options, nothing);
+    },
+    close,
+    [Symbol.dispose]: close,
+  };
+}
+
+/** The ports of the original Go demo's servers, where the one-call helpers go by default. */
+export const DEFAULT_ADDRESSES: Readonly<
+  { pow: string; sum: string; sqrt: string }
+> = {
+  pow: "127.0.0.1:8082",
+  sum: "127.0.0.1:8081",
+  sqrt: "127.0.0.1:8083",
+};
+
+/** Where a one-call helper connects, on top of its call options. */
+export interface ConnectOptions extends ClientOptions {
+  /**
+   * The server's `host:port`.
+   *
+   * @default {The original Go demo's port for the method: "127.0.0.1:8082" for pow, "127.0.0.1:8081" for sum, "127.0.0.1:8083" for sqrt}
+   */
+  address?: string;
+}
+
+/** Options for the one-call {@linkcode pow}. */
+export interface PowCallOptions extends PowOptions, ConnectOptions {}
+
+/** Options for the one-call {@linkcode sum} and {@linkcode sqrt}. */
+export interface StreamCallOptions extends CallOptions, ConnectOptions {}
+
+/**
+ * Streams the powers of `base` from `stream.ServerStream/Pow` over a connection of its own,
+ * closed when the call ends.
+ *
+ * @param base The base, an int64.
+ * @param options Where to connect, the count, cancellation, deadline and metadata.
+ * @returns The powers `base^0` … `base^(count - 1)` as bigints, as they arrive.
+ * @throws {RangeError} If `base` is not an int64 or `count` is out of range.
+ *
+ * @example Print the powers of two
+ * ```ts
+ * import { pow, startServer } from "@streamrpc/grpc-stream";
+ *
+ * await using server = await startServer({ port: 0 });
+ * for await (const power of pow(2, { address: server.addresses[0]! })) {
+ *   console.log(power); // 1n, 2n, 4n, … 512n
+ * }
+ * ```
+ */
+export function pow(
+  base: bigint | number,
+  options: PowCallOptions = {},
+): AsyncIterableIterator<bigint> {
+  const channel = openChannel(
+    options.address ?? DEFAULT_ADDRESSES.pow,
+    options,
+  );
+  try {
+    return callPow(channel, base, options, () => channel.close());
+  } catch (error) {
+    channel.close();
+    throw error;
+  }
+}
+
+/**
+ * Streams `numbers` to `stream.ClientStream/Sum` over a connection of its own and resolves to
+ * their exact sum.
+ *
+ * @param numbers The addends, each an int64, from any iterable or async iterable.
+ * @param options Where to connect, cancellation, deadline and metadata.
+ * @returns The sum. It rejects with a {@linkcode GrpcError} when the call fails
+ * (`OUT_OF_RANGE` when the sum does not fit in int64), a `RangeError` for a number that is not
+ * an int64, or the signal's reason when aborted.
+ *
+ * @example Add numbers from a generator
+ * ```ts
+ * import { startServer, sum } from "@streamrpc/grpc-stream";
+ * import { strictEqual } from "node:assert";
+ *
+ * await using server = await startServer({ port: 0 });
+ * async function* count() {
+ *   for (let i = 0; i < 10; i++) yield i;
+ * }
+ * strictEqual(await sum(count(), { address: server.addresses[0]! }), 45n);
+ * ```
+ */
+export function sum(
+  numbers: Int64Source,
+  options: StreamCallOptions = {},
+): Promise<bigint> {
+  let channel: Channel;
+  try {
+    channel = openChannel(options.address ?? DEFAULT_ADDRESSES.sum, options);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+  let result: Promise<bigint>;
+  try {
+    result = callSum(channel, numbers, options);
+  } catch (error) {
+    result = Promise.reject(error);
+  }
+  return result.finally(() => channel.close());
+}
+
+/**
+ * Streams `numbers` to `stream.BidirectionalStreamServer/Sqrt` over a connection of its own
+ * and yields each square root as soon as it arrives.
+ *
+ * @param numbers The numbers, from any iterable or async iterable; a negative one or `NaN`
+ * ends the call with `INVALID_ARGUMENT` after the answers before it.
+ * @param options Where to connect, cancellation, deadline and metadata.
+ * @returns The square roots, in order.
+ * @throws {TypeError} If `numbers` is not iterable.
+ *
+ * @example Answer square roots as they come
+ * ```ts
+ * import { sqrt, startServer } from "@streamrpc/grpc-stream";
+ * import { deepStrictEqual } from "node:assert";
+ *
+ * await using server = await startServer({ port: 0 });
+ * const roots = await Array.fromAsync(sqrt([0, 1, 4, 9], { address: server.addresses[0]! }));
+ * deepStrictEqual(roots, [0, 1, 2, 3]);
+ * ```
+ */
+export function sqrt(
+  numbers: NumberSource,
+  options: StreamCallOptions = {},
+): AsyncIterableIterator<number> {
+  const channel = openChannel(
+    options.address ?? DEFAULT_ADDRESSES.sqrt,
+    options,
+  );
+  try {
+    return callSqrt(channel, numbers, options, () => channel.close());
+  } catch (error) {
+    channel.close();
+    throw error;
+  }
+}

@@ -1,0 +1,99 @@
+/**
+ * The error every failed call rejects with, and the names of gRPC status codes.
+ *
+ * @module
+ */
+
+/** The gRPC status codes by name. */
+export const Status = {
+  OK: 0,
+  CANCELLED: 1,
+  UNKNOWN: 2,
+  INVALID_ARGUMENT: 3,
+  DEADLINE_EXCEEDED: 4,
+  NOT_FOUND: 5,
+  ALREADY_EXISTS: 6,
+  PERMISSION_DENIED: 7,
+  RESOURCE_EXHAUSTED: 8,
+  FAILED_PRECONDITION: 9,
+  ABORTED: 10,
+  OUT_OF_RANGE: 11,
+  UNIMPLEMENTED: 12,
+  INTERNAL: 13,
+  UNAVAILABLE: 14,
+  DATA_LOSS: 15,
+  UNAUTHENTICATED: 16,
+} as const;
+
+/** The name of a gRPC status code, such as `"OUT_OF_RANGE"`. */
+export type StatusName = keyof typeof Status;
+
+const NAMES_BY_CODE: ReadonlyMap<number, StatusName> = new Map(
+  Object.entries(Status).map(([name, code]) => [code, name as StatusName]),
+);
+
+/** The trailing metadata a server ended a call with, each key with all of its values. */
+export type Trailers = Record<string, (string | Uint8Array)[]>;
+
+/** Options for {@linkcode GrpcError}. */
+export interface GrpcErrorOptions {
+  /**
+   * The trailing metadata the call ended with.
+   *
+   * @default {{}}
+   */
+  trailers?: Trailers;
+  /**
+   * The underlying error, kept as `cause`.
+   *
+   * @default {undefined}
+   */
+  cause?: unknown;
+}
+
+/**
+ * A call that ended with a gRPC status other than `OK`.
+ *
+ * @example Tell an overflow from other failures
+ * ```ts
+ * import { GrpcError, startServer, sum } from "@streamrpc/grpc-stream";
+ * import { strictEqual } from "node:assert";
+ *
+ * await using server = await startServer({ port: 0 });
+ * try {
+ *   await sum([2n ** 62n, 2n ** 62n], { address: server.addresses[0]! });
+ * } catch (error) {
+ *   if (!(error instanceof GrpcError)) throw error;
+ *   strictEqual(error.codeName, "OUT_OF_RANGE");
+ * }
+ * ```
+ */
+export class GrpcError extends Error {
+  /** The numeric status code, e.g. `11`. */
+  readonly code: number;
+  /** The status code's name, e.g. `"OUT_OF_RANGE"`, or `"UNKNOWN"` for a code outside the list. */
+  readonly codeName: StatusName;
+  /** The server's description of the failure. */
+  readonly details: string;
+  /** The trailing metadata the call ended with. */
+  readonly trailers: Trailers;
+
+  /**
+   * Creates an error for a call that ended with `code`.
+   *
+   * @param code The numeric gRPC status code.
+   * @param details The status details the server sent.
+   * @param options Trailers and the underlying error.
+   */
+  constructor(code: number, details: string, options: GrpcErrorOptions = {}) {
+    const codeName = NAMES_BY_CODE.get(code) ?? "UNKNOWN";
+    super(details === "" ? codeName : `${codeName}: ${details}`, {
+      cause: options.cause,
+    });
+    this.name = "GrpcError";
+    this.code = code;
+    this.codeName = codeName;
+    this.details = details;
+    this.trailers = options.trailers ?? {};
+  }
+}

@@ -1,0 +1,49 @@
+/**
+ * Serve and call the three kinds of gRPC streaming of the classic Go streaming demo —
+ * server streaming (`Pow`), client streaming (`Sum`) and bidirectional streaming (`Sqrt`) —
+ * from Deno, on `@grpc/grpc-js`, wire-compatible with the original Go clients and servers.
+ *
+ * @example Serve on a free port, then call all three methods
+ * ```ts
+ * import { createClient, startServer } from "@streamrpc/grpc-stream";
+ *
+ * await using server = await startServer({ port: 0 });
+ * using client = createClient(server.addresses[0]!);
+ *
+ * for await (const power of client.pow(2)) console.log(power); // 1n … 512n
+ * console.log(await client.sum([1, 2, 3])); // 6n
+ * for await (const root of client.sqrt([4, 9])) console.log(root); // 2, 3
+ * ```
+ *
+ * @module
+ */
+export {
+  type ServerLogger,
+  startServer,
+  type StartServerOptions,
+  type StreamServer,
+} from "./services/server.ts";
+export {
+  type CallOptions,
+  type ClientOptions,
+  type ConnectOptions,
+  createClient,
+  DEFAULT_ADDRESSES,
+  type Int64Source,
+  type MetadataInit,
+  type NumberSource,
+  pow,
+  type PowCallOptions,
+  type PowOptions,
+  sqrt,
+  type StreamCallOptions,
+  type StreamClient,
+  sum,
+} from "./clients/client.ts";
+export {
+  GrpcError,
+  type GrpcErrorOptions,
+  Status,
+  type StatusName,
+  type Trailers,
+} from "./clients/grpc_error.ts";

@@ -1,0 +1,277 @@
+/**
+ * The three handlers of the wire contract, with the semantics of the project's design:
+ * exact int64 arithmetic, flow control, cancellation, and a status for every failure.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import type {
+  PowReply,
+  PowRequest,
+  SqrtReply,
+  SqrtRequest,
+  SumReply,
+  SumRequest,
+} from "../proto/definitions.ts";
+
+/** Where a server's handlers write their log lines. `console` fits. */
+export interface ServerLogger {
+  /** One line about normal operation, e.g. a message received. */
+  info(message: string): void;
+  /** One line about a call that failed or a client that misbehaved. */
+  warn(message: string): void;
+  /** One line about a fault inside the server. */
+  error(message: string): void;
+}
+
+/** What the handlers need from the server that hosts them. */
+export interface HandlerSettings {
+  /** The largest `count` a `Pow` call may ask for. */
+  maxPowCount: number;
+  /** Where log lines go; `undefined` is silent and skips formatting them. */
+  logger: ServerLogger | undefined;
+}
+
+/** The handlers, keyed as `grpc.Server.addService` expects them. */
+export interface StreamHandlers {
+  /** `stream.ServerStream` */
+  serverStream: { Pow: grpc.handleServerStreamingCall<PowRequest, PowReply> };
+  /** `stream.ClientStream` */
+  clientStream: { Sum: grpc.handleClientStreamingCall<SumRequest, SumReply> };
+  /** `stream.BidirectionalStreamServer` */
+  bidirectionalStream: {
+    Sqrt: grpc.handleBidiStreamingCall<SqrtRequest, SqrtReply>;
+  };
+}
+
+/** The `count` a `Pow` request means when it leaves the field at 0, as the Go demo did. */
+export const DEFAULT_POW_COUNT = 10;
+
+const INT64_MIN = -(2n ** 63n);
+const INT64_MAX = 2n ** 63n - 1n;
+
+function fitsInt64(value: bigint): boolean {
+  return value >= INT64_MIN && value <= INT64_MAX;
+}
+
+function status(code: grpc.status, details: string): grpc.StatusObject {
+  return { code, details, metadata: new grpc.Metadata() };
+}
+
+function internalError(
+  logger: ServerLogger | undefined,
+  method: string,
+  cause: unknown,
+): grpc.StatusObject {
+  logger?.error(`${method} failed inside the server: ${describe(cause)}`);
+  return status(grpc.status.INTERNAL, `${method} failed inside the server`);
+}
+
+function describe(cause: unknown): string {
+  return cause instanceof Error
+    ? (cause.stack ?? cause.message)
+    : String(cause);
+}
+
+type WritableCall =
+  | grpc.ServerWritableStream<unknown, unknown>
+  | grpc.ServerDuplexStream<unknown, unknown>;
+
+/**
+ * Resolves once the call can take more writes, or once it is cancelled (true), so a writer
+ * never waits for a `drain` that a vanished client will not send.
+ */
+function drainOrCancel(call: WritableCall): Promise<boolean> {
+  if (call.cancelled) return Promise.resolve(true);
+  return new Promise((resolve) => {
+    function onDrain(): void {
+      call.off("cancelled", onCancelled);
+      resolve(false);
+    }
+    function onCancelled(): void {
+      call.off("drain", onDrain);
+      resolve(true);
+    }
+    call.once("drain", onDrain);
+    call.once("cancelled", onCancelled);
+  });
+}
+
+/**
+ * Ends a streaming call with a failure status after every message written before it, so the
+ * client receives the answers that preceded the failure.
+ */
+function failAfterWrites(call: WritableCall, failure: grpc.StatusObject): void {
+  // grpc-js's own 'error' listener stores the status and ends the writable side; the status
+  // goes out in `_final`, which runs only once every queued write has been handed over.
+  call.emit("error", failure);
+}
+
+/**
+ * Creates the handlers that a server registers.
+ *
+ * @param settings The limits and logger the handlers use.
+ * @returns The handlers for the three services.
+ */
+export function createHandlers(settings: HandlerSettings): StreamHandlers {
+  const { logger, maxPowCount } = settings;
+
+  async function streamPowers(
+    call: grpc.ServerWritableStream<PowRequest, PowReply>,
+  ): Promise<void> {
+    const base = BigInt(call.request.number);
+    const count = call.request.count === 0
+      ? DEFAULT_POW_COUNT
+      : call.request.count;
+    logger?.info(`Recv Client Data ${base}`);
+    if (count > maxPowCount) {
+      logger?.warn(
+        `Pow(${base}) refused: count ${count} is over ${maxPowCount}`,
+      );
+      failAfterWrites(
+        call,
+        status(
+          grpc.status.INVALID_ARGUMENT,
+          `Count is over this server's limit: ${count} > ${maxPowCount}`,
+        ),
+      );
+      return;
+    }
+    let power = 1n;
+    for (let exponent = 0; exponent < count; exponent++) {
+      if (!fitsInt64(power)) {
+        logger?.warn(
+          `Pow(${base}) stopped: ${base}^${exponent} does not fit in int64`,
+        );
+        failAfterWrites(
+          call,
+          status(
+            grpc.status.OUT_OF_RANGE,
+            `Power does not fit in int64: ${base}^${exponent} (after ${exponent} powers)`,
+          ),
+        );
+        return;
+      }
+      if (call.cancelled) {
+        logger?.info(
+          `Pow(${base}) cancelled after ${exponent} of ${count} powers`,
+        );
+        return;
+      }
+      const accepted = call.write({ number: power.toString() });
+      if (!accepted && await drainOrCancel(call)) {
+        logger?.info(
+          `Pow(${base}) cancelled after ${exponent + 1} of ${count} powers`,
+        );
+        return;
+      }
+      power *= base;
+    }
+    call.end();
+  }
+
+  function handlePow(
+    call: grpc.ServerWritableStream<PowRequest, PowReply>,
+  ): void {
+    streamPowers(call).catch((cause: unknown) => {
+      failAfterWrites(call, internalError(logger, "Pow", cause));
+    });
+  }
+
+  function handleSum(
+    call: grpc.ServerReadableStream<SumRequest, SumReply>,
+    callback: grpc.sendUnaryData<SumReply>,
+  ): void {
+    let total = 0n;
+    let finished = false;
+    function finish(failure: grpc.StatusObject | null, reply?: SumReply): void {
+      if (finished) return;
+      finished = true;
+      callback(failure, reply);
+    }
+    call.on("data", (request: SumRequest) => {
+      if (finished) return;
+      try {
+        const addend = BigInt(request.number);
+        logger?.info(`Recved ${addend}`);
+        total += addend;
+      } catch (cause) {
+        finish(internalError(logger, "Sum", cause));
+      }
+    });
+    call.on("end", () => {
+      logger?.info("client closed");
+      if (fitsInt64(total)) {
+        finish(null, { sum: total.toString() });
+      } else {
+        logger?.warn(`Sum refused: the total ${total} does not fit in int64`);
+        finish(
+          status(
+            grpc.status.OUT_OF_RANGE,
+            `Sum does not fit in int64: ${total}`,
+          ),
+        );
+      }
+    });
+    call.on("cancelled", () => {
+      if (finished) return;
+      finished = true;
+      logger?.info("Sum cancelled by the client");
+    });
+    call.on("error", (cause: unknown) => {
+      logger?.warn(`Sum failed while receiving: ${describe(cause)}`);
+    });
+  }
+
+  function handleSqrt(
+    call: grpc.ServerDuplexStream<SqrtRequest, SqrtReply>,
+  ): void {
+    let position = 0;
+    let finished = false;
+    call.on("data", (request: SqrtRequest) => {
+      if (finished) return;
+      try {
+        position += 1;
+        const number = request.number;
+        logger?.info(`Recv Data:${number}`);
+        if (Number.isNaN(number) || number < 0) {
+          finished = true;
+          logger?.warn(`Sqrt refused message ${position}: ${number}`);
+          failAfterWrites(
+            call,
+            status(
+              grpc.status.INVALID_ARGUMENT,
+              `Number has no real square root: ${number} (message ${position})`,
+            ),
+          );
+          return;
+        }
+        if (!call.write({ sqrt: Math.sqrt(number) })) {
+          // Stop reading until the client takes the answers, so a client that writes without
+          // reading cannot make the server buffer without bound.
+          call.pause();
+          drainOrCancel(call).then(() => call.resume());
+        }
+      } catch (cause) {
+        finished = true;
+        failAfterWrites(call, internalError(logger, "Sqrt", cause));
+      }
+    });
+    call.on("end", () => {
+      if (finished) return;
+      finished = true;
+      call.end();
+    });
+    call.on("cancelled", () => {
+      if (finished) return;
+      finished = true;
+      logger?.info(`Sqrt cancelled by the client after ${position} numbers`);
+    });
+  }
+
+  return {
+    serverStream: { Pow: handlePow },
+    clientStream: { Sum: handleSum },
+    bidirectionalStream: { Sqrt: handleSqrt },
+  };
+}

@@ -1,0 +1,203 @@
+/**
+ * `startServer`: one gRPC server hosting the three streaming services on one or more ports.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import { streamServices } from "../proto/definitions.ts";
+import { createHandlers, type ServerLogger } from "./handlers.ts";
+
+export type { ServerLogger } from "./handlers.ts";
+
+/** Options for {@linkcode startServer}. */
+export interface StartServerOptions {
+  /**
+   * The address to listen on. Use `"0.0.0.0"` or `"::"` to accept connections from other
+   * machines.
+   *
+   * @default {"127.0.0.1"}
+   */
+  hostname?: string;
+  /**
+   * The port, or several ports that each serve all three services. `0` picks a free port.
+   *
+   * @default {0}
+   */
+  port?: number | readonly number[];
+  /**
+   * The largest `count` a `Pow` call may ask for; larger requests end with
+   * `INVALID_ARGUMENT` before any message.
+   *
+   * @default {1_000_000}
+   */
+  maxPowCount?: number;
+  /**
+   * Where the handlers write what they receive and why calls fail. `console` prints the
+   * lines of the original Go demo's servers.
+   *
+   * @default {undefined} (silent)
+   */
+  logger?: ServerLogger;
+  /**
+   * How long {@linkcode StreamServer.close} lets calls in flight finish before it cancels
+   * them, in milliseconds.
+   *
+   * @default {5_000}
+   */
+  gracePeriod?: number;
+  /**
+   * Options handed to the grpc-js server, such as `"grpc.max_receive_message_length"`.
+   *
+   * @default {{}}
+   */
+  channelOptions?: grpc.ChannelOptions;
+}
+
+/** A running server, returned by {@linkcode startServer}. */
+export interface StreamServer extends AsyncDisposable {
+  /** The address the server listens on. */
+  readonly hostname: string;
+  /** The first bound port, the one to use when there is only one. */
+  readonly port: number;
+  /** Every bound port, in the order they were asked for. */
+  readonly ports: readonly number[];
+  /** `host:port` for every bound port, ready for `createClient`. */
+  readonly addresses: readonly string[];
+  /**
+   * Stops accepting calls, lets calls in flight finish for the grace period, then cancels
+   * whatever is left. Calling it again returns the same promise.
+   *
+   * @returns A promise that settles once the server is closed.
+   */
+  close(): Promise<void>;
+}
+
+const DEFAULT_HOSTNAME = "127.0.0.1";
+const DEFAULT_MAX_POW_COUNT = 1_000_000;
+const DEFAULT_GRACE_PERIOD_MS = 5_000;
+const MAX_UINT32 = 2 ** 32 - 1;
+
+function checkPort(port: number): number {
+  if (!Number.isInteger(port) || port < 0 || port > 65_535) {
+    throw new RangeError(`Port must be an integer from 0 to 65535: ${port}`);
+  }
+  return port;
+}
+
+function hostPort(hostname: string, port: number): string {
+  return hostname.includes(":")
+    ? `[${hostname}]:${port}`
+    : `${hostname}:${port}`;
+}
+
+function bind(
+  server: grpc.Server,
+  address: string,
+  credentials: grpc.ServerCredentials,
+): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.bindAsync(address, credentials, (error, port) => {
+      if (error) {
+        reject(
+          new Error(`Cannot listen on ${address}: ${error.message}`, {
+            cause: error,
+          }),
+        );
+      } else {
+        resolve(port);
+      }
+    });
+  });
+}
+
+function shutDown(server: grpc.Server, gracePeriod: number): Promise<void> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => server.forceShutdown(), gracePeriod);
+    server.tryShutdown(() => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/**
+ * Starts a gRPC server that hosts `stream.ServerStream/Pow`, `stream.ClientStream/Sum` and
+ * `stream.BidirectionalStreamServer/Sqrt` on every port it is given.
+ *
+ * @param options Where to listen and how to behave; all optional.
+ * @returns The running server, once every port is bound.
+ * @throws {RangeError} If a port or a limit is out of range.
+ * @throws {Error} If a port cannot be bound (for example, it is in use).
+ *
+ * @example Serve on a free port and call it
+ * ```ts
+ * import { createClient, startServer } from "@streamrpc/grpc-stream";
+ * import { assertEquals } from "node:assert";
+ *
+ * await using server = await startServer({ port: 0 });
+ * using client = createClient(server.addresses[0]!);
+ * assertEquals(await client.sum([1, 2, 3]), 6n);
+ * ```
+ */
+export async function startServer(
+  options: StartServerOptions = {},
+): Promise<StreamServer> {
+  const hostname = options.hostname ?? DEFAULT_HOSTNAME;
+  const requestedPorts =
+    typeof options.port === "number" || options.port === undefined
+      ? [options.port ?? 0]
+      : [...options.port];
+  if (requestedPorts.length === 0) {
+    throw new RangeError("Port list must not be empty");
+  }
+  requestedPorts.forEach(checkPort);
+  const maxPowCount = options.maxPowCount ?? DEFAULT_MAX_POW_COUNT;
+  if (
+    !Number.isInteger(maxPowCount) || maxPowCount < 1 ||
+    maxPowCount > MAX_UINT32
+  ) {
+    throw new RangeError(
+      `Max pow count must be an integer from 1 to ${MAX_UINT32}: ${maxPowCount}`,
+    );
+  }
+  const gracePeriod = options.gracePeriod ?? DEFAULT_GRACE_PERIOD_MS;
+  if (!Number.isFinite(gracePeriod) || gracePeriod < 0) {
+    throw new RangeError(
+      `Grace period must be a finite number of ms >= 0: ${gracePeriod}`,
+    );
+  }
+
+  const server = new grpc.Server(options.channelOptions ?? {});
+  const handlers = createHandlers({ maxPowCount, logger: options.logger });
+  server.addService(streamServices.serverStream, handlers.serverStream);
+  server.addService(streamServices.clientStream, handlers.clientStream);
+  server.addService(
+    streamServices.bidirectionalStream,
+    handlers.bidirectionalStream,
+  );
+
+  const credentials = grpc.ServerCredentials.createInsecure();
+  const ports: number[] = [];
+  try {
+    for (const port of requestedPorts) {
+      ports.push(await bind(server, hostPort(hostname, port), credentials));
+    }
+  } catch (error) {
+    server.forceShutdown();
+    throw error;
+  }
+
+  let closing: Promise<void> | undefined;
+  function close(): Promise<void> {
+    closing ??= shutDown(server, gracePeriod);
+    return closing;
+  }
+  return {
+    hostname,
+    port: ports[0]!,
+    ports,
+    addresses: ports.map((port) => hostPort(hostname, port)),
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}
