@@ -1,0 +1,95 @@
+import { rejects, strictEqual } from "node:assert";
+import { createClient, GrpcError, startServer, sum } from "../mod.ts";
+import { recordingLogger } from "./test_utils.ts";
+
+function isGrpcError(codeName: string): (error: unknown) => boolean {
+  return (error) => error instanceof GrpcError && error.codeName === codeName;
+}
+
+Deno.test("sum() adds exactly", async (t) => {
+  const logger = recordingLogger();
+  await using server = await startServer({ port: 0, logger });
+  using client = createClient(server.addresses[0]!);
+
+  await t.step("0 … 9 gives the article's 45, zero included", async () => {
+    strictEqual(await client.sum([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]), 45n);
+    strictEqual(await client.sum([0, 0, 7, 0]), 7n);
+    strictEqual(logger.lines.includes("Recved 0"), true);
+    strictEqual(logger.lines.includes("client closed"), true);
+  });
+
+  await t.step("an empty stream gives 0", async () => {
+    strictEqual(await client.sum([]), 0n);
+  });
+
+  await t.step("values near ±2^62 are summed exactly", async () => {
+    const near = 2n ** 62n;
+    strictEqual(await client.sum([near - 1n, near - 3n, -near, 5]), near + 1n);
+    strictEqual(await client.sum([-near, -near]), -(2n ** 63n));
+    strictEqual(await client.sum([2n ** 63n - 1n, 1, -1]), 2n ** 63n - 1n);
+  });
+
+  await t.step("a total past int64 is OUT_OF_RANGE, never a wrap", async () => {
+    await rejects(
+      client.sum([2n ** 62n, 2n ** 62n]),
+      isGrpcError("OUT_OF_RANGE"),
+    );
+    await rejects(client.sum([-(2n ** 63n), -1]), isGrpcError("OUT_OF_RANGE"));
+  });
+
+  await t.step(
+    "100,000 numbers from an async generator give the right total",
+    async () => {
+      async function* numbers(): AsyncGenerator<number> {
+        for (let i = 1; i <= 100_000; i++) yield i;
+      }
+      strictEqual(await client.sum(numbers()), 5_000_050_000n);
+    },
+  );
+
+  await t.step("bigints, numbers and any iterable mix", async () => {
+    strictEqual(await client.sum(new Set([1n, 2, 3n])), 6n);
+  });
+});
+
+Deno.test("sum() rejects a number that is not an int64 and cancels the call", async (t) => {
+  const logger = recordingLogger();
+  await using server = await startServer({ port: 0, logger });
+  using client = createClient(server.addresses[0]!);
+
+  await t.step("a fraction", async () => {
+    await rejects(client.sum([1, 2.5]), RangeError);
+    await logger.waitFor(/^Sum cancelled/);
+  });
+
+  await t.step("an unsafe integer and a bigint past int64", async () => {
+    await rejects(client.sum([2 ** 53]), RangeError);
+    await rejects(client.sum([2n ** 63n]), RangeError);
+  });
+
+  await t.step("something that is not a number", async () => {
+    await rejects(client.sum(["1"] as unknown as number[]), TypeError);
+    await rejects(client.sum(42 as unknown as number[]), TypeError);
+  });
+
+  await t.step(
+    "an error thrown by the source rejects the call with it",
+    async () => {
+      const failure = new Error("Source broke");
+      function* numbers(): Generator<number> {
+        yield 1;
+        throw failure;
+      }
+      await rejects(client.sum(numbers()), (error) => error === failure);
+    },
+  );
+
+  await t.step("the server still answers after all of that", async () => {
+    strictEqual(await client.sum([1, 2]), 3n);
+  });
+});
+
+Deno.test("sum() on its own channel goes to the given address", async () => {
+  await using server = await startServer({ port: 0 });
+  strictEqual(await sum([40, 2], { address: server.addresses[0]! }), 42n);
+});

@@ -1,0 +1,74 @@
+/**
+ * What the tests share: a logger that records a server's lines and waits for one.
+ *
+ * @module
+ */
+import type { ServerLogger } from "../mod.ts";
+
+/** A logger that keeps every line, for tests to read and wait on. */
+export interface RecordingLogger extends ServerLogger {
+  /** Every line so far, warnings prefixed with `warn: ` and errors with `error: `. */
+  readonly lines: string[];
+  /**
+   * Resolves with the first line that matches, waiting for it if needed.
+   *
+   * @param pattern What the line must match.
+   * @param limitMs How long to wait before rejecting.
+   */
+  waitFor(pattern: RegExp, limitMs?: number): Promise<string>;
+}
+
+/** Creates a {@linkcode RecordingLogger}. */
+export function recordingLogger(): RecordingLogger {
+  const lines: string[] = [];
+  const waiters: { pattern: RegExp; resolve(line: string): void }[] = [];
+  function record(line: string): void {
+    lines.push(line);
+    for (const waiter of [...waiters]) {
+      if (waiter.pattern.test(line)) {
+        waiters.splice(waiters.indexOf(waiter), 1);
+        waiter.resolve(line);
+      }
+    }
+  }
+  return {
+    lines,
+    info: record,
+    warn: (line) => record(`warn: ${line}`),
+    error: (line) => record(`error: ${line}`),
+    waitFor(pattern: RegExp, limitMs = 5_000): Promise<string> {
+      const seen = lines.find((line) => pattern.test(line));
+      if (seen !== undefined) return Promise.resolve(seen);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => {
+          waiters.splice(waiters.indexOf(waiter), 1);
+          reject(
+            new Error(
+              `No log line matched ${pattern} in ${limitMs} ms: ${
+                lines.join(" | ")
+              }`,
+            ),
+          );
+        }, limitMs);
+        const waiter = {
+          pattern,
+          resolve(line: string): void {
+            clearTimeout(timer);
+            resolve(line);
+          },
+        };
+        waiters.push(waiter);
+      });
+    },
+  };
+}
+
+/** A promise that never settles and holds no timer, for sources that must stall. */
+export function forever(): Promise<never> {
+  return new Promise<never>(() => {});
+}
+
+/** Resolves after `ms` milliseconds. */
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
