@@ -22,6 +22,8 @@ export interface CallStatus {
   details: string;
   /** The trailing metadata. */
   trailers: Trailers;
+  /** Whether this side ended the call (cancel, deadline, a malformed reply). */
+  local?: boolean;
 }
 
 /** What a call reports to its owner. */
@@ -265,7 +267,7 @@ export class GrpcCall {
     details = "Cancelled on the client",
   ): void {
     if (this.#finished) return;
-    this.#status = { code, details, trailers: {} };
+    this.#status = { code, details, trailers: {}, local: true };
     this.#finish();
     this.#stream.close(NGHTTP2_CANCEL);
   }

@@ -118,6 +118,11 @@ export class ReplyIterator<Value>
     const listener: CallListener = {
       onMessage: (message) => this.#onMessage(message),
       onStatus: (status) => {
+        // Replies still buffered when this side gives up (a deadline) are not handed out.
+        if (status.local) {
+          this.#values = [];
+          this.#head = 0;
+        }
         this.#end(
           {
             error: status.code === Status.OK

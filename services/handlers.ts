@@ -5,6 +5,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
+import { setImmediate } from "node:timers";
 import type {
   PowReply,
   PowRequest,
@@ -94,6 +95,20 @@ function drainOrCancel(call: WritableCall): Promise<boolean> {
     }
     call.once("drain", onDrain);
     call.once("cancelled", onCancelled);
+  });
+}
+
+/**
+ * Runs `then` after the current turn of the event loop unless the call was cancelled by then.
+ * A client's RST_STREAM reaches grpc-js as the end of the request stream first and as a
+ * cancellation a moment later; acting on the end at once would answer a call that is gone.
+ */
+function whenNotCancelled(
+  call: { readonly cancelled: boolean },
+  then: () => void,
+): void {
+  setImmediate(() => {
+    if (!call.cancelled) then();
   });
 }
 
@@ -199,20 +214,22 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
         finish(internalError(logger, "Sum", cause));
       }
     });
-    call.on("end", () => {
-      logger?.info("client closed");
-      if (fitsInt64(total)) {
-        finish(null, { sum: total.toString() });
-      } else {
-        logger?.warn(`Sum refused: the total ${total} does not fit in int64`);
-        finish(
-          status(
-            grpc.status.OUT_OF_RANGE,
-            `Sum does not fit in int64: ${total}`,
-          ),
-        );
-      }
-    });
+    call.on("end", () =>
+      whenNotCancelled(call, () => {
+        if (finished) return;
+        logger?.info("client closed");
+        if (fitsInt64(total)) {
+          finish(null, { sum: total.toString() });
+        } else {
+          logger?.warn(`Sum refused: the total ${total} does not fit in int64`);
+          finish(
+            status(
+              grpc.status.OUT_OF_RANGE,
+              `Sum does not fit in int64: ${total}`,
+            ),
+          );
+        }
+      }));
     call.on("cancelled", () => {
       if (finished) return;
       finished = true;
@@ -257,11 +274,12 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
         failAfterWrites(call, internalError(logger, "Sqrt", cause));
       }
     });
-    call.on("end", () => {
-      if (finished) return;
-      finished = true;
-      call.end();
-    });
+    call.on("end", () =>
+      whenNotCancelled(call, () => {
+        if (finished) return;
+        finished = true;
+        call.end();
+      }));
     call.on("cancelled", () => {
       if (finished) return;
       finished = true;

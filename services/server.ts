@@ -95,6 +95,18 @@ function bind(
   address: string,
   credentials: grpc.ServerCredentials,
 ): Promise<number> {
+  // grpc-js meets a missing permission as an exception outside any callback, which would end
+  // the process; asking first turns it into an error the caller can handle.
+  if (
+    Deno.permissions.querySync({ name: "net", host: address }).state !==
+      "granted"
+  ) {
+    return Promise.reject(
+      new Error(
+        `Cannot listen on ${address}: Deno has no net permission for it`,
+      ),
+    );
+  }
   return new Promise((resolve, reject) => {
     server.bindAsync(address, credentials, (error, port) => {
       if (error) {
@@ -127,7 +139,8 @@ function shutDown(server: grpc.Server, gracePeriod: number): Promise<void> {
  * @param options Where to listen and how to behave; all optional.
  * @returns The running server, once every port is bound.
  * @throws {RangeError} If a port or a limit is out of range.
- * @throws {Error} If a port cannot be bound (for example, it is in use).
+ * @throws {Error} If a port cannot be bound (it is in use, or Deno lacks the net
+ * permission for it).
  *
  * @example Serve on a free port and call it
  * ```ts

@@ -1,0 +1,136 @@
+import { deepStrictEqual, rejects, strictEqual } from "node:assert";
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import { createClient, GrpcError, Status } from "../mod.ts";
+import {
+  streamServices,
+  type SumReply,
+  type SumRequest,
+} from "../proto/definitions.ts";
+
+/** A grpc-js server whose Sum answers with what the request's metadata says, to observe it. */
+async function startEchoServer(): Promise<
+  { address: string } & AsyncDisposable
+> {
+  const server = new grpc.Server();
+  server.addService(streamServices.clientStream, {
+    Sum(
+      call: grpc.ServerReadableStream<SumRequest, SumReply>,
+      callback: grpc.sendUnaryData<SumReply>,
+    ): void {
+      call.on("data", () => {});
+      call.on("end", () => {
+        const id = call.metadata.get("x-request-id");
+        const bytes = call.metadata.get("x-trace-bin")[0] as Buffer | undefined;
+        if (id[0] === "fail") {
+          const trailers = new grpc.Metadata();
+          trailers.set("x-reason", "asked to fail");
+          trailers.set("x-code-bin", Buffer.from([7, 8]));
+          callback({
+            code: grpc.status.FAILED_PRECONDITION,
+            details: "As asked",
+            metadata: trailers,
+          });
+          return;
+        }
+        callback(null, {
+          sum: String(Number(id[0] ?? 0) * 1000 + (bytes?.[2] ?? 0)),
+        });
+      });
+    },
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      "127.0.0.1:0",
+      grpc.ServerCredentials.createInsecure(),
+      (error, port) => {
+        if (error) reject(error);
+        else resolve(port);
+      },
+    );
+  });
+  return {
+    address: `127.0.0.1:${port}`,
+    [Symbol.asyncDispose]: () =>
+      new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+  };
+}
+
+Deno.test("calls carry metadata, and failures carry trailers", async (t) => {
+  await using server = await startEchoServer();
+  using client = createClient(server.address);
+
+  await t.step("text and binary metadata reach the server", async () => {
+    strictEqual(
+      await client.sum([1], {
+        metadata: {
+          "X-Request-Id": "42",
+          "x-trace-bin": new Uint8Array([1, 2, 3]),
+        },
+      }),
+      42_003n,
+    );
+  });
+
+  await t.step(
+    "a failure is a GrpcError with code, name, details and trailers",
+    async () => {
+      let failure: unknown;
+      try {
+        await client.sum([1], { metadata: { "x-request-id": "fail" } });
+      } catch (error) {
+        failure = error;
+      }
+      if (!(failure instanceof GrpcError)) throw failure;
+      strictEqual(failure.name, "GrpcError");
+      strictEqual(failure.code, Status.FAILED_PRECONDITION);
+      strictEqual(failure.codeName, "FAILED_PRECONDITION");
+      strictEqual(failure.details, "As asked");
+      strictEqual(failure.message, "FAILED_PRECONDITION: As asked");
+      deepStrictEqual(failure.trailers["x-reason"], ["asked to fail"]);
+      deepStrictEqual(failure.trailers["x-code-bin"], [new Uint8Array([7, 8])]);
+    },
+  );
+
+  await t.step(
+    "a method the server does not host is UNIMPLEMENTED",
+    async () => {
+      await rejects(
+        Array.fromAsync(client.pow(2)),
+        (error) =>
+          error instanceof GrpcError && error.codeName === "UNIMPLEMENTED",
+      );
+    },
+  );
+
+  await t.step(
+    "reserved, malformed or mistyped metadata is a TypeError",
+    async () => {
+      await rejects(
+        client.sum([1], { metadata: { "grpc-timeout": "1S" } }),
+        TypeError,
+      );
+      await rejects(
+        client.sum([1], { metadata: { "bad key": "x" } }),
+        TypeError,
+      );
+      await rejects(
+        client.sum([1], { metadata: { "x-data-bin": "text" } }),
+        TypeError,
+      );
+      await rejects(
+        client.sum([1], { metadata: { "x-text": "line\nbreak" } }),
+        TypeError,
+      );
+    },
+  );
+});
+
+Deno.test("GrpcError names codes and keeps its cause", () => {
+  const cause = new Error("Underneath");
+  const error = new GrpcError(Status.OUT_OF_RANGE, "Too big", { cause });
+  strictEqual(error.message, "OUT_OF_RANGE: Too big");
+  strictEqual(error.cause, cause);
+  strictEqual(new GrpcError(99, "").codeName, "UNKNOWN");
+  strictEqual(error instanceof Error, true);
+});

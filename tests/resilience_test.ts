@@ -1,0 +1,187 @@
+import { deepStrictEqual, strictEqual } from "node:assert";
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import { createClient, GrpcError, startServer, Status } from "../mod.ts";
+import { recordingLogger } from "./test_utils.ts";
+
+const STALLED_CLIENT = new URL("./fixtures/stalled_client.ts", import.meta.url);
+
+async function waitForLine(
+  stream: ReadableStream<Uint8Array>,
+  line: string,
+): Promise<void> {
+  let seen = "";
+  for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+    seen += chunk;
+    if (seen.split("\n").includes(line)) return;
+  }
+  throw new Error(`Process ended without printing ${line}: ${seen}`);
+}
+
+Deno.test("the server keeps serving after a client process is killed mid-stream", async (t) => {
+  const logger = recordingLogger();
+  await using server = await startServer({ port: 0, logger });
+  using client = createClient(server.addresses[0]!);
+  const cancelled: Record<string, RegExp> = {
+    pow: /^Pow\(1\) cancelled after \d+ of 1000000 powers$/,
+    sum: /^Sum cancelled by the client$/,
+    sqrt: /^Sqrt cancelled by the client after 1 numbers$/,
+  };
+
+  for (const method of ["pow", "sum", "sqrt"]) {
+    await t.step(`killed during ${method}`, async () => {
+      const child = new Deno.Command(Deno.execPath(), {
+        args: [
+          "run",
+          "--allow-net=127.0.0.1",
+          "--allow-env=GRPC_*",
+          STALLED_CLIENT.pathname,
+          server.addresses[0]!,
+          method,
+        ],
+        stdout: "piped",
+        stderr: "inherit",
+      }).spawn();
+      try {
+        await waitForLine(child.stdout, "streaming");
+        if (method === "sum") await logger.waitFor(/^Recved 7777$/);
+      } finally {
+        child.kill("SIGKILL");
+        await child.status;
+      }
+      await logger.waitFor(cancelled[method]!);
+      deepStrictEqual(await Array.fromAsync(client.pow(2, { count: 3 })), [
+        1n,
+        2n,
+        4n,
+      ]);
+      strictEqual(await client.sum([1, 2, 3]), 6n);
+      deepStrictEqual(await Array.fromAsync(client.sqrt([9])), [3]);
+    });
+  }
+});
+
+Deno.test("a failure inside a handler becomes INTERNAL on that call alone", async (t) => {
+  const lines: string[] = [];
+  let failing = false;
+  await using server = await startServer({
+    port: 0,
+    logger: {
+      info(line) {
+        if (failing) throw new Error("Logger broke");
+        lines.push(line);
+      },
+      warn: (line) => lines.push(line),
+      error: (line) => lines.push(`error: ${line}`),
+    },
+  });
+  using client = createClient(server.addresses[0]!);
+
+  async function codeOf(call: Promise<unknown>): Promise<number | undefined> {
+    try {
+      await call;
+    } catch (error) {
+      if (error instanceof GrpcError) return error.code;
+      throw error;
+    }
+    return undefined;
+  }
+
+  for (
+    const [method, call] of [
+      ["Pow", () => Array.fromAsync(client.pow(2))],
+      ["Sum", () => client.sum([1, 2])],
+      ["Sqrt", () => Array.fromAsync(client.sqrt([4]))],
+    ] as const
+  ) {
+    await t.step(`${method}`, async () => {
+      failing = true;
+      strictEqual(await codeOf(call()), Status.INTERNAL);
+      failing = false;
+      strictEqual(
+        lines.some((line) =>
+          line.startsWith(`error: ${method} failed inside the server`)
+        ),
+        true,
+        lines.join(" | "),
+      );
+      strictEqual(await codeOf(call()), undefined);
+    });
+  }
+});
+
+Deno.test("malformed, oversized and unknown calls get a status, and the server goes on", async (t) => {
+  await using server = await startServer({ port: 0 });
+  const raw = new grpc.Client(
+    server.addresses[0]!,
+    grpc.credentials.createInsecure(),
+  );
+  using client = createClient(server.addresses[0]!);
+
+  function unary(
+    path: string,
+    body: Buffer,
+  ): Promise<grpc.ServiceError | undefined> {
+    return new Promise((resolve) => {
+      const call = raw.makeServerStreamRequest(
+        path,
+        (value: Buffer) => value,
+        (value: Buffer) => value,
+        body,
+      );
+      call.on("data", () => {});
+      call.on("error", (error: grpc.ServiceError) => resolve(error));
+      call.on("end", () => resolve(undefined));
+    });
+  }
+
+  try {
+    await t.step("an unknown method is UNIMPLEMENTED", async () => {
+      const error = await unary(
+        "/stream.ServerStream/Cube",
+        Buffer.from([8, 2]),
+      );
+      strictEqual(error?.code, grpc.status.UNIMPLEMENTED);
+    });
+
+    await t.step("a message that is not protobuf is INTERNAL", async () => {
+      const error = await unary(
+        "/stream.ServerStream/Pow",
+        Buffer.from([0xff, 0xff, 0xff]),
+      );
+      strictEqual(error?.code, grpc.status.INTERNAL);
+    });
+
+    await t.step(
+      "a message over the receive limit is RESOURCE_EXHAUSTED",
+      async () => {
+        const error = await unary(
+          "/stream.ServerStream/Pow",
+          Buffer.alloc(5 * 1024 * 1024),
+        );
+        strictEqual(error?.code, grpc.status.RESOURCE_EXHAUSTED);
+      },
+    );
+
+    await t.step("the server still answers", async () => {
+      strictEqual(await client.sum([20, 22]), 42n);
+    });
+  } finally {
+    raw.close();
+  }
+});
+
+Deno.test("a server that cannot be reached is UNAVAILABLE", async () => {
+  const server = await startServer({ port: 0 });
+  const address = server.addresses[0]!;
+  await server.close();
+  using client = createClient(address);
+  let failure: unknown;
+  try {
+    await client.sum([1]);
+  } catch (error) {
+    failure = error;
+  }
+  strictEqual((failure as GrpcError).codeName, "UNAVAILABLE", String(failure));
+  strictEqual((failure as GrpcError).details.includes(address), true);
+});
