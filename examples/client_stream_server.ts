@@ -1,0 +1,66 @@
+/**
+ * The article's client-streaming server (`client_stream_server.go`): answers
+ * `stream.ClientStream/Sum` on 127.0.0.1:8081 and logs `Recved N` for each number and
+ * `client closed` when the client has sent them all. Like every server of this module it also
+ * answers `Pow` and `Sqrt`.
+ *
+ * ```sh
+ * deno run --allow-net=127.0.0.1 --allow-env=GRPC_* examples/client_stream_server.ts [--port 8081]
+ * ```
+ *
+ * It prints `Serving gRPC on 127.0.0.1:PORT` once it listens (`--port 0` picks a free port),
+ * and on SIGINT (Ctrl-C) or SIGTERM lets calls in flight finish, then exits 0.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { startServer, type StreamServer } from "../mod.ts";
+
+const USAGE = "Usage: client_stream_server.ts [--port PORT]";
+const DEFAULT_PORT = 8081;
+
+function parsePort(args: string[]): number {
+  const { values } = parseArgs({
+    args,
+    options: { port: { type: "string", default: String(DEFAULT_PORT) } },
+  });
+  const port = /^\d+$/.test(values.port) ? Number(values.port) : Number.NaN;
+  if (!(port <= 65_535)) {
+    throw new RangeError(
+      `Port must be an integer from 0 to 65535: ${values.port}`,
+    );
+  }
+  return port;
+}
+
+function waitForShutdownSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    Deno.addSignalListener("SIGINT", resolve);
+    if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", resolve);
+  });
+}
+
+async function main(args: string[]): Promise<number> {
+  let port: number;
+  try {
+    port = parsePort(args);
+  } catch (error) {
+    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    console.error(USAGE);
+    return 2;
+  }
+  let server: StreamServer;
+  try {
+    // `console` prints what the Go server logs: info to stdout, failures to stderr.
+    server = await startServer({ port, logger: console });
+  } catch (error) {
+    console.error(`error: ${error instanceof Error ? error.message : error}`);
+    return 1;
+  }
+  console.log(`Serving gRPC on ${server.addresses[0]}`);
+  await waitForShutdownSignal();
+  await server.close();
+  return 0;
+}
+
+if (import.meta.main) Deno.exit(await main(Deno.args));
