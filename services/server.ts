@@ -46,11 +46,12 @@ export interface StartServerOptions {
    */
   gracePeriod?: number;
   /**
-   * Options handed to the grpc-js server, such as `"grpc.max_receive_message_length"`.
+   * Options handed to the grpc-js server, such as `"grpc.max_receive_message_length"` or
+   * `"grpc.keepalive_time_ms"`.
    *
    * @default {{}}
    */
-  channelOptions?: grpc.ChannelOptions;
+  channelOptions?: Readonly<Record<string, string | number>>;
 }
 
 /** A running server, returned by {@linkcode startServer}. */
@@ -145,11 +146,11 @@ function shutDown(server: grpc.Server, gracePeriod: number): Promise<void> {
  * @example Serve on a free port and call it
  * ```ts
  * import { createClient, startServer } from "@streamrpc/grpc-stream";
- * import { assertEquals } from "node:assert";
+ * import { strictEqual } from "node:assert";
  *
  * await using server = await startServer({ port: 0 });
  * using client = createClient(server.addresses[0]!);
- * assertEquals(await client.sum([1, 2, 3]), 6n);
+ * strictEqual(await client.sum([1, 2, 3]), 6n);
  * ```
  */
 export async function startServer(
@@ -180,7 +181,7 @@ export async function startServer(
     );
   }
 
-  const server = new grpc.Server(options.channelOptions ?? {});
+  const server = new grpc.Server({ ...options.channelOptions });
   const handlers = createHandlers({ maxPowCount, logger: options.logger });
   server.addService(streamServices.serverStream, handlers.serverStream);
   server.addService(streamServices.clientStream, handlers.clientStream);
