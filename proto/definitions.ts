@@ -15,6 +15,7 @@ import clientStreamProto from "./client_stream.proto" with { type: "text" };
 import bidirectionalStreamProto from "./bidirectional_stream.proto" with {
   type: "text",
 };
+import singleProto from "./single.proto" with { type: "text" };
 
 /** `stream.ServerStreamReq` as the wire codec reads and writes it (int64 as a decimal string). */
 export interface PowRequest {
@@ -62,6 +63,8 @@ export interface StreamServiceDefinitions {
   clientStream: grpc.ServiceDefinition;
   /** `stream.BidirectionalStreamServer`, hosting `Sqrt`. */
   bidirectionalStream: grpc.ServiceDefinition;
+  /** `stream.Single`, hosting the unary `Sqrt`. */
+  single: grpc.ServiceDefinition;
 }
 
 /** One method: its HTTP/2 path and the codecs of both directions. */
@@ -86,6 +89,8 @@ export interface StreamMethods {
   sum: StreamMethod<SumRequest, SumReply>;
   /** `/stream.BidirectionalStreamServer/Sqrt`, bidirectional streaming. */
   sqrt: StreamMethod<SqrtRequest, SqrtReply>;
+  /** `/stream.Single/Sqrt`, unary. */
+  singleSqrt: StreamMethod<SqrtRequest, SqrtReply>;
 }
 
 // int64 travels as decimal strings so no value loses precision on its way to a bigint, and
@@ -105,6 +110,7 @@ function loadServices(): StreamServiceDefinitions {
       serverStreamProto,
       clientStreamProto,
       bidirectionalStreamProto,
+      singleProto,
     ]
   ) {
     protobuf.parse(source, root, { keepCase: true });
@@ -121,6 +127,7 @@ function loadServices(): StreamServiceDefinitions {
     serverStream: service("stream.ServerStream"),
     clientStream: service("stream.ClientStream"),
     bidirectionalStream: service("stream.BidirectionalStreamServer"),
+    single: service("stream.Single"),
   };
 }
 
@@ -151,4 +158,5 @@ export const streamMethods: StreamMethods = {
   pow: methodOf(streamServices.serverStream, "Pow"),
   sum: methodOf(streamServices.clientStream, "Sum"),
   sqrt: methodOf(streamServices.bidirectionalStream, "Sqrt"),
+  singleSqrt: methodOf(streamServices.single, "Sqrt"),
 };

@@ -43,6 +43,8 @@ export interface StreamHandlers {
   bidirectionalStream: {
     Sqrt: grpc.handleBidiStreamingCall<SqrtRequest, SqrtReply>;
   };
+  /** `stream.Single` */
+  single: { Sqrt: grpc.handleUnaryCall<SqrtRequest, SqrtReply> };
 }
 
 /** The `count` a `Pow` request means when it leaves the field at 0, as the Go demo did. */
@@ -287,9 +289,33 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
     });
   }
 
+  function handleSingleSqrt(
+    call: grpc.ServerUnaryCall<SqrtRequest, SqrtReply>,
+    callback: grpc.sendUnaryData<SqrtReply>,
+  ): void {
+    try {
+      const number = call.request.number;
+      logger?.info(`Recv Data:${number}`);
+      if (Number.isNaN(number) || number < 0) {
+        logger?.warn(`Single Sqrt refused: ${number}`);
+        callback(
+          status(
+            grpc.status.INVALID_ARGUMENT,
+            `Number has no real square root: ${number}`,
+          ),
+        );
+        return;
+      }
+      callback(null, { sqrt: Math.sqrt(number) });
+    } catch (cause) {
+      callback(internalError(logger, "Single Sqrt", cause));
+    }
+  }
+
   return {
     serverStream: { Pow: handlePow },
     clientStream: { Sum: handleSum },
     bidirectionalStream: { Sqrt: handleSqrt },
+    single: { Sqrt: handleSingleSqrt },
   };
 }

@@ -135,7 +135,8 @@ function shutDown(server: grpc.Server, gracePeriod: number): Promise<void> {
 
 /**
  * Starts a gRPC server that hosts `stream.ServerStream/Pow`, `stream.ClientStream/Sum` and
- * `stream.BidirectionalStreamServer/Sqrt` on every port it is given.
+ * `stream.BidirectionalStreamServer/Sqrt` (and the unary `stream.Single/Sqrt`) on every port
+ * it is given.
  *
  * @param options Where to listen and how to behave; all optional.
  * @returns The running server, once every port is bound.
@@ -189,6 +190,7 @@ export async function startServer(
     streamServices.bidirectionalStream,
     handlers.bidirectionalStream,
   );
+  server.addService(streamServices.single, handlers.single);
 
   const credentials = grpc.ServerCredentials.createInsecure();
   const ports: number[] = [];

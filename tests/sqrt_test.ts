@@ -1,5 +1,7 @@
 import { deepStrictEqual, rejects, strictEqual } from "node:assert";
+import * as grpc from "@grpc/grpc-js";
 import { createClient, GrpcError, sqrt, startServer } from "../mod.ts";
+import { type SqrtReply, streamMethods } from "../proto/definitions.ts";
 
 Deno.test("sqrt() answers each number in order", async (t) => {
   await using server = await startServer({ port: 0 });
@@ -97,4 +99,41 @@ Deno.test("sqrt() on its own channel goes to the given address", async () => {
     await Array.fromAsync(sqrt([81], { address: server.addresses[0]! })),
     [9],
   );
+});
+
+Deno.test("the unary stream.Single/Sqrt answers one number per call", async (t) => {
+  await using server = await startServer({ port: 0 });
+  const raw = new grpc.Client(
+    server.addresses[0]!,
+    grpc.credentials.createInsecure(),
+  );
+  const method = streamMethods.singleSqrt;
+  function call(number: number): Promise<SqrtReply> {
+    return new Promise((resolve, reject) => {
+      raw.makeUnaryRequest(
+        method.path,
+        method.serializeRequest,
+        method.deserializeReply,
+        { number },
+        (error: grpc.ServiceError | null, reply?: SqrtReply) => {
+          if (error) reject(error);
+          else resolve(reply!);
+        },
+      );
+    });
+  }
+  try {
+    await t.step("a number gets its root", async () => {
+      deepStrictEqual(await call(2), { sqrt: Math.SQRT2 });
+      deepStrictEqual(await call(0), { sqrt: 0 });
+    });
+    await t.step("a negative number is INVALID_ARGUMENT", async () => {
+      await rejects(call(-4), (error: grpc.ServiceError) => {
+        return error.code === grpc.status.INVALID_ARGUMENT &&
+          error.details.includes("-4");
+      });
+    });
+  } finally {
+    raw.close();
+  }
 });
