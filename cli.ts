@@ -386,12 +386,30 @@ async function* readInt64s(
   }
 }
 
-async function* readFloat64s(
-  input: ReadableStream<Uint8Array>,
-): AsyncGenerator<number> {
-  for await (const { text, line } of readWords(input)) {
-    yield parseFloat64(text, `Number on line ${line} of stdin`);
+/**
+ * The numbers of stdin for `sqrt`. A word that is not a number ends the stream cleanly
+ * rather than cancelling the call, so the answers to the numbers before it still arrive;
+ * `badInput()` then tells what the word was.
+ */
+function readFloat64s(input: ReadableStream<Uint8Array>): {
+  numbers: AsyncGenerator<number>;
+  badInput(): InputError | undefined;
+} {
+  let badInput: InputError | undefined;
+  async function* numbers(): AsyncGenerator<number> {
+    for await (const { text, line } of readWords(input)) {
+      let number: number;
+      try {
+        number = parseFloat64(text, `Number on line ${line} of stdin`);
+      } catch (error) {
+        if (!(error instanceof InputError)) throw error;
+        badInput = error;
+        return;
+      }
+      yield number;
+    }
   }
+  return { numbers: numbers(), badInput: () => badInput };
 }
 
 function noteReadingStdin(): void {
@@ -686,11 +704,15 @@ async function callSqrt(args: string[]): Promise<number> {
     SQRT_USAGE,
   );
   if (numbersFromArgs.length === 0) noteReadingStdin();
-  const numbers = numbersFromArgs.length > 0
-    ? numbersFromArgs
+  const stdin = numbersFromArgs.length > 0
+    ? undefined
     : readFloat64s(Deno.stdin.readable);
   using client = createClient(address);
-  for await (const root of client.sqrt(numbers)) console.log(formatRoot(root));
+  for await (const root of client.sqrt(stdin?.numbers ?? numbersFromArgs)) {
+    console.log(formatRoot(root));
+  }
+  const badInput = stdin?.badInput();
+  if (badInput !== undefined) throw badInput;
   return EXIT_OK;
 }
 
