@@ -88,18 +88,18 @@ const INT64_MAX = 2n ** 63n - 1n;
 const MAX_UINT32 = 2 ** 32 - 1;
 
 /**
- * Checks that `value` is an int64 and writes it as the wire codec expects.
+ * Checks that `value` is an int64.
  *
  * @param value A bigint, or a number that is a safe integer.
  * @param what What the value is, for the error message.
- * @returns The value in decimal.
+ * @returns The value as a bigint.
  */
-function toInt64(value: bigint | number, what: string): string {
+function toInt64(value: bigint | number, what: string): bigint {
   if (typeof value === "bigint") {
     if (value < INT64_MIN || value > INT64_MAX) {
       throw new RangeError(`${what} does not fit in int64: ${value}`);
     }
-    return value.toString();
+    return value;
   }
   if (typeof value === "number") {
     if (!Number.isSafeInteger(value)) {
@@ -107,7 +107,7 @@ function toInt64(value: bigint | number, what: string): string {
         `${what} must be a safe integer or a bigint: ${value}`,
       );
     }
-    return value.toString();
+    return BigInt(value);
   }
   throw new TypeError(`${what} must be a bigint or a number: ${typeof value}`);
 }
@@ -134,7 +134,7 @@ function checkSource(numbers: unknown): void {
 }
 
 function decodePow(message: Buffer): bigint {
-  return BigInt(streamMethods.pow.deserializeReply(message).number);
+  return streamMethods.pow.deserializeReply(message).number;
 }
 
 function decodeSqrt(message: Buffer): number {
@@ -218,10 +218,7 @@ function callSum(
           settle(new GrpcError(Status.INTERNAL, "Server sent no reply to Sum"));
         } else {
           try {
-            settle(
-              undefined,
-              BigInt(streamMethods.sum.deserializeReply(reply).sum),
-            );
+            settle(undefined, streamMethods.sum.deserializeReply(reply).sum);
           } catch (error) {
             settle(
               new GrpcError(Status.INTERNAL, "Cannot decode the reply to Sum", {

@@ -8,7 +8,7 @@
  * @module
  */
 import type * as grpc from "@grpc/grpc-js";
-import { fromJSON } from "@grpc/proto-loader";
+import { fromJSON, type PackageDefinition } from "@grpc/proto-loader";
 import protobuf from "protobufjs";
 import serverStreamProto from "./server_stream.proto" with { type: "text" };
 import clientStreamProto from "./client_stream.proto" with { type: "text" };
@@ -16,44 +16,35 @@ import bidirectionalStreamProto from "./bidirectional_stream.proto" with {
   type: "text",
 };
 import singleProto from "./single.proto" with { type: "text" };
+import {
+  decodePowReply,
+  decodePowRequest,
+  decodeSqrtReply,
+  decodeSqrtRequest,
+  decodeSumReply,
+  decodeSumRequest,
+  encodePowReply,
+  encodePowRequest,
+  encodeSqrtReply,
+  encodeSqrtRequest,
+  encodeSumReply,
+  encodeSumRequest,
+  type PowReply,
+  type PowRequest,
+  type SqrtReply,
+  type SqrtRequest,
+  type SumReply,
+  type SumRequest,
+} from "./codec.ts";
 
-/** `stream.ServerStreamReq` as the wire codec reads and writes it (int64 as a decimal string). */
-export interface PowRequest {
-  /** The base, an int64 in decimal. */
-  number: string;
-  /** How many powers to send; 0 means the demo's 10. */
-  count: number;
-}
-
-/** `stream.ServerStreamResp`: one power, an int64 in decimal. */
-export interface PowReply {
-  /** The power, an int64 in decimal. */
-  number: string;
-}
-
-/** `stream.ClientStreamReq`: one addend, an int64 in decimal. */
-export interface SumRequest {
-  /** The addend, an int64 in decimal. */
-  number: string;
-}
-
-/** `stream.ClientStreamResp`: the total, an int64 in decimal. */
-export interface SumReply {
-  /** The total, an int64 in decimal. */
-  sum: string;
-}
-
-/** `stream.AllStreamReq`: one number to take the square root of. */
-export interface SqrtRequest {
-  /** The number. */
-  number: number;
-}
-
-/** `stream.AllStreamResp`: one square root. */
-export interface SqrtReply {
-  /** The square root. */
-  sqrt: number;
-}
+export type {
+  PowReply,
+  PowRequest,
+  SqrtReply,
+  SqrtRequest,
+  SumReply,
+  SumRequest,
+};
 
 /** The three streaming services, ready for `grpc.Server.addService`. */
 export interface StreamServiceDefinitions {
@@ -74,11 +65,11 @@ export interface StreamMethod<Request, Reply> {
   /** Encodes a request message. */
   serializeRequest(request: Request): Buffer;
   /** Decodes a request message. */
-  deserializeRequest(bytes: Buffer): Request;
+  deserializeRequest(bytes: Uint8Array): Request;
   /** Encodes a reply message. */
   serializeReply(reply: Reply): Buffer;
   /** Decodes a reply message. */
-  deserializeReply(bytes: Buffer): Reply;
+  deserializeReply(bytes: Uint8Array): Reply;
 }
 
 /** The three methods of the wire contract. */
@@ -93,8 +84,8 @@ export interface StreamMethods {
   singleSqrt: StreamMethod<SqrtRequest, SqrtReply>;
 }
 
-// int64 travels as decimal strings so no value loses precision on its way to a bigint, and
-// `defaults` restores the zero-valued fields that proto3 leaves off the wire.
+// The loader describes the services (paths, names, descriptors for reflection); the messages
+// themselves go through the hand-written codecs of codec.ts, which keep int64 as bigint.
 const LOADER_OPTIONS = {
   keepCase: true,
   longs: String,
@@ -103,7 +94,7 @@ const LOADER_OPTIONS = {
   oneofs: true,
 } as const;
 
-function loadServices(): StreamServiceDefinitions {
+function loadPackageDefinition(): PackageDefinition {
   const root = new protobuf.Root();
   for (
     const source of [
@@ -115,48 +106,107 @@ function loadServices(): StreamServiceDefinitions {
   ) {
     protobuf.parse(source, root, { keepCase: true });
   }
-  const packageDefinition = fromJSON(root.toJSON(), LOADER_OPTIONS);
-  function service(name: string): grpc.ServiceDefinition {
-    const definition = packageDefinition[name];
-    if (definition === undefined || "format" in definition) {
-      throw new TypeError(`Service is missing from the wire contract: ${name}`);
-    }
-    return definition as grpc.ServiceDefinition;
-  }
-  return {
-    serverStream: service("stream.ServerStream"),
-    clientStream: service("stream.ClientStream"),
-    bidirectionalStream: service("stream.BidirectionalStreamServer"),
-    single: service("stream.Single"),
-  };
+  return fromJSON(root.toJSON(), LOADER_OPTIONS);
 }
 
-function methodOf<Request, Reply>(
-  service: grpc.ServiceDefinition,
+/**
+ * Everything the `.proto` files define, as `@grpc/proto-loader` describes it (message types,
+ * services and file descriptors, as server reflection needs them).
+ */
+export const streamPackageDefinition: PackageDefinition =
+  loadPackageDefinition();
+
+/**
+ * Takes the single-method service `name` from the package definition and gives its method the
+ * hand-written codecs.
+ */
+function serviceWithCodecs<Request, Reply>(
   name: string,
-): StreamMethod<Request, Reply> {
-  const definition = service[name] as
-    | grpc.MethodDefinition<Request, Reply>
+  method: string,
+  codecs: Omit<StreamMethod<Request, Reply>, "path">,
+): grpc.ServiceDefinition {
+  const service = streamPackageDefinition[name] as
+    | Record<string, unknown>
     | undefined;
-  if (definition === undefined) {
-    throw new TypeError(`Method is missing from the wire contract: ${name}`);
+  const definition = service?.[method] as
+    | grpc.MethodDefinition<unknown, unknown>
+    | undefined;
+  if (definition === undefined || typeof definition.path !== "string") {
+    throw new TypeError(
+      `Method is missing from the wire contract: ${name}.${method}`,
+    );
   }
   return {
-    path: definition.path,
-    serializeRequest: definition.requestSerialize,
-    deserializeRequest: definition.requestDeserialize,
-    serializeReply: definition.responseSerialize,
-    deserializeReply: definition.responseDeserialize,
+    [method]: {
+      ...definition,
+      requestSerialize: codecs.serializeRequest,
+      requestDeserialize: codecs.deserializeRequest,
+      responseSerialize: codecs.serializeReply,
+      responseDeserialize: codecs.deserializeReply,
+    },
   };
 }
 
 /** The service definitions of the wire contract, for registering handlers on a server. */
-export const streamServices: StreamServiceDefinitions = loadServices();
+export const streamServices: StreamServiceDefinitions = {
+  serverStream: serviceWithCodecs<PowRequest, PowReply>(
+    "stream.ServerStream",
+    "Pow",
+    {
+      serializeRequest: encodePowRequest,
+      deserializeRequest: decodePowRequest,
+      serializeReply: encodePowReply,
+      deserializeReply: decodePowReply,
+    },
+  ),
+  clientStream: serviceWithCodecs<SumRequest, SumReply>(
+    "stream.ClientStream",
+    "Sum",
+    {
+      serializeRequest: encodeSumRequest,
+      deserializeRequest: decodeSumRequest,
+      serializeReply: encodeSumReply,
+      deserializeReply: decodeSumReply,
+    },
+  ),
+  bidirectionalStream: serviceWithCodecs<SqrtRequest, SqrtReply>(
+    "stream.BidirectionalStreamServer",
+    "Sqrt",
+    {
+      serializeRequest: encodeSqrtRequest,
+      deserializeRequest: decodeSqrtRequest,
+      serializeReply: encodeSqrtReply,
+      deserializeReply: decodeSqrtReply,
+    },
+  ),
+  single: serviceWithCodecs<SqrtRequest, SqrtReply>("stream.Single", "Sqrt", {
+    serializeRequest: encodeSqrtRequest,
+    deserializeRequest: decodeSqrtRequest,
+    serializeReply: encodeSqrtReply,
+    deserializeReply: decodeSqrtReply,
+  }),
+};
+
+function methodOf<Request, Reply>(
+  service: grpc.ServiceDefinition,
+): StreamMethod<Request, Reply> {
+  const [definition] = Object.values(service) as grpc.MethodDefinition<
+    Request,
+    Reply
+  >[];
+  return {
+    path: definition!.path,
+    serializeRequest: definition!.requestSerialize,
+    deserializeRequest: definition!.requestDeserialize,
+    serializeReply: definition!.responseSerialize,
+    deserializeReply: definition!.responseDeserialize,
+  };
+}
 
 /** The methods of the wire contract, for making calls. */
 export const streamMethods: StreamMethods = {
-  pow: methodOf(streamServices.serverStream, "Pow"),
-  sum: methodOf(streamServices.clientStream, "Sum"),
-  sqrt: methodOf(streamServices.bidirectionalStream, "Sqrt"),
-  singleSqrt: methodOf(streamServices.single, "Sqrt"),
+  pow: methodOf(streamServices.serverStream),
+  sum: methodOf(streamServices.clientStream),
+  sqrt: methodOf(streamServices.bidirectionalStream),
+  singleSqrt: methodOf(streamServices.single),
 };

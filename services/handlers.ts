@@ -136,7 +136,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
   async function streamPowers(
     call: grpc.ServerWritableStream<PowRequest, PowReply>,
   ): Promise<void> {
-    const base = BigInt(call.request.number);
+    const base = call.request.number;
     const count = call.request.count === 0
       ? DEFAULT_POW_COUNT
       : call.request.count;
@@ -175,7 +175,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
         );
         return;
       }
-      const accepted = call.write({ number: power.toString() });
+      const accepted = call.write({ number: power });
       if (!accepted && await drainOrCancel(call)) {
         logger?.info(
           `Pow(${base}) cancelled after ${exponent + 1} of ${count} powers`,
@@ -209,7 +209,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
     call.on("data", (request: SumRequest) => {
       if (finished) return;
       try {
-        const addend = BigInt(request.number);
+        const addend = request.number;
         logger?.info(`Recved ${addend}`);
         total += addend;
       } catch (cause) {
@@ -221,7 +221,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
         if (finished) return;
         logger?.info("client closed");
         if (fitsInt64(total)) {
-          finish(null, { sum: total.toString() });
+          finish(null, { sum: total });
         } else {
           logger?.warn(`Sum refused: the total ${total} does not fit in int64`);
           finish(

@@ -34,7 +34,7 @@ async function startEchoServer(): Promise<
           return;
         }
         callback(null, {
-          sum: String(Number(id[0] ?? 0) * 1000 + (bytes?.[2] ?? 0)),
+          sum: BigInt(Number(id[0] ?? 0) * 1000 + (bytes?.[2] ?? 0)),
         });
       });
     },
