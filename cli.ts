@@ -219,20 +219,15 @@ Options:
   -h, --help           Show this help
 `;
 
-/** A subcommand: its texts and what it does with its arguments. */
-interface Command {
-  usage: string;
-  help: string;
-  run(args: string[]): Promise<number>;
-}
-
-const COMMANDS: Readonly<Record<string, Command>> = {
-  serve: { usage: SERVE_USAGE, help: SERVE_HELP, run: serve },
-  pow: { usage: POW_USAGE, help: POW_HELP, run: callPow },
-  sum: { usage: SUM_USAGE, help: SUM_HELP, run: callSum },
-  sqrt: { usage: SQRT_USAGE, help: SQRT_HELP, run: callSqrt },
-  demo: { usage: DEMO_USAGE, help: DEMO_HELP, run: demo },
-};
+/** The subcommands; each parses its own arguments and returns the exit status. */
+const COMMANDS: Readonly<Record<string, (args: string[]) => Promise<number>>> =
+  {
+    serve,
+    pow: callPow,
+    sum: callSum,
+    sqrt: callSqrt,
+    demo,
+  };
 
 // `parseArgs` reads "-4" as an unknown short option; a marker keeps negative numbers
 // positional (and usable as option values) until the numbers are parsed.
@@ -253,7 +248,7 @@ function unprotect(text: string): string {
 function firstSentence(error: unknown): string {
   const message = error instanceof Error ? error.message : String(error);
   const sentence = message.split(/\.(?:\s|$)/)[0] ?? message;
-  return unprotect(sentence.replaceAll(NEGATIVE_MARKER, ""));
+  return sentence.replaceAll(NEGATIVE_MARKER, "");
 }
 
 function parseCommandLine<const Options extends ParseArgsOptionsConfig>(
@@ -321,9 +316,8 @@ function parseWholeNumber(
   return value;
 }
 
-function asUsageError(usage: string, parse: () => bigint): bigint;
-function asUsageError(usage: string, parse: () => number): number;
-function asUsageError(usage: string, parse: () => bigint | number) {
+/** Runs `parse` on a command-line argument, where bad input is a usage error. */
+function asUsageError<Value>(usage: string, parse: () => Value): Value {
   try {
     return parse();
   } catch (error) {
@@ -426,21 +420,7 @@ function rejectPositionals(positionals: string[], usage: string): void {
   }
 }
 
-function printLine(line: string): void {
-  console.log(line);
-}
-
-function printWarning(line: string): void {
-  console.error(line);
-}
-
-/** The server log of `serve`: what the article's servers print goes to stdout. */
-const CONSOLE_LOGGER: ServerLogger = {
-  info: printLine,
-  warn: printWarning,
-  error: printWarning,
-};
-
+/** The demo's server log, marked so its lines stand apart from the clients'. */
 function prefixedLogger(prefix: string): ServerLogger {
   return {
     info(message: string): void {
@@ -613,7 +593,8 @@ async function serve(args: string[]): Promise<number> {
       hostname,
       port: ports,
       gracePeriod,
-      logger: CONSOLE_LOGGER,
+      // `console` prints what the article's servers log: info to stdout, failures to stderr.
+      logger: console,
       ...(maxPowCount === undefined ? {} : { maxPowCount }),
     });
   } catch (error) {
@@ -846,7 +827,7 @@ async function main(rawArgs: string[]): Promise<number> {
     if (command === undefined) {
       throw new UsageError(`Unknown command: ${name}`, OVERVIEW_USAGE);
     }
-    return await command.run(args.toSpliced(commandIndex, 1));
+    return await command(args.toSpliced(commandIndex, 1));
   } catch (error) {
     return report(error);
   }
