@@ -11,6 +11,7 @@
  * @module
  */
 import http2 from "node:http2";
+import net from "node:net";
 import { Buffer } from "node:buffer";
 import { Status, type Trailers } from "./grpc_error.ts";
 
@@ -379,6 +380,7 @@ export class Channel {
   #url: string;
   #options: ChannelOptions;
   #session: http2.ClientHttp2Session | undefined;
+  #socket: net.Socket | undefined;
   #activeCalls = 0;
   #closed = false;
   /** The last connection-level error, to explain why a stream failed. */
@@ -435,14 +437,29 @@ export class Channel {
   /** Called by each call when it ends, so an idle connection does not keep Deno alive. */
   callEnded(): void {
     this.#activeCalls -= 1;
-    if (this.#activeCalls === 0) this.#session?.unref();
+    if (this.#activeCalls > 0) return;
+    if (this.#closed) this.#disconnect();
+    else this.#session?.unref();
   }
 
   /** Closes the connection once the calls in flight have ended. */
   close(): void {
     this.#closed = true;
-    this.#session?.close();
+    if (this.#activeCalls === 0) this.#disconnect();
+  }
+
+  /**
+   * Drops the connection by closing its socket, without the GOAWAY frame a session close
+   * sends: under Deno 2.9, a GOAWAY that reaches a grpc-js server after a stream of a few
+   * thousand messages can abort the server's process inside nghttp2 (denoland/deno#36788).
+   * Nothing is lost, since no call is in flight.
+   */
+  #disconnect(): void {
+    const session = this.#session;
     this.#session = undefined;
+    this.#socket?.destroy();
+    this.#socket = undefined;
+    session?.destroy();
   }
 
   #connect(): http2.ClientHttp2Session {
@@ -450,7 +467,16 @@ export class Channel {
     if (current !== undefined && !current.closed && !current.destroyed) {
       return current;
     }
-    const session = http2.connect(this.#url);
+    const { hostname, port } = new URL(this.#url);
+    const socket = net.connect({
+      host: hostname.startsWith("[") ? hostname.slice(1, -1) : hostname,
+      port: Number(port || 80),
+    });
+    socket.setNoDelay(true);
+    this.#socket = socket;
+    const session = http2.connect(this.#url, {
+      createConnection: () => socket,
+    });
     session.on("error", (error: Error & { code?: string }) => {
       this.lastError = error;
     });

@@ -2,7 +2,8 @@ import { deepStrictEqual, strictEqual } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { createClient, GrpcError, startServer, Status } from "../mod.ts";
-import { recordingLogger } from "./test_utils.ts";
+import { delay, recordingLogger } from "./test_utils.ts";
+import { DenoProcess, RUN_PERMISSIONS } from "./subprocess.ts";
 
 const STALLED_CLIENT = new URL("./fixtures/stalled_client.ts", import.meta.url);
 
@@ -184,4 +185,34 @@ Deno.test("a server that cannot be reached is UNAVAILABLE", async () => {
   }
   strictEqual((failure as GrpcError).codeName, "UNAVAILABLE", String(failure));
   strictEqual((failure as GrpcError).details.includes(address), true);
+});
+
+Deno.test("a server process survives our client closing after a long stream", async () => {
+  // Before the client stopped sending GOAWAY on close, this aborted the server's process
+  // inside Deno's nghttp2 (denoland/deno#36788) nearly every time.
+  await using server = DenoProcess.spawn([
+    "run",
+    ...RUN_PERMISSIONS,
+    new URL("../cli.ts", import.meta.url).pathname,
+    "serve",
+    "--port",
+    "0",
+  ]);
+  const [, address] = await server.waitForLine(
+    "stdout",
+    /^Serving gRPC on (\S+)$/,
+  );
+  for (let round = 0; round < 3; round++) {
+    const client = createClient(address!);
+    let received = 0;
+    for await (const _ of client.pow(1, { count: 5_000 })) received++;
+    strictEqual(received, 5_000);
+    client.close();
+    await delay(300);
+    strictEqual(server.exited, false, server.stderr.join("\n"));
+  }
+  using client = createClient(address!);
+  strictEqual(await client.sum([1, 2, 3]), 6n);
+  server.kill("SIGTERM");
+  strictEqual((await server.finished()).code, 0);
 });
