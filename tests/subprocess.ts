@@ -329,15 +329,3 @@ export function unusedPort(): number {
   listener.close();
   return port;
 }
-
-/** Whether every one of `ports` on 127.0.0.1 is free right now. */
-export function portsAreFree(ports: readonly number[]): boolean {
-  return ports.every((port) => {
-    try {
-      Deno.listen({ hostname: "127.0.0.1", port }).close();
-      return true;
-    } catch {
-      return false;
-    }
-  });
-}
