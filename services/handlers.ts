@@ -6,6 +6,8 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { setImmediate } from "node:timers";
+import { encodePowReply, encodeSqrtReply } from "../proto/codec.ts";
+import { ReplyWriter } from "./reply_writer.ts";
 import type {
   PowReply,
   PowRequest,
@@ -76,30 +78,6 @@ function describe(cause: unknown): string {
     : String(cause);
 }
 
-type WritableCall =
-  | grpc.ServerWritableStream<unknown, unknown>
-  | grpc.ServerDuplexStream<unknown, unknown>;
-
-/**
- * Resolves once the call can take more writes, or once it is cancelled (true), so a writer
- * never waits for a `drain` that a vanished client will not send.
- */
-function drainOrCancel(call: WritableCall): Promise<boolean> {
-  if (call.cancelled) return Promise.resolve(true);
-  return new Promise((resolve) => {
-    function onDrain(): void {
-      call.off("cancelled", onCancelled);
-      resolve(false);
-    }
-    function onCancelled(): void {
-      call.off("drain", onDrain);
-      resolve(true);
-    }
-    call.once("drain", onDrain);
-    call.once("cancelled", onCancelled);
-  });
-}
-
 /**
  * Runs `then` after the current turn of the event loop unless the call was cancelled by then.
  * A client's RST_STREAM reaches grpc-js as the end of the request stream first and as a
@@ -115,16 +93,6 @@ function whenNotCancelled(
 }
 
 /**
- * Ends a streaming call with a failure status after every message written before it, so the
- * client receives the answers that preceded the failure.
- */
-function failAfterWrites(call: WritableCall, failure: grpc.StatusObject): void {
-  // grpc-js's own 'error' listener stores the status and ends the writable side; the status
-  // goes out in `_final`, which runs only once every queued write has been handed over.
-  call.emit("error", failure);
-}
-
-/**
  * Creates the handlers that a server registers.
  *
  * @param settings The limits and logger the handlers use.
@@ -135,6 +103,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
 
   async function streamPowers(
     call: grpc.ServerWritableStream<PowRequest, PowReply>,
+    replies: ReplyWriter<PowReply>,
   ): Promise<void> {
     const base = call.request.number;
     const count = call.request.count === 0
@@ -145,8 +114,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       logger?.warn(
         `Pow(${base}) refused: count ${count} is over ${maxPowCount}`,
       );
-      failAfterWrites(
-        call,
+      replies.fail(
         status(
           grpc.status.INVALID_ARGUMENT,
           `Count is over this server's limit: ${count} > ${maxPowCount}`,
@@ -160,8 +128,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
         logger?.warn(
           `Pow(${base}) stopped: ${base}^${exponent} does not fit in int64`,
         );
-        failAfterWrites(
-          call,
+        replies.fail(
           status(
             grpc.status.OUT_OF_RANGE,
             `Power does not fit in int64: ${base}^${exponent} (after ${exponent} powers)`,
@@ -169,14 +136,13 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
         );
         return;
       }
-      if (call.cancelled) {
+      if (replies.closed) {
         logger?.info(
           `Pow(${base}) cancelled after ${exponent} of ${count} powers`,
         );
         return;
       }
-      const accepted = call.write({ number: power });
-      if (!accepted && await drainOrCancel(call)) {
+      if (!replies.write({ number: power }) && await replies.drained()) {
         logger?.info(
           `Pow(${base}) cancelled after ${exponent + 1} of ${count} powers`,
         );
@@ -184,14 +150,15 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       }
       power *= base;
     }
-    call.end();
+    replies.end();
   }
 
   function handlePow(
     call: grpc.ServerWritableStream<PowRequest, PowReply>,
   ): void {
-    streamPowers(call).catch((cause: unknown) => {
-      failAfterWrites(call, internalError(logger, "Pow", cause));
+    const replies = new ReplyWriter(call, encodePowReply);
+    streamPowers(call, replies).catch((cause: unknown) => {
+      replies.fail(internalError(logger, "Pow", cause));
     });
   }
 
@@ -245,6 +212,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
   function handleSqrt(
     call: grpc.ServerDuplexStream<SqrtRequest, SqrtReply>,
   ): void {
+    const replies = new ReplyWriter(call, encodeSqrtReply);
     let position = 0;
     let finished = false;
     call.on("data", (request: SqrtRequest) => {
@@ -256,8 +224,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
         if (Number.isNaN(number) || number < 0) {
           finished = true;
           logger?.warn(`Sqrt refused message ${position}: ${number}`);
-          failAfterWrites(
-            call,
+          replies.fail(
             status(
               grpc.status.INVALID_ARGUMENT,
               `Number has no real square root: ${number} (message ${position})`,
@@ -265,22 +232,25 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
           );
           return;
         }
-        if (!call.write({ sqrt: Math.sqrt(number) })) {
+        if (replies.write({ sqrt: Math.sqrt(number) })) {
+          // Answers to the numbers that arrived together leave together, at once.
+          replies.flushSoon();
+        } else {
           // Stop reading until the client takes the answers, so a client that writes without
           // reading cannot make the server buffer without bound.
           call.pause();
-          drainOrCancel(call).then(() => call.resume());
+          replies.drained().then(() => call.resume());
         }
       } catch (cause) {
         finished = true;
-        failAfterWrites(call, internalError(logger, "Sqrt", cause));
+        replies.fail(internalError(logger, "Sqrt", cause));
       }
     });
     call.on("end", () =>
       whenNotCancelled(call, () => {
         if (finished) return;
         finished = true;
-        call.end();
+        replies.end();
       }));
     call.on("cancelled", () => {
       if (finished) return;
