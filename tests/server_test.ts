@@ -140,3 +140,17 @@ Deno.test("createClient() checks its address", () => {
   }
   strictEqual(thrown instanceof TypeError, true);
 });
+
+Deno.test("startServer() with await using leaves nothing behind after all three calls", async () => {
+  // Deno's default sanitizers (ops, resources, exit) check this test: the server and the
+  // client must release every socket, timer and pending operation when they are disposed.
+  await using server = await startServer({ port: 0 });
+  using client = createClient(server.addresses[0]!);
+  deepStrictEqual(await Array.fromAsync(client.pow(2, { count: 3 })), [
+    1n,
+    2n,
+    4n,
+  ]);
+  strictEqual(await client.sum([1, 2, 3]), 6n);
+  deepStrictEqual(await Array.fromAsync(client.sqrt([1, 4])), [1, 2]);
+});
