@@ -604,8 +604,54 @@ function describeRun(run: ThroughputRun): string {
       }`;
     }
   }
-  if (run.serverExit !== undefined) text += `; server ended: ${run.serverExit}`;
+  if (run.serverExit !== undefined) {
+    text += ` (then the server died: ${shortExit(run.serverExit)})`;
+  }
   return text;
+}
+
+/** "signal SIGABRT" out of "signal SIGABRT: deno: nghttp2/…". */
+function shortExit(exit: string): string {
+  return exit.split(": ")[0] ?? exit;
+}
+
+/** A server process that ended before it was asked to, and where. */
+interface ServerDeath {
+  context: string;
+  exit: string;
+}
+
+function collectServerDeaths(
+  report: Pick<Report, "throughput" | "slowReader" | "article">,
+): ServerDeath[] {
+  const deaths: ServerDeath[] = [];
+  for (const cell of report.throughput) {
+    for (const run of cell.runs) {
+      if (run.serverExit !== undefined) {
+        deaths.push({
+          context: `${cell.shape}, ${cell.label}`,
+          exit: run.serverExit,
+        });
+      }
+    }
+  }
+  for (const result of report.slowReader) {
+    if (result.serverExit !== undefined) {
+      deaths.push({
+        context: `slow reader, ${result.label}`,
+        exit: result.serverExit,
+      });
+    }
+  }
+  for (const cell of report.article) {
+    for (const exit of cell.serverExits) {
+      deaths.push({
+        context: `${cell.mode}, ${cell.workMs} ms work`,
+        exit,
+      });
+    }
+  }
+  return deaths;
 }
 
 function stallMarker(result: ClientResult): string {
@@ -782,6 +828,8 @@ interface ArticleCell {
   runs: number[];
   medianMicroseconds: number | undefined;
   failures: string[];
+  /** How the server ended when it died during or after this mode's runs. */
+  serverExits: string[];
 }
 
 async function measureArticle(settings: Settings): Promise<ArticleCell[]> {
@@ -798,6 +846,7 @@ async function measureArticle(settings: Settings): Promise<ArticleCell[]> {
       runs: [],
       medianMicroseconds: undefined,
       failures: [],
+      serverExits: [],
     }))
   );
   for (let round = 1; round <= settings.repeat; round++) {
@@ -806,10 +855,6 @@ async function measureArticle(settings: Settings): Promise<ArticleCell[]> {
       try {
         for (const { mode } of ARTICLE_MODES) {
           if (server === undefined || !server.alive) {
-            if (server !== undefined) {
-              log(`Server of the article runs ended: ${server.describeExit()}`);
-              await server.stop();
-            }
             server = workMs === 0
               ? await ServerProcess.start("Our server", "our_server.ts")
               : await ServerProcess.start("Work server", "work_server.ts", [
@@ -830,6 +875,13 @@ async function measureArticle(settings: Settings): Promise<ArticleCell[]> {
             cell.runs.push(result.seconds * 1e6 / count);
           } else {
             cell.failures.push(result.error ?? "Wrong answers");
+          }
+          // A server that died is replaced before the next mode; the death is reported.
+          await delay(300);
+          const exit = server.describeExit();
+          if (exit !== undefined) {
+            cell.serverExits.push(exit);
+            await server.stop();
           }
           log(
             `Article run ${round}/${settings.repeat}, ${mode}, ${workMs} ms work: ${
@@ -860,6 +912,40 @@ interface Machine {
   v8: string;
   typescript: string;
   grpcJs: string;
+  /** The 1-minute load average when the run started and when it ended. */
+  loadAtStart: string;
+  loadAtEnd: string;
+  /** The code measured. */
+  code: string;
+}
+
+/** The commit measured, and the files that differ from it, so figures can be traced. */
+async function describeCode(): Promise<string> {
+  async function git(...args: string[]): Promise<string> {
+    try {
+      const { success, stdout } = await new Deno.Command("git", {
+        args: ["-C", new URL(PROJECT_DIRECTORY).pathname, ...args],
+        stdout: "piped",
+        stderr: "null",
+      }).output();
+      return success ? new TextDecoder().decode(stdout).trimEnd() : "";
+    } catch {
+      return "";
+    }
+  }
+  const commit = await git("rev-parse", "--short", "HEAD");
+  if (commit === "") return "unknown (not a git checkout)";
+  const changed = (await git("status", "--porcelain", "--untracked-files=no"))
+    .split("\n")
+    .map((line) => line.slice(3))
+    .filter((path) => path !== "");
+  return changed.length === 0
+    ? `commit ${commit}`
+    : `commit ${commit} with uncommitted changes to ${changed.join(", ")}`;
+}
+
+async function loadAverage(): Promise<string> {
+  return (await readProcFile("loadavg")).split(" ")[0] ?? "unknown";
 }
 
 async function describeMachine(): Promise<Machine> {
@@ -881,6 +967,9 @@ async function describeMachine(): Promise<Machine> {
     v8: Deno.version.v8,
     typescript: Deno.version.typescript,
     grpcJs: grpcJs.replace(/^npm:@grpc\/grpc-js@/, ""),
+    loadAtStart: await loadAverage(),
+    loadAtEnd: "",
+    code: await describeCode(),
   };
 }
 
@@ -1034,7 +1123,8 @@ function renderReport(report: Report): string {
   out.push(
     `Machine: ${machine.cores} cores (${machine.cpu}), ${machine.memory} RAM, ${machine.os}; ` +
       `Deno ${machine.deno} (V8 ${machine.v8}, TypeScript ${machine.typescript}); ` +
-      `grpc-js ${machine.grpcJs}.`,
+      `grpc-js ${machine.grpcJs}. Load average ${machine.loadAtStart} at the start, ` +
+      `${machine.loadAtEnd} at the end. Code: ${machine.code}.`,
   );
   out.push(
     `Every client and server is a process of its own on 127.0.0.1, each run with a fresh ` +
@@ -1193,16 +1283,9 @@ function renderReport(report: Report): string {
   for (const cell of report.throughput) {
     out.push(
       `- ${cell.shape}, ${cell.label}: ${
-        cell.runs.map(describeRun).join("; ")
+        cell.runs.map(describeRun).join(" | ")
       }`,
     );
-  }
-  for (const result of report.slowReader) {
-    if (result.serverExit !== undefined) {
-      out.push(
-        `- slow reader, ${result.label}: server ended: ${result.serverExit}`,
-      );
-    }
   }
   for (const cell of report.article) {
     out.push(
@@ -1210,9 +1293,27 @@ function renderReport(report: Report): string {
         [
           ...cell.runs.map((value) => `${value.toFixed(1)} µs`),
           ...cell.failures.map((failure) => `FAILED (${failure})`),
-        ].join("; ")
+        ].join(" | ")
       }`,
     );
+  }
+  const deaths = collectServerDeaths(report);
+  out.push("");
+  out.push("## Server processes that died");
+  out.push("");
+  if (deaths.length === 0) {
+    out.push("None: every server lived until it was asked to stop.");
+  } else {
+    const byExit = new Map<string, string[]>();
+    for (const death of deaths) {
+      byExit.set(death.exit, [
+        ...(byExit.get(death.exit) ?? []),
+        death.context,
+      ]);
+    }
+    for (const [exit, contexts] of byExit) {
+      out.push(`- ${contexts.length}× ${exit}: after ${contexts.join("; ")}`);
+    }
   }
   return out.join("\n");
 }
@@ -1236,6 +1337,11 @@ async function main(): Promise<number> {
     await measureSlowReader("baseline", settings),
   ];
   const article = await measureArticle(settings);
+  machine.loadAtEnd = await loadAverage();
+  const codeAtEnd = await describeCode();
+  if (codeAtEnd !== machine.code) {
+    machine.code += `; WARNING: by the end it was ${codeAtEnd}`;
+  }
   const partial = { machine, settings, throughput, slowReader, article };
   const report: Report = {
     ...partial,
