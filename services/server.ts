@@ -4,10 +4,46 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import { streamServices } from "../proto/definitions.ts";
+import { Buffer } from "node:buffer";
+import {
+  streamPackageDefinition,
+  streamServices,
+} from "../proto/definitions.ts";
+import {
+  healthPackageDefinition,
+  reflectionPackageDefinition,
+} from "../proto/standard.ts";
+import { guardSessions } from "./goaway_guard.ts";
 import { createHandlers, type ServerLogger } from "./handlers.ts";
+import { createHealth, type Health } from "./health.ts";
+import { createReflection } from "./reflection.ts";
 
 export type { ServerLogger } from "./handlers.ts";
+
+/** TLS settings of a server: its certificate, and optionally the CA of client certificates. */
+export interface ServerTlsOptions {
+  /**
+   * The server's certificate chain in PEM: its own certificate first, then any intermediate
+   * certificates. Clients check it against the name or IP address they connect to.
+   */
+  cert: string | Uint8Array;
+  /** The private key of `cert`, in PEM. */
+  key: string | Uint8Array;
+  /**
+   * CA certificates in PEM that client certificates must chain to. With it, every client
+   * must present such a certificate (mutual TLS), unless `requireClientCert` is `false`.
+   *
+   * @default {undefined}
+   */
+  ca?: string | Uint8Array;
+  /**
+   * Whether a client must present a certificate signed by `ca`; a client without one cannot
+   * connect. `true` needs `ca`; `false` serves plain TLS even when `ca` is set.
+   *
+   * @default {true when `ca` is set, otherwise false}
+   */
+  requireClientCert?: boolean;
+}
 
 /** Options for {@linkcode startServer}. */
 export interface StartServerOptions {
@@ -52,6 +88,29 @@ export interface StartServerOptions {
    * @default {{}}
    */
   channelOptions?: Readonly<Record<string, string | number>>;
+  /**
+   * Serve over TLS with this certificate (and, with `ca`, require client certificates).
+   * Without it the server speaks plaintext HTTP/2 (h2c), as the original Go demo did.
+   *
+   * @default {undefined}
+   */
+  tls?: ServerTlsOptions;
+  /**
+   * Whether to host gRPC server reflection (`grpc.reflection.v1.ServerReflection` and
+   * `v1alpha`), describing every hosted service, so that tools such as `buf curl` and
+   * `grpcurl` can list and call them without the `.proto` files.
+   *
+   * @default {true}
+   */
+  reflection?: boolean;
+  /**
+   * Whether to host the standard health service `grpc.health.v1.Health`. It answers
+   * `SERVING` for `""` (the whole server) and for each hosted service, and `NOT_SERVING` to
+   * its `Watch` calls once {@linkcode StreamServer.close} begins.
+   *
+   * @default {true}
+   */
+  health?: boolean;
 }
 
 /** A running server, returned by {@linkcode startServer}. */
@@ -77,6 +136,12 @@ const DEFAULT_HOSTNAME = "127.0.0.1";
 const DEFAULT_MAX_POW_COUNT = 1_000_000;
 const DEFAULT_GRACE_PERIOD_MS = 5_000;
 const MAX_UINT32 = 2 ** 32 - 1;
+
+/** `stream.ServerStream` from the path of the service's method. */
+function serviceName(service: grpc.ServiceDefinition): string {
+  const [method] = Object.values(service);
+  return method!.path.split("/")[1]!;
+}
 
 function checkPort(port: number): number {
   if (!Number.isInteger(port) || port < 0 || port > 65_535) {
@@ -121,6 +186,56 @@ function bind(
       }
     });
   });
+}
+
+function toBuffer(
+  value: string | Uint8Array | undefined,
+  what: string,
+): Buffer {
+  if (typeof value === "string") return Buffer.from(value);
+  if (value instanceof Uint8Array) {
+    return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  }
+  throw new TypeError(
+    `${what} must be PEM text or its bytes: ${
+      value === null ? "null" : typeof value
+    }`,
+  );
+}
+
+/**
+ * The grpc-js credentials for `tls`.
+ *
+ * grpc-js wants `Buffer`s. When it is given no client CA, it falls back to the CA bundle named
+ * by `GRPC_DEFAULT_SSL_ROOTS_FILE_PATH` and hands it to `node:tls` as `ca`; Deno's `node:tls`
+ * then sends every one of those certificates to each client along with the server's own
+ * chain, and OpenSSL-based clients (grpc-js under Node, gRPC C-core, `openssl s_client`) refuse
+ * a Certificate message that large (`excessive message size`). Without a client CA, an empty
+ * `ca` keeps the chain to what `cert` holds.
+ */
+function serverCredentials(
+  tls: ServerTlsOptions | undefined,
+): grpc.ServerCredentials {
+  if (tls === undefined) return grpc.ServerCredentials.createInsecure();
+  if (typeof tls !== "object" || tls === null) {
+    throw new TypeError("TLS options must be an object");
+  }
+  const cert = toBuffer(tls.cert, "TLS certificate");
+  const key = toBuffer(tls.key, "TLS key");
+  const requireClientCert = tls.requireClientCert ?? tls.ca !== undefined;
+  if (requireClientCert && tls.ca === undefined) {
+    throw new TypeError(
+      "Requiring client certificates needs the CA that signs them: tls.ca",
+    );
+  }
+  const clientCa = requireClientCert
+    ? toBuffer(tls.ca, "TLS client CA")
+    : Buffer.alloc(0);
+  return grpc.ServerCredentials.createSsl(
+    clientCa,
+    [{ cert_chain: cert, private_key: key }],
+    requireClientCert,
+  );
 }
 
 function shutDown(server: grpc.Server, gracePeriod: number): Promise<void> {
@@ -182,6 +297,8 @@ export async function startServer(
     );
   }
 
+  const credentials = serverCredentials(options.tls);
+
   const server = new grpc.Server({ ...options.channelOptions });
   const handlers = createHandlers({ maxPowCount, logger: options.logger });
   server.addService(streamServices.serverStream, handlers.serverStream);
@@ -191,12 +308,29 @@ export async function startServer(
     handlers.bidirectionalStream,
   );
   server.addService(streamServices.single, handlers.single);
+  let health: Health | undefined;
+  if (options.health ?? true) {
+    health = createHealth(
+      Object.values(streamServices).map((service) => serviceName(service)),
+    );
+    server.addService(health.service, health.handlers);
+  }
+  if (options.reflection ?? true) {
+    const described = {
+      ...streamPackageDefinition,
+      ...(health === undefined ? {} : healthPackageDefinition),
+      ...reflectionPackageDefinition,
+    };
+    for (const { service, handlers } of createReflection(described)) {
+      server.addService(service, handlers);
+    }
+  }
 
-  const credentials = grpc.ServerCredentials.createInsecure();
   const ports: number[] = [];
   try {
     for (const port of requestedPorts) {
       ports.push(await bind(server, hostPort(hostname, port), credentials));
+      guardSessions(server);
     }
   } catch (error) {
     server.forceShutdown();
@@ -205,7 +339,13 @@ export async function startServer(
 
   let closing: Promise<void> | undefined;
   function close(): Promise<void> {
-    closing ??= shutDown(server, gracePeriod);
+    if (closing === undefined) {
+      // Tell health watchers first, then end their calls, which would otherwise hold the
+      // shutdown up for the whole grace period.
+      health?.setAll("NOT_SERVING");
+      health?.endWatches();
+      closing = shutDown(server, gracePeriod);
+    }
     return closing;
   }
   return {

@@ -27,6 +27,8 @@ export interface SpawnOptions {
   stdin?: boolean;
   /** The working directory. */
   cwd?: string;
+  /** Environment variables to add to the test's own. */
+  env?: Record<string, string>;
 }
 
 type StreamName = "stdout" | "stderr";
@@ -64,7 +66,7 @@ export class DenoProcess implements AsyncDisposable {
       stdout: "piped",
       stderr: "piped",
       ...(options.cwd === undefined ? {} : { cwd: options.cwd }),
-      env: { NO_COLOR: "1" },
+      env: { ...options.env, NO_COLOR: "1" },
     }).spawn();
     this.#stdin = options.stdin ? this.#child.stdin.getWriter() : undefined;
     this.#readers = Promise.all([
