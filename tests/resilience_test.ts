@@ -1,6 +1,8 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
+import http2 from "node:http2";
+import { encodePowRequest } from "../proto/codec.ts";
 import { createClient, GrpcError, startServer, Status } from "../mod.ts";
 import { delay, recordingLogger } from "./test_utils.ts";
 import { DenoProcess, RUN_PERMISSIONS } from "./subprocess.ts";
@@ -215,4 +217,82 @@ Deno.test("a server process survives our client closing after a long stream", as
   strictEqual(await client.sum([1, 2, 3]), 6n);
   server.kill("SIGTERM");
   strictEqual((await server.finished()).code, 0);
+});
+
+/** Calls Pow(1, count) over a plain HTTP/2 session and closes it with a GOAWAY, as grpc-js does. */
+async function powThenGoaway(address: string, count: number): Promise<number> {
+  const session = http2.connect(`http://${address}`);
+  session.on("error", () => {});
+  const stream = session.request({
+    ":method": "POST",
+    ":path": "/stream.ServerStream/Pow",
+    "content-type": "application/grpc",
+    "te": "trailers",
+  });
+  const request = encodePowRequest({ number: 1n, count });
+  const frame = new Uint8Array(5 + request.length);
+  new DataView(frame.buffer).setUint32(1, request.length);
+  frame.set(request, 5);
+  stream.end(frame);
+  let bytes = 0;
+  const status = await new Promise<string>((resolve, reject) => {
+    stream.on("data", (chunk: Uint8Array) => bytes += chunk.length);
+    stream.on(
+      "trailers",
+      (trailers) => resolve(String(trailers["grpc-status"])),
+    );
+    stream.on("error", reject);
+  });
+  strictEqual(status, "0");
+  await new Promise<void>((resolve) => session.close(() => resolve()));
+  return bytes;
+}
+
+Deno.test("a client's GOAWAY after a long stream does not abort the server process", async () => {
+  // Deno 2.9.6 frees the nghttp2 session while nghttp2 still handles the GOAWAY
+  // (denoland/deno#36788); MALLOC_PERTURB_ makes glibc scribble over freed memory, so an
+  // unguarded server dies on the first round instead of only now and then.
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      ...RUN_PERMISSIONS,
+      new URL("../cli.ts", import.meta.url).pathname,
+      "serve",
+      "--port",
+      "0",
+    ],
+    env: { MALLOC_PERTURB_: "165" },
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const lines = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    let seen = "";
+    while (!/Serving gRPC on \S+\n/.test(seen)) {
+      const { value, done } = await lines.read();
+      if (done) throw new Error(`Server ended before listening: ${seen}`);
+      seen += value;
+    }
+    const address = seen.match(/Serving gRPC on (\S+)\n/)![1]!;
+    for (const count of [1, 2_000, 2_000]) {
+      strictEqual(await powThenGoaway(address, count), count * 7);
+      await delay(200);
+    }
+    using client = createClient(address);
+    strictEqual(await client.sum([20, 22]), 42n);
+  } finally {
+    const alive = await Promise.race([
+      child.status.then(() => false),
+      delay(0).then(() => true),
+    ]);
+    if (alive) child.kill("SIGTERM");
+    await lines.cancel();
+    const status = await child.status;
+    strictEqual(
+      status.code,
+      0,
+      `Server exited with ${status.code}: ${await stderr}`,
+    );
+  }
 });
