@@ -14,7 +14,6 @@ import {
   reflectionPackageDefinition,
 } from "../proto/standard.ts";
 import { guardSessions } from "./goaway_guard.ts";
-import { guardSessions } from "./goaway_guard.ts";
 import { createHandlers, type ServerLogger } from "./handlers.ts";
 import { createHealth, type Health } from "./health.ts";
 import { createReflection } from "./reflection.ts";
@@ -331,7 +330,6 @@ export async function startServer(
   try {
     for (const port of requestedPorts) {
       ports.push(await bind(server, hostPort(hostname, port), credentials));
-      guardSessions(server);
       guardSessions(server);
     }
   } catch (error) {
