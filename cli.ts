@@ -5,19 +5,28 @@
  *
  * ```
  * grpc-stream serve [--hostname H] [--port P ...] [--max-pow-count N] [--grace-period MS]
+ *                   [--cert FILE --key FILE [--client-ca FILE]]
  * grpc-stream pow N [--count C]
  * grpc-stream sum [N ...]        (no numbers: read them from stdin)
  * grpc-stream sqrt [X ...]       (no numbers: read stdin, answer each line as it comes)
  * grpc-stream demo [--interval MS]
  * ```
  *
- * Every command takes `--address HOST:PORT` and `--help`. The exit status is 0 on success,
+ * Every command takes `--address HOST:PORT` and `--help`; the calling commands take
+ * `--tls` or `--ca FILE` (and `--cert FILE --key FILE` for mutual TLS) to call over TLS.
+ * The exit status is 0 on success,
  * 1 when a call fails (printed as `error: CODE_NAME: details`), and 2 on a usage error or a
  * word where a number belongs.
  *
  * @example Run the article's three demos against a server on a free port
  * ```sh
  * deno run --allow-net=127.0.0.1 --allow-env=GRPC_* jsr:@streamrpc/grpc-stream/cli demo
+ * ```
+ *
+ * @example Serve over TLS, and call it trusting the CA that signed the server's certificate
+ * ```sh
+ * deno run --allow-net=127.0.0.1 --allow-env=GRPC_* --allow-read=certs jsr:@streamrpc/grpc-stream/cli serve --cert certs/server.crt --key certs/server.key
+ * deno run --allow-net=127.0.0.1 --allow-env=GRPC_* --allow-read=certs jsr:@streamrpc/grpc-stream/cli pow 2 --ca certs/ca.crt --address localhost:8082
  * ```
  *
  * @example Serve on the article's ports, then add a stream of numbers from another shell
@@ -30,10 +39,12 @@
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import {
+  type ClientOptions,
   createClient,
   DEFAULT_ADDRESSES,
   GrpcError,
   type ServerLogger,
+  type ServerTlsOptions,
   startServer,
   type StreamClient,
   type StreamServer,
@@ -73,6 +84,11 @@ class UsageError extends InputError {
 const COMMON_OPTIONS = {
   address: { type: "string" },
   help: { type: "boolean", short: "h" },
+  tls: { type: "boolean" },
+  ca: { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
+  "server-name": { type: "string" },
 } as const satisfies ParseArgsOptionsConfig;
 
 const SERVE_OPTIONS = {
@@ -82,6 +98,9 @@ const SERVE_OPTIONS = {
   port: { type: "string", multiple: true },
   "max-pow-count": { type: "string" },
   "grace-period": { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
+  "client-ca": { type: "string" },
 } as const satisfies ParseArgsOptionsConfig;
 
 const POW_OPTIONS = {
@@ -117,6 +136,7 @@ Commands:
 
 Options:
   --address HOST:PORT  The server to call (serve: where to listen)
+  --ca FILE, --tls     Call over TLS (serve: --cert FILE --key FILE); see a command's help
   -h, --help           Show this help, or a command's help: ${PROGRAM} <command> --help
 
 Exit status: 0 on success, 1 when a call fails (error: CODE_NAME: details),
@@ -126,7 +146,7 @@ Run it with: ${RUN_WITH} <command>
 `;
 
 const SERVE_USAGE =
-  `Usage: ${PROGRAM} serve [--hostname HOST] [--port PORT ...] [--max-pow-count N] [--grace-period MS]`;
+  `Usage: ${PROGRAM} serve [--hostname HOST] [--port PORT ...] [--max-pow-count N] [--grace-period MS] [--cert FILE --key FILE [--client-ca FILE]]`;
 
 const SERVE_HELP =
   `Serve Pow, Sum and Sqrt, each on every port, until SIGINT (Ctrl-C) or SIGTERM.
@@ -139,6 +159,8 @@ article's three servers, so the article's unchanged Go clients work against it. 
 "Serving gRPC on HOST:PORT" for each port once it is listening, then what the article's
 servers log. On SIGINT or SIGTERM it stops taking calls, lets calls in flight finish
 within the grace period, cancels the rest and exits 0; a second signal exits at once.
+Besides Pow, Sum and Sqrt it hosts the standard health service (grpc.health.v1.Health)
+and server reflection, so tools such as buf curl and grpcurl need no .proto files.
 
 Options:
   --hostname HOST        The address to listen on (default: 127.0.0.1; 0.0.0.0 or :: for
@@ -149,10 +171,26 @@ Options:
   --max-pow-count N      The largest count a Pow call may ask for (default: 1000000)
   --grace-period MS      How long calls in flight may take to finish on shutdown
                          (default: ${DEFAULT_GRACE_PERIOD_MS})
+  --cert FILE            Serve over TLS with this certificate chain (PEM); needs --key
+  --key FILE             The private key of --cert (PEM)
+  --client-ca FILE       Require client certificates signed by these CAs (mutual TLS)
   -h, --help             Show this help
+
+The files need read permission: add --allow-read=FILE,... to the deno run command.
 `;
 
-const POW_USAGE = `Usage: ${PROGRAM} pow N [--count C] [--address HOST:PORT]`;
+const CLIENT_TLS_HELP = `
+TLS (the files need read permission: --allow-read=FILE,...):
+  --tls                Call over TLS, trusting Deno's root certificates
+  --ca FILE            Call over TLS, trusting the CA certificates in FILE (PEM)
+  --cert FILE          The client certificate (PEM) for a server that requires one
+  --key FILE           The private key of --cert (PEM)
+  --server-name NAME   The name the server's certificate must hold (default: the host
+                       of --address)
+`;
+
+const POW_USAGE =
+  `Usage: ${PROGRAM} pow N [--count C] [--address HOST:PORT] [TLS options]`;
 
 const POW_HELP =
   `Call Pow: print the powers N^0, N^1, … N^(C-1), one a line, as the server streams them.
@@ -166,9 +204,10 @@ Options:
   --count C            How many powers (default: 10)
   --address HOST:PORT  The server (default: ${DEFAULT_ADDRESSES.pow})
   -h, --help           Show this help
-`;
+${CLIENT_TLS_HELP}`;
 
-const SUM_USAGE = `Usage: ${PROGRAM} sum [N ...] [--address HOST:PORT]`;
+const SUM_USAGE =
+  `Usage: ${PROGRAM} sum [N ...] [--address HOST:PORT] [TLS options]`;
 
 const SUM_HELP =
   `Call Sum: stream integers to the server and print their exact sum.
@@ -182,9 +221,10 @@ negative one as -5.
 Options:
   --address HOST:PORT  The server (default: ${DEFAULT_ADDRESSES.sum})
   -h, --help           Show this help
-`;
+${CLIENT_TLS_HELP}`;
 
-const SQRT_USAGE = `Usage: ${PROGRAM} sqrt [X ...] [--address HOST:PORT]`;
+const SQRT_USAGE =
+  `Usage: ${PROGRAM} sqrt [X ...] [--address HOST:PORT] [TLS options]`;
 
 const SQRT_HELP =
   `Call Sqrt: stream numbers to the server and print each square root as it arrives.
@@ -198,10 +238,10 @@ with INVALID_ARGUMENT (exit status 1) after the answers before it.
 Options:
   --address HOST:PORT  The server (default: ${DEFAULT_ADDRESSES.sqrt})
   -h, --help           Show this help
-`;
+${CLIENT_TLS_HELP}`;
 
 const DEMO_USAGE =
-  `Usage: ${PROGRAM} demo [--interval MS] [--address HOST:PORT]`;
+  `Usage: ${PROGRAM} demo [--interval MS] [--address HOST:PORT [TLS options]]`;
 
 const DEMO_HELP =
   `Run the article's three demos and print the lines the article prints.
@@ -217,7 +257,7 @@ Options:
                        (default: ${DEFAULT_DEMO_INTERVAL_MS}; the article waits 1000)
   --address HOST:PORT  Run the demos against this server instead of starting one
   -h, --help           Show this help
-`;
+${CLIENT_TLS_HELP}`;
 
 /** The subcommands; each parses its own arguments and returns the exit status. */
 const COMMANDS: Readonly<Record<string, (args: string[]) => Promise<number>>> =
@@ -475,6 +515,91 @@ async function checkServerAddress(
   return address;
 }
 
+/** Reads a PEM file named on the command line, asking Deno for read access first. */
+async function readPemFile(path: string, option: string): Promise<string> {
+  const descriptor = { name: "read", path } as const;
+  let { state } = await Deno.permissions.query(descriptor);
+  if (state === "prompt") {
+    ({ state } = await Deno.permissions.request(descriptor));
+  }
+  if (state !== "granted") {
+    throw new Error(
+      `Requires read access to ${path} (--${option}): run again with --allow-read=${path}`,
+    );
+  }
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new InputError(`File of --${option} not found: ${path}`);
+    }
+    throw error;
+  }
+}
+
+/** The TLS options of the calling commands, read into {@linkcode ClientOptions}. */
+async function clientOptions(
+  values: {
+    tls?: boolean | undefined;
+    ca?: string | undefined;
+    cert?: string | undefined;
+    key?: string | undefined;
+    "server-name"?: string | undefined;
+  },
+  usage: string,
+): Promise<ClientOptions> {
+  if ((values.cert === undefined) !== (values.key === undefined)) {
+    throw new UsageError("Use --cert and --key together", usage);
+  }
+  const useTls = values.tls === true || values.ca !== undefined ||
+    values.cert !== undefined || values["server-name"] !== undefined;
+  if (!useTls) return {};
+  if (values["server-name"] === "") {
+    throw new UsageError("Server name must not be empty", usage);
+  }
+  return {
+    tls: {
+      ...(values.ca === undefined
+        ? {}
+        : { ca: await readPemFile(values.ca, "ca") }),
+      ...(values.cert === undefined ? {} : {
+        cert: await readPemFile(values.cert, "cert"),
+        key: await readPemFile(values.key!, "key"),
+      }),
+      ...(values["server-name"] === undefined
+        ? {}
+        : { serverName: values["server-name"] }),
+    },
+  };
+}
+
+/** The TLS options of `serve`, read into {@linkcode ServerTlsOptions}. */
+async function serverTlsOptions(
+  values: {
+    cert?: string | undefined;
+    key?: string | undefined;
+    "client-ca"?: string | undefined;
+  },
+  usage: string,
+): Promise<ServerTlsOptions | undefined> {
+  if ((values.cert === undefined) !== (values.key === undefined)) {
+    throw new UsageError("Use --cert and --key together", usage);
+  }
+  if (values.cert === undefined) {
+    if (values["client-ca"] !== undefined) {
+      throw new UsageError("--client-ca needs --cert and --key", usage);
+    }
+    return undefined;
+  }
+  return {
+    cert: await readPemFile(values.cert, "cert"),
+    key: await readPemFile(values.key!, "key"),
+    ...(values["client-ca"] === undefined
+      ? {}
+      : { ca: await readPemFile(values["client-ca"], "client-ca") }),
+  };
+}
+
 function parsePort(text: string, usage: string): number {
   return parseWholeNumber(text, "Port", 0, 65_535, usage);
 }
@@ -584,6 +709,8 @@ async function serve(args: string[]): Promise<number> {
       SERVE_USAGE,
     );
 
+  const tls = await serverTlsOptions(values, SERVE_USAGE);
+
   // Listen for signals before binding, so a signal that arrives while the ports are being
   // bound still shuts the server down gracefully.
   const shutdown = listenForShutdown();
@@ -596,6 +723,7 @@ async function serve(args: string[]): Promise<number> {
       // `console` prints what the article's servers log: info to stdout, failures to stderr.
       logger: console,
       ...(maxPowCount === undefined ? {} : { maxPowCount }),
+      ...(tls === undefined ? {} : { tls }),
     });
   } catch (error) {
     shutdown.stopListening();
@@ -636,11 +764,13 @@ async function callPow(args: string[]): Promise<number> {
   const count = values.count === undefined
     ? undefined
     : parseWholeNumber(values.count, "Count", 1, MAX_UINT32, POW_USAGE);
+  const options = await clientOptions(values, POW_USAGE);
   using client = createClient(
     await checkServerAddress(
       values.address ?? DEFAULT_ADDRESSES.pow,
       POW_USAGE,
     ),
+    options,
   );
   const powers = client.pow(base, count === undefined ? {} : { count });
   for await (const power of powers) console.log(power.toString());
@@ -657,6 +787,7 @@ async function callSum(args: string[]): Promise<number> {
   const numbersFromArgs = positionals.map((text) =>
     asUsageError(SUM_USAGE, () => parseInt64(text, "Number"))
   );
+  const options = await clientOptions(values, SUM_USAGE);
   const address = await checkServerAddress(
     values.address ?? DEFAULT_ADDRESSES.sum,
     SUM_USAGE,
@@ -665,7 +796,7 @@ async function callSum(args: string[]): Promise<number> {
   const numbers = numbersFromArgs.length > 0
     ? numbersFromArgs
     : readInt64s(Deno.stdin.readable);
-  using client = createClient(address);
+  using client = createClient(address, options);
   console.log((await client.sum(numbers)).toString());
   return EXIT_OK;
 }
@@ -680,6 +811,7 @@ async function callSqrt(args: string[]): Promise<number> {
   const numbersFromArgs = positionals.map((text) =>
     asUsageError(SQRT_USAGE, () => parseFloat64(text, "Number"))
   );
+  const options = await clientOptions(values, SQRT_USAGE);
   const address = await checkServerAddress(
     values.address ?? DEFAULT_ADDRESSES.sqrt,
     SQRT_USAGE,
@@ -688,7 +820,7 @@ async function callSqrt(args: string[]): Promise<number> {
   const stdin = numbersFromArgs.length > 0
     ? undefined
     : readFloat64s(Deno.stdin.readable);
-  using client = createClient(address);
+  using client = createClient(address, options);
   for await (const root of client.sqrt(stdin?.numbers ?? numbersFromArgs)) {
     console.log(formatRoot(root));
   }
@@ -750,9 +882,17 @@ async function demo(args: string[]): Promise<number> {
       2 ** 31 - 1,
       DEMO_USAGE,
     );
+  const options = await clientOptions(values, DEMO_USAGE);
+  if (options.tls !== undefined && values.address === undefined) {
+    throw new UsageError(
+      "TLS options need --address: the demo's own server speaks plaintext",
+      DEMO_USAGE,
+    );
+  }
   if (values.address !== undefined) {
     using client = createClient(
       await checkServerAddress(values.address, DEMO_USAGE),
+      options,
     );
     await runDemos(client, interval);
     return EXIT_OK;

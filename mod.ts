@@ -19,6 +19,7 @@
  */
 export {
   type ServerLogger,
+  type ServerTlsOptions,
   startServer,
   type StartServerOptions,
   type StreamServer,
@@ -26,6 +27,7 @@ export {
 export {
   type CallOptions,
   type ClientOptions,
+  type ClientTlsOptions,
   type ConnectOptions,
   createClient,
   DEFAULT_ADDRESSES,

@@ -12,6 +12,7 @@
  */
 import http2 from "node:http2";
 import net from "node:net";
+import tls from "node:tls";
 import { Buffer } from "node:buffer";
 import { Status, type Trailers } from "./grpc_error.ts";
 
@@ -61,6 +62,18 @@ const CONNECTION_ERROR_CODES = new Set([
   "ERR_HTTP2_STREAM_CANCEL",
   "ERR_HTTP2_INVALID_SESSION",
 ]);
+
+/**
+ * Whether `error` means the server could not be reached: a refused or lost connection, or a
+ * TLS handshake that failed (`ERR_SSL_*` and `ERR_TLS_*`, e.g. an untrusted certificate, or a
+ * client certificate the server requires and did not get), which gRPC reports as
+ * `UNAVAILABLE`.
+ */
+function isConnectionError(error: Error & { code?: string }): boolean {
+  const code = error.code ?? "";
+  return CONNECTION_ERROR_CODES.has(code) || code.startsWith("ERR_SSL_") ||
+    code.startsWith("ERR_TLS_");
+}
 
 function statusFromHttp(httpStatus: number): number {
   switch (httpStatus) {
@@ -327,7 +340,7 @@ export class GrpcCall {
       code = Status.PERMISSION_DENIED;
       details = "Connection not secure enough";
     } else if (
-      error !== undefined && CONNECTION_ERROR_CODES.has(error.code ?? "")
+      error !== undefined && isConnectionError(error)
     ) {
       code = Status.UNAVAILABLE;
       details = `Cannot reach ${this.#channel.authority}: ${error.message}`;
@@ -362,10 +375,24 @@ export class GrpcCall {
   }
 }
 
+/** How a {@linkcode Channel} secures its connection: already checked, PEM text or bytes. */
+export interface ChannelTls {
+  /** CA certificates to trust instead of Deno's default root store. */
+  ca?: string | Uint8Array | undefined;
+  /** A client certificate chain, for mutual TLS. */
+  cert?: string | Uint8Array | undefined;
+  /** The private key of `cert`. */
+  key?: string | Uint8Array | undefined;
+  /** The host name the server's certificate must be valid for, instead of the address's. */
+  serverName?: string | undefined;
+}
+
 /** Options for a {@linkcode Channel}. */
 export interface ChannelOptions {
   /** The largest message accepted from the server, in bytes. */
   maxReceiveMessageBytes: number;
+  /** TLS settings; plaintext HTTP/2 (h2c) without them. */
+  tls?: ChannelTls | undefined;
 }
 
 /** Request headers for a call: the caller's metadata, already checked and encoded. */
@@ -388,7 +415,9 @@ export class Channel {
 
   constructor(authority: string, options: ChannelOptions) {
     this.authority = authority;
-    this.#url = `http://${authority}`;
+    this.#url = `${
+      options.tls === undefined ? "http" : "https"
+    }://${authority}`;
     this.#options = options;
   }
 
@@ -468,12 +497,24 @@ export class Channel {
       return current;
     }
     const { hostname, port } = new URL(this.#url);
-    const socket = net.connect({
-      host: hostname.startsWith("[") ? hostname.slice(1, -1) : hostname,
-      port: Number(port || 80),
-    });
+    const host = hostname.startsWith("[") ? hostname.slice(1, -1) : hostname;
+    const socket = this.#options.tls === undefined
+      ? net.connect({ host, port: Number(port || 80) })
+      : this.#connectTls(host, Number(port || 443), this.#options.tls);
     socket.setNoDelay(true);
     this.#socket = socket;
+    this.lastError = undefined;
+    // A server that drops the connection (one refusing a client certificate, or one that
+    // speaks TLS to a plaintext client) may close it without an error: the calls on it must
+    // then end UNAVAILABLE rather than CANCELLED.
+    socket.once("end", () => {
+      if (this.#socket === socket) {
+        this.lastError ??= Object.assign(
+          new Error("Connection closed by the server"),
+          { code: "ECONNRESET" },
+        );
+      }
+    });
     const session = http2.connect(this.#url, {
       createConnection: () => socket,
     });
@@ -487,5 +528,30 @@ export class Channel {
     session.on("goaway", forget);
     this.#session = session;
     return session;
+  }
+
+  /**
+   * Opens a TLS connection that offers only HTTP/2 (ALPN `h2`), as gRPC requires. A handshake
+   * that fails (an untrusted or mismatched certificate, a refused client certificate) ends
+   * the calls on it with `UNAVAILABLE`.
+   */
+  #connectTls(host: string, port: number, settings: ChannelTls): tls.TLSSocket {
+    const serverName = settings.serverName ?? host;
+    const socket = tls.connect({
+      host,
+      port,
+      ALPNProtocols: ["h2"],
+      // SNI carries host names only; an IP address is checked against the certificate's
+      // IP addresses without it (Deno refuses an IP address as `servername`).
+      ...(net.isIP(serverName) === 0 ? { servername: serverName } : {}),
+      ...(settings.serverName === undefined ? {} : {
+        checkServerIdentity: (_: string, certificate: tls.PeerCertificate) =>
+          tls.checkServerIdentity(serverName, certificate),
+      }),
+      ...(settings.ca === undefined ? {} : { ca: settings.ca }),
+      ...(settings.cert === undefined ? {} : { cert: settings.cert }),
+      ...(settings.key === undefined ? {} : { key: settings.key }),
+    } as tls.ConnectionOptions);
+    return socket;
   }
 }

@@ -6,7 +6,11 @@
 import type { Buffer } from "node:buffer";
 import { streamMethods } from "../proto/definitions.ts";
 import { type CallOptions, prepareCall } from "./call_options.ts";
-import { Channel, DEFAULT_MAX_RECEIVE_MESSAGE_BYTES } from "./channel.ts";
+import {
+  Channel,
+  type ChannelTls,
+  DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
+} from "./channel.ts";
 import { GrpcError, Status } from "./grpc_error.ts";
 import { errorFromStatus, ReplyIterator, writeAll } from "./streams.ts";
 
@@ -22,6 +26,38 @@ export interface PowOptions extends CallOptions {
   count?: number;
 }
 
+/** How a client checks the server's certificate, and the client's own for mutual TLS. */
+export interface ClientTlsOptions {
+  /**
+   * CA certificates in PEM to trust for the server's certificate, instead of Deno's default
+   * root store (which `--cert` and `DENO_TLS_CA_STORE` also adjust).
+   *
+   * @default {undefined}
+   */
+  ca?: string | Uint8Array;
+  /**
+   * The client's certificate chain in PEM, for a server that requires client certificates
+   * (mutual TLS). Needs `key`.
+   *
+   * @default {undefined}
+   */
+  cert?: string | Uint8Array;
+  /**
+   * The private key of `cert`, in PEM.
+   *
+   * @default {undefined}
+   */
+  key?: string | Uint8Array;
+  /**
+   * The name the server's certificate must be valid for, when it differs from the host of
+   * the address (for example when calling by IP address a server whose certificate names
+   * only its host name).
+   *
+   * @default {The host of the address}
+   */
+  serverName?: string;
+}
+
 /** Options for {@linkcode createClient}. */
 export interface ClientOptions {
   /**
@@ -31,6 +67,14 @@ export interface ClientOptions {
    * @default {4_194_304}
    */
   maxReceiveMessageBytes?: number;
+  /**
+   * Connect over TLS: `true` to trust Deno's default root store, or the CA to trust and,
+   * for mutual TLS, the client's certificate. A server that cannot be verified ends each
+   * call with `UNAVAILABLE`.
+   *
+   * @default {false}
+   */
+  tls?: boolean | ClientTlsOptions;
 }
 
 /** The numbers `sum` adds: any iterable or async iterable of integers. */
@@ -266,6 +310,53 @@ function callSqrt(
 
 function nothing(): void {}
 
+function checkPem(value: unknown, what: string): void {
+  if (
+    value !== undefined && typeof value !== "string" &&
+    !(value instanceof Uint8Array)
+  ) {
+    throw new TypeError(
+      `${what} must be PEM text or its bytes: ${
+        value === null ? "null" : typeof value
+      }`,
+    );
+  }
+}
+
+function toChannelTls(tls: ClientOptions["tls"]): ChannelTls | undefined {
+  if (tls === undefined || tls === false) return undefined;
+  if (tls === true) return {};
+  if (typeof tls !== "object" || tls === null) {
+    throw new TypeError(
+      `TLS options must be a boolean or an object: ${
+        tls === null ? "null" : typeof tls
+      }`,
+    );
+  }
+  checkPem(tls.ca, "TLS CA");
+  checkPem(tls.cert, "TLS certificate");
+  checkPem(tls.key, "TLS key");
+  if ((tls.cert === undefined) !== (tls.key === undefined)) {
+    throw new TypeError(
+      "TLS client certificate and key go together: set both cert and key",
+    );
+  }
+  if (
+    tls.serverName !== undefined &&
+    (typeof tls.serverName !== "string" || tls.serverName === "")
+  ) {
+    throw new TypeError(
+      `TLS server name must be a non-empty string: ${tls.serverName}`,
+    );
+  }
+  return {
+    ca: tls.ca,
+    cert: tls.cert,
+    key: tls.key,
+    serverName: tls.serverName,
+  };
+}
+
 function openChannel(address: string, options: ClientOptions): Channel {
   if (typeof address !== "string" || address === "") {
     throw new TypeError(
@@ -279,7 +370,10 @@ function openChannel(address: string, options: ClientOptions): Channel {
       `Max receive message bytes must be an integer >= 0: ${maxReceiveMessageBytes}`,
     );
   }
-  return new Channel(address, { maxReceiveMessageBytes });
+  return new Channel(address, {
+    maxReceiveMessageBytes,
+    tls: toChannelTls(options.tls),
+  });
 }
 
 /**
