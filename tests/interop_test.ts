@@ -4,7 +4,9 @@
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
 import { startServer } from "../mod.ts";
-import { buf, CURL_H2C, jsonValues, spawnBuf } from "./tools.ts";
+import { tempDirectory } from "./certificates.ts";
+import { RUN_PERMISSIONS, runDeno } from "./subprocess.ts";
+import { buf, CURL_H2C, jsonValues, ROOT, spawnBuf } from "./tools.ts";
 
 function url(address: string, method: string): string {
   return `http://${address}/${method}`;
@@ -205,4 +207,34 @@ Deno.test("startServer() answers health checks", async (t) => {
       );
     },
   );
+});
+
+Deno.test("grpc-health-check and @grpc/reflection read .proto files from disk when loaded", async (t) => {
+  // Kept as a test of why proto/standard.ts takes their .proto files as text imports and
+  // services/ registers the services itself: loading the packages' own way needs
+  // --allow-read for Deno's npm cache, which the documented permissions do not grant.
+  await using directory = await tempDirectory();
+  const scripts = {
+    health: 'import "grpc-health-check";\n',
+    reflection: [
+      'import * as grpc from "@grpc/grpc-js";',
+      'import { ReflectionService } from "@grpc/reflection";',
+      "new ReflectionService({}).addToServer(new grpc.Server());",
+      "",
+    ].join("\n"),
+  };
+  for (const [name, source] of Object.entries(scripts)) {
+    await t.step(`${name}: Requires read access`, async () => {
+      const path = `${directory.path}/${name}.ts`;
+      await Deno.writeTextFile(path, source);
+      const result = await runDeno([
+        "run",
+        `--config=${ROOT}deno.json`,
+        ...RUN_PERMISSIONS,
+        path,
+      ]);
+      strictEqual(result.code, 1);
+      match(result.stderr.join("\n"), /NotCapable: Requires read access/);
+    });
+  }
 });
