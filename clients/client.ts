@@ -383,7 +383,8 @@ function openChannel(address: string, options: ClientOptions): Channel {
  * @param address The server's `host:port`.
  * @param options Channel options.
  * @returns The client; close it (or declare it with `using`) when done.
- * @throws {TypeError} If `address` is not a non-empty string.
+ * @throws {TypeError} If `address` is not a non-empty string, or the TLS options are
+ * malformed (for example a `cert` without its `key`).
  *
  * @example Call all three methods over one connection
  * ```ts

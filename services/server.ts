@@ -251,11 +251,14 @@ function shutDown(server: grpc.Server, gracePeriod: number): Promise<void> {
 /**
  * Starts a gRPC server that hosts `stream.ServerStream/Pow`, `stream.ClientStream/Sum` and
  * `stream.BidirectionalStreamServer/Sqrt` (and the unary `stream.Single/Sqrt`) on every port
- * it is given.
+ * it is given, beside the standard health service and server reflection unless told
+ * otherwise, over plaintext HTTP/2 or, with `tls`, over TLS.
  *
  * @param options Where to listen and how to behave; all optional.
  * @returns The running server, once every port is bound.
  * @throws {RangeError} If a port or a limit is out of range.
+ * @throws {TypeError} If the TLS options are malformed, or require client certificates
+ * without a CA to check them.
  * @throws {Error} If a port cannot be bound (it is in use, or Deno lacks the net
  * permission for it).
  *
