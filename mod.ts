@@ -2,6 +2,9 @@
  * Serve and call the three kinds of gRPC streaming of the classic Go streaming demo —
  * server streaming (`Pow`), client streaming (`Sum`) and bidirectional streaming (`Sqrt`) —
  * from Deno, on `@grpc/grpc-js`, wire-compatible with the original Go clients and servers.
+ * A server also hosts the standard health service and server reflection, so tools such as
+ * `buf curl` and `grpcurl` work without the `.proto` files, and serves TLS or mutual TLS when
+ * given a certificate (`startServer({ tls })`, `createClient(address, { tls })`).
  *
  * @example Serve on a free port, then call all three methods
  * ```ts
