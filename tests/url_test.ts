@@ -9,12 +9,23 @@ const CONTENT_TYPES: Readonly<Record<string, string>> = {
   ".json": "application/json; charset=utf-8",
 };
 
-/** Serves the checkout's files the way a package registry would: by URL, with content types. */
-function serveCheckout(requested: string[]): Deno.HttpServer<Deno.NetAddr> {
+/**
+ * Serves the checkout's files the way a package registry would: by URL, with content types.
+ * Every run serves under a fresh prefix, so nothing can come from Deno's cache of an earlier
+ * run that happened to get the same port.
+ */
+function serveCheckout(
+  prefix: string,
+  requested: string[],
+): Deno.HttpServer<Deno.NetAddr> {
   return Deno.serve(
     { hostname: "127.0.0.1", port: 0, onListen() {} },
     async (request) => {
-      const path = new URL(request.url).pathname;
+      const fullPath = new URL(request.url).pathname;
+      if (!fullPath.startsWith(prefix)) {
+        return new Response("Not found", { status: 404 });
+      }
+      const path = fullPath.slice(prefix.length - 1);
       requested.push(path);
       const extension = path.slice(path.lastIndexOf("."));
       const contentType = CONTENT_TYPES[extension];
@@ -36,8 +47,9 @@ function serveCheckout(requested: string[]): Deno.HttpServer<Deno.NetAddr> {
 
 Deno.test("cli demo runs from an http URL with the package's import map", async (t) => {
   const requested: string[] = [];
-  await using server = serveCheckout(requested);
-  const base = `http://127.0.0.1:${server.addr.port}/`;
+  const prefix = `/${crypto.randomUUID()}/`;
+  await using server = serveCheckout(prefix, requested);
+  const base = `http://127.0.0.1:${server.addr.port}${prefix}`;
 
   const result = await runDeno([
     "run",
