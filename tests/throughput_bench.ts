@@ -11,7 +11,10 @@
  * a measurement, not a failure).
  *
  * Memory is read from `/proc/<pid>/status` (`VmHWM`, `VmRSS`) through `cat`, because Deno
- * asks for `--allow-all` to read `/proc` itself; hence `--allow-run` and no `--allow-read`.
+ * asks for `--allow-all` to read `/proc` itself. So the runner needs only `--allow-run`: for
+ * `Deno.execPath()` (which names the real binary, so `--allow-run=deno` would not match it),
+ * `cat`, and `git` (to name the commit measured); each program it starts gets
+ * `--allow-net=127.0.0.1` and the `--allow-env` variables grpc-js reads.
  *
  * @module
  */
