@@ -14,6 +14,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { Buffer } from "node:buffer";
+import { deferCloseAfterGoaway } from "../proto/http2_session.ts";
 import { Status, type Trailers } from "./grpc_error.ts";
 
 /** How a call ended. */
@@ -518,6 +519,8 @@ export class Channel {
     const session = http2.connect(this.#url, {
       createConnection: () => socket,
     });
+    // A server that shuts down gracefully sends a GOAWAY; see proto/http2_session.ts.
+    deferCloseAfterGoaway(session);
     session.on("error", (error: Error & { code?: string }) => {
       this.lastError = error;
     });

@@ -1,50 +1,13 @@
 /**
- * Keeps a client's GOAWAY from aborting the server's process under Deno.
- *
- * When a GOAWAY arrives on a session with no open streams, Deno's `node:http2` (2.9.6)
- * emits `goaway` and then closes the session at once, from inside nghttp2's handling of that
- * frame: the nghttp2 session is freed while nghttp2 is still walking its streams, and the
- * process dies on an assertion (`find_stream_on_goaway_func`) or a segfault
- * (denoland/deno#36788). Any client that closes its connection politely (grpc-js, Go) could
- * bring a server down this way. Deferring that close to the next turn of the event loop lets
- * nghttp2 finish with the frame first; the session still closes, a moment later.
+ * Keeps a client's GOAWAY from aborting the server's process under Deno: every HTTP/2
+ * session of the server defers the close that follows a GOAWAY (see `proto/http2_session.ts`
+ * for why). Without it, any client that closes its connection politely could bring the
+ * server down.
  *
  * @module
  */
 import type http2 from "node:http2";
-import { setImmediate } from "node:timers";
-
-type Closable = http2.Http2Session & {
-  close: http2.Http2Session["close"];
-  destroy: http2.Http2Session["destroy"];
-};
-
-function deferCloseAfterGoaway(session: http2.Http2Session): void {
-  session.on("goaway", () => {
-    const target = session as Closable;
-    const { close, destroy } = target;
-    function restore(): void {
-      target.close = close;
-      target.destroy = destroy;
-    }
-    target.close = function deferredClose(
-      ...args: Parameters<typeof close>
-    ): void {
-      restore();
-      setImmediate(() => {
-        if (!session.closed && !session.destroyed) close.apply(session, args);
-      });
-    };
-    target.destroy = function deferredDestroy(
-      ...args: Parameters<typeof destroy>
-    ): void {
-      restore();
-      setImmediate(() => {
-        if (!session.destroyed) destroy.apply(session, args);
-      });
-    };
-  });
-}
+import { deferCloseAfterGoaway } from "../proto/http2_session.ts";
 
 /**
  * Guards every HTTP/2 session of a grpc-js server bound so far.

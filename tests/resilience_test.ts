@@ -296,3 +296,26 @@ Deno.test("a client's GOAWAY after a long stream does not abort the server proce
     );
   }
 });
+
+Deno.test("a client process survives a server that shuts down while the connection idles", async () => {
+  // The mirror of the server's case: the server's GOAWAY reaches the client's idle session
+  // (denoland/deno#36788); MALLOC_PERTURB_ made an unguarded client crash on every run.
+  const server = await startServer({ port: 0 });
+  let serverClosed = false;
+  try {
+    await using client = DenoProcess.spawn([
+      "run",
+      ...RUN_PERMISSIONS,
+      new URL("./fixtures/idle_client.ts", import.meta.url).pathname,
+      server.addresses[0]!,
+    ], { env: { MALLOC_PERTURB_: "165" } });
+    await client.waitForLine("stdout", /^streamed 5000$/);
+    await server.close();
+    serverClosed = true;
+    const finished = await client.finished();
+    strictEqual(finished.code, 0, finished.stderr.join("\n"));
+    deepStrictEqual(finished.stdout, ["streamed 5000", "survived"]);
+  } finally {
+    if (!serverClosed) await server.close();
+  }
+});
