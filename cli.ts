@@ -4,7 +4,7 @@
  * of their own.
  *
  * ```
- * grpc-stream serve [--hostname H] [--port P ...] [--max-pow-count N] [--grace-period MS]
+ * grpc-stream serve [--hostname H] [--port P ...] [--max-pow-count N] [--drain-period MS] [--grace-period MS]
  *                   [--cert FILE --key FILE [--client-ca FILE]]
  * grpc-stream pow N [--count C]
  * grpc-stream sum [N ...]        (no numbers: read them from stdin)
@@ -98,6 +98,7 @@ const SERVE_OPTIONS = {
   port: { type: "string", multiple: true },
   "max-pow-count": { type: "string" },
   "grace-period": { type: "string" },
+  "drain-period": { type: "string" },
   cert: { type: "string" },
   key: { type: "string" },
   "client-ca": { type: "string" },
@@ -146,7 +147,7 @@ Run it with: ${RUN_WITH} <command>
 `;
 
 const SERVE_USAGE =
-  `Usage: ${PROGRAM} serve [--hostname HOST] [--port PORT ...] [--max-pow-count N] [--grace-period MS] [--cert FILE --key FILE [--client-ca FILE]]`;
+  `Usage: ${PROGRAM} serve [--hostname HOST] [--port PORT ...] [--max-pow-count N] [--drain-period MS] [--grace-period MS] [--cert FILE --key FILE [--client-ca FILE]]`;
 
 const SERVE_HELP =
   `Serve Pow, Sum and Sqrt, each on every port, until SIGINT (Ctrl-C) or SIGTERM.
@@ -158,7 +159,8 @@ With no options it listens on 127.0.0.1 ports 8081, 8082 and 8083, the ports of 
 article's three servers, so the article's unchanged Go clients work against it. It prints
 "Serving gRPC on HOST:PORT" for each port once it is listening, then what the article's
 servers log. On SIGINT or SIGTERM it stops taking calls, lets calls in flight finish
-within the grace period, cancels the rest and exits 0; a second signal exits at once.
+within the grace period, ends the rest with UNAVAILABLE and exits 0; a second signal
+exits at once. With --drain-period it first answers health checks NOT_SERVING for a while.
 Besides Pow, Sum and Sqrt it hosts the standard health service (grpc.health.v1.Health)
 and server reflection, so tools such as buf curl and grpcurl need no .proto files.
 
@@ -169,6 +171,8 @@ Options:
                          8081,8082,8083; 0 picks a free port)
   --address HOST:PORT    Hostname and port in one; repeat it for more ports
   --max-pow-count N      The largest count a Pow call may ask for (default: 1000000)
+  --drain-period MS      How long to go on answering, health NOT_SERVING, after a
+                         shutdown signal before refusing new calls (default: 0)
   --grace-period MS      How long calls in flight may take to finish on shutdown
                          (default: ${DEFAULT_GRACE_PERIOD_MS})
   --cert FILE            Serve over TLS with this certificate chain (PEM); needs --key
@@ -291,11 +295,19 @@ function firstSentence(error: unknown): string {
   return sentence.replaceAll(NEGATIVE_MARKER, "");
 }
 
+/** What `parseArgs` makes of a command line with `Options`, positionals allowed. */
+interface ParsedCommandLine<Options extends ParseArgsOptionsConfig> {
+  values: ReturnType<
+    typeof parseArgs<{ options: Options; allowPositionals: true; strict: true }>
+  >["values"];
+  positionals: string[];
+}
+
 function parseCommandLine<const Options extends ParseArgsOptionsConfig>(
   args: string[],
   options: Options,
   usage: string,
-) {
+): ParsedCommandLine<Options> {
   let parsed;
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
@@ -587,7 +599,7 @@ async function serverTlsOptions(
   }
   if (values.cert === undefined) {
     if (values["client-ca"] !== undefined) {
-      throw new UsageError("--client-ca needs --cert and --key", usage);
+      throw new UsageError("Use --client-ca with --cert and --key", usage);
     }
     return undefined;
   }
@@ -709,6 +721,16 @@ async function serve(args: string[]): Promise<number> {
       SERVE_USAGE,
     );
 
+  const drainPeriod = values["drain-period"] === undefined
+    ? 0
+    : parseWholeNumber(
+      values["drain-period"],
+      "Drain period",
+      0,
+      2 ** 31 - 1,
+      SERVE_USAGE,
+    );
+
   const tls = await serverTlsOptions(values, SERVE_USAGE);
 
   // Listen for signals before binding, so a signal that arrives while the ports are being
@@ -720,6 +742,7 @@ async function serve(args: string[]): Promise<number> {
       hostname,
       port: ports,
       gracePeriod,
+      drainPeriod,
       // `console` prints what the article's servers log: info to stdout, failures to stderr.
       logger: console,
       ...(maxPowCount === undefined ? {} : { maxPowCount }),

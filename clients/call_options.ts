@@ -55,7 +55,18 @@ export interface PreparedCall {
 }
 
 const METADATA_KEY = /^[0-9a-z_.-]+$/;
-const RESERVED_KEYS = new Set(["content-type", "te", "user-agent", "host"]);
+// Set by the transport itself, or forbidden in HTTP/2 (connection-specific headers).
+const RESERVED_KEYS = new Set([
+  "content-type",
+  "te",
+  "user-agent",
+  "host",
+  "connection",
+  "keep-alive",
+  "proxy-connection",
+  "transfer-encoding",
+  "upgrade",
+]);
 const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
 
 function toHeaders(init: MetadataInit | undefined): RequestHeaders {
@@ -99,6 +110,7 @@ function toHeaders(init: MetadataInit | undefined): RequestHeaders {
   return headers;
 }
 
+/** When a call must end, in epoch milliseconds; `undefined` (or an infinite time) is never. */
 function toDeadline(options: CallOptions): number | undefined {
   let deadline: number | undefined;
   if (options.timeout !== undefined) {
@@ -120,7 +132,9 @@ function toDeadline(options: CallOptions): number | undefined {
     }
     deadline = deadline === undefined ? at : Math.min(deadline, at);
   }
-  return deadline;
+  return deadline === undefined || !Number.isFinite(deadline)
+    ? undefined
+    : deadline;
 }
 
 /**

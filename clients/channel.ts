@@ -15,7 +15,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { Buffer } from "node:buffer";
 import { deferCloseAfterGoaway } from "../proto/http2_session.ts";
-import { Status, type Trailers } from "./grpc_error.ts";
+import { GrpcError, Status, type Trailers } from "./grpc_error.ts";
 
 /** How a call ended. */
 export interface CallStatus {
@@ -27,6 +27,8 @@ export interface CallStatus {
   trailers: Trailers;
   /** Whether this side ended the call (cancel, deadline, a malformed reply). */
   local?: boolean;
+  /** The connection or stream error behind a status this side made up, if any. */
+  cause?: unknown;
 }
 
 /** What a call reports to its owner. */
@@ -74,6 +76,29 @@ function isConnectionError(error: Error & { code?: string }): boolean {
   const code = error.code ?? "";
   return CONNECTION_ERROR_CODES.has(code) || code.startsWith("ERR_SSL_") ||
     code.startsWith("ERR_TLS_");
+}
+
+/** The longest a timer can wait; longer delays fire at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** The units of `grpc-timeout`, each with its length in milliseconds, smallest first. */
+const TIMEOUT_UNITS: readonly [string, number][] = [
+  ["m", 1],
+  ["S", 1_000],
+  ["M", 60_000],
+  ["H", 3_600_000],
+];
+
+/**
+ * Writes a timeout as `grpc-timeout` wants it: at most 8 digits and a unit, rounded up so
+ * the server never gives up before the client does.
+ */
+function encodeTimeout(milliseconds: number): string {
+  for (const [unit, size] of TIMEOUT_UNITS) {
+    const amount = Math.max(1, Math.ceil(milliseconds / size));
+    if (amount <= 99_999_999) return `${amount}${unit}`;
+  }
+  return "99999999H";
 }
 
 function statusFromHttp(httpStatus: number): number {
@@ -219,12 +244,19 @@ export class GrpcCall {
       this.#error ??= error;
     });
     stream.on("close", () => this.#onClose());
-    if (deadline !== undefined) {
-      this.#timer = setTimeout(
-        () => this.cancel(Status.DEADLINE_EXCEEDED, "Deadline exceeded"),
-        Math.max(0, deadline - Date.now()),
-      );
-    }
+    if (deadline !== undefined) this.#armDeadline(deadline);
+  }
+
+  /**
+   * Ends the call with `DEADLINE_EXCEEDED` at `deadline`. A timer cannot wait longer than
+   * 2^31 - 1 ms (it would fire at once), so a far deadline waits in steps.
+   */
+  #armDeadline(deadline: number): void {
+    const remaining = Math.max(0, deadline - Date.now());
+    this.#timer = setTimeout(() => {
+      if (Date.now() < deadline) this.#armDeadline(deadline);
+      else this.cancel(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
+    }, Math.min(remaining, MAX_TIMER_MS));
   }
 
   /** Whether the call has ended (its status is reported or about to be). */
@@ -351,7 +383,12 @@ export class GrpcCall {
     } else if (error !== undefined) {
       details = `Stream failed: ${error.message}`;
     }
-    this.#status = { code, details, trailers: {} };
+    this.#status = {
+      code,
+      details,
+      trailers: {},
+      ...(error === undefined ? {} : { cause: error }),
+    };
     this.#finish();
   }
 
@@ -447,14 +484,25 @@ export class Channel {
       "te": "trailers",
       "user-agent": "grpc-stream-deno/0.1.0",
     };
-    if (deadline !== undefined) {
-      requestHeaders["grpc-timeout"] = `${
-        Math.max(1, Math.ceil(deadline - Date.now()))
-      }m`;
+    // A grpc-js server meets a timeout longer than a timer can wait by expiring the call at
+    // once; such a far deadline is left to this side's own timer.
+    if (deadline !== undefined && deadline - Date.now() <= MAX_TIMER_MS) {
+      requestHeaders["grpc-timeout"] = encodeTimeout(deadline - Date.now());
+    }
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = session.request(requestHeaders, { endStream: false });
+    } catch (cause) {
+      throw new GrpcError(
+        Status.UNAVAILABLE,
+        `Cannot start a call on ${this.authority}: ${
+          cause instanceof Error ? cause.message : cause
+        }`,
+        { cause },
+      );
     }
     this.#activeCalls += 1;
     session.ref();
-    const stream = session.request(requestHeaders, { endStream: false });
     return new GrpcCall(
       this,
       stream,

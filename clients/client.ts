@@ -4,9 +4,11 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
+import { INT64_MAX, INT64_MIN } from "../proto/codec.ts";
 import { streamMethods } from "../proto/definitions.ts";
 import { type CallOptions, prepareCall } from "./call_options.ts";
 import {
+  type CallStatus,
   Channel,
   type ChannelTls,
   DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
@@ -127,8 +129,6 @@ export interface StreamClient extends Disposable {
   close(): void;
 }
 
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 const MAX_UINT32 = 2 ** 32 - 1;
 
 /**
@@ -252,10 +252,10 @@ function callSum(
       call.cancel();
     }
     const call = channel.startCall(streamMethods.sum.path, headers, deadline, {
-      onMessage(message) {
+      onMessage(message: Buffer): void {
         reply = message;
       },
-      onStatus(status) {
+      onStatus(status: CallStatus): void {
         if (status.code !== Status.OK) {
           settle(errorFromStatus(status));
         } else if (reply === undefined) {
@@ -357,10 +357,14 @@ function toChannelTls(tls: ClientOptions["tls"]): ChannelTls | undefined {
   };
 }
 
+/** `host:port` or `[ipv6]:port`, the only address forms the client dials. */
+const ADDRESS = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@?#]+):(\d{1,5})$/;
+
 function openChannel(address: string, options: ClientOptions): Channel {
-  if (typeof address !== "string" || address === "") {
+  const match = typeof address === "string" ? ADDRESS.exec(address) : null;
+  if (match === null || Number(match[1]) > 65_535) {
     throw new TypeError(
-      `Address must be a non-empty "host:port" string: ${address}`,
+      `Address must be "host:port" or "[ipv6]:port" with a port up to 65535: ${address}`,
     );
   }
   const maxReceiveMessageBytes = options.maxReceiveMessageBytes ??
@@ -383,8 +387,9 @@ function openChannel(address: string, options: ClientOptions): Channel {
  * @param address The server's `host:port`.
  * @param options Channel options.
  * @returns The client; close it (or declare it with `using`) when done.
- * @throws {TypeError} If `address` is not a non-empty string, or the TLS options are
- * malformed (for example a `cert` without its `key`).
+ * @throws {TypeError} If `address` is not `host:port` or `[ipv6]:port`, or the TLS options
+ * are malformed (for example a `cert` without its `key`).
+ * @throws {RangeError} If `maxReceiveMessageBytes` is not an integer >= 0.
  *
  * @example Call all three methods over one connection
  * ```ts
@@ -465,6 +470,7 @@ export interface StreamCallOptions extends CallOptions, ConnectOptions {}
  * @param options Where to connect, the count, cancellation, deadline and metadata.
  * @returns The powers `base^0` … `base^(count - 1)` as bigints, as they arrive.
  * @throws {RangeError} If `base` is not an int64 or `count` is out of range.
+ * @throws {TypeError} If the address or the TLS options are malformed.
  *
  * @example Print the powers of two
  * ```ts
@@ -541,7 +547,8 @@ export function sum(
  * ends the call with `INVALID_ARGUMENT` after the answers before it.
  * @param options Where to connect, cancellation, deadline and metadata.
  * @returns The square roots, in order.
- * @throws {TypeError} If `numbers` is not iterable.
+ * @throws {TypeError} If `numbers` is not iterable, or the address or the TLS options are
+ * malformed.
  *
  * @example Answer square roots as they come
  * ```ts

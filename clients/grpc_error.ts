@@ -57,15 +57,13 @@ export interface GrpcErrorOptions {
  * @example Tell an overflow from other failures
  * ```ts
  * import { GrpcError, startServer, sum } from "@streamrpc/grpc-stream";
- * import { strictEqual } from "node:assert";
+ * import { rejects } from "node:assert";
  *
  * await using server = await startServer({ port: 0 });
- * try {
- *   await sum([2n ** 62n, 2n ** 62n], { address: server.addresses[0]! });
- * } catch (error) {
- *   if (!(error instanceof GrpcError)) throw error;
- *   strictEqual(error.codeName, "OUT_OF_RANGE");
- * }
+ * await rejects(
+ *   sum([2n ** 62n, 2n ** 62n], { address: server.addresses[0]! }),
+ *   (error) => error instanceof GrpcError && error.codeName === "OUT_OF_RANGE",
+ * );
  * ```
  */
 export class GrpcError extends Error {

@@ -17,6 +17,7 @@ import { GrpcError, Status } from "./grpc_error.ts";
 export function errorFromStatus(status: CallStatus): GrpcError {
   return new GrpcError(status.code, status.details, {
     trailers: status.trailers,
+    ...(status.cause === undefined ? {} : { cause: status.cause }),
   });
 }
 

@@ -18,6 +18,11 @@ const WIRE_FIXED32 = 5;
 
 const TWO_TO_32 = 4_294_967_296;
 
+/** The smallest int64. */
+export const INT64_MIN: bigint = -(2n ** 63n);
+/** The largest int64. */
+export const INT64_MAX: bigint = 2n ** 63n - 1n;
+
 /** A position in a message being decoded. */
 interface Reader {
   bytes: Uint8Array;

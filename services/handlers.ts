@@ -6,7 +6,12 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { setImmediate } from "node:timers";
-import { encodePowReply, encodeSqrtReply } from "../proto/codec.ts";
+import {
+  encodePowReply,
+  encodeSqrtReply,
+  INT64_MAX,
+  INT64_MIN,
+} from "../proto/codec.ts";
 import { ReplyWriter } from "./reply_writer.ts";
 import type {
   PowReply,
@@ -47,13 +52,15 @@ export interface StreamHandlers {
   };
   /** `stream.Single` */
   single: { Sqrt: grpc.handleUnaryCall<SqrtRequest, SqrtReply> };
+  /**
+   * Ends every streaming call still running with `UNAVAILABLE` (after the replies already
+   * written), for a server whose grace period is over.
+   */
+  endRunningCalls(): void;
 }
 
 /** The `count` a `Pow` request means when it leaves the field at 0, as the Go demo did. */
 export const DEFAULT_POW_COUNT = 10;
-
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 
 function fitsInt64(value: bigint): boolean {
   return value >= INT64_MIN && value <= INT64_MAX;
@@ -68,9 +75,28 @@ function internalError(
   method: string,
   cause: unknown,
 ): grpc.StatusObject {
-  logger?.error(`${method} failed inside the server: ${describe(cause)}`);
+  try {
+    logger?.error(`${method} failed inside the server: ${describe(cause)}`);
+  } catch {
+    // A logger that fails too must not turn one failed call into a crashed server.
+  }
   return status(grpc.status.INTERNAL, `${method} failed inside the server`);
 }
+
+/**
+ * Runs `body` and hands anything it throws to `onFault`: an exception in an event listener
+ * would otherwise escape grpc-js and end the whole process.
+ */
+function guarded(body: () => void, onFault: (cause: unknown) => void): void {
+  try {
+    body();
+  } catch (cause) {
+    onFault(cause);
+  }
+}
+
+/** For faults after a call is over, when there is nobody left to tell. */
+function ignore(): void {}
 
 function describe(cause: unknown): string {
   return cause instanceof Error
@@ -100,10 +126,21 @@ function whenNotCancelled(
  */
 export function createHandlers(settings: HandlerSettings): StreamHandlers {
   const { logger, maxPowCount } = settings;
+  /** How to end each streaming call in flight with a status of the server's choosing. */
+  const running = new Set<(failure: grpc.StatusObject) => void>();
+
+  function endRunningCalls(): void {
+    const failure = status(
+      grpc.status.UNAVAILABLE,
+      "Server shut down before the call finished",
+    );
+    for (const end of [...running]) end(failure);
+  }
 
   async function streamPowers(
     call: grpc.ServerWritableStream<PowRequest, PowReply>,
     replies: ReplyWriter<PowReply>,
+    endedByServer: () => boolean,
   ): Promise<void> {
     const base = call.request.number;
     const count = call.request.count === 0
@@ -136,6 +173,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
         );
         return;
       }
+      if (endedByServer()) return;
       if (replies.closed) {
         logger?.info(
           `Pow(${base}) cancelled after ${exponent} of ${count} powers`,
@@ -157,9 +195,17 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
     call: grpc.ServerWritableStream<PowRequest, PowReply>,
   ): void {
     const replies = new ReplyWriter(call, encodePowReply);
-    streamPowers(call, replies).catch((cause: unknown) => {
-      replies.fail(internalError(logger, "Pow", cause));
-    });
+    let ended = false;
+    function end(failure: grpc.StatusObject): void {
+      ended = true;
+      replies.fail(failure);
+    }
+    running.add(end);
+    streamPowers(call, replies, () => ended)
+      .catch((cause: unknown) => {
+        if (!ended) replies.fail(internalError(logger, "Pow", cause));
+      })
+      .finally(() => running.delete(end));
   }
 
   function handleSum(
@@ -171,8 +217,10 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
     function finish(failure: grpc.StatusObject | null, reply?: SumReply): void {
       if (finished) return;
       finished = true;
+      running.delete(finish);
       callback(failure, reply);
     }
+    running.add(finish);
     call.on("data", (request: SumRequest) => {
       if (finished) return;
       try {
@@ -183,30 +231,43 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
         finish(internalError(logger, "Sum", cause));
       }
     });
+    function failSum(cause: unknown): void {
+      finish(internalError(logger, "Sum", cause));
+    }
     call.on("end", () =>
-      whenNotCancelled(call, () => {
+      whenNotCancelled(call, () =>
+        guarded(() => {
+          if (finished) return;
+          logger?.info("client closed");
+          if (fitsInt64(total)) {
+            finish(null, { sum: total });
+          } else {
+            logger?.warn(
+              `Sum refused: the total ${total} does not fit in int64`,
+            );
+            finish(
+              status(
+                grpc.status.OUT_OF_RANGE,
+                `Sum does not fit in int64: ${total}`,
+              ),
+            );
+          }
+        }, failSum)));
+    call.on("cancelled", () =>
+      guarded(() => {
+        running.delete(finish);
         if (finished) return;
-        logger?.info("client closed");
-        if (fitsInt64(total)) {
-          finish(null, { sum: total });
-        } else {
-          logger?.warn(`Sum refused: the total ${total} does not fit in int64`);
-          finish(
-            status(
-              grpc.status.OUT_OF_RANGE,
-              `Sum does not fit in int64: ${total}`,
-            ),
-          );
-        }
-      }));
-    call.on("cancelled", () => {
-      if (finished) return;
-      finished = true;
-      logger?.info("Sum cancelled by the client");
-    });
-    call.on("error", (cause: unknown) => {
-      logger?.warn(`Sum failed while receiving: ${describe(cause)}`);
-    });
+        finished = true;
+        logger?.info("Sum cancelled by the client");
+      }, ignore));
+    call.on(
+      "error",
+      (cause: unknown) =>
+        guarded(
+          () => logger?.warn(`Sum failed while receiving: ${describe(cause)}`),
+          ignore,
+        ),
+    );
   }
 
   function handleSqrt(
@@ -215,6 +276,16 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
     const replies = new ReplyWriter(call, encodeSqrtReply);
     let position = 0;
     let finished = false;
+    function markFinished(): void {
+      finished = true;
+      running.delete(end);
+    }
+    function end(failure: grpc.StatusObject): void {
+      if (finished) return;
+      markFinished();
+      replies.fail(failure);
+    }
+    running.add(end);
     call.on("data", (request: SqrtRequest) => {
       if (finished) return;
       try {
@@ -222,7 +293,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
         const number = request.number;
         logger?.info(`Recv Data:${number}`);
         if (Number.isNaN(number) || number < 0) {
-          finished = true;
+          markFinished();
           logger?.warn(`Sqrt refused message ${position}: ${number}`);
           replies.fail(
             status(
@@ -242,21 +313,23 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
           replies.drained().then(() => call.resume());
         }
       } catch (cause) {
-        finished = true;
+        markFinished();
         replies.fail(internalError(logger, "Sqrt", cause));
       }
     });
     call.on("end", () =>
-      whenNotCancelled(call, () => {
+      whenNotCancelled(call, () =>
+        guarded(() => {
+          if (finished) return;
+          markFinished();
+          replies.end();
+        }, (cause) => replies.fail(internalError(logger, "Sqrt", cause)))));
+    call.on("cancelled", () =>
+      guarded(() => {
         if (finished) return;
-        finished = true;
-        replies.end();
-      }));
-    call.on("cancelled", () => {
-      if (finished) return;
-      finished = true;
-      logger?.info(`Sqrt cancelled by the client after ${position} numbers`);
-    });
+        markFinished();
+        logger?.info(`Sqrt cancelled by the client after ${position} numbers`);
+      }, ignore));
   }
 
   function handleSingleSqrt(
@@ -287,5 +360,6 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
     clientStream: { Sum: handleSum },
     bidirectionalStream: { Sqrt: handleSqrt },
     single: { Sqrt: handleSingleSqrt },
+    endRunningCalls,
   };
 }

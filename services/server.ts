@@ -75,12 +75,20 @@ export interface StartServerOptions {
    */
   logger?: ServerLogger;
   /**
-   * How long {@linkcode StreamServer.close} lets calls in flight finish before it cancels
-   * them, in milliseconds.
+   * How long {@linkcode StreamServer.close} lets calls in flight finish before it ends them
+   * with `UNAVAILABLE`, in milliseconds.
    *
    * @default {5_000}
    */
   gracePeriod?: number;
+  /**
+   * How long {@linkcode StreamServer.close} goes on answering new calls after it has set the
+   * health status to `NOT_SERVING`, in milliseconds, so that load balancers and health probes
+   * (`Check`) see the server leave before it stops accepting calls.
+   *
+   * @default {0}
+   */
+  drainPeriod?: number;
   /**
    * Options handed to the grpc-js server, such as `"grpc.max_receive_message_length"` or
    * `"grpc.keepalive_time_ms"`.
@@ -124,8 +132,9 @@ export interface StreamServer extends AsyncDisposable {
   /** `host:port` for every bound port, ready for `createClient`. */
   readonly addresses: readonly string[];
   /**
-   * Stops accepting calls, lets calls in flight finish for the grace period, then cancels
-   * whatever is left. Calling it again returns the same promise.
+   * Sets the health status to `NOT_SERVING`, answers calls for the drain period, then stops
+   * accepting calls, lets calls in flight finish for the grace period, and ends whatever is
+   * left with `UNAVAILABLE`. Calling it again returns the same promise.
    *
    * @returns A promise that settles once the server is closed.
    */
@@ -238,14 +247,35 @@ function serverCredentials(
   );
 }
 
-function shutDown(server: grpc.Server, gracePeriod: number): Promise<void> {
+/** How long calls ended at the end of the grace period get to deliver their status. */
+const STATUS_DELIVERY_MS = 1_000;
+
+/**
+ * Stops accepting calls and waits for those in flight; once the grace period is over, ends
+ * them with `UNAVAILABLE` (`endRunningCalls`), and closes every connection if that is not
+ * enough either.
+ */
+function shutDown(
+  server: grpc.Server,
+  gracePeriod: number,
+  endRunningCalls: () => void,
+): Promise<void> {
   return new Promise((resolve) => {
-    const timer = setTimeout(() => server.forceShutdown(), gracePeriod);
+    let forceTimer: ReturnType<typeof setTimeout> | undefined;
+    const graceTimer = setTimeout(() => {
+      endRunningCalls();
+      forceTimer = setTimeout(() => server.forceShutdown(), STATUS_DELIVERY_MS);
+    }, gracePeriod);
     server.tryShutdown(() => {
-      clearTimeout(timer);
+      clearTimeout(graceTimer);
+      clearTimeout(forceTimer);
       resolve();
     });
   });
+}
+
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**
@@ -291,6 +321,12 @@ export async function startServer(
   ) {
     throw new RangeError(
       `Max pow count must be an integer from 1 to ${MAX_UINT32}: ${maxPowCount}`,
+    );
+  }
+  const drainPeriod = options.drainPeriod ?? 0;
+  if (!Number.isFinite(drainPeriod) || drainPeriod < 0) {
+    throw new RangeError(
+      `Drain period must be a finite number of ms >= 0: ${drainPeriod}`,
     );
   }
   const gracePeriod = options.gracePeriod ?? DEFAULT_GRACE_PERIOD_MS;
@@ -347,7 +383,9 @@ export async function startServer(
       // shutdown up for the whole grace period.
       health?.setAll("NOT_SERVING");
       health?.endWatches();
-      closing = shutDown(server, gracePeriod);
+      closing = delay(drainPeriod).then(() =>
+        shutDown(server, gracePeriod, handlers.endRunningCalls)
+      );
     }
     return closing;
   }

@@ -1,4 +1,4 @@
-import { rejects, strictEqual } from "node:assert";
+import { deepStrictEqual, rejects, strictEqual } from "node:assert";
 import { createClient, GrpcError, startServer } from "../mod.ts";
 import { delay, forever, recordingLogger } from "./test_utils.ts";
 
@@ -181,6 +181,36 @@ Deno.test("a deadline ends a call the server holds open with DEADLINE_EXCEEDED",
     await rejects(
       client.sum([1], { deadline: new Date(Number.NaN) }),
       RangeError,
+    );
+  });
+});
+
+Deno.test("a far deadline or an infinite timeout leaves the call alone", async (t) => {
+  await using server = await startServer({ port: 0 });
+  using client = createClient(server.addresses[0]!);
+  const day = 24 * 60 * 60 * 1000;
+
+  await t.step(
+    "more than 8 digits of milliseconds in grpc-timeout",
+    async () => {
+      strictEqual(await client.sum([1, 2], { timeout: 123_456_789 }), 3n);
+      strictEqual(await client.sum([1, 2], { timeout: 1_000_000_000 }), 3n);
+    },
+  );
+
+  await t.step("longer than a timer can wait", async () => {
+    strictEqual(await client.sum([1, 2], { timeout: 30 * day }), 3n);
+    strictEqual(
+      await client.sum([1, 2], { deadline: new Date(Date.now() + 40 * day) }),
+      3n,
+    );
+  });
+
+  await t.step("Infinity means no deadline", async () => {
+    strictEqual(await client.sum([1, 2], { timeout: Infinity }), 3n);
+    deepStrictEqual(
+      await Array.fromAsync(client.sqrt([4], { deadline: Infinity })),
+      [2],
     );
   });
 });

@@ -174,7 +174,10 @@ Deno.test("cli TLS options are checked before anything runs", async (t) => {
         directory.path,
       );
       strictEqual(result.code, 2);
-      match(result.stderr[0]!, /^error: --client-ca needs --cert and --key$/);
+      match(
+        result.stderr[0]!,
+        /^error: Use --client-ca with --cert and --key$/,
+      );
     },
   );
 

@@ -122,7 +122,64 @@ Deno.test("calls carry metadata, and failures carry trailers", async (t) => {
         client.sum([1], { metadata: { "x-text": "line\nbreak" } }),
         TypeError,
       );
+      // Connection-specific headers are forbidden in HTTP/2.
+      for (
+        const key of [
+          "connection",
+          "keep-alive",
+          "transfer-encoding",
+          "upgrade",
+        ]
+      ) {
+        await rejects(
+          client.sum([1], { metadata: { [key]: "x" } }),
+          TypeError,
+          key,
+        );
+      }
     },
+  );
+});
+
+Deno.test("createClient() refuses addresses it cannot dial", () => {
+  for (
+    const address of [
+      "127.0.0.1",
+      "127.0.0.1:99999",
+      "dns:///127.0.0.1:1",
+      "",
+      "a b:1",
+    ]
+  ) {
+    let thrown: unknown;
+    try {
+      createClient(address).close();
+    } catch (error) {
+      thrown = error;
+    }
+    strictEqual(thrown instanceof TypeError, true, address);
+  }
+  for (const address of ["localhost:8082", "[::1]:8082", "example.com:443"]) {
+    createClient(address).close();
+  }
+});
+
+Deno.test("a connection failure keeps its cause", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const address = `127.0.0.1:${listener.addr.port}`;
+  listener.close();
+  using client = createClient(address);
+  let failure: unknown;
+  try {
+    await client.sum([1]);
+  } catch (error) {
+    failure = error;
+  }
+  strictEqual((failure as GrpcError).codeName, "UNAVAILABLE");
+  strictEqual(
+    (failure as GrpcError).cause instanceof Error,
+    true,
+    String(failure),
   );
 });
 

@@ -1,10 +1,10 @@
-import { deepStrictEqual, strictEqual } from "node:assert";
+import { deepStrictEqual, rejects, strictEqual } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 import { encodePowRequest } from "../proto/codec.ts";
 import { createClient, GrpcError, startServer, Status } from "../mod.ts";
-import { delay, recordingLogger } from "./test_utils.ts";
+import { delay, forever, recordingLogger } from "./test_utils.ts";
 import { DenoProcess, RUN_PERMISSIONS } from "./subprocess.ts";
 
 const STALLED_CLIENT = new URL("./fixtures/stalled_client.ts", import.meta.url);
@@ -318,4 +318,57 @@ Deno.test("a client process survives a server that shuts down while the connecti
   } finally {
     if (!serverClosed) await server.close();
   }
+});
+
+Deno.test("startServer() survives a logger that throws on any line", async (t) => {
+  let breakOn: RegExp | undefined;
+  function line(text: string): void {
+    if (breakOn?.test(text)) throw new Error("Logger broke");
+  }
+  await using server = await startServer({
+    port: 0,
+    logger: { info: line, warn: line, error: line },
+  });
+  using client = createClient(server.addresses[0]!);
+
+  async function answered(): Promise<void> {
+    breakOn = undefined;
+    strictEqual(await client.sum([1, 2]), 3n);
+    deepStrictEqual(await Array.fromAsync(client.sqrt([9])), [3]);
+  }
+
+  await t.step("at the end of a Sum: INTERNAL on that call", async () => {
+    breakOn = /^client closed$/;
+    await rejects(
+      client.sum([1]),
+      (error) => (error as GrpcError).codeName === "INTERNAL",
+    );
+    await answered();
+  });
+
+  await t.step("on a refusal, and on the error line that follows", async () => {
+    breakOn = /refused|failed inside/;
+    await rejects(client.sum([2n ** 62n, 2n ** 62n]), GrpcError);
+    await rejects(Array.fromAsync(client.sqrt([-1])), GrpcError);
+    await answered();
+  });
+
+  await t.step("on the cancellation lines", async () => {
+    breakOn = /cancelled/;
+    const controller = new AbortController();
+    async function* stalled(): AsyncGenerator<number> {
+      yield 1;
+      await forever();
+    }
+    const summing = client.sum(stalled(), { signal: controller.signal });
+    const rooting = client.sqrt(stalled(), { signal: controller.signal });
+    const first = await rooting.next();
+    strictEqual(first.value, 1);
+    controller.abort();
+    await rejects(summing);
+    await rejects(rooting.next());
+    for await (const _ of client.pow(1, { count: 100_000 })) break;
+    await delay(100);
+    await answered();
+  });
 });

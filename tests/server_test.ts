@@ -4,6 +4,8 @@ import {
   rejects,
   strictEqual,
 } from "node:assert";
+import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
 import { createClient, GrpcError, startServer } from "../mod.ts";
 import { delay, forever, recordingLogger } from "./test_utils.ts";
 
@@ -102,9 +104,10 @@ Deno.test("close() cancels what is left after the grace period", async () => {
     yield 1;
     await forever();
   }
+  // As with other gRPC servers, a call cut off by a shutdown ends UNAVAILABLE.
   const outcome = rejects(
     client.sum(stalled()),
-    (error) => error instanceof GrpcError,
+    (error) => error instanceof GrpcError && error.codeName === "UNAVAILABLE",
   );
   await logger.waitFor(/^Recved 1$/);
   await server.close();
@@ -153,4 +156,38 @@ Deno.test("startServer() with await using leaves nothing behind after all three 
   ]);
   strictEqual(await client.sum([1, 2, 3]), 6n);
   deepStrictEqual(await Array.fromAsync(client.sqrt([1, 4])), [1, 2]);
+});
+
+Deno.test("close() answers health checks with NOT_SERVING for the drain period", async () => {
+  const server = await startServer({ drainPeriod: 300 });
+  const raw = new grpc.Client(
+    server.addresses[0]!,
+    grpc.credentials.createInsecure(),
+  );
+  function check(): Promise<number> {
+    return new Promise((resolve, reject) => {
+      raw.makeUnaryRequest(
+        "/grpc.health.v1.Health/Check",
+        (request: Uint8Array) => Buffer.from(request),
+        (reply: Buffer) => reply,
+        new Uint8Array(), // HealthCheckRequest for the whole server
+        (error: grpc.ServiceError | null, reply?: Buffer) => {
+          // HealthCheckResponse.status is field 1, a varint: 1 SERVING, 2 NOT_SERVING.
+          if (error) reject(error);
+          else resolve(reply![0] === 0x08 ? reply![1]! : 0);
+        },
+      );
+    });
+  }
+  try {
+    strictEqual(await check(), 1);
+    const closed = server.close();
+    strictEqual(await check(), 2);
+    using client = createClient(server.addresses[0]!);
+    strictEqual(await client.sum([1, 2]), 3n); // still answering while it drains
+    await closed;
+  } finally {
+    raw.close();
+    await server.close();
+  }
 });
