@@ -41,7 +41,7 @@ Deno.test("pow() stops the server's handler when the caller leaves early", async
   );
 });
 
-Deno.test("an aborted signal ends calls promptly with its reason", async (t) => {
+Deno.test("sum() and sqrt() end promptly with the reason of an aborted signal", async (t) => {
   const logger = recordingLogger();
   await using server = await startServer({ port: 0, logger });
   using client = createClient(server.addresses[0]!);
@@ -120,7 +120,7 @@ Deno.test("an aborted signal ends calls promptly with its reason", async (t) => 
   });
 });
 
-Deno.test("a deadline ends a call the server holds open with DEADLINE_EXCEEDED", async (t) => {
+Deno.test("sum(), sqrt() and pow() end with DEADLINE_EXCEEDED when the deadline passes", async (t) => {
   const logger = recordingLogger();
   await using server = await startServer({ port: 0, logger });
   using client = createClient(server.addresses[0]!);
@@ -185,7 +185,7 @@ Deno.test("a deadline ends a call the server holds open with DEADLINE_EXCEEDED",
   });
 });
 
-Deno.test("a far deadline or an infinite timeout leaves the call alone", async (t) => {
+Deno.test("sum() and sqrt() ignore a far deadline or an infinite timeout until it comes", async (t) => {
   await using server = await startServer({ port: 0 });
   using client = createClient(server.addresses[0]!);
   const day = 24 * 60 * 60 * 1000;

@@ -56,7 +56,7 @@ async function startEchoServer(): Promise<
   };
 }
 
-Deno.test("calls carry metadata, and failures carry trailers", async (t) => {
+Deno.test("createClient() sends metadata and reports trailers with a failure", async (t) => {
   await using server = await startEchoServer();
   using client = createClient(server.address);
 
@@ -164,7 +164,7 @@ Deno.test("createClient() refuses addresses it cannot dial", () => {
   }
 });
 
-Deno.test("a connection failure keeps its cause", async () => {
+Deno.test("sum() keeps the cause of a connection failure", async () => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const address = `127.0.0.1:${listener.addr.port}`;
   listener.close();
@@ -183,7 +183,7 @@ Deno.test("a connection failure keeps its cause", async () => {
   );
 });
 
-Deno.test("GrpcError names codes and keeps its cause", () => {
+Deno.test("GrpcError() names codes and keeps its cause", () => {
   const cause = new Error("Underneath");
   const error = new GrpcError(Status.OUT_OF_RANGE, "Too big", { cause });
   strictEqual(error.message, "OUT_OF_RANGE: Too big");

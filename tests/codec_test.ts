@@ -84,7 +84,7 @@ function int64Samples(): bigint[] {
   return samples;
 }
 
-Deno.test("int64 messages match protobufjs byte for byte", async (t) => {
+Deno.test("encodeSumRequest() and the other int64 codecs match protobufjs byte for byte", async (t) => {
   const samples = int64Samples();
   const cases = [
     {
@@ -125,7 +125,7 @@ Deno.test("int64 messages match protobufjs byte for byte", async (t) => {
   }
 });
 
-Deno.test("ServerStreamReq carries number and count like protobufjs", () => {
+Deno.test("encodePowRequest() carries number and count like protobufjs", () => {
   for (const number of [0n, 2n, -7n, INT64_MIN, INT64_MAX]) {
     for (const count of [0, 1, 10, 40, 127, 128, 1_000_000, 2 ** 32 - 1]) {
       const ours = encodePowRequest({ number, count });
@@ -146,7 +146,7 @@ Deno.test("ServerStreamReq carries number and count like protobufjs", () => {
   }
 });
 
-Deno.test("double messages match protobufjs, -0 and NaN included", () => {
+Deno.test("encodeSqrtRequest() matches protobufjs, -0 and NaN included", () => {
   for (
     const value of [
       1,
@@ -180,7 +180,7 @@ Deno.test("double messages match protobufjs, -0 and NaN included", () => {
   strictEqual(decodeSqrtRequest(new Uint8Array()).number, 0);
 });
 
-Deno.test("decoders take what other encoders send and refuse what is broken", async (t) => {
+Deno.test("decodeSumRequest() and the other decoders take what other encoders send and refuse what is broken", async (t) => {
   await t.step("unknown fields are skipped, the last repeat wins", () => {
     // field 7 varint, field 8 length-delimited "hi", field 9 fixed32, field 1 twice.
     const bytes = new Uint8Array([

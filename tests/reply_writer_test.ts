@@ -44,7 +44,7 @@ async function startInterceptedServer(): Promise<
   };
 }
 
-Deno.test("handlers answer the same when grpc-js does not expose the HTTP/2 stream", async (t) => {
+Deno.test("createHandlers() answers the same when grpc-js does not expose the HTTP/2 stream", async (t) => {
   await using server = await startInterceptedServer();
   using client = createClient(server.address);
 

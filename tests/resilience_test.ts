@@ -21,7 +21,7 @@ async function waitForLine(
   throw new Error(`Process ended without printing ${line}: ${seen}`);
 }
 
-Deno.test("the server keeps serving after a client process is killed mid-stream", async (t) => {
+Deno.test("startServer() keeps serving after a client process is killed mid-stream", async (t) => {
   const logger = recordingLogger();
   await using server = await startServer({ port: 0, logger });
   using client = createClient(server.addresses[0]!);
@@ -64,7 +64,7 @@ Deno.test("the server keeps serving after a client process is killed mid-stream"
   }
 });
 
-Deno.test("a failure inside a handler becomes INTERNAL on that call alone", async (t) => {
+Deno.test("startServer() turns a failure inside a handler into INTERNAL on that call alone", async (t) => {
   const lines: string[] = [];
   let failing = false;
   await using server = await startServer({
@@ -113,7 +113,7 @@ Deno.test("a failure inside a handler becomes INTERNAL on that call alone", asyn
   }
 });
 
-Deno.test("malformed, oversized and unknown calls get a status, and the server goes on", async (t) => {
+Deno.test("startServer() answers malformed, oversized and unknown calls with a status and goes on", async (t) => {
   await using server = await startServer({ port: 0 });
   const raw = new grpc.Client(
     server.addresses[0]!,
@@ -174,7 +174,7 @@ Deno.test("malformed, oversized and unknown calls get a status, and the server g
   }
 });
 
-Deno.test("a server that cannot be reached is UNAVAILABLE", async () => {
+Deno.test("sum() rejects with UNAVAILABLE when no server listens", async () => {
   const server = await startServer({ port: 0 });
   const address = server.addresses[0]!;
   await server.close();
@@ -189,7 +189,7 @@ Deno.test("a server that cannot be reached is UNAVAILABLE", async () => {
   strictEqual((failure as GrpcError).details.includes(address), true);
 });
 
-Deno.test("a server process survives our client closing after a long stream", async () => {
+Deno.test("startServer() survives our client closing after a long stream", async () => {
   // Before the client stopped sending GOAWAY on close, this aborted the server's process
   // inside Deno's nghttp2 (denoland/deno#36788) nearly every time.
   await using server = DenoProcess.spawn([
@@ -248,7 +248,7 @@ async function powThenGoaway(address: string, count: number): Promise<number> {
   return bytes;
 }
 
-Deno.test("a client's GOAWAY after a long stream does not abort the server process", async () => {
+Deno.test("startServer() survives a client's GOAWAY after a long stream", async () => {
   // Deno 2.9.6 frees the nghttp2 session while nghttp2 still handles the GOAWAY
   // (denoland/deno#36788); MALLOC_PERTURB_ makes glibc scribble over freed memory, so an
   // unguarded server dies on the first round instead of only now and then.
@@ -297,7 +297,7 @@ Deno.test("a client's GOAWAY after a long stream does not abort the server proce
   }
 });
 
-Deno.test("a client process survives a server that shuts down while the connection idles", async () => {
+Deno.test("createClient() survives a server that shuts down while the connection idles", async () => {
   // The mirror of the server's case: the server's GOAWAY reaches the client's idle session
   // (denoland/deno#36788); MALLOC_PERTURB_ made an unguarded client crash on every run.
   const server = await startServer({ port: 0 });

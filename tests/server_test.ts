@@ -114,7 +114,7 @@ Deno.test("close() cancels what is left after the grace period", async () => {
   await outcome;
 });
 
-Deno.test("a slow reader stalls pow() on flow control instead of filling memory", async () => {
+Deno.test("pow() read slowly stalls the server on flow control instead of filling memory", async () => {
   const logger = recordingLogger();
   await using server = await startServer({ logger });
   using client = createClient(server.addresses[0]!);

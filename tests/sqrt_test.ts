@@ -101,7 +101,7 @@ Deno.test("sqrt() on its own channel goes to the given address", async () => {
   );
 });
 
-Deno.test("the unary stream.Single/Sqrt answers one number per call", async (t) => {
+Deno.test("startServer() answers the unary stream.Single/Sqrt one number per call", async (t) => {
   await using server = await startServer({ port: 0 });
   const raw = new grpc.Client(
     server.addresses[0]!,

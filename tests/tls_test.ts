@@ -189,7 +189,7 @@ Deno.test("startServer() with a client CA requires client certificates", async (
   });
 });
 
-Deno.test("TLS options are checked before anything connects", async (t) => {
+Deno.test("createClient() and startServer() check their TLS options before anything connects", async (t) => {
   const certificates = await testCertificates();
 
   await t.step(
