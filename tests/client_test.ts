@@ -7,11 +7,10 @@ import {
   type SumReply,
   type SumRequest,
 } from "../proto/definitions.ts";
+import { type GrpcJsServer, listenOnFreePort } from "./test_utils.ts";
 
 /** A grpc-js server whose Sum answers with what the request's metadata says, to observe it. */
-async function startEchoServer(): Promise<
-  { address: string } & AsyncDisposable
-> {
+async function startEchoServer(): Promise<GrpcJsServer> {
   const server = new grpc.Server();
   server.addService(streamServices.clientStream, {
     Sum(
@@ -39,21 +38,7 @@ async function startEchoServer(): Promise<
       });
     },
   });
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(
-      "127.0.0.1:0",
-      grpc.ServerCredentials.createInsecure(),
-      (error, port) => {
-        if (error) reject(error);
-        else resolve(port);
-      },
-    );
-  });
-  return {
-    address: `127.0.0.1:${port}`,
-    [Symbol.asyncDispose]: () =>
-      new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
-  };
+  return await listenOnFreePort(server);
 }
 
 Deno.test("createClient() sends metadata and reports trailers with a failure", async (t) => {

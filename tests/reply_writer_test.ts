@@ -3,14 +3,13 @@ import * as grpc from "@grpc/grpc-js";
 import { createClient, GrpcError } from "../mod.ts";
 import { streamServices } from "../proto/definitions.ts";
 import { createHandlers } from "../services/handlers.ts";
+import { type GrpcJsServer, listenOnFreePort } from "./test_utils.ts";
 
 /**
  * A grpc-js server whose calls reach the handlers through an interceptor, which hides the
  * HTTP/2 stream: the handlers must then fall back to one `call.write` per reply.
  */
-async function startInterceptedServer(): Promise<
-  { address: string } & AsyncDisposable
-> {
+async function startInterceptedServer(): Promise<GrpcJsServer> {
   function passThrough(
     _method: grpc.ServerMethodDefinition<unknown, unknown>,
     call: grpc.ServerInterceptingCallInterface,
@@ -27,21 +26,7 @@ async function startInterceptedServer(): Promise<
     streamServices.bidirectionalStream,
     handlers.bidirectionalStream,
   );
-  const port = await new Promise<number>((resolve, reject) => {
-    server.bindAsync(
-      "127.0.0.1:0",
-      grpc.ServerCredentials.createInsecure(),
-      (error, port) => {
-        if (error) reject(error);
-        else resolve(port);
-      },
-    );
-  });
-  return {
-    address: `127.0.0.1:${port}`,
-    [Symbol.asyncDispose]: () =>
-      new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
-  };
+  return await listenOnFreePort(server);
 }
 
 Deno.test("createHandlers() answers the same when grpc-js does not expose the HTTP/2 stream", async (t) => {

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import * as grpc from "@grpc/grpc-js";
 import type { ServerLogger } from "../mod.ts";
 
 /** A logger that keeps every line, for tests to read and wait on. */
@@ -71,4 +72,36 @@ export function forever(): Promise<never> {
 /** Resolves after `ms` milliseconds. */
 export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A plain grpc-js server on a free port of 127.0.0.1, closed by `await using`. */
+export interface GrpcJsServer extends AsyncDisposable {
+  /** `127.0.0.1:PORT`. */
+  readonly address: string;
+}
+
+/**
+ * Binds a grpc-js server the test has set up (services added) to a free port.
+ *
+ * @param server The server, with its services added.
+ * @returns Its address, and disposal that shuts it down.
+ */
+export async function listenOnFreePort(
+  server: grpc.Server,
+): Promise<GrpcJsServer> {
+  const port = await new Promise<number>((resolve, reject) => {
+    server.bindAsync(
+      "127.0.0.1:0",
+      grpc.ServerCredentials.createInsecure(),
+      (error, port) => {
+        if (error) reject(error);
+        else resolve(port);
+      },
+    );
+  });
+  return {
+    address: `127.0.0.1:${port}`,
+    [Symbol.asyncDispose]: () =>
+      new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+  };
 }
