@@ -12,54 +12,8 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
-import { startServer, type StreamServer } from "../mod.ts";
+import { runArticleServer } from "./_article_server.ts";
 
-const USAGE = "Usage: server_stream_server.ts [--port PORT]";
-const DEFAULT_PORT = 8082;
-
-function parsePort(args: string[]): number {
-  const { values } = parseArgs({
-    args,
-    options: { port: { type: "string", default: String(DEFAULT_PORT) } },
-  });
-  const port = /^\d+$/.test(values.port) ? Number(values.port) : Number.NaN;
-  if (!(port <= 65_535)) {
-    throw new RangeError(
-      `Port must be an integer from 0 to 65535: ${values.port}`,
-    );
-  }
-  return port;
+if (import.meta.main) {
+  Deno.exit(await runArticleServer("server_stream_server.ts", 8082));
 }
-
-function waitForShutdownSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    Deno.addSignalListener("SIGINT", resolve);
-    if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", resolve);
-  });
-}
-
-async function main(args: string[]): Promise<number> {
-  let port: number;
-  try {
-    port = parsePort(args);
-  } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
-    console.error(USAGE);
-    return 2;
-  }
-  let server: StreamServer;
-  try {
-    // `console` prints what the Go server logs: info to stdout, failures to stderr.
-    server = await startServer({ port, logger: console });
-  } catch (error) {
-    console.error(`error: ${error instanceof Error ? error.message : error}`);
-    return 1;
-  }
-  console.log(`Serving gRPC on ${server.addresses[0]}`);
-  await waitForShutdownSignal();
-  await server.close();
-  return 0;
-}
-
-if (import.meta.main) Deno.exit(await main(Deno.args));
