@@ -17,6 +17,6 @@ import { runArticleServer } from "./_article_server.ts";
 
 if (import.meta.main) {
   Deno.exit(
-    await runArticleServer("bidirectional_stream_server.ts", 8083, Deno.args),
+    await runArticleServer("bidirectional_stream_server.ts", 8083),
   );
 }
