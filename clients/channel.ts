@@ -204,6 +204,36 @@ class MessageDecoder {
   }
 }
 
+/** What a {@linkcode GrpcCall} needs besides its stream. */
+export interface GrpcCallSetup {
+  /** The channel the call belongs to. */
+  channel: Channel;
+  /** Receives the messages and the status. */
+  listener: CallListener;
+  /** When the call must end, in epoch milliseconds; `undefined` is never. */
+  deadline: number | undefined;
+  /** The largest message accepted from the server, in bytes. */
+  maxReceiveBytes: number;
+}
+
+/** How to start a call with {@linkcode Channel.startCall}. */
+export interface CallSetup {
+  /** Receives the messages and the status. */
+  listener: CallListener;
+  /**
+   * The caller's metadata.
+   *
+   * @default {{}}
+   */
+  headers?: RequestHeaders;
+  /**
+   * When the call must end, in epoch milliseconds.
+   *
+   * @default {undefined} (never)
+   */
+  deadline?: number | undefined;
+}
+
 /** One call on a channel: request headers sent, messages written and read, one status. */
 export class GrpcCall {
   #stream: http2.ClientHttp2Stream;
@@ -216,13 +246,12 @@ export class GrpcCall {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #channel: Channel;
 
-  constructor(
-    channel: Channel,
-    stream: http2.ClientHttp2Stream,
-    listener: CallListener,
-    deadline: number | undefined,
-    maxReceiveBytes: number,
-  ) {
+  /**
+   * @param stream The HTTP/2 stream the call runs on, its request headers sent.
+   * @param setup The channel it belongs to, who hears about it, and its limits.
+   */
+  constructor(stream: http2.ClientHttp2Stream, setup: GrpcCallSetup) {
+    const { channel, listener, deadline, maxReceiveBytes } = setup;
     this.#channel = channel;
     this.#stream = stream;
     this.#listener = listener;
@@ -463,17 +492,11 @@ export class Channel {
    * Starts a call on `path`.
    *
    * @param path The method path, e.g. `/stream.ServerStream/Pow`.
-   * @param headers The caller's metadata.
-   * @param deadline When the call must end, in epoch milliseconds.
-   * @param listener Receives the messages and the status.
+   * @param setup Who hears about the call, its metadata and its deadline.
    * @returns The call.
    */
-  startCall(
-    path: string,
-    headers: RequestHeaders,
-    deadline: number | undefined,
-    listener: CallListener,
-  ): GrpcCall {
+  startCall(path: string, setup: CallSetup): GrpcCall {
+    const { headers = {}, deadline, listener } = setup;
     if (this.#closed) throw new TypeError("Client is closed");
     const session = this.#connect();
     const requestHeaders: http2.OutgoingHttpHeaders = {
@@ -503,13 +526,12 @@ export class Channel {
     }
     this.#activeCalls += 1;
     session.ref();
-    return new GrpcCall(
-      this,
-      stream,
+    return new GrpcCall(stream, {
+      channel: this,
       listener,
       deadline,
-      this.#options.maxReceiveMessageBytes,
-    );
+      maxReceiveBytes: this.#options.maxReceiveMessageBytes,
+    });
   }
 
   /** Called by each call when it ends, so an idle connection does not keep Deno alive. */

@@ -213,19 +213,16 @@ function callPow(
   const { headers, deadline, signal } = prepareCall(options);
   return new ReplyIterator<bigint>(
     (listener) => {
-      const call = channel.startCall(
-        streamMethods.pow.path,
+      const call = channel.startCall(streamMethods.pow.path, {
         headers,
         deadline,
         listener,
-      );
+      });
       call.write(request);
       call.end();
       return call;
     },
-    decodePow,
-    signal,
-    onFinish,
+    { decode: decodePow, signal, onFinish },
   );
 }
 
@@ -251,33 +248,45 @@ function callSum(
       settle(signal?.reason);
       call.cancel();
     }
-    const call = channel.startCall(streamMethods.sum.path, headers, deadline, {
-      onMessage(message: Buffer): void {
-        reply = message;
-      },
-      onStatus(status: CallStatus): void {
-        if (status.code !== Status.OK) {
-          settle(errorFromStatus(status));
-        } else if (reply === undefined) {
-          settle(new GrpcError(Status.INTERNAL, "Server sent no reply to Sum"));
-        } else {
-          try {
-            settle(undefined, streamMethods.sum.deserializeReply(reply).sum);
-          } catch (error) {
+    const call = channel.startCall(streamMethods.sum.path, {
+      headers,
+      deadline,
+      listener: {
+        onMessage(message: Buffer): void {
+          reply = message;
+        },
+        onStatus(status: CallStatus): void {
+          if (status.code !== Status.OK) {
+            settle(errorFromStatus(status));
+          } else if (reply === undefined) {
             settle(
-              new GrpcError(Status.INTERNAL, "Cannot decode the reply to Sum", {
-                cause: error,
-              }),
+              new GrpcError(Status.INTERNAL, "Server sent no reply to Sum"),
             );
+          } else {
+            try {
+              settle(undefined, streamMethods.sum.deserializeReply(reply).sum);
+            } catch (error) {
+              settle(
+                new GrpcError(
+                  Status.INTERNAL,
+                  "Cannot decode the reply to Sum",
+                  {
+                    cause: error,
+                  },
+                ),
+              );
+            }
           }
-        }
+        },
       },
     });
     signal?.addEventListener("abort", onAbort, { once: true });
-    writeAll(call, numbers, encodeSum).catch((error: unknown) => {
-      settle(error);
-      call.cancel();
-    });
+    writeAll(call, { values: numbers, encode: encodeSum }).catch(
+      (error: unknown) => {
+        settle(error);
+        call.cancel();
+      },
+    );
   });
 }
 
@@ -291,20 +300,17 @@ function callSqrt(
   const { headers, deadline, signal } = prepareCall(options);
   return new ReplyIterator<number>(
     (listener, iterator) => {
-      const call = channel.startCall(
-        streamMethods.sqrt.path,
+      const call = channel.startCall(streamMethods.sqrt.path, {
         headers,
         deadline,
         listener,
-      );
-      writeAll(call, numbers, encodeSqrt).catch((error: unknown) =>
-        iterator.fail(error)
-      );
+      });
+      writeAll(call, { values: numbers, encode: encodeSqrt }).catch((
+        error: unknown,
+      ) => iterator.fail(error));
       return call;
     },
-    decodeSqrt,
-    signal,
-    onFinish,
+    { decode: decodeSqrt, signal, onFinish },
   );
 }
 

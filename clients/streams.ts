@@ -30,6 +30,26 @@ interface Waiter<Value> {
   reject(error: unknown): void;
 }
 
+/** Options for a {@linkcode ReplyIterator}. */
+export interface ReplyIteratorOptions<Value> {
+  /** Turns one reply message into the value the caller sees. */
+  decode: (message: Buffer) => Value;
+  /**
+   * Cancels the call when aborted.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal | undefined;
+  /**
+   * Runs once, when the call is over for this iterator.
+   *
+   * @default {() => {}}
+   */
+  onFinish?: () => void;
+}
+
+function nothing(): void {}
+
 /**
  * An async iterator over the replies of one call. The call starts on the first `next()`;
  * leaving early (`return()`, `break` in `for await`) or an aborted signal cancels it on the
@@ -56,23 +76,19 @@ export class ReplyIterator<Value>
 
   /**
    * @param startCall Starts the call, reporting to `listener`.
-   * @param decode Turns one reply message into the value the caller sees.
-   * @param signal Cancels the call when aborted.
-   * @param onFinish Runs once, when the call is over for this iterator.
+   * @param options How to read the replies, and what to do around the call.
    */
   constructor(
     startCall: (
       listener: CallListener,
       iterator: ReplyIterator<Value>,
     ) => GrpcCall,
-    decode: (message: Buffer) => Value,
-    signal: AbortSignal | undefined,
-    onFinish: () => void,
+    options: ReplyIteratorOptions<Value>,
   ) {
     this.#startCall = startCall;
-    this.#decode = decode;
-    this.#signal = signal;
-    this.#onFinish = onFinish;
+    this.#decode = options.decode;
+    this.#signal = options.signal;
+    this.#onFinish = options.onFinish ?? nothing;
   }
 
   [Symbol.asyncIterator](): this {
@@ -207,6 +223,14 @@ export class ReplyIterator<Value>
   }
 }
 
+/** The requests of a call: values, and how to check and encode each one. */
+export interface RequestSource<Value> {
+  /** The values, from an iterable or an async iterable. */
+  values: Iterable<Value> | AsyncIterable<Value>;
+  /** Checks one value and encodes it as a request message; may throw. */
+  encode: (value: Value, index: number) => Uint8Array;
+}
+
 function isIterable<T>(
   value: Iterable<T> | AsyncIterable<T>,
 ): value is Iterable<T> {
@@ -218,16 +242,15 @@ function isIterable<T>(
  * half-closes the call. Stops early, without half-closing, once the call has ended.
  *
  * @param call The call to write to.
- * @param values The values, from an iterable or an async iterable.
- * @param encode Checks one value and encodes it as a request message; may throw.
+ * @param requests The values, and how to encode each as a request message.
  * @returns A promise that settles when every value is written, or rejects with the first
- * error from `values` or `encode`.
+ * error from the values or their encoding.
  */
 export async function writeAll<Value>(
   call: GrpcCall,
-  values: Iterable<Value> | AsyncIterable<Value>,
-  encode: (value: Value, index: number) => Uint8Array,
+  requests: RequestSource<Value>,
 ): Promise<void> {
+  const { values, encode } = requests;
   let index = 0;
   if (isIterable(values)) {
     for (const value of values) {

@@ -64,11 +64,8 @@ function checkAnswer(index: number, root: number): void {
 function unarySqrt(channel: Channel, number: number): Promise<number> {
   return new Promise((resolve, reject) => {
     let reply: Buffer | undefined;
-    const call = channel.startCall(
-      streamMethods.singleSqrt.path,
-      {},
-      undefined,
-      {
+    const call = channel.startCall(streamMethods.singleSqrt.path, {
+      listener: {
         onMessage(message) {
           reply = message;
         },
@@ -78,7 +75,7 @@ function unarySqrt(channel: Channel, number: number): Promise<number> {
           else resolve(streamMethods.singleSqrt.deserializeReply(reply).sqrt);
         },
       },
-    );
+    });
     call.write(streamMethods.singleSqrt.serializeRequest({ number }));
     call.end();
   });
@@ -119,18 +116,20 @@ function openStream(
 ): { call: GrpcCall; done: Promise<void> } {
   let call: GrpcCall | undefined;
   const done = new Promise<void>((resolve, reject) => {
-    call = channel.startCall(streamMethods.sqrt.path, {}, undefined, {
-      onMessage(message) {
-        try {
-          onAnswer(streamMethods.sqrt.deserializeReply(message).sqrt);
-        } catch (error) {
-          call?.cancel();
-          reject(error);
-        }
-      },
-      onStatus(status) {
-        if (status.code === 0) resolve();
-        else reject(failure(status));
+    call = channel.startCall(streamMethods.sqrt.path, {
+      listener: {
+        onMessage(message) {
+          try {
+            onAnswer(streamMethods.sqrt.deserializeReply(message).sqrt);
+          } catch (error) {
+            call?.cancel();
+            reject(error);
+          }
+        },
+        onStatus(status) {
+          if (status.code === 0) resolve();
+          else reject(failure(status));
+        },
       },
     });
   });
