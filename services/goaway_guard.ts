@@ -9,6 +9,9 @@
 import type http2 from "node:http2";
 import { deferCloseAfterGoaway } from "../proto/http2_session.ts";
 
+/** The HTTP/2 servers already guarded, since each bind adds one and guards them all. */
+const guarded = new WeakSet<http2.Http2Server>();
+
 /**
  * Guards every HTTP/2 session of a grpc-js server bound so far.
  *
