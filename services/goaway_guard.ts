@@ -21,13 +21,12 @@ const guarded = new WeakSet<http2.Http2Server>();
 export function guardSessions(server: object): boolean {
   const http2Servers = (server as { http2Servers?: unknown }).http2Servers;
   if (!(http2Servers instanceof Map)) return false;
-  for (const http2Server of http2Servers.keys()) {
-    const emitter = http2Server as http2.Http2Server & {
-      __goawayGuarded?: boolean;
-    };
-    if (emitter.__goawayGuarded) continue;
-    emitter.__goawayGuarded = true;
-    emitter.on("session", deferCloseAfterGoaway);
+  for (
+    const http2Server of http2Servers.keys() as Iterable<http2.Http2Server>
+  ) {
+    if (guarded.has(http2Server)) continue;
+    guarded.add(http2Server);
+    http2Server.on("session", deferCloseAfterGoaway);
   }
   return true;
 }
