@@ -8,6 +8,7 @@ import {
   startServerProcess,
   unusedPort,
 } from "./subprocess.ts";
+import { POWER_LINES, ROOT_LINES } from "./article_lines.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).href;
 
@@ -406,19 +407,10 @@ Deno.test("cli demo prints the article's lines", async () => {
     /^(Recv data|server closed|sum|Recv Data|Server Closed)/.test(line)
   );
   deepStrictEqual(clientLines, [
-    ...POWERS_OF_TWO.map((power) => `Recv data:${power}`),
+    ...POWER_LINES,
     "server closed",
     "sum: 45",
-    "Recv Data:0",
-    "Recv Data:1",
-    "Recv Data:1.4142135623730951",
-    "Recv Data:1.7320508075688772",
-    "Recv Data:2",
-    "Recv Data:2.23606797749979",
-    "Recv Data:2.449489742783178",
-    "Recv Data:2.6457513110645907",
-    "Recv Data:2.8284271247461903",
-    "Recv Data:3",
+    ...ROOT_LINES,
     "Server Closed",
   ]);
 

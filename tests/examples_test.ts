@@ -6,6 +6,7 @@ import {
   startServerProcess,
   unusedPort,
 } from "./subprocess.ts";
+import { POWER_LINES, ROOT_LINES } from "./article_lines.ts";
 
 function example(name: string): string {
   return new URL(`../examples/${name}`, import.meta.url).href;
@@ -27,21 +28,6 @@ function startExampleServer(
   ]);
 }
 
-const POWER_LINES = [1, 2, 4, 8, 16, 32, 64, 128, 256, 512].map((power) =>
-  `Recv data:${power}`
-);
-const ROOT_LINES = [
-  "Recv Data:0",
-  "Recv Data:1",
-  "Recv Data:1.4142135623730951",
-  "Recv Data:1.7320508075688772",
-  "Recv Data:2",
-  "Recv Data:2.23606797749979",
-  "Recv Data:2.449489742783178",
-  "Recv Data:2.6457513110645907",
-  "Recv Data:2.8284271247461903",
-  "Recv Data:3",
-];
 const ZERO_TO_NINE = Array.from({ length: 10 }, (_, number) => number);
 
 Deno.test("pow example prints the article's powers", async (t) => {
