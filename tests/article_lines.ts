@@ -5,20 +5,23 @@
  * @module
  */
 
+/** The powers of 2 the article's server-streaming demo receives, 2^0 … 2^9, in decimal. */
+export const POWERS_OF_TWO: readonly string[] = [
+  "1",
+  "2",
+  "4",
+  "8",
+  "16",
+  "32",
+  "64",
+  "128",
+  "256",
+  "512",
+];
+
 /** `Recv data:N` for the powers of 2 the server-streaming client receives. */
-export const POWER_LINES: readonly string[] = [
-  1,
-  2,
-  4,
-  8,
-  16,
-  32,
-  64,
-  128,
-  256,
-  512,
-].map(
-  (power) => `Recv data:${power}`,
+export const POWER_LINES: readonly string[] = POWERS_OF_TWO.map((power) =>
+  `Recv data:${power}`
 );
 
 /** `Recv Data:X` for the square roots of 0 … 9 the bidirectional client receives. */

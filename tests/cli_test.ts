@@ -8,7 +8,7 @@ import {
   startServerProcess,
   unusedPort,
 } from "./subprocess.ts";
-import { POWER_LINES, ROOT_LINES } from "./article_lines.ts";
+import { POWER_LINES, POWERS_OF_TWO, ROOT_LINES } from "./article_lines.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).href;
 
@@ -57,19 +57,6 @@ function assertUsageError(
   match(result.stderr[1]!, new RegExp(`^Usage: grpc-stream ${command}`));
   deepStrictEqual(result.stdout, []);
 }
-
-const POWERS_OF_TWO = [
-  "1",
-  "2",
-  "4",
-  "8",
-  "16",
-  "32",
-  "64",
-  "128",
-  "256",
-  "512",
-];
 
 Deno.test("cli pow, sum and sqrt call a running server", async (t) => {
   await using server = await startCliServer(["--port", "0"]);
