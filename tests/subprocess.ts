@@ -29,6 +29,8 @@ export interface SpawnOptions {
   cwd?: string;
   /** Environment variables to add to the test's own. */
   env?: Record<string, string>;
+  /** The program to run instead of `deno`, such as an interop peer. */
+  program?: string;
 }
 
 type StreamName = "stdout" | "stderr";
@@ -60,7 +62,7 @@ export class DenoProcess implements AsyncDisposable {
   #stdinClosed = false;
 
   private constructor(args: string[], options: SpawnOptions) {
-    this.#child = new Deno.Command(Deno.execPath(), {
+    this.#child = new Deno.Command(options.program ?? Deno.execPath(), {
       args,
       stdin: options.stdin ? "piped" : "null",
       stdout: "piped",
