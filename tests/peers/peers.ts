@@ -136,9 +136,13 @@ async function call(
   );
 }
 
-async function run(program: string, args: string[], cwd?: string) {
+/** Runs a Go tool command in GOPATH mode over Debian's packages. */
+async function runGo(
+  args: string[],
+  cwd?: string,
+): Promise<Deno.CommandOutput> {
   try {
-    return await new Deno.Command(program, {
+    return await new Deno.Command("go", {
       args,
       ...(cwd === undefined ? {} : { cwd }),
       env: {
@@ -153,7 +157,7 @@ async function run(program: string, args: string[], cwd?: string) {
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
       throw new Error(
-        `${program} is missing: install golang-go and golang-google-grpc-dev (.ci/run does)`,
+        "go is missing: install golang-go and golang-google-grpc-dev (.ci/run does)",
       );
     }
     throw error;
@@ -172,17 +176,29 @@ function goCacheEnv(): Record<string, string> {
   return known ? {} : { GOCACHE: `${peerCache()}/go-build` };
 }
 
+/** Where Debian's grpc-go says which version it is. */
+const GRPC_GO_VERSION_FILE =
+  "/usr/share/gocode/src/google.golang.org/grpc/version.go";
+
 /**
- * Builds the grpc-go peer unless a binary of the same source and Go version is cached.
+ * Builds the grpc-go peer unless a binary of the same source, Go and grpc-go is cached.
  *
  * @returns The binary's path.
  */
 async function buildGoPeer(): Promise<string> {
   const source = await Deno.readFile(`${PEERS_DIR}go/main.go`);
-  const version = await run("go", ["env", "GOVERSION"]);
+  const goVersion = await runGo(["env", "GOVERSION"]);
+  const grpcVersion = await Deno.readFile(GRPC_GO_VERSION_FILE).catch(
+    (error: unknown) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+      throw new Error(
+        `${GRPC_GO_VERSION_FILE} is missing: install golang-google-grpc-dev (.ci/run does)`,
+      );
+    },
+  );
   const hash = await crypto.subtle.digest(
     "SHA-256",
-    new Uint8Array([...source, ...version.stdout]),
+    new Uint8Array([...source, ...goVersion.stdout, ...grpcVersion]),
   );
   const digest = Array.from(
     new Uint8Array(hash),
@@ -199,11 +215,7 @@ async function buildGoPeer(): Promise<string> {
   }
   // Built aside and renamed, so a concurrent run never executes half a binary.
   const partial = `${binary}.${crypto.randomUUID()}`;
-  const build = await run(
-    "go",
-    ["build", "-o", partial, "."],
-    `${PEERS_DIR}go`,
-  );
+  const build = await runGo(["build", "-o", partial, "."], `${PEERS_DIR}go`);
   if (!build.success) {
     throw new Error(
       `go build of the grpc-go peer failed:\n${
@@ -217,7 +229,7 @@ async function buildGoPeer(): Promise<string> {
 
 let goPeerBinary: Promise<string> | undefined;
 
-/** grpc-go 1.33 (Debian bookworm's), built from tests/peers/go/main.go. */
+/** grpc-go (Debian's, 1.33 in bookworm), built from tests/peers/go/main.go. */
 export const GO_PEER: Peer = {
   name: "grpc-go",
   async serve(): Promise<PeerServer> {
