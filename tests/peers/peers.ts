@@ -95,6 +95,7 @@ async function serve(program: string, args: string[]): Promise<PeerServer> {
       address: match![1]!,
       async waitForLog(pattern: RegExp): Promise<string> {
         const count = (matched.get(pattern.source) ?? 0) + 1;
+        // A call's end is logged within milliseconds: a missing line fails soon.
         const lines = await process.waitForLines(
           "stderr",
           pattern,
