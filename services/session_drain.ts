@@ -19,6 +19,8 @@
  * one request at a time on a connection, as nginx does, will not reuse it), and otherwise
  * after PING round trips that brought no new stream (nginx answers a PING on a connection it
  * is using, and closes an idle connection that a PING reaches), or after a short wait at most.
+ * Once Deno offers a first GOAWAY that keeps accepting streams (as nghttp2's shutdown notice
+ * does without Deno's graceful close), it should be sent before the PINGs.
  *
  * @module
  */
@@ -61,8 +63,9 @@ function answering(session: Session): boolean {
 
 /**
  * Holds back `close()` of `session`, whoever calls it, until the final GOAWAY cannot refuse a
- * request the peer has sent: at once if a stream is still being answered, otherwise once a
- * PING round trip has brought no new stream, or after `ackWaitMs` at most.
+ * request the peer has sent: at once if a stream is still being answered, otherwise once
+ * `QUIET_ACKS` PING round trips in a row have brought no new stream, or after `ackWaitMs` at
+ * most.
  */
 function drainSession(session: Session, ackWaitMs: number): void {
   if (draining.has(session) || session.closed || session.destroyed) return;
@@ -93,8 +96,9 @@ function drainSession(session: Session, ackWaitMs: number): void {
     }
     const before = opened;
     try {
-      // The answer comes from inside nghttp2's handling of the frame, where closing the
-      // session could free it under nghttp2's feet (as in denoland/deno#36788).
+      // The answer comes from inside nghttp2's handling of the frame, where closing an idle
+      // session frees it under nghttp2's feet and the process dies (exit 139, the crash of
+      // denoland/deno#36788): the next turn is safe, until that issue is fixed.
       session.ping((error) =>
         setImmediate(() => {
           quietAcks = opened === before ? quietAcks + 1 : 0;
