@@ -17,6 +17,7 @@ import { guardSessions } from "./goaway_guard.ts";
 import { createHandlers, type ServerLogger } from "./handlers.ts";
 import { createHealth, type Health } from "./health.ts";
 import { createReflection } from "./reflection.ts";
+import { drainSessions } from "./session_drain.ts";
 
 export type { ServerLogger } from "./handlers.ts";
 
@@ -251,6 +252,12 @@ function serverCredentials(
 const STATUS_DELIVERY_MS = 1_000;
 
 /**
+ * The longest wait for a peer to answer the PING of the first GOAWAY before the final one
+ * (grpc-go waits for the answer; a proxy that closed its idle connection never sends it).
+ */
+const GOAWAY_PING_WAIT_MS = 1_000;
+
+/**
  * Stops accepting calls and waits for those in flight; once the grace period is over, ends
  * them with `UNAVAILABLE` (`endRunningCalls`), and closes every connection if that is not
  * enough either.
@@ -260,6 +267,12 @@ function shutDown(
   gracePeriod: number,
   endRunningCalls: () => void,
 ): Promise<void> {
+  // Before grpc-js closes the listeners and sessions, so that its `close()` of each session
+  // sends the final GOAWAY only once the peer has seen the first.
+  const drain = drainSessions(
+    server,
+    Math.min(GOAWAY_PING_WAIT_MS, gracePeriod),
+  );
   return new Promise((resolve) => {
     let forceTimer: ReturnType<typeof setTimeout> | undefined;
     const graceTimer = setTimeout(() => {
@@ -269,6 +282,7 @@ function shutDown(
     server.tryShutdown(() => {
       clearTimeout(graceTimer);
       clearTimeout(forceTimer);
+      drain.stop();
       resolve();
     });
   });

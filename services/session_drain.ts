@@ -1,0 +1,173 @@
+/**
+ * The graceful end of a server's HTTP/2 connections, so that a shutdown loses no call that a
+ * client or a proxy has already sent.
+ *
+ * `Http2Session.close()` sends a single GOAWAY whose last-stream-id is the last stream the
+ * server has seen. A request already on its way has a higher id: the server ignores it, and
+ * the peer, told that it was never processed, must retry it. nginx does not (it never retries
+ * a gRPC request it has begun to send; it logs `upstream sent goaway with error 0 while reading
+ * response header`), and it sends requests on reused connections at any moment.
+ *
+ * RFC 9113 §6.8 (and grpc-go, and Envoy) first send a GOAWAY with last-stream-id 2^31-1 and a
+ * PING, then the real GOAWAY once the PING is answered. Deno 2.9.6's `node:http2` has no such
+ * first GOAWAY: `session.goaway(NO_ERROR, 2 ** 31 - 1)` makes nghttp2 ignore every stream that
+ * opens afterwards (it marks the GOAWAY as sent whatever its last-stream-id), and the native
+ * shutdown notice (`submitShutdownNotice` on the session's handle) also starts Deno's graceful
+ * close, which answers every new stream with `REFUSED_STREAM`. So the final GOAWAY is sent
+ * only when it cannot cut off a request: at once on a session with a stream still being
+ * answered (the GOAWAY then reaches the peer before that stream's end, so a proxy that sends
+ * one request at a time on a connection, as nginx does, will not reuse it), and otherwise
+ * after PING round trips that brought no new stream (nginx answers a PING on a connection it
+ * is using, and closes an idle connection that a PING reaches), or after a short wait at most.
+ * Once Deno offers a first GOAWAY that keeps accepting streams (as nghttp2's shutdown notice
+ * does without Deno's graceful close), it should be sent before the PINGs.
+ *
+ * @module
+ */
+import type http2 from "node:http2";
+import { setImmediate } from "node:timers";
+
+type Session = http2.Http2Session;
+
+/**
+ * How many PING answers in a row with no new stream make a peer idle. One is not enough: a
+ * proxy answers from inside the request it is finishing, and may reuse the connection for the
+ * next request before the final GOAWAY reaches it.
+ */
+const QUIET_ACKS = 3;
+
+/** Sessions being drained, so that a session is only drained once. */
+const draining = new WeakSet<Session>();
+
+/** A private field of a Deno `node:http2` session, found by its symbol's description. */
+function internal(session: Session, name: string): unknown {
+  const symbol = Object.getOwnPropertySymbols(session).find((symbol) =>
+    symbol.description === name
+  );
+  return symbol === undefined
+    ? undefined
+    : (session as unknown as Record<symbol, unknown>)[symbol];
+}
+
+/** Whether a stream of `session` has yet to send the end of its answer. */
+function answering(session: Session): boolean {
+  const streams = (internal(session, "kState") as {
+    streams?: Map<number, http2.Http2Stream>;
+  } | undefined)?.streams;
+  if (!(streams instanceof Map)) return false;
+  for (const stream of streams.values()) {
+    if (!stream.writableEnded && !stream.destroyed) return true;
+  }
+  return false;
+}
+
+/**
+ * Holds back `close()` of `session`, whoever calls it, until the final GOAWAY cannot refuse a
+ * request the peer has sent: at once if a stream is still being answered, otherwise once
+ * `QUIET_ACKS` PING round trips in a row have brought no new stream, or after `ackWaitMs` at
+ * most.
+ */
+function drainSession(session: Session, ackWaitMs: number): void {
+  if (draining.has(session) || session.closed || session.destroyed) return;
+  draining.add(session);
+  const close = session.close;
+  let ready = false;
+  let closeWanted = false;
+  let opened = 0;
+
+  function proceed(): void {
+    if (ready) return;
+    ready = true;
+    clearTimeout(timer);
+    session.off("stream", onStream);
+    if (closeWanted && !session.closed && !session.destroyed) {
+      close.call(session);
+    }
+  }
+  function onStream(): void {
+    opened++;
+  }
+  let quietAcks = 0;
+  function probe(): void {
+    if (ready) return;
+    if (answering(session)) {
+      proceed();
+      return;
+    }
+    const before = opened;
+    try {
+      // The answer comes from inside nghttp2's handling of the frame, where closing an idle
+      // session frees it under nghttp2's feet and the process dies (exit 139, the crash of
+      // denoland/deno#36788): the next turn is safe, until that issue is fixed.
+      session.ping((error) =>
+        setImmediate(() => {
+          quietAcks = opened === before ? quietAcks + 1 : 0;
+          if (error !== null || quietAcks >= QUIET_ACKS) proceed();
+          else probe();
+        })
+      );
+    } catch {
+      // The session ended in between; `close` has nothing to wait for.
+      proceed();
+    }
+  }
+
+  // An own property, so that grpc-js, `Http2Server.close()` and Deno's reaction to a received
+  // GOAWAY all reach it; once ready it passes straight through.
+  session.close = function closeWhenSafe(callback?: () => void): void {
+    if (ready) {
+      close.call(session, callback);
+      return;
+    }
+    if (typeof callback === "function") session.once("close", callback);
+    closeWanted = true;
+  };
+  session.once("close", proceed);
+  session.on("stream", onStream);
+  const timer = setTimeout(proceed, ackWaitMs);
+  // After the caller has closed the listeners: a proxy closes the idle connections the PING
+  // reaches and opens new ones, which must be refused (and retried elsewhere), not caught in
+  // the accept queue of a listener about to close.
+  setImmediate(probe);
+}
+
+/** What {@linkcode drainSessions} returns: a way to stop watching for new sessions. */
+export interface SessionDrain {
+  /** Stops draining sessions that open from now on (those already draining go on). */
+  stop(): void;
+}
+
+/**
+ * Starts the graceful end of every HTTP/2 session of a grpc-js server, and of every session
+ * that opens while the drain lasts (a connection accepted just before the listener closed).
+ * Call it just before `tryShutdown()`, whose `close()` of each session then sends the final
+ * GOAWAY only once that cannot cut off a request.
+ *
+ * @param server A grpc-js server (its HTTP/2 servers are in a private map).
+ * @param ackWaitMs The longest wait for PING answers before the final GOAWAY.
+ * @returns A handle to stop watching for new sessions.
+ */
+export function drainSessions(server: object, ackWaitMs: number): SessionDrain {
+  const http2Servers = (server as { http2Servers?: unknown }).http2Servers;
+  if (!(http2Servers instanceof Map)) return { stop() {} };
+  const entries = [...http2Servers.entries()] as [
+    http2.Http2Server,
+    { sessions?: Set<Session> },
+  ][];
+  function onSession(session: Session): void {
+    // grpc-js closes only the sessions that were open when its shutdown began.
+    drainSession(session, ackWaitMs);
+    session.close();
+  }
+  for (const [http2Server, info] of entries) {
+    for (const session of info.sessions ?? []) drainSession(session, ackWaitMs);
+    http2Server.on("session", onSession);
+  }
+  return {
+    stop(): void {
+      for (const [http2Server] of entries) {
+        http2Server.off("session", onSession);
+      }
+    },
+  };
+}
