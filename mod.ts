@@ -31,6 +31,7 @@ export {
   type CallOptions,
   type ClientOptions,
   type ClientTlsOptions,
+  type ClientTransport,
   type ConnectOptions,
   createClient,
   DEFAULT_ADDRESSES,

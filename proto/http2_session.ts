@@ -27,7 +27,8 @@ type Closable = http2.Http2Session & {
  * @param session A client or server HTTP/2 session.
  */
 export function deferCloseAfterGoaway(session: http2.Http2Session): void {
-  session.on("goaway", () => {
+  // First in line: a listener already on the session (grpc-js's own) may close it.
+  session.prependListener("goaway", () => {
     const target = session as Closable;
     const { close, destroy } = target;
     function restore(): void {
