@@ -495,13 +495,14 @@ function openGrpcJsChannel(
     defaults["grpc.ssl_target_name_override"] = tls.serverName;
   }
   return new GrpcJsChannel(target, {
-    credentials: credentials ?? (tls === undefined
-      ? grpc.credentials.createInsecure()
-      : grpc.credentials.createSsl(
-        toBuffer(tls.ca),
-        toBuffer(tls.key),
-        toBuffer(tls.cert),
-      )),
+    credentials: credentials ??
+      (tls === undefined
+        ? grpc.credentials.createInsecure()
+        : grpc.credentials.createSsl(
+          toBuffer(tls.ca),
+          toBuffer(tls.key),
+          toBuffer(tls.cert),
+        )),
     channelOptions: { ...defaults, ...channelOptions },
     interceptors,
   });
@@ -524,7 +525,9 @@ function openChannel(address: string, options: ClientOptions): Transport {
   if (transport === "grpc-js") {
     return openGrpcJsChannel(address, options, maxReceiveMessageBytes);
   }
-  for (const key of ["channelOptions", "credentials", "interceptors"] as const) {
+  for (
+    const key of ["channelOptions", "credentials", "interceptors"] as const
+  ) {
     if (options[key] !== undefined) {
       throw new TypeError(`Option ${key} needs transport "grpc-js"`);
     }

@@ -20,10 +20,7 @@ import {
   keepMessagesBeforeStatus,
 } from "./grpc_js_status_order.ts";
 import { withRetryBufferLimit } from "./grpc_js_retry_buffer.ts";
-import {
-  GOAWAY_GUARD_OPTION,
-  guardGrpcJsSessions,
-} from "./grpc_js_goaway.ts";
+import { GOAWAY_GUARD_OPTION, guardGrpcJsSessions } from "./grpc_js_goaway.ts";
 
 /** The longest a timer can wait; a grpc-js server expires a longer timeout at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;

@@ -122,7 +122,8 @@ export function keepMessagesBeforeStatus(): void {
   ): void {
     // Only a status the trailers are about to set is held; one already set stays as it is.
     if (
-      isOurs(this) && (this.finalStatus === null || this.finalStatus.code === OK)
+      isOurs(this) &&
+      (this.finalStatus === null || this.finalStatus.code === OK)
     ) {
       this[HELD] = true;
       this.http2Stream.once("close", () => {
