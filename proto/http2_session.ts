@@ -31,14 +31,12 @@ export function deferCloseAfterGoaway(session: http2.Http2Session): void {
   session.prependListener("goaway", () => {
     const target = session as Closable;
     const { close, destroy } = target;
-    function restore(): void {
-      target.close = close;
-      target.destroy = destroy;
-    }
+    // Every close and destroy until the next turn waits, not only the first: grpc-js closes
+    // the session from its own goaway listener, and Deno closes it again after the
+    // listeners have run.
     target.close = function deferredClose(
       ...args: Parameters<typeof close>
     ): void {
-      restore();
       setImmediate(() => {
         if (!session.closed && !session.destroyed) close.apply(session, args);
       });
@@ -46,10 +44,13 @@ export function deferCloseAfterGoaway(session: http2.Http2Session): void {
     target.destroy = function deferredDestroy(
       ...args: Parameters<typeof destroy>
     ): void {
-      restore();
       setImmediate(() => {
         if (!session.destroyed) destroy.apply(session, args);
       });
     };
+    setImmediate(() => {
+      target.close = close;
+      target.destroy = destroy;
+    });
   });
 }

@@ -1,6 +1,7 @@
 import { rejects, strictEqual } from "node:assert";
 import { createClient, GrpcError, startServer, sum } from "../mod.ts";
-import { recordingLogger } from "./test_utils.ts";
+import http2 from "node:http2";
+import { delay, recordingLogger } from "./test_utils.ts";
 import { test } from "./transports.ts";
 
 function isGrpcError(codeName: string): (error: unknown) => boolean {
@@ -102,4 +103,40 @@ test("sum() on its own channel goes to the given address", async (t) => {
     }),
     42n,
   );
+});
+
+test("sum() stops pulling numbers a server does not read", async (t) => {
+  // A server that answers with headers and then never reads: HTTP/2 flow control stops the
+  // client's writes, and a client that waits for them stops pulling numbers. grpc-js's own
+  // 1 MiB per-call retry buffer acknowledged writes regardless (118,352 numbers pulled here,
+  // and counting); the grpc-js transport keeps it to 16 KiB (clients/grpc_js_retry_buffer.ts).
+  const server = http2.createServer();
+  server.on("stream", (stream: http2.ServerHttp2Stream) => {
+    stream.respond({ ":status": 200, "content-type": "application/grpc" });
+    stream.pause();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  const controller = new AbortController();
+  let pulled = 0;
+  function* numbers(): Generator<number> {
+    while (true) yield ++pulled;
+  }
+  try {
+    using client = createClient(`127.0.0.1:${port}`, {
+      transport: t.transport,
+    });
+    const result = client.sum(numbers(), { signal: controller.signal });
+    // Wait until the pulling stops: no new number for 200 ms (bounded by 5 s).
+    let last = -1;
+    for (let waited = 0; last !== pulled && waited < 5_000; waited += 200) {
+      last = pulled;
+      await delay(200);
+    }
+    controller.abort();
+    await rejects(result);
+    strictEqual(pulled < 40_000, true, `Pulled ${pulled} numbers`);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 });
