@@ -1,6 +1,6 @@
 import { deepStrictEqual, strictEqual, throws } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
-import { createClient, GrpcError, startServer } from "../mod.ts";
+import { createClient, type GrpcError, startServer } from "../mod.ts";
 import { DenoProcess, RUN_PERMISSIONS } from "./subprocess.ts";
 
 Deno.test("createClient() takes grpc-js options only with the grpc-js transport", () => {
@@ -41,7 +41,7 @@ Deno.test("createClient() over grpc-js runs interceptors and passes channel opti
   const seen: string[] = [];
   const interceptor: grpc.Interceptor = (options, nextCall) =>
     new grpc.InterceptingCall(nextCall(options), {
-      start(metadata, listener, next) {
+      start(metadata, _listener, next) {
         seen.push(`start ${options.method_definition.path}`);
         next(metadata, {
           onReceiveMessage(message, nextMessage) {
