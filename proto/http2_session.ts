@@ -27,16 +27,17 @@ type Closable = http2.Http2Session & {
  * @param session A client or server HTTP/2 session.
  */
 export function deferCloseAfterGoaway(session: http2.Http2Session): void {
-  // First in line: a listener already on the session (grpc-js's own) may close it.
-  session.prependListener("goaway", () => {
+  session.on("goaway", () => {
     const target = session as Closable;
     const { close, destroy } = target;
-    // Every close and destroy until the next turn waits, not only the first: grpc-js closes
-    // the session from its own goaway listener, and Deno closes it again after the
-    // listeners have run.
+    function restore(): void {
+      target.close = close;
+      target.destroy = destroy;
+    }
     target.close = function deferredClose(
       ...args: Parameters<typeof close>
     ): void {
+      restore();
       setImmediate(() => {
         if (!session.closed && !session.destroyed) close.apply(session, args);
       });
@@ -44,13 +45,10 @@ export function deferCloseAfterGoaway(session: http2.Http2Session): void {
     target.destroy = function deferredDestroy(
       ...args: Parameters<typeof destroy>
     ): void {
+      restore();
       setImmediate(() => {
         if (!session.destroyed) destroy.apply(session, args);
       });
     };
-    setImmediate(() => {
-      target.close = close;
-      target.destroy = destroy;
-    });
   });
 }

