@@ -1,6 +1,13 @@
 import { deepStrictEqual, strictEqual, throws } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { createClient, type GrpcError, startServer } from "../mod.ts";
+import { Buffer } from "node:buffer";
+import {
+  streamServices,
+  type SumReply,
+  type SumRequest,
+} from "../proto/definitions.ts";
+import { testCertificates } from "./certificates.ts";
 import { DenoProcess, RUN_PERMISSIONS } from "./subprocess.ts";
 
 Deno.test("createClient() takes grpc-js options only with the grpc-js transport", () => {
@@ -108,4 +115,94 @@ Deno.test("createClient() over grpc-js survives a server that shuts down while t
   } finally {
     if (!serverClosed) await server.close();
   }
+});
+
+Deno.test("createClient() over grpc-js dials a unix: target", async () => {
+  const directory = await Deno.makeTempDir();
+  try {
+    await using program = DenoProcess.spawn([
+      "run",
+      "--allow-net",
+      `--allow-read=${directory}`,
+      `--allow-write=${directory}`,
+      "--allow-env",
+      new URL("./fixtures/unix_target.ts", import.meta.url).pathname,
+      `${directory}/grpc.sock`,
+    ]);
+    const finished = await program.finished();
+    strictEqual(finished.code, 0, finished.stderr.join("\n"));
+    deepStrictEqual(finished.stdout, ["sum 42"]);
+  } finally {
+    await Deno.remove(directory, { recursive: true });
+  }
+});
+
+Deno.test("createClient() over grpc-js speaks TLS and sends call credentials", async (t) => {
+  const certificates = await testCertificates();
+  await t.step("tls with the CA, by host name", async () => {
+    await using server = await startServer({
+      port: 0,
+      tls: { cert: certificates.serverCert, key: certificates.serverKey },
+    });
+    using client = createClient(`localhost:${server.port}`, {
+      transport: "grpc-js",
+      tls: { ca: certificates.ca },
+    });
+    strictEqual(await client.sum([20, 22]), 42n);
+  });
+
+  await t.step(
+    "credentials with call credentials reach the server",
+    async () => {
+      // A grpc-js server whose Sum answers with the length of the authorization it received.
+      const server = new grpc.Server();
+      server.addService(streamServices.clientStream, {
+        Sum(
+          call: grpc.ServerReadableStream<SumRequest, SumReply>,
+          callback: grpc.sendUnaryData<SumReply>,
+        ): void {
+          call.on("data", () => {});
+          call.on("end", () => {
+            const [authorization] = call.metadata.get("authorization");
+            callback(null, {
+              sum: authorization === "Bearer token" ? 1n : -1n,
+            });
+          });
+        },
+      });
+      const port = await new Promise<number>((resolve, reject) =>
+        server.bindAsync(
+          "127.0.0.1:0",
+          // An empty CA list, as startServer passes: see README, "Why TLS failed against a
+          // grpc-js server under Deno".
+          grpc.ServerCredentials.createSsl(Buffer.alloc(0), [{
+            private_key: Buffer.from(certificates.serverKey),
+            cert_chain: Buffer.from(certificates.serverCert),
+          }]),
+          (error, port) => error ? reject(error) : resolve(port),
+        )
+      );
+      try {
+        const callCredentials = grpc.credentials.createFromMetadataGenerator(
+          (_options, callback) => {
+            const metadata = new grpc.Metadata();
+            metadata.set("authorization", "Bearer token");
+            callback(null, metadata);
+          },
+        );
+        using client = createClient(`localhost:${port}`, {
+          transport: "grpc-js",
+          credentials: grpc.credentials.combineChannelCredentials(
+            grpc.credentials.createSsl(Buffer.from(certificates.ca)),
+            callCredentials,
+          ),
+        });
+        strictEqual(await client.sum([5]), 1n);
+      } finally {
+        await new Promise<void>((resolve) =>
+          server.tryShutdown(() => resolve())
+        );
+      }
+    },
+  );
 });
