@@ -70,6 +70,27 @@ export interface ClientTlsOptions {
  */
 export type ClientTransport = "http2" | "grpc-js";
 
+/**
+ * grpc-js channel options (`grpc.ChannelOptions` of `@grpc/grpc-js`): names and values as
+ * grpc-js documents them, such as `"grpc.service_config"` or `"grpc.keepalive_time_ms"`.
+ */
+export type GrpcJsChannelOptions = Record<string, unknown>;
+
+/**
+ * grpc-js channel credentials: a `ChannelCredentials` of `@grpc/grpc-js`, such as
+ * `grpc.credentials.createSsl(ca)`, alone or combined with call credentials.
+ */
+export interface GrpcJsCredentials {
+  /** Whether the credentials make a TLS connection (grpc-js's own method). */
+  _isSecure(): boolean;
+}
+
+/**
+ * A grpc-js client interceptor (`Interceptor` of `@grpc/grpc-js`): a function of the call's
+ * options and the next call, returning a `grpc.InterceptingCall`.
+ */
+export type GrpcJsInterceptor = (options: never, nextCall: never) => unknown;
+
 /** Options for {@linkcode createClient}. */
 export interface ClientOptions {
   /**
@@ -92,21 +113,21 @@ export interface ClientOptions {
    *
    * @default {{}}
    */
-  channelOptions?: grpc.ChannelOptions;
+  channelOptions?: GrpcJsChannelOptions;
   /**
    * grpc-js channel credentials, for example `grpc.credentials.createSsl()` combined with
    * call credentials. Only with `transport: "grpc-js"`, and not together with `tls`.
    *
    * @default {Insecure, or TLS as `tls` says}
    */
-  credentials?: grpc.ChannelCredentials;
+  credentials?: GrpcJsCredentials;
   /**
    * grpc-js client interceptors, run on every call, outermost first. Only with
    * `transport: "grpc-js"`.
    *
    * @default {[]}
    */
-  interceptors?: grpc.Interceptor[];
+  interceptors?: GrpcJsInterceptor[];
   /**
    * The largest reply message accepted, in bytes; a larger one ends the call with
    * `RESOURCE_EXHAUSTED`.
@@ -503,8 +524,8 @@ function openGrpcJsChannel(
           toBuffer(tls.key),
           toBuffer(tls.cert),
         )),
-    channelOptions: { ...defaults, ...channelOptions },
-    interceptors,
+    channelOptions: { ...defaults, ...channelOptions } as grpc.ChannelOptions,
+    interceptors: interceptors as grpc.Interceptor[],
   });
 }
 
