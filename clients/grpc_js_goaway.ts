@@ -13,8 +13,8 @@
  * of channels that set {@linkcode GOAWAY_GUARD_OPTION} are touched.
  *
  * Remove it with the guard of `proto/http2_session.ts`, once denoland/deno#36788 is fixed in
- * the oldest Deno the module supports; `tests/client_test.ts` ("survives a server that shuts
- * down while the connection idles", on the grpc-js transport) covers it.
+ * the oldest Deno the module supports; `tests/grpc_js_transport_test.ts` ("survives a server that shuts
+ * down while the connection idles") covers it.
  *
  * @module
  */
