@@ -1,7 +1,10 @@
 /**
  * Serve and call the three kinds of gRPC streaming of the classic Go streaming demo —
  * server streaming (`Pow`), client streaming (`Sum`) and bidirectional streaming (`Sqrt`) —
- * from Deno, on `@grpc/grpc-js`, wire-compatible with the original Go clients and servers.
+ * from Deno, wire-compatible with the original Go clients and servers. The server runs on
+ * `@grpc/grpc-js`; the client helpers run on the module's own gRPC-over-`node:http2` client,
+ * or on a grpc-js client with `createClient(target, { transport: "grpc-js" })` for name
+ * resolution, load balancing, retries, call credentials and interceptors.
  * A server also hosts the standard health service and server reflection, so tools such as
  * `buf curl` and `grpcurl` work without the `.proto` files, and serves TLS or mutual TLS when
  * given a certificate (`startServer({ tls })`, `createClient(address, { tls })`).
@@ -31,9 +34,13 @@ export {
   type CallOptions,
   type ClientOptions,
   type ClientTlsOptions,
+  type ClientTransport,
   type ConnectOptions,
   createClient,
   DEFAULT_ADDRESSES,
+  type GrpcJsChannelOptions,
+  type GrpcJsCredentials,
+  type GrpcJsInterceptor,
   type Int64Source,
   type MetadataInit,
   type NumberSource,

@@ -3,7 +3,9 @@
  *
  * @module
  */
-import type { Buffer } from "node:buffer";
+import { Buffer } from "node:buffer";
+import * as grpc from "@grpc/grpc-js";
+import net from "node:net";
 import { INT64_MAX, INT64_MIN } from "../proto/codec.ts";
 import { streamMethods } from "../proto/definitions.ts";
 import { type CallOptions, prepareCall } from "./call_options.ts";
@@ -14,7 +16,9 @@ import {
   DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
 } from "./channel.ts";
 import { GrpcError, Status } from "./grpc_error.ts";
+import { GrpcJsChannel } from "./grpc_js_channel.ts";
 import { errorFromStatus, ReplyIterator, writeAll } from "./streams.ts";
+import type { Transport } from "./transport.ts";
 
 export type { CallOptions, MetadataInit } from "./call_options.ts";
 
@@ -60,8 +64,70 @@ export interface ClientTlsOptions {
   serverName?: string;
 }
 
+/**
+ * Which client carries the calls: `"http2"`, the module's own gRPC over `node:http2`, or
+ * `"grpc-js"`, a `@grpc/grpc-js` client. See `docs/transports.md`.
+ */
+export type ClientTransport = "http2" | "grpc-js";
+
+/**
+ * grpc-js channel options (`grpc.ChannelOptions` of `@grpc/grpc-js`): names and values as
+ * grpc-js documents them, such as `"grpc.service_config"` or `"grpc.keepalive_time_ms"`.
+ */
+export type GrpcJsChannelOptions = Record<string, unknown>;
+
+/**
+ * grpc-js channel credentials: a `ChannelCredentials` of `@grpc/grpc-js`, such as
+ * `grpc.credentials.createSsl(ca)`, alone or combined with call credentials.
+ */
+export interface GrpcJsCredentials {
+  /** Whether the credentials make a TLS connection (grpc-js's own method). */
+  _isSecure(): boolean;
+}
+
+/**
+ * A grpc-js client interceptor (`Interceptor` of `@grpc/grpc-js`): a function of the call's
+ * options and the next call, returning a `grpc.InterceptingCall`.
+ */
+export type GrpcJsInterceptor = (options: never, nextCall: never) => unknown;
+
 /** Options for {@linkcode createClient}. */
 export interface ClientOptions {
+  /**
+   * Which client carries the calls. `"http2"` is faster and never loses a reply before a
+   * failure status; `"grpc-js"` adds what only grpc-js has: targets such as
+   * `dns:///host:port`, `ipv4:a:p,b:p` and `unix:path`, load balancing and retries through a
+   * service config, proxies, call credentials and interceptors (`channelOptions`,
+   * `credentials`, `interceptors`).
+   *
+   * @default {"http2"}
+   */
+  transport?: ClientTransport;
+  /**
+   * grpc-js channel options, passed through as they are (for example
+   * `"grpc.service_config"` with `round_robin` and a `retryPolicy`). Only with
+   * `transport: "grpc-js"`. Unless set here, the transport uses a 16 KiB
+   * `"grpc.per_rpc_retry_buffer_size"` (grpc-js's 1 MiB lets a client stream run far
+   * ahead of the network) and a subchannel pool of its own
+   * (`"grpc.use_local_subchannel_pool": 1`), so `close()` closes this client's connections.
+   *
+   * @default {{}}
+   */
+  channelOptions?: GrpcJsChannelOptions;
+  /**
+   * grpc-js channel credentials, for example `grpc.credentials.createSsl()` combined with
+   * call credentials. Only with `transport: "grpc-js"`, and not together with `tls`.
+   *
+   * @default {Insecure, or TLS as `tls` says}
+   */
+  credentials?: GrpcJsCredentials;
+  /**
+   * grpc-js client interceptors, run on every call, outermost first. Only with
+   * `transport: "grpc-js"`.
+   *
+   * @default {[]}
+   */
+  interceptors?: GrpcJsInterceptor[];
   /**
    * The largest reply message accepted, in bytes; a larger one ends the call with
    * `RESOURCE_EXHAUSTED`.
@@ -89,7 +155,7 @@ export type NumberSource = Iterable<number> | AsyncIterable<number>;
 
 /** A connection to a grpc-stream server (or the original Go demo's), shared by every call. */
 export interface StreamClient extends Disposable {
-  /** The `host:port` this client calls. */
+  /** The `host:port` (or, over grpc-js, the target) this client calls. */
   readonly address: string;
   /**
    * Streams the powers of `base` from `stream.ServerStream/Pow`.
@@ -201,7 +267,7 @@ function encodeSqrt(value: number, index: number): Uint8Array {
 }
 
 function callPow(
-  channel: Channel,
+  channel: Transport,
   base: bigint | number,
   options: PowOptions,
   onFinish: () => void,
@@ -227,7 +293,7 @@ function callPow(
 }
 
 function callSum(
-  channel: Channel,
+  channel: Transport,
   numbers: Int64Source,
   options: CallOptions,
 ): Promise<bigint> {
@@ -291,7 +357,7 @@ function callSum(
 }
 
 function callSqrt(
-  channel: Channel,
+  channel: Transport,
   numbers: NumberSource,
   options: CallOptions,
   onFinish: () => void,
@@ -366,11 +432,108 @@ function toChannelTls(tls: ClientOptions["tls"]): ChannelTls | undefined {
 /** `host:port` or `[ipv6]:port`, the only address forms the client dials. */
 const ADDRESS = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@?#]+):(\d{1,5})$/;
 
-function openChannel(address: string, options: ClientOptions): Channel {
-  const match = typeof address === "string" ? ADDRESS.exec(address) : null;
-  if (match === null || Number(match[1]) > 65_535) {
+/** The target schemes of grpc-js's own resolvers, and what must follow each. */
+const TARGET_SCHEMES = /^(dns|ipv4|ipv6|unix|unix-abstract):(.+)$/;
+
+function isHostPort(address: string): boolean {
+  const match = ADDRESS.exec(address);
+  return match !== null && Number(match[1]) <= 65_535;
+}
+
+/**
+ * Whether grpc-js can dial `target`: `host:port`, `[ipv6]:port`, or one of grpc-js's own
+ * schemes (`dns:[//authority/]host:port`, `ipv4:` or `ipv6:` with a comma-separated list of
+ * addresses and ports, `unix:path`, `unix-abstract:name`). grpc-js itself takes almost any
+ * string and fails each call later; a typo is better caught here.
+ */
+function isGrpcJsTarget(target: unknown): boolean {
+  if (typeof target !== "string" || /\s/.test(target)) return false;
+  if (isHostPort(target)) return true;
+  const match = TARGET_SCHEMES.exec(target);
+  if (match === null) return false;
+  const [, scheme, rest] = match as unknown as [string, string, string];
+  switch (scheme) {
+    case "dns":
+      return isHostPort(rest.replace(/^\/\/[^/]*\//, ""));
+    case "ipv4":
+    case "ipv6":
+      return rest.split(",").every((entry) => {
+        const host = entry.replace(/:\d+$/, "").replace(/^\[(.*)\]$/, "$1");
+        return isHostPort(entry) &&
+          net.isIP(host) === (scheme === "ipv4" ? 4 : 6);
+      });
+    default:
+      return true;
+  }
+}
+
+function toBuffer(pem: string | Uint8Array | undefined): Buffer | null {
+  if (pem === undefined) return null;
+  return typeof pem === "string"
+    ? Buffer.from(pem)
+    : Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength);
+}
+
+function openGrpcJsChannel(
+  target: string,
+  options: ClientOptions,
+  maxReceiveMessageBytes: number,
+): GrpcJsChannel {
+  if (!isGrpcJsTarget(target)) {
     throw new TypeError(
-      `Address must be "host:port" or "[ipv6]:port" with a port up to 65535: ${address}`,
+      `Target must be "host:port", "[ipv6]:port", "dns:[//authority/]host:port", "ipv4:a:p[,b:p]", "ipv6:[a]:p[,[b]:p]", "unix:path" or "unix-abstract:name": ${target}`,
+    );
+  }
+  const { channelOptions = {}, credentials, interceptors = [] } = options;
+  if (typeof channelOptions !== "object" || channelOptions === null) {
+    throw new TypeError(
+      `Channel options must be an object: ${
+        channelOptions === null ? "null" : typeof channelOptions
+      }`,
+    );
+  }
+  if (
+    credentials !== undefined &&
+    !(credentials instanceof grpc.ChannelCredentials)
+  ) {
+    throw new TypeError("Credentials must be grpc-js ChannelCredentials");
+  }
+  if (credentials !== undefined && options.tls !== undefined) {
+    throw new TypeError("Set either tls or credentials, not both");
+  }
+  if (
+    !Array.isArray(interceptors) ||
+    interceptors.some((interceptor) => typeof interceptor !== "function")
+  ) {
+    throw new TypeError("Interceptors must be an array of functions");
+  }
+  const tls = toChannelTls(options.tls);
+  const defaults: grpc.ChannelOptions = {
+    "grpc.use_local_subchannel_pool": 1,
+    "grpc.max_receive_message_length": maxReceiveMessageBytes,
+  };
+  if (tls?.serverName !== undefined) {
+    defaults["grpc.ssl_target_name_override"] = tls.serverName;
+  }
+  return new GrpcJsChannel(target, {
+    credentials: credentials ??
+      (tls === undefined
+        ? grpc.credentials.createInsecure()
+        : grpc.credentials.createSsl(
+          toBuffer(tls.ca),
+          toBuffer(tls.key),
+          toBuffer(tls.cert),
+        )),
+    channelOptions: { ...defaults, ...channelOptions } as grpc.ChannelOptions,
+    interceptors: interceptors as grpc.Interceptor[],
+  });
+}
+
+function openChannel(address: string, options: ClientOptions): Transport {
+  const { transport = "http2" } = options;
+  if (transport !== "http2" && transport !== "grpc-js") {
+    throw new TypeError(
+      `Transport must be "http2" or "grpc-js": ${String(transport)}`,
     );
   }
   const maxReceiveMessageBytes = options.maxReceiveMessageBytes ??
@@ -378,6 +541,22 @@ function openChannel(address: string, options: ClientOptions): Channel {
   if (!Number.isInteger(maxReceiveMessageBytes) || maxReceiveMessageBytes < 0) {
     throw new RangeError(
       `Max receive message bytes must be an integer >= 0: ${maxReceiveMessageBytes}`,
+    );
+  }
+  if (transport === "grpc-js") {
+    return openGrpcJsChannel(address, options, maxReceiveMessageBytes);
+  }
+  for (
+    const key of ["channelOptions", "credentials", "interceptors"] as const
+  ) {
+    if (options[key] !== undefined) {
+      throw new TypeError(`Option ${key} needs transport "grpc-js"`);
+    }
+  }
+  const match = typeof address === "string" ? ADDRESS.exec(address) : null;
+  if (match === null || Number(match[1]) > 65_535) {
+    throw new TypeError(
+      `Address must be "host:port" or "[ipv6]:port" with a port up to 65535: ${address}`,
     );
   }
   return new Channel(address, {
@@ -530,7 +709,7 @@ export function sum(
   numbers: Int64Source,
   options: StreamCallOptions = {},
 ): Promise<bigint> {
-  let channel: Channel;
+  let channel: Transport;
   try {
     channel = openChannel(options.address ?? DEFAULT_ADDRESSES.sum, options);
   } catch (error) {

@@ -5,7 +5,8 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
-import type { CallListener, CallStatus, GrpcCall } from "./channel.ts";
+import type { CallListener, CallStatus } from "./channel.ts";
+import type { TransportCall } from "./transport.ts";
 import { GrpcError, Status } from "./grpc_error.ts";
 
 /**
@@ -60,11 +61,11 @@ export class ReplyIterator<Value>
   #startCall: (
     listener: CallListener,
     iterator: ReplyIterator<Value>,
-  ) => GrpcCall;
+  ) => TransportCall;
   #decode: (message: Buffer) => Value;
   #signal: AbortSignal | undefined;
   #onFinish: () => void;
-  #call: GrpcCall | undefined;
+  #call: TransportCall | undefined;
   #values: Value[] = [];
   #head = 0;
   #paused = false;
@@ -82,7 +83,7 @@ export class ReplyIterator<Value>
     startCall: (
       listener: CallListener,
       iterator: ReplyIterator<Value>,
-    ) => GrpcCall,
+    ) => TransportCall,
     options: ReplyIteratorOptions<Value>,
   ) {
     this.#startCall = startCall;
@@ -247,7 +248,7 @@ function isIterable<T>(
  * error from the values or their encoding.
  */
 export async function writeAll<Value>(
-  call: GrpcCall,
+  call: TransportCall,
   requests: RequestSource<Value>,
 ): Promise<void> {
   const { values, encode } = requests;

@@ -1,15 +1,16 @@
 import { deepStrictEqual, rejects, strictEqual } from "node:assert";
 import { createClient, GrpcError, startServer } from "../mod.ts";
 import { delay, forever, recordingLogger } from "./test_utils.ts";
+import { test } from "./transports.ts";
 
 function isGrpcError(codeName: string): (error: unknown) => boolean {
   return (error) => error instanceof GrpcError && error.codeName === codeName;
 }
 
-Deno.test("pow() stops the server's handler when the caller leaves early", async (t) => {
+test("pow() stops the server's handler when the caller leaves early", async (t) => {
   const logger = recordingLogger();
   await using server = await startServer({ port: 0, logger });
-  using client = createClient(server.addresses[0]!);
+  using client = createClient(server.addresses[0]!, { transport: t.transport });
 
   await t.step("break out of for await after a few values", async () => {
     let seen = 0;
@@ -41,10 +42,10 @@ Deno.test("pow() stops the server's handler when the caller leaves early", async
   );
 });
 
-Deno.test("sum() and sqrt() end promptly with the reason of an aborted signal", async (t) => {
+test("sum() and sqrt() end promptly with the reason of an aborted signal", async (t) => {
   const logger = recordingLogger();
   await using server = await startServer({ port: 0, logger });
-  using client = createClient(server.addresses[0]!);
+  using client = createClient(server.addresses[0]!, { transport: t.transport });
 
   async function* stalled(): AsyncGenerator<number> {
     yield 1;
@@ -120,10 +121,10 @@ Deno.test("sum() and sqrt() end promptly with the reason of an aborted signal", 
   });
 });
 
-Deno.test("sum(), sqrt() and pow() end with DEADLINE_EXCEEDED when the deadline passes", async (t) => {
+test("sum(), sqrt() and pow() end with DEADLINE_EXCEEDED when the deadline passes", async (t) => {
   const logger = recordingLogger();
   await using server = await startServer({ port: 0, logger });
-  using client = createClient(server.addresses[0]!);
+  using client = createClient(server.addresses[0]!, { transport: t.transport });
 
   async function* stalled(): AsyncGenerator<number> {
     yield 4;
@@ -185,9 +186,9 @@ Deno.test("sum(), sqrt() and pow() end with DEADLINE_EXCEEDED when the deadline 
   });
 });
 
-Deno.test("sum() and sqrt() ignore a far deadline or an infinite timeout until it comes", async (t) => {
+test("sum() and sqrt() ignore a far deadline or an infinite timeout until it comes", async (t) => {
   await using server = await startServer({ port: 0 });
-  using client = createClient(server.addresses[0]!);
+  using client = createClient(server.addresses[0]!, { transport: t.transport });
   const day = 24 * 60 * 60 * 1000;
 
   await t.step(

@@ -8,6 +8,7 @@ import {
   type SumRequest,
 } from "../proto/definitions.ts";
 import { type GrpcJsServer, listenOnFreePort } from "./test_utils.ts";
+import { test } from "./transports.ts";
 
 /** A grpc-js server whose Sum answers with what the request's metadata says, to observe it. */
 async function startEchoServer(): Promise<GrpcJsServer> {
@@ -41,9 +42,9 @@ async function startEchoServer(): Promise<GrpcJsServer> {
   return await listenOnFreePort(server);
 }
 
-Deno.test("createClient() sends metadata and reports trailers with a failure", async (t) => {
+test("createClient() sends metadata and reports trailers with a failure", async (t) => {
   await using server = await startEchoServer();
-  using client = createClient(server.address);
+  using client = createClient(server.address, { transport: t.transport });
 
   await t.step("text and binary metadata reach the server", async () => {
     strictEqual(
@@ -126,34 +127,51 @@ Deno.test("createClient() sends metadata and reports trailers with a failure", a
   );
 });
 
-Deno.test("createClient() refuses addresses it cannot dial", () => {
+test("createClient() refuses addresses it cannot dial", (t) => {
+  const grpcJs = t.transport === "grpc-js";
   for (
     const address of [
       "127.0.0.1",
       "127.0.0.1:99999",
-      "dns:///127.0.0.1:1",
+      ...(grpcJs
+        ? ["dns:", "ipv4:notanip:1", "ipv4:127.0.0.1:1,[::1]:2", "unix:"]
+        : ["dns:///127.0.0.1:1"]),
       "",
       "a b:1",
     ]
   ) {
     let thrown: unknown;
     try {
-      createClient(address).close();
+      createClient(address, { transport: t.transport }).close();
     } catch (error) {
       thrown = error;
     }
     strictEqual(thrown instanceof TypeError, true, address);
   }
-  for (const address of ["localhost:8082", "[::1]:8082", "example.com:443"]) {
-    createClient(address).close();
+  for (
+    const address of [
+      "localhost:8082",
+      "[::1]:8082",
+      "example.com:443",
+      ...(grpcJs
+        ? [
+          "dns:///localhost:8082",
+          "ipv4:127.0.0.1:1,127.0.0.1:2",
+          "ipv6:[::1]:1",
+          "unix:/tmp/grpc-stream.sock",
+        ]
+        : []),
+    ]
+  ) {
+    createClient(address, { transport: t.transport }).close();
   }
 });
 
-Deno.test("sum() keeps the cause of a connection failure", async () => {
+test("sum() keeps the cause of a connection failure", async (t) => {
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const address = `127.0.0.1:${listener.addr.port}`;
   listener.close();
-  using client = createClient(address);
+  using client = createClient(address, { transport: t.transport });
   let failure: unknown;
   try {
     await client.sum([1]);

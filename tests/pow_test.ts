@@ -1,5 +1,6 @@
 import { deepStrictEqual, rejects, strictEqual } from "node:assert";
 import { createClient, GrpcError, pow, startServer, Status } from "../mod.ts";
+import { test } from "./transports.ts";
 
 async function collect(
   values: AsyncIterable<bigint>,
@@ -20,9 +21,9 @@ function powers(base: bigint, count: number): bigint[] {
   );
 }
 
-Deno.test("pow() streams exact powers", async (t) => {
+test("pow() streams exact powers", async (t) => {
   await using server = await startServer({ port: 0 });
-  using client = createClient(server.addresses[0]!);
+  using client = createClient(server.addresses[0]!, { transport: t.transport });
 
   await t.step("2 gives the article's 1 … 512", async () => {
     deepStrictEqual(await Array.fromAsync(client.pow(2)), powers(2n, 10));
@@ -99,10 +100,12 @@ Deno.test("pow() streams exact powers", async (t) => {
   });
 });
 
-Deno.test("pow() refuses a count over the server's limit before any message", async (t) => {
+test("pow() refuses a count over the server's limit before any message", async (t) => {
   await t.step("a configured limit", async () => {
     await using server = await startServer({ port: 0, maxPowCount: 100 });
-    using client = createClient(server.addresses[0]!);
+    using client = createClient(server.addresses[0]!, {
+      transport: t.transport,
+    });
     deepStrictEqual(
       (await Array.fromAsync(client.pow(1, { count: 100 }))).length,
       100,
@@ -115,7 +118,9 @@ Deno.test("pow() refuses a count over the server's limit before any message", as
 
   await t.step("the default limit of 1,000,000", async () => {
     await using server = await startServer({ port: 0 });
-    using client = createClient(server.addresses[0]!);
+    using client = createClient(server.addresses[0]!, {
+      transport: t.transport,
+    });
     const { values, error } = await collect(
       client.pow(1, { count: 1_000_001 }),
     );
@@ -124,9 +129,9 @@ Deno.test("pow() refuses a count over the server's limit before any message", as
   });
 });
 
-Deno.test("pow() checks its arguments before anything is sent", async (t) => {
+test("pow() checks its arguments before anything is sent", async (t) => {
   await using server = await startServer({ port: 0 });
-  using client = createClient(server.addresses[0]!);
+  using client = createClient(server.addresses[0]!, { transport: t.transport });
 
   await t.step("a number that is not a safe integer is a RangeError", () => {
     for (const base of [1.5, 2 ** 53, Number.NaN, Infinity]) {
@@ -163,14 +168,24 @@ Deno.test("pow() checks its arguments before anything is sent", async (t) => {
   });
 });
 
-Deno.test("pow() on its own channel goes to the given address and closes it", async () => {
+test("pow() on its own channel goes to the given address and closes it", async (t) => {
   await using server = await startServer({ port: 0 });
   deepStrictEqual(
-    await Array.fromAsync(pow(5, { address: server.addresses[0]!, count: 3 })),
+    await Array.fromAsync(
+      pow(5, {
+        address: server.addresses[0]!,
+        count: 3,
+        transport: t.transport,
+      }),
+    ),
     [1n, 5n, 25n],
   );
   await rejects(
-    Array.fromAsync(pow(2, { address: server.addresses[0]!, count: 64 })),
+    Array.fromAsync(pow(2, {
+      address: server.addresses[0]!,
+      count: 64,
+      transport: t.transport,
+    })),
     (error: unknown) =>
       error instanceof GrpcError && error.codeName === "OUT_OF_RANGE",
   );

@@ -1,11 +1,12 @@
 import { deepStrictEqual, rejects, strictEqual } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { createClient, GrpcError, sqrt, startServer } from "../mod.ts";
+import { test } from "./transports.ts";
 import { type SqrtReply, streamMethods } from "../proto/definitions.ts";
 
-Deno.test("sqrt() answers each number in order", async (t) => {
+test("sqrt() answers each number in order", async (t) => {
   await using server = await startServer({ port: 0 });
-  using client = createClient(server.addresses[0]!);
+  using client = createClient(server.addresses[0]!, { transport: t.transport });
 
   await t.step("0 … 9 give their roots, as in the article", async () => {
     const numbers = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
@@ -93,10 +94,13 @@ Deno.test("sqrt() answers each number in order", async (t) => {
   });
 });
 
-Deno.test("sqrt() on its own channel goes to the given address", async () => {
+test("sqrt() on its own channel goes to the given address", async (t) => {
   await using server = await startServer({ port: 0 });
   deepStrictEqual(
-    await Array.fromAsync(sqrt([81], { address: server.addresses[0]! })),
+    await Array.fromAsync(sqrt([81], {
+      address: server.addresses[0]!,
+      transport: t.transport,
+    })),
     [9],
   );
 });

@@ -1,15 +1,17 @@
 import { rejects, strictEqual } from "node:assert";
 import { createClient, GrpcError, startServer, sum } from "../mod.ts";
-import { recordingLogger } from "./test_utils.ts";
+import http2 from "node:http2";
+import { delay, recordingLogger } from "./test_utils.ts";
+import { test } from "./transports.ts";
 
 function isGrpcError(codeName: string): (error: unknown) => boolean {
   return (error) => error instanceof GrpcError && error.codeName === codeName;
 }
 
-Deno.test("sum() adds exactly", async (t) => {
+test("sum() adds exactly", async (t) => {
   const logger = recordingLogger();
   await using server = await startServer({ port: 0, logger });
-  using client = createClient(server.addresses[0]!);
+  using client = createClient(server.addresses[0]!, { transport: t.transport });
 
   await t.step("0 … 9 gives the article's 45, zero included", async () => {
     strictEqual(await client.sum([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]), 45n);
@@ -52,12 +54,15 @@ Deno.test("sum() adds exactly", async (t) => {
   });
 });
 
-Deno.test("sum() rejects a number that is not an int64 and cancels the call", async (t) => {
+test("sum() rejects a number that is not an int64 and cancels the call", async (t) => {
   const logger = recordingLogger();
   await using server = await startServer({ port: 0, logger });
-  using client = createClient(server.addresses[0]!);
+  using client = createClient(server.addresses[0]!, { transport: t.transport });
 
   await t.step("a fraction", async () => {
+    // Connected first: grpc-js starts a call only once it has a connection, so a call it
+    // cancels before then never reaches the server.
+    strictEqual(await client.sum([0]), 0n);
     await rejects(client.sum([1, 2.5]), RangeError);
     await logger.waitFor(/^Sum cancelled/);
   });
@@ -89,7 +94,49 @@ Deno.test("sum() rejects a number that is not an int64 and cancels the call", as
   });
 });
 
-Deno.test("sum() on its own channel goes to the given address", async () => {
+test("sum() on its own channel goes to the given address", async (t) => {
   await using server = await startServer({ port: 0 });
-  strictEqual(await sum([40, 2], { address: server.addresses[0]! }), 42n);
+  strictEqual(
+    await sum([40, 2], {
+      address: server.addresses[0]!,
+      transport: t.transport,
+    }),
+    42n,
+  );
+});
+
+test("sum() stops pulling numbers a server does not read", async (t) => {
+  // A server that answers with headers and then never reads: HTTP/2 flow control stops the
+  // client's writes, and a client that waits for them stops pulling numbers. grpc-js's own
+  // 1 MiB per-call retry buffer acknowledged writes regardless (118,352 numbers pulled here,
+  // and counting); the grpc-js transport keeps it to 16 KiB (clients/grpc_js_retry_buffer.ts).
+  const server = http2.createServer();
+  server.on("stream", (stream: http2.ServerHttp2Stream) => {
+    stream.respond({ ":status": 200, "content-type": "application/grpc" });
+    stream.pause();
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  const controller = new AbortController();
+  let pulled = 0;
+  function* numbers(): Generator<number> {
+    while (true) yield ++pulled;
+  }
+  try {
+    using client = createClient(`127.0.0.1:${port}`, {
+      transport: t.transport,
+    });
+    const result = client.sum(numbers(), { signal: controller.signal });
+    // Wait until the pulling stops: no new number for 200 ms (bounded by 5 s).
+    let last = -1;
+    for (let waited = 0; last !== pulled && waited < 5_000; waited += 200) {
+      last = pulled;
+      await delay(200);
+    }
+    controller.abort();
+    await rejects(result);
+    strictEqual(pulled < 40_000, true, `Pulled ${pulled} numbers`);
+  } finally {
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  }
 });

@@ -412,7 +412,12 @@ async function runClient(
 // Measurements
 
 type Shape = "pow" | "sum" | "sqrt";
-type Pairing = "ours" | "baseline" | "oursOnBaseline" | "tunedBaseline";
+type Pairing =
+  | "ours"
+  | "baseline"
+  | "oursOnBaseline"
+  | "tunedBaseline"
+  | "oursOverGrpcJs";
 
 interface PairingInfo {
   label: string;
@@ -454,13 +459,32 @@ const PAIRINGS: Record<Pairing, PairingInfo> = {
       String(settings.tunedRetryBuffer),
     ],
   },
+  oursOverGrpcJs: {
+    label: "(e) our helpers, grpc-js transport → our server",
+    client: "our_client.ts",
+    clientPermissions: GRPC_JS_CLIENT_PERMISSIONS,
+    server: "our_server.ts",
+    extraArgs: () => ["--transport", "grpc-js"],
+  },
 };
 
 /** Pairings per shape: (d) only where the client writes a stream, the only place it differs. */
 const SHAPE_PAIRINGS: Record<Shape, Pairing[]> = {
-  pow: ["ours", "baseline", "oursOnBaseline"],
-  sum: ["ours", "baseline", "oursOnBaseline", "tunedBaseline"],
-  sqrt: ["ours", "baseline", "oursOnBaseline", "tunedBaseline"],
+  pow: ["ours", "baseline", "oursOnBaseline", "oursOverGrpcJs"],
+  sum: [
+    "ours",
+    "baseline",
+    "oursOnBaseline",
+    "tunedBaseline",
+    "oursOverGrpcJs",
+  ],
+  sqrt: [
+    "ours",
+    "baseline",
+    "oursOnBaseline",
+    "tunedBaseline",
+    "oursOverGrpcJs",
+  ],
 };
 
 interface ThroughputRun {
@@ -1153,6 +1177,7 @@ function renderReport(report: Report): string {
       "(c) our client → grpc-js handlers",
       "server a/c",
       "(d) grpc-js client, 16 KiB retry buffer → grpc-js handlers",
+      "(e) our helpers, grpc-js transport → our server",
     ],
     shapes.map((shape) => {
       const a = cellOf(report, shape, "ours");
@@ -1170,6 +1195,7 @@ function renderReport(report: Report): string {
         rateCell(c),
         formatRatio(ac.ratio, ac.lowerBound),
         d === undefined ? "(same as b)" : rateCell(d),
+        rateCell(cellOf(report, shape, "oursOverGrpcJs")),
       ];
     }),
   ));

@@ -137,6 +137,7 @@ async function main(): Promise<ClientResult> {
       limit: { type: "string", default: "120" },
       "read-delay": { type: "string", default: "1" },
       window: { type: "string", default: "15" },
+      transport: { type: "string", default: "http2" },
     },
   });
   const [shape, address] = positionals;
@@ -147,7 +148,9 @@ async function main(): Promise<ClientResult> {
   }
   const count = positiveInteger(values.count, "Count");
   const limitMs = positiveInteger(values.limit, "Limit") * 1000;
-  using client = createClient(address);
+  using client = createClient(address, {
+    transport: values.transport === "grpc-js" ? "grpc-js" : "http2",
+  });
   const controller = new AbortController();
   const progress = new Progress();
   const timer = setTimeout(() => controller.abort(), limitMs);

@@ -1,0 +1,132 @@
+import { strictEqual } from "node:assert";
+import { createClient, startServer } from "../mod.ts";
+import { delay, recordingLogger } from "./test_utils.ts";
+import { RUN_PERMISSIONS, startServerProcess } from "./subprocess.ts";
+
+const CLI = new URL("../cli.ts", import.meta.url).pathname;
+
+/** round_robin over every address, and a retry of calls that find a server gone. */
+const SERVICE_CONFIG = JSON.stringify({
+  loadBalancingConfig: [{ round_robin: {} }],
+  methodConfig: [{
+    name: [
+      { service: "stream.ServerStream" },
+      { service: "stream.ClientStream" },
+      { service: "stream.BidirectionalStreamServer" },
+    ],
+    retryPolicy: {
+      maxAttempts: 5,
+      initialBackoff: "0.01s",
+      maxBackoff: "0.2s",
+      backoffMultiplier: 2,
+      // grpc-js 1.14.7 ends a call whose write meets a dead connection (EPIPE) with INTERNAL.
+      retryableStatusCodes: ["UNAVAILABLE", "INTERNAL"],
+    },
+  }],
+});
+
+/** How many Sum calls a server's log lines show it answered. */
+function sums(lines: readonly string[]): number {
+  return lines.filter((line) => line === "client closed").length;
+}
+
+Deno.test("createClient() over grpc-js spreads calls over three servers and survives losing one", async (t) => {
+  const loggers = [recordingLogger(), recordingLogger()] as const;
+  await using first = await startServer({ port: 0, logger: loggers[0] });
+  await using second = await startServer({ port: 0, logger: loggers[1] });
+  // The third runs in a process of its own, so that it can be killed outright.
+  await using third = await startServerProcess([
+    "run",
+    ...RUN_PERMISSIONS,
+    CLI,
+    "serve",
+    "--port",
+    "0",
+  ]);
+  const addresses = [
+    first.addresses[0]!,
+    second.addresses[0]!,
+    ...third.addresses,
+  ];
+  using client = createClient(`ipv4:${addresses.join(",")}`, {
+    transport: "grpc-js",
+    channelOptions: { "grpc.service_config": SERVICE_CONFIG },
+  });
+
+  function counts(): number[] {
+    return [
+      sums(loggers[0].lines),
+      sums(loggers[1].lines),
+      sums(third.process.stdout),
+    ];
+  }
+
+  /** `calls` calls, `width` at a time, each checked; resolves with how many succeeded. */
+  async function run(
+    calls: number,
+    width: number,
+    onCall: (index: number) => Promise<void> | void,
+  ): Promise<number> {
+    let next = 0;
+    let succeeded = 0;
+    async function worker(): Promise<void> {
+      while (next < calls) {
+        const index = next++;
+        await onCall(index);
+        strictEqual(await client.sum([index, 1]), BigInt(index + 1));
+        const powers = await Array.fromAsync(client.pow(2, { count: 3 }));
+        strictEqual(powers.join(","), "1,2,4");
+        succeeded += 1;
+      }
+    }
+    await Promise.all(Array.from({ length: width }, worker));
+    return succeeded;
+  }
+
+  await t.step("round_robin sends calls to every server", async () => {
+    strictEqual(await run(30, 1, () => {}), 30);
+    // The subprocess prints its lines a moment after it answers.
+    await third.process.waitForLines("stdout", /^client closed$/, 1);
+    const seen = counts();
+    strictEqual(
+      seen.every((count) => count > 0),
+      true,
+      `Sum calls per server: ${seen}`,
+    );
+  });
+
+  await t.step("a server closed mid-run fails no call", async () => {
+    const before = counts();
+    let closing: Promise<void> | undefined;
+    const succeeded = await run(60, 4, (index) => {
+      if (index === 20) closing = first.close();
+    });
+    await closing;
+    strictEqual(succeeded, 60);
+    const after = counts();
+    strictEqual(
+      after[1]! > before[1]! && after[2]! >= before[2]!,
+      true,
+      `Sum calls per server: ${before} then ${after}`,
+    );
+  });
+
+  await t.step("a server killed mid-run fails no call", async () => {
+    // One call at a time, killed between two: a call that has started answering cannot be
+    // retried (gRPC commits it), so a kill in the middle of one fails it in any client.
+    const before = counts();
+    const succeeded = await run(60, 1, async (index) => {
+      if (index === 20) {
+        third.process.kill("SIGKILL");
+        await delay(0);
+      }
+    });
+    strictEqual(succeeded, 60);
+    const after = counts();
+    strictEqual(
+      after[1]! - before[1]! >= 40,
+      true,
+      `Sum calls per server: ${before} then ${after}`,
+    );
+  });
+});
