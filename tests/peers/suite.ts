@@ -17,7 +17,8 @@ import {
 } from "../../mod.ts";
 import { forever, recordingLogger } from "../test_utils.ts";
 import type { Peer, PeerCall, PeerResult, PeerServer } from "./peers.ts";
-import { type Transport, TRANSPORTS } from "./transports.ts";
+import type { ClientTransport } from "../../mod.ts";
+import { TRANSPORTS } from "../transports.ts";
 
 const INT64_MAX = 2n ** 63n - 1n;
 const INT64_MIN = -(2n ** 63n);
@@ -118,10 +119,10 @@ async function assertUsable(client: StreamClient): Promise<void> {
   );
 }
 
-function testStatuses(peer: Peer, transport: Transport): void {
-  Deno.test(`pow(), sum() and sqrt() over ${transport.name} get every answer and status from a ${peer.name} server`, async (t) => {
+function testStatuses(peer: Peer, transport: ClientTransport): void {
+  Deno.test(`pow(), sum() and sqrt() over ${transport} get every answer and status from a ${peer.name} server`, async (t) => {
     await using server = await peer.serve();
-    using client = createClient(server.address, transport.options);
+    using client = createClient(server.address, { transport });
 
     await t.step(
       "pow() streams exact powers, then OUT_OF_RANGE after the powers that fit",
@@ -252,12 +253,12 @@ interface Connection extends AsyncDisposable {
   client: StreamClient;
 }
 
-function testCancels(peer: Peer, transport: Transport): void {
-  Deno.test(`Cancels and deadlines over ${transport.name} reach a ${peer.name} server and leave the connection usable`, async (t) => {
+function testCancels(peer: Peer, transport: ClientTransport): void {
+  Deno.test(`Cancels and deadlines over ${transport} reach a ${peer.name} server and leave the connection usable`, async (t) => {
     // A server and a client per step, so that a step that breaks its connection fails alone.
     async function connect(): Promise<Connection> {
       const server = await peer.serve();
-      const client = createClient(server.address, transport.options);
+      const client = createClient(server.address, { transport });
       return {
         server,
         client,
