@@ -23,7 +23,7 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import { gunzipSync, inflateSync } from "node:zlib";
 
 /** grpc-js's default for `grpc.max_receive_message_length`: 4 MiB. */

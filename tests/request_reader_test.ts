@@ -109,7 +109,7 @@ Deno.test("openRequestReader() reads the requests of a grpc-js call itself", asy
           callback: grpc.sendUnaryData<SumReply>,
         ): void {
           const sink: RequestSink = {
-            message(bytes, start, end) {
+            message(_bytes, start, end) {
               received.push(end - start);
             },
             end() {
