@@ -42,6 +42,13 @@ export interface HandlerSettings {
   maxPowCount: number;
   /** Where log lines go; `undefined` is silent and skips formatting them. */
   logger: ServerLogger | undefined;
+  /**
+   * Whether the logger gets a line for every message received (the article's `Recved 3`),
+   * or only the lines about calls: their start, end, cancellation and failures.
+   *
+   * @default {true}
+   */
+  logMessages?: boolean;
 }
 
 /** The handlers, keyed as `grpc.Server.addService` expects them. */
@@ -213,6 +220,8 @@ function whenNotCancelled(
  */
 export function createHandlers(settings: HandlerSettings): StreamHandlers {
   const { logger, maxPowCount } = settings;
+  /** The logger for a line per message received: `undefined` skips formatting them too. */
+  const messageLogger = settings.logMessages === false ? undefined : logger;
   /** How to end each streaming call in flight with a status of the server's choosing. */
   const running = new Set<(failure: grpc.StatusObject) => void>();
 
@@ -315,7 +324,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       finish(internalError(logger, "Sum", cause));
     }
     function add(addend: bigint): void {
-      logger?.info(`Recved ${addend}`);
+      messageLogger?.info(`Recved ${addend}`);
       total += addend;
     }
     function complete(): void {
@@ -349,7 +358,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
             add(decodeRequest(decodeSumRequest, bytes, start, end).number);
             return;
           }
-          logger?.info(`Recved ${small}`);
+          messageLogger?.info(`Recved ${small}`);
           smallTotal += small;
           if (smallTotal >= SMALL_TOTAL_LIMIT) {
             total += BigInt(smallTotal);
@@ -408,7 +417,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
     running.add(end);
     function answer(number: number): void {
       position += 1;
-      logger?.info(`Recv Data:${number}`);
+      messageLogger?.info(`Recv Data:${number}`);
       if (Number.isNaN(number) || number < 0) {
         markFinished();
         logger?.warn(`Sqrt refused message ${position}: ${number}`);
@@ -492,7 +501,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
   ): void {
     try {
       const number = call.request.number;
-      logger?.info(`Recv Data:${number}`);
+      messageLogger?.info(`Recv Data:${number}`);
       if (Number.isNaN(number) || number < 0) {
         logger?.warn(`Single Sqrt refused: ${number}`);
         callback(
