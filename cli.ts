@@ -5,6 +5,7 @@
  *
  * ```
  * grpc-stream serve [--hostname H] [--port P ...] [--max-pow-count N] [--drain-period MS] [--grace-period MS]
+ *                   [--log messages|calls|none]
  *                   [--cert FILE --key FILE [--client-ca FILE]]
  * grpc-stream pow N [--count C]
  * grpc-stream sum [N ...]        (no numbers: read them from stdin)
@@ -49,6 +50,7 @@ import {
   type StreamClient,
   type StreamServer,
 } from "./mod.ts";
+import { LineWriter } from "./cli/line_writer.ts";
 
 const PROGRAM = "grpc-stream";
 const RUN_WITH =
@@ -102,6 +104,7 @@ const SERVE_OPTIONS = {
   cert: { type: "string" },
   key: { type: "string" },
   "client-ca": { type: "string" },
+  log: { type: "string" },
 } as const satisfies ParseArgsOptionsConfig;
 
 const POW_OPTIONS = {
@@ -147,7 +150,7 @@ Run it with: ${RUN_WITH} <command>
 `;
 
 const SERVE_USAGE =
-  `Usage: ${PROGRAM} serve [--hostname HOST] [--port PORT ...] [--max-pow-count N] [--drain-period MS] [--grace-period MS] [--cert FILE --key FILE [--client-ca FILE]]`;
+  `Usage: ${PROGRAM} serve [--hostname HOST] [--port PORT ...] [--max-pow-count N] [--drain-period MS] [--grace-period MS] [--log messages|calls|none] [--cert FILE --key FILE [--client-ca FILE]]`;
 
 const SERVE_HELP =
   `Serve Pow, Sum and Sqrt, each on every port, until SIGINT (Ctrl-C) or SIGTERM.
@@ -175,6 +178,10 @@ Options:
                          shutdown signal before refusing new calls (default: 0)
   --grace-period MS      How long calls in flight may take to finish on shutdown
                          (default: ${DEFAULT_GRACE_PERIOD_MS})
+  --log WHAT             What to print: messages (every message received, as the
+                         article's servers do), calls (a line when a call starts or ends,
+                         and failures) or none (only faults inside the server)
+                         (default: messages)
   --cert FILE            Serve over TLS with this certificate chain (PEM); needs --key
   --key FILE             The private key of --cert (PEM)
   --client-ca FILE       Require client certificates signed by these CAs (mutual TLS)
@@ -731,7 +738,20 @@ async function serve(args: string[]): Promise<number> {
       SERVE_USAGE,
     );
 
+  const log = parseLogChoice(values.log, SERVE_USAGE);
+
   const tls = await serverTlsOptions(values, SERVE_USAGE);
+
+  // Lines are gathered and written once per turn of the event loop, so logging every number
+  // does not cost a write per number, and a reader that goes away does not stop the server.
+  const out = new LineWriter(Deno.stdout);
+  const err = new LineWriter(Deno.stderr);
+  function ignoreLine(): void {}
+  const logger: ServerLogger = {
+    info: log === "none" ? ignoreLine : (line) => out.line(line),
+    warn: log === "none" ? ignoreLine : (line) => err.line(line),
+    error: (line) => err.line(line),
+  };
 
   // Listen for signals before binding, so a signal that arrives while the ports are being
   // bound still shuts the server down gracefully.
@@ -743,8 +763,9 @@ async function serve(args: string[]): Promise<number> {
       port: ports,
       gracePeriod,
       drainPeriod,
-      // `console` prints what the article's servers log: info to stdout, failures to stderr.
-      logger: console,
+      // Info to stdout and failures to stderr, as the article's servers print them.
+      logger,
+      logMessages: log === "messages",
       ...(maxPowCount === undefined ? {} : { maxPowCount }),
       ...(tls === undefined ? {} : { tls }),
     });
@@ -753,16 +774,34 @@ async function serve(args: string[]): Promise<number> {
     throw error;
   }
   for (const address of server.addresses) {
-    console.log(`Serving gRPC on ${address}`);
+    out.line(`Serving gRPC on ${address}`);
   }
   const signal = await shutdown.signal;
-  console.error(
+  err.line(
     `Received ${signal}: letting calls in flight finish for up to ${gracePeriod} ms`,
   );
   await server.close();
   shutdown.stopListening();
-  console.error("Server stopped");
+  err.line("Server stopped");
+  await Promise.all([out.flush(), err.flush()]);
   return EXIT_OK;
+}
+
+/** What `serve --log` may say. */
+type LogChoice = "messages" | "calls" | "none";
+
+function parseLogChoice(
+  value: string | undefined,
+  usage: string,
+): LogChoice {
+  if (value === undefined) return "messages";
+  if (value === "messages" || value === "calls" || value === "none") {
+    return value;
+  }
+  throw new UsageError(
+    `Log must be messages, calls or none: ${value}`,
+    usage,
+  );
 }
 
 async function callPow(args: string[]): Promise<number> {

@@ -76,6 +76,14 @@ export interface StartServerOptions {
    */
   logger?: ServerLogger;
   /**
+   * Whether the logger gets a line for every message received, as the Go demo's servers
+   * print (`Recved 3`, `Recv Data:2`), or only the lines about calls (a `Pow` request, a
+   * `Sum`'s end, cancellations and failures).
+   *
+   * @default {true}
+   */
+  logMessages?: boolean;
+  /**
    * How long {@linkcode StreamServer.close} lets calls in flight finish before it ends them
    * with `UNAVAILABLE`, in milliseconds.
    *
@@ -353,7 +361,11 @@ export async function startServer(
   const credentials = serverCredentials(options.tls);
 
   const server = new grpc.Server({ ...options.channelOptions });
-  const handlers = createHandlers({ maxPowCount, logger: options.logger });
+  const handlers = createHandlers({
+    maxPowCount,
+    logger: options.logger,
+    logMessages: options.logMessages ?? true,
+  });
   server.addService(streamServices.serverStream, handlers.serverStream);
   server.addService(streamServices.clientStream, handlers.clientStream);
   server.addService(

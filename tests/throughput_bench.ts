@@ -21,6 +21,12 @@
 import { parseArgs } from "node:util";
 import denoConfig from "../deno.json" with { type: "json" };
 import type { ClientResult, ServerAnnouncement } from "./bench/common.ts";
+import {
+  limitHasFailures,
+  type LimitReport,
+  measureLimit,
+  renderLimit,
+} from "./bench/limit.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Settings
@@ -45,6 +51,10 @@ interface Settings {
   articleWorkCount: number;
   /** The `grpc.per_rpc_retry_buffer_size` of the tuned grpc-js client, in bytes. */
   tunedRetryBuffer: number;
+  /** `limit`: only the grpc-go limit section (`tests/bench/limit.ts`). */
+  only: "limit" | undefined;
+  /** Seconds of each short-call figure of the limit section. */
+  shortSeconds: number;
 }
 
 function readSettings(args: string[]): Settings {
@@ -56,16 +66,20 @@ function readSettings(args: string[]): Settings {
       repeat: { type: "string" },
       limit: { type: "string" },
       window: { type: "string" },
+      only: { type: "string" },
       help: { type: "boolean", short: "h", default: false },
     },
   });
   if (values.help) {
     console.log(
-      "Usage: deno task bench [--json] [--quick] [--repeat N] [--limit SECONDS] [--window SECONDS]",
+      "Usage: deno task bench [--json] [--quick] [--repeat N] [--limit SECONDS] [--window SECONDS] [--only limit]",
     );
     Deno.exit(0);
   }
   const quick = values.quick;
+  if (values.only !== undefined && values.only !== "limit") {
+    throw new RangeError(`Only must be limit: ${values.only}`);
+  }
   return {
     quick,
     json: values.json,
@@ -80,6 +94,8 @@ function readSettings(args: string[]): Settings {
     articleCount: quick ? 500 : 2_000,
     articleWorkCount: quick ? 200 : 500,
     tunedRetryBuffer: 16_384,
+    only: values.only,
+    shortSeconds: quick ? 1 : 3,
   };
 }
 
@@ -1014,6 +1030,8 @@ interface Report {
   slowReader: SlowReaderResult[];
   article: ArticleCell[];
   targets: Target[];
+  /** grpc-go side by side with ours and plain grpc-js; each figure names its stacks. */
+  limit: LimitReport;
   seconds: number;
 }
 
@@ -1071,7 +1089,7 @@ function rateCell(cell: ThroughputCell | undefined): string {
 }
 
 function evaluateTargets(
-  report: Omit<Report, "targets" | "seconds">,
+  report: Omit<Report, "targets" | "seconds" | "limit">,
 ): Target[] {
   const targets: Target[] = [];
   const fullCounts = !report.settings.quick;
@@ -1363,12 +1381,23 @@ async function main(): Promise<number> {
   log(
     `Benchmarking on ${machine.cores} cores, Deno ${machine.deno}, ${machine.os}`,
   );
-  const throughput = await measureThroughput(settings);
-  const slowReader = [
-    await measureSlowReader("ours", settings),
-    await measureSlowReader("baseline", settings),
-  ];
-  const article = await measureArticle(settings);
+  const all = settings.only === undefined;
+  const throughput = all ? await measureThroughput(settings) : [];
+  const slowReader = all
+    ? [
+      await measureSlowReader("ours", settings),
+      await measureSlowReader("baseline", settings),
+    ]
+    : [];
+  const article = all ? await measureArticle(settings) : [];
+  const limit = await measureLimit({
+    quick: settings.quick,
+    repeat: settings.repeat,
+    powCount: settings.quick ? 200_000 : 1_000_000,
+    sumCount: settings.quick ? 200_000 : 1_000_000,
+    sqrtCount: settings.quick ? 50_000 : 200_000,
+    shortSeconds: settings.shortSeconds,
+  });
   machine.loadAtEnd = await loadAverage();
   const codeAtEnd = await describeCode();
   if (codeAtEnd !== machine.code) {
@@ -1377,13 +1406,24 @@ async function main(): Promise<number> {
   const partial = { machine, settings, throughput, slowReader, article };
   const report: Report = {
     ...partial,
-    targets: evaluateTargets(partial),
+    targets: all ? evaluateTargets(partial) : [],
+    limit,
     seconds: (performance.now() - started) / 1000,
   };
   console.log(
-    settings.json ? JSON.stringify(report, null, 2) : renderReport(report),
+    settings.json ? JSON.stringify(report, null, 2) : [
+      ...(all ? [renderReport(report)] : []),
+      renderLimit(limit, {
+        quick: settings.quick,
+        repeat: settings.repeat,
+        powCount: 0,
+        sumCount: 0,
+        sqrtCount: 0,
+        shortSeconds: settings.shortSeconds,
+      }),
+    ].join("\n\n"),
   );
-  return hasFailures(report) ? 1 : 0;
+  return hasFailures(report) || limitHasFailures(limit) ? 1 : 0;
 }
 
 function endChildren(): void {

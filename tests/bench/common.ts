@@ -31,6 +31,28 @@ export interface ClientResult {
   progress?: [number, number][];
 }
 
+/** What a short-call load client prints (`short_client.ts`, or the grpc-go `load short`). */
+export interface ShortResult {
+  /** Calls that completed, every answer right. */
+  calls: number;
+  /** Seconds the calls ran. */
+  seconds: number;
+  /** Calls per second. */
+  rate: number;
+  /** Median latency of one call, in milliseconds. */
+  p50Ms: number;
+  /** 99th percentile latency, in milliseconds. */
+  p99Ms: number;
+  /** Whether every call succeeded with the right answers. */
+  ok: boolean;
+  /** Why a call failed, if one did. */
+  error?: string;
+  /** Calls in flight at once. */
+  inflight: number;
+  /** Connections they shared. */
+  connections: number;
+}
+
 /** What a server program prints first, as one JSON line, once it listens. */
 export interface ServerAnnouncement {
   /** The port it listens on, on 127.0.0.1. */

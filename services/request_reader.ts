@@ -1,0 +1,326 @@
+/**
+ * Reads the request messages of one client-streaming or bidirectional call straight from its
+ * HTTP/2 stream.
+ *
+ * grpc-js hands each request message to a handler through a promise (its decompression step
+ * is `async` even for uncompressed messages), a `stream.pause()`, a queue entry, a
+ * `startRead()` and an object-mode `Readable` push: one turn of that machinery per message,
+ * which caps a `Sum` near 200,000 messages/s under Deno while grpc-go takes 500,000. Here the
+ * frames of each HTTP/2 DATA chunk are cut into messages in one loop and handed to the
+ * handler synchronously. It also holds the line that grpc-js 1.14.7 does not (under Node
+ * too): a request that ends inside a message, and a message flagged compressed on a call
+ * without `grpc-encoding`, end the call with `INTERNAL` (the gRPC HTTP/2 protocol) instead of
+ * being dropped or read as plain.
+ *
+ * The call stays a grpc-js call: grpc-js parsed its headers and still sends the response
+ * headers, messages and status, tracks the deadline and reports cancellation. The reader
+ * replaces only the per-call `handleDataFrame` of grpc-js's `BaseServerInterceptingCall`,
+ * which its `'data'` listener on the HTTP/2 stream calls. When a call does not have that
+ * shape (an interceptor wraps it, or another grpc-js version keeps it elsewhere),
+ * {@linkcode openRequestReader} returns `undefined` and the handler reads the call's
+ * messages through grpc-js as before.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import type { Buffer } from "node:buffer";
+import { gunzipSync, inflateSync } from "node:zlib";
+
+/** grpc-js's default for `grpc.max_receive_message_length`: 4 MiB. */
+const DEFAULT_MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
+
+/** The part of an HTTP/2 stream the reader uses. */
+interface RequestStream {
+  readonly destroyed: boolean;
+  readonly closed: boolean;
+  pause(): unknown;
+  resume(): unknown;
+  on(event: "end", listener: () => void): unknown;
+}
+
+/** The private shape of grpc-js 1.14's `BaseServerInterceptingCall` that the reader relies on. */
+interface GrpcJsCallInternals {
+  stream: RequestStream;
+  handleDataFrame(data: Buffer): void;
+  readQueue: unknown[];
+  maxReceiveMessageSize: unknown;
+  incomingEncoding: unknown;
+}
+
+/** A server call that receives a stream of messages. */
+export type ReadableCall =
+  | grpc.ServerReadableStream<unknown, unknown>
+  | grpc.ServerDuplexStream<unknown, unknown>;
+
+/** What a reader tells its handler. */
+export interface RequestSink {
+  /**
+   * One whole message, as the bytes after its 5-byte prefix: `bytes[start..end)`. The bytes
+   * are only valid during the call.
+   */
+  message(bytes: Uint8Array, start: number, end: number): void;
+  /** The client half-closed the call after whole messages. */
+  end(): void;
+  /** The request broke the gRPC framing or a limit; the call must end with `failure`. */
+  fail(failure: grpc.StatusObject): void;
+}
+
+/** Pauses and resumes the reading of one call's requests. */
+export interface RequestReader {
+  /** Stops reading until {@linkcode RequestReader.resume}, so HTTP/2 flow control holds the client. */
+  pause(): void;
+  /** Reads on. */
+  resume(): void;
+}
+
+function failure(code: grpc.status, details: string): grpc.StatusObject {
+  return { code, details, metadata: new grpc.Metadata() };
+}
+
+/** Finds grpc-js's call under a handler's call, when it has the shape the reader relies on. */
+function internalsOf(call: ReadableCall): GrpcJsCallInternals | undefined {
+  const inner = (call as unknown as { call?: Partial<GrpcJsCallInternals> })
+    .call;
+  const stream = inner?.stream as Partial<RequestStream> | undefined;
+  if (
+    inner === undefined || typeof inner.handleDataFrame !== "function" ||
+    !Array.isArray(inner.readQueue) || inner.readQueue.length !== 0 ||
+    typeof stream?.pause !== "function" ||
+    typeof stream.resume !== "function" || typeof stream.on !== "function"
+  ) {
+    return undefined;
+  }
+  return inner as GrpcJsCallInternals;
+}
+
+/**
+ * Starts reading a call's request messages from its HTTP/2 stream, when grpc-js exposes it.
+ * Call it from the handler, before anything reads the call through grpc-js.
+ *
+ * @param call The call whose requests to read.
+ * @param sink Where the messages, the end and any framing failure go.
+ * @returns A handle to pause and resume reading, or `undefined` when the call does not have
+ * the shape this reader needs; then nothing was changed and the call reads as grpc-js does.
+ */
+export function openRequestReader(
+  call: ReadableCall,
+  sink: RequestSink,
+): RequestReader | undefined {
+  const inner = internalsOf(call);
+  if (inner === undefined) return undefined;
+  const configured = inner.maxReceiveMessageSize;
+  const maxBytes = typeof configured === "number" && configured >= 0
+    ? configured
+    : configured === -1
+    ? Infinity
+    : DEFAULT_MAX_RECEIVE_BYTES;
+  const encoding = typeof inner.incomingEncoding === "string"
+    ? inner.incomingEncoding
+    : "identity";
+  const deframer = new Deframer(sink, maxBytes, encoding);
+  const stream = inner.stream;
+  // grpc-js's 'data' listener calls this per-call method; its own queue stays empty and its
+  // 'end' listener only queues a half-close that nothing reads.
+  inner.handleDataFrame = (data: Buffer): void => {
+    if (stream.destroyed) return;
+    deframer.write(data);
+  };
+  stream.on("end", () => deframer.end());
+  stream.resume();
+  return {
+    pause: () => stream.pause(),
+    resume: () => stream.resume(),
+  };
+}
+
+/** Cuts a byte stream into gRPC length-prefixed messages. */
+class Deframer {
+  #sink: RequestSink;
+  #maxBytes: number;
+  #encoding: string;
+  /** The prefix of a message cut across chunks. */
+  #prefix = new Uint8Array(5);
+  #prefixUsed = 0;
+  /** The body of a message cut across chunks, and how much of it has arrived. */
+  #body: Uint8Array | undefined;
+  #bodyUsed = 0;
+  #compressed = false;
+  #failed = false;
+
+  constructor(sink: RequestSink, maxBytes: number, encoding: string) {
+    this.#sink = sink;
+    this.#maxBytes = maxBytes;
+    this.#encoding = encoding;
+  }
+
+  write(chunk: Uint8Array): void {
+    if (this.#failed) return;
+    let offset = 0;
+    const length = chunk.length;
+    if (this.#prefixUsed > 0 || this.#body !== undefined) {
+      offset = this.#continuePartial(chunk);
+      if (offset < 0) return;
+    }
+    while (offset < length && !this.#failed) {
+      if (length - offset < 5) {
+        this.#prefix.set(chunk.subarray(offset), 0);
+        this.#prefixUsed = length - offset;
+        return;
+      }
+      const flag = chunk[offset]!;
+      const size = ((chunk[offset + 1]! << 24) >>> 0) +
+        (chunk[offset + 2]! << 16) + (chunk[offset + 3]! << 8) +
+        chunk[offset + 4]!;
+      if (!this.#accept(flag, size)) return;
+      const start = offset + 5;
+      const end = start + size;
+      if (end > length) {
+        this.#body = new Uint8Array(size);
+        this.#body.set(chunk.subarray(start), 0);
+        this.#bodyUsed = length - start;
+        this.#compressed = flag === 1;
+        return;
+      }
+      this.#deliver(flag === 1, chunk, start, end);
+      offset = end;
+    }
+  }
+
+  /** Feeds the start of `chunk` to the message cut short; returns where the rest begins. */
+  #continuePartial(chunk: Uint8Array): number {
+    let offset = 0;
+    if (this.#body === undefined) {
+      const needed = 5 - this.#prefixUsed;
+      const taken = Math.min(needed, chunk.length);
+      this.#prefix.set(chunk.subarray(0, taken), this.#prefixUsed);
+      this.#prefixUsed += taken;
+      offset = taken;
+      if (this.#prefixUsed < 5) return -1;
+      const prefix = this.#prefix;
+      const flag = prefix[0]!;
+      const size = ((prefix[1]! << 24) >>> 0) + (prefix[2]! << 16) +
+        (prefix[3]! << 8) + prefix[4]!;
+      this.#prefixUsed = 0;
+      if (!this.#accept(flag, size)) return -1;
+      this.#body = new Uint8Array(size);
+      this.#bodyUsed = 0;
+      this.#compressed = flag === 1;
+    }
+    const body = this.#body;
+    const taken = Math.min(body.length - this.#bodyUsed, chunk.length - offset);
+    body.set(chunk.subarray(offset, offset + taken), this.#bodyUsed);
+    this.#bodyUsed += taken;
+    offset += taken;
+    if (this.#bodyUsed < body.length) return -1;
+    this.#body = undefined;
+    this.#deliver(this.#compressed, body, 0, body.length);
+    return this.#failed ? -1 : offset;
+  }
+
+  /** Checks a message's prefix; fails the call when the message may not be read. */
+  #accept(flag: number, size: number): boolean {
+    if (flag > 1) {
+      this.#fail(
+        grpc.status.INTERNAL,
+        `Message prefix has an unknown flag: ${flag}`,
+      );
+      return false;
+    }
+    if (flag === 1 && this.#encoding === "identity") {
+      this.#fail(
+        grpc.status.INTERNAL,
+        "Message is flagged compressed but the call has no grpc-encoding",
+      );
+      return false;
+    }
+    if (size > this.#maxBytes) {
+      this.#fail(
+        grpc.status.RESOURCE_EXHAUSTED,
+        `Received message larger than max (${size} vs. ${this.#maxBytes})`,
+      );
+      return false;
+    }
+    return true;
+  }
+
+  #deliver(
+    compressed: boolean,
+    bytes: Uint8Array,
+    start: number,
+    end: number,
+  ): void {
+    if (!compressed) {
+      this.#sink.message(bytes, start, end);
+      return;
+    }
+    const plain = this.#decompress(bytes.subarray(start, end));
+    if (plain !== undefined) this.#sink.message(plain, 0, plain.length);
+  }
+
+  #decompress(bytes: Uint8Array): Uint8Array | undefined {
+    const encoding = this.#encoding;
+    if (encoding !== "gzip" && encoding !== "deflate") {
+      this.#fail(
+        grpc.status.UNIMPLEMENTED,
+        `Received message compressed with unsupported encoding "${encoding}"`,
+      );
+      return undefined;
+    }
+    // One byte past the limit tells a message at the limit from one over it.
+    const options = Number.isFinite(this.#maxBytes)
+      ? { maxOutputLength: this.#maxBytes + 1 }
+      : {};
+    let plain: Buffer;
+    try {
+      plain = encoding === "gzip"
+        ? gunzipSync(bytes, options)
+        : inflateSync(bytes, options);
+    } catch (cause) {
+      const tooLarge = (cause as { code?: unknown }).code ===
+        "ERR_BUFFER_TOO_LARGE";
+      if (tooLarge) {
+        this.#fail(
+          grpc.status.RESOURCE_EXHAUSTED,
+          `Received message that decompresses to a size larger than ${this.#maxBytes}`,
+        );
+      } else {
+        this.#fail(grpc.status.INTERNAL, "Failed to decompress message");
+      }
+      return undefined;
+    }
+    if (plain.length > this.#maxBytes) {
+      this.#fail(
+        grpc.status.RESOURCE_EXHAUSTED,
+        `Received message that decompresses to a size larger than ${this.#maxBytes}`,
+      );
+      return undefined;
+    }
+    return plain;
+  }
+
+  end(): void {
+    if (this.#failed) return;
+    if (this.#body !== undefined) {
+      this.#fail(
+        grpc.status.INTERNAL,
+        `Request ended inside a message: ${this.#bodyUsed} of its ${this.#body.length} bytes arrived`,
+      );
+      return;
+    }
+    if (this.#prefixUsed > 0) {
+      this.#fail(
+        grpc.status.INTERNAL,
+        `Request ended inside a message prefix: ${this.#prefixUsed} of its 5 bytes arrived`,
+      );
+      return;
+    }
+    this.#sink.end();
+  }
+
+  #fail(code: grpc.status, details: string): void {
+    this.#failed = true;
+    this.#body = undefined;
+    this.#prefixUsed = 0;
+    this.#sink.fail(failure(code, details));
+  }
+}

@@ -1,0 +1,335 @@
+import { deepStrictEqual, ok, strictEqual } from "node:assert";
+import { Buffer } from "node:buffer";
+import http2 from "node:http2";
+import { gzipSync } from "node:zlib";
+import * as grpc from "@grpc/grpc-js";
+import denoConfig from "../deno.json" with { type: "json" };
+import { createClient, startServer } from "../mod.ts";
+import { encodeSumRequest } from "../proto/codec.ts";
+import { streamServices } from "../proto/definitions.ts";
+import type { SumReply, SumRequest } from "../proto/definitions.ts";
+import { createHandlers } from "../services/handlers.ts";
+import {
+  openRequestReader,
+  type RequestSink,
+} from "../services/request_reader.ts";
+import { listenOnFreePort } from "./test_utils.ts";
+
+/** What a raw HTTP/2 peer saw of one request. */
+interface RawAnswer {
+  httpStatus: number | undefined;
+  grpcStatus: string | undefined;
+  grpcMessage: string | undefined;
+  body: Buffer;
+}
+
+/** One gRPC message with its 5-byte prefix. */
+function frame(message: Uint8Array, flag = 0): Buffer {
+  const out = Buffer.alloc(5 + message.length);
+  out[0] = flag;
+  out.writeUInt32BE(message.length, 1);
+  out.set(message, 5);
+  return out;
+}
+
+function sumMessage(number: number): Buffer {
+  return frame(encodeSumRequest({ number: BigInt(number) }));
+}
+
+/**
+ * Sends one request over a raw HTTP/2 session, each chunk a DATA frame of its own, and reads
+ * the answer: what no gRPC library would send.
+ */
+function rawRequest(
+  session: http2.ClientHttp2Session,
+  path: string,
+  chunks: readonly Uint8Array[],
+  headers: Record<string, string> = {},
+): Promise<RawAnswer> {
+  return new Promise((resolve, reject) => {
+    const stream = session.request({
+      ":method": "POST",
+      ":path": path,
+      "content-type": "application/grpc",
+      te: "trailers",
+      ...headers,
+    });
+    const answer: RawAnswer = {
+      httpStatus: undefined,
+      grpcStatus: undefined,
+      grpcMessage: undefined,
+      body: Buffer.alloc(0),
+    };
+    const body: Buffer[] = [];
+    function read(fields: http2.IncomingHttpHeaders): void {
+      const status = fields[":status"];
+      if (status !== undefined) answer.httpStatus = Number(status);
+      const grpcStatus = fields["grpc-status"];
+      if (typeof grpcStatus === "string") answer.grpcStatus = grpcStatus;
+      const message = fields["grpc-message"];
+      if (typeof message === "string") {
+        answer.grpcMessage = decodeURIComponent(message);
+      }
+    }
+    stream.on("response", read);
+    stream.on("trailers", read);
+    stream.on("data", (chunk: Buffer) => body.push(chunk));
+    stream.on("error", reject);
+    stream.on("close", () => {
+      answer.body = Buffer.concat(body);
+      resolve(answer);
+    });
+    (async () => {
+      for (const chunk of chunks) {
+        await new Promise<void>((done) => stream.write(chunk, () => done()));
+      }
+      stream.end();
+    })().catch(reject);
+  });
+}
+
+function openSession(address: string): http2.ClientHttp2Session {
+  const session = http2.connect(`http://${address}`);
+  session.on("error", () => {});
+  return session;
+}
+
+Deno.test("openRequestReader() reads the requests of a grpc-js call itself", async (t) => {
+  await t.step(
+    `grpc-js ${
+      denoConfig.imports["@grpc/grpc-js"].split("@").pop()
+    } has the shape the fast path needs`,
+    async () => {
+      let opened: boolean | undefined;
+      const received: number[] = [];
+      const server = new grpc.Server();
+      server.addService(streamServices.clientStream, {
+        Sum(
+          call: grpc.ServerReadableStream<SumRequest, SumReply>,
+          callback: grpc.sendUnaryData<SumReply>,
+        ): void {
+          const sink: RequestSink = {
+            message(_bytes, start, end) {
+              received.push(end - start);
+            },
+            end() {
+              callback(null, { sum: BigInt(received.length) });
+            },
+            fail(failure) {
+              callback(failure);
+            },
+          };
+          opened = openRequestReader(call, sink) !== undefined;
+          if (!opened) {
+            call.on("data", () => received.push(-1));
+            call.on("end", () => callback(null, { sum: -1n }));
+          }
+        },
+      });
+      await using listening = await listenOnFreePort(server);
+      using client = createClient(listening.address);
+      strictEqual(await client.sum([1, 300, 0, -1]), 4n);
+      strictEqual(opened, true);
+      // Each message's length: 1 and 300 as varints, 0 as the empty message, -1 in 10 bytes.
+      deepStrictEqual(received, [2, 3, 0, 11]);
+    },
+  );
+
+  await t.step(
+    "a call an interceptor wraps is left to grpc-js, and still answers",
+    async () => {
+      let opened: boolean | undefined;
+      function passThrough(
+        _method: grpc.ServerMethodDefinition<unknown, unknown>,
+        call: grpc.ServerInterceptingCallInterface,
+      ): grpc.ServerInterceptingCall {
+        return new grpc.ServerInterceptingCall(call);
+      }
+      const server = new grpc.Server({ interceptors: [passThrough] });
+      const handlers = createHandlers({
+        maxPowCount: 1_000_000,
+        logger: undefined,
+      });
+      server.addService(streamServices.clientStream, {
+        Sum(
+          call: grpc.ServerReadableStream<SumRequest, SumReply>,
+          callback: grpc.sendUnaryData<SumReply>,
+        ): void {
+          opened = openRequestReader(call, {
+            message() {},
+            end() {},
+            fail() {},
+          }) !== undefined;
+          handlers.clientStream.Sum(call, callback);
+        },
+      });
+      server.addService(
+        streamServices.bidirectionalStream,
+        handlers.bidirectionalStream,
+      );
+      await using listening = await listenOnFreePort(server);
+      using client = createClient(listening.address);
+      strictEqual(await client.sum([1, 2, 3, 2 ** 40]), 6n + 2n ** 40n);
+      strictEqual(opened, false);
+      deepStrictEqual(await Array.fromAsync(client.sqrt([4, 9, -0])), [
+        2,
+        3,
+        -0,
+      ]);
+    },
+  );
+});
+
+Deno.test("startServer() holds the gRPC framing on the receive path", async (t) => {
+  await using server = await startServer({
+    port: 0,
+    channelOptions: { "grpc.max_receive_message_length": 1024 },
+  });
+  const address = server.addresses[0]!;
+  const session = openSession(address);
+  using client = createClient(address);
+  try {
+    await t.step("a Sum cut inside its last message is INTERNAL", async () => {
+      const cut = Buffer.concat([
+        sumMessage(20),
+        sumMessage(22),
+        Buffer.from([0, 0, 0, 0, 9, 0x08, 0x01]),
+      ]);
+      const answer = await rawRequest(session, "/stream.ClientStream/Sum", [
+        cut,
+      ]);
+      strictEqual(answer.grpcStatus, String(grpc.status.INTERNAL));
+      ok(
+        answer.grpcMessage?.includes("ended inside a message"),
+        String(answer.grpcMessage),
+      );
+    });
+
+    await t.step("a Sqrt cut inside a message prefix is INTERNAL", async () => {
+      const answer = await rawRequest(
+        session,
+        "/stream.BidirectionalStreamServer/Sqrt",
+        [Buffer.from([0, 0, 0])],
+      );
+      strictEqual(answer.grpcStatus, String(grpc.status.INTERNAL));
+    });
+
+    await t.step(
+      "a message flagged compressed on a call without grpc-encoding is INTERNAL",
+      async () => {
+        for (
+          const path of [
+            "/stream.ClientStream/Sum",
+            "/stream.BidirectionalStreamServer/Sqrt",
+          ]
+        ) {
+          const answer = await rawRequest(session, path, [
+            frame(Buffer.from([0x08, 0x05]), 1),
+          ]);
+          strictEqual(answer.grpcStatus, String(grpc.status.INTERNAL), path);
+          ok(
+            answer.grpcMessage?.includes("compressed"),
+            String(answer.grpcMessage),
+          );
+        }
+      },
+    );
+
+    await t.step("a gzip message on a gzip call is read", async () => {
+      const answer = await rawRequest(session, "/stream.ClientStream/Sum", [
+        frame(gzipSync(encodeSumRequest({ number: 40n })), 1),
+        sumMessage(2),
+      ], { "grpc-encoding": "gzip" });
+      strictEqual(answer.grpcStatus, "0");
+      // The reply: prefix, then field 1 = 42.
+      deepStrictEqual([...answer.body], [0, 0, 0, 0, 2, 0x08, 42]);
+    });
+
+    await t.step(
+      "messages cut across DATA frames at every byte are read whole",
+      async () => {
+        const bytes = Buffer.concat(
+          [1, 300, 70_000, 2 ** 35, -5].map(sumMessage),
+        );
+        const chunks = [...bytes].map((byte) => Buffer.from([byte]));
+        const answer = await rawRequest(
+          session,
+          "/stream.ClientStream/Sum",
+          chunks,
+        );
+        strictEqual(answer.grpcStatus, "0");
+        const expected = 1 + 300 + 70_000 + 2 ** 35 - 5;
+        deepStrictEqual(
+          answer.body.subarray(5),
+          frame(encodeSumRequest({ number: BigInt(expected) })).subarray(5),
+        );
+      },
+    );
+
+    await t.step(
+      "a message over grpc.max_receive_message_length is RESOURCE_EXHAUSTED",
+      async () => {
+        for (
+          const path of [
+            "/stream.ClientStream/Sum",
+            "/stream.BidirectionalStreamServer/Sqrt",
+          ]
+        ) {
+          // An empty message first (0 for either method), then one byte over the limit.
+          const answer = await rawRequest(session, path, [
+            frame(Buffer.alloc(0)),
+            frame(Buffer.alloc(1025)),
+          ]);
+          strictEqual(
+            answer.grpcStatus,
+            String(grpc.status.RESOURCE_EXHAUSTED),
+            path,
+          );
+        }
+        // At the limit is allowed: 1024 bytes of an unknown field 2.
+        const filler = Buffer.alloc(1024);
+        filler[0] = 0x12;
+        filler[1] = 0x80 | (1021 & 0x7f);
+        filler[2] = 1021 >> 7;
+        const answer = await rawRequest(session, "/stream.ClientStream/Sum", [
+          frame(filler),
+          sumMessage(7),
+        ]);
+        strictEqual(answer.grpcStatus, "0", String(answer.grpcMessage));
+        deepStrictEqual([...answer.body], [0, 0, 0, 0, 2, 0x08, 7]);
+      },
+    );
+
+    await t.step(
+      "a request that is not application/grpc gets HTTP 415",
+      async () => {
+        const plain = await rawRequest(
+          session,
+          "/stream.ClientStream/Sum",
+          [sumMessage(1)],
+          { "content-type": "text/plain" },
+        );
+        strictEqual(plain.httpStatus, 415);
+        const none = await new Promise<number | undefined>(
+          (resolve, reject) => {
+            const stream = session.request({
+              ":method": "POST",
+              ":path": "/stream.ClientStream/Sum",
+            });
+            stream.on("response", (headers) => resolve(headers[":status"]));
+            stream.on("error", reject);
+            stream.end();
+          },
+        );
+        strictEqual(none, 415);
+      },
+    );
+
+    await t.step("the server still answers", async () => {
+      strictEqual(await client.sum([20, 22]), 42n);
+      deepStrictEqual(await Array.fromAsync(client.sqrt([16])), [4]);
+    });
+  } finally {
+    session.close();
+  }
+});
