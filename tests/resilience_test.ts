@@ -4,7 +4,12 @@ import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 import { encodePowRequest } from "../proto/codec.ts";
 import { createClient, GrpcError, startServer, Status } from "../mod.ts";
-import { delay, forever, recordingLogger } from "./test_utils.ts";
+import {
+  delay,
+  forever,
+  guardedGrpcJsClient,
+  recordingLogger,
+} from "./test_utils.ts";
 import { DenoProcess, RUN_PERMISSIONS } from "./subprocess.ts";
 
 const STALLED_CLIENT = new URL("./fixtures/stalled_client.ts", import.meta.url);
@@ -115,10 +120,7 @@ Deno.test("startServer() turns a failure inside a handler into INTERNAL on that 
 
 Deno.test("startServer() answers malformed, oversized and unknown calls with a status and goes on", async (t) => {
   await using server = await startServer({ port: 0 });
-  const raw = new grpc.Client(
-    server.addresses[0]!,
-    grpc.credentials.createInsecure(),
-  );
+  const raw = guardedGrpcJsClient(server.addresses[0]!);
   using client = createClient(server.addresses[0]!);
 
   function unary(

@@ -4,10 +4,15 @@ import {
   rejects,
   strictEqual,
 } from "node:assert";
-import * as grpc from "@grpc/grpc-js";
+import type * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { createClient, GrpcError, startServer } from "../mod.ts";
-import { delay, forever, recordingLogger } from "./test_utils.ts";
+import {
+  delay,
+  forever,
+  guardedGrpcJsClient,
+  recordingLogger,
+} from "./test_utils.ts";
 
 Deno.test("startServer() listens where it is told", async (t) => {
   await t.step("port 0 picks a free port on 127.0.0.1 by default", async () => {
@@ -160,10 +165,7 @@ Deno.test("startServer() with await using leaves nothing behind after all three 
 
 Deno.test("close() answers health checks with NOT_SERVING for the drain period", async () => {
   const server = await startServer({ drainPeriod: 300 });
-  const raw = new grpc.Client(
-    server.addresses[0]!,
-    grpc.credentials.createInsecure(),
-  );
+  const raw = guardedGrpcJsClient(server.addresses[0]!);
   function check(): Promise<number> {
     return new Promise((resolve, reject) => {
       raw.makeUnaryRequest(

@@ -3,6 +3,7 @@ import * as grpc from "@grpc/grpc-js";
 import { createClient, GrpcError, sqrt, startServer } from "../mod.ts";
 import { test } from "./transports.ts";
 import { type SqrtReply, streamMethods } from "../proto/definitions.ts";
+import { guardedGrpcJsClient } from "./test_utils.ts";
 
 test("sqrt() answers each number in order", async (t) => {
   await using server = await startServer({ port: 0 });
@@ -107,10 +108,7 @@ test("sqrt() on its own channel goes to the given address", async (t) => {
 
 Deno.test("startServer() answers the unary stream.Single/Sqrt one number per call", async (t) => {
   await using server = await startServer({ port: 0 });
-  const raw = new grpc.Client(
-    server.addresses[0]!,
-    grpc.credentials.createInsecure(),
-  );
+  const raw = guardedGrpcJsClient(server.addresses[0]!);
   const method = streamMethods.singleSqrt;
   function call(number: number): Promise<SqrtReply> {
     return new Promise((resolve, reject) => {

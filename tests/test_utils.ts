@@ -5,6 +5,10 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import type { ServerLogger } from "../mod.ts";
+import {
+  GOAWAY_GUARD_OPTION,
+  guardGrpcJsSessions,
+} from "../clients/grpc_js_goaway.ts";
 
 /** A logger that keeps every line, for tests to read and wait on. */
 export interface RecordingLogger extends ServerLogger {
@@ -104,4 +108,19 @@ export async function listenOnFreePort(
     [Symbol.asyncDispose]: () =>
       new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
+}
+
+/**
+ * A plain grpc-js client for `address`, with the module's guard on its HTTP/2 sessions: under
+ * Deno 2.9.6 a grpc-js client that receives a GOAWAY (a server shutting down) can abort the
+ * whole process (denoland/deno#36788), and the tests' own process hosts the server too.
+ *
+ * @param address `host:port` of the server.
+ * @returns The client; close it when done.
+ */
+export function guardedGrpcJsClient(address: string): grpc.Client {
+  guardGrpcJsSessions();
+  return new grpc.Client(address, grpc.credentials.createInsecure(), {
+    [GOAWAY_GUARD_OPTION]: 1,
+  });
 }
