@@ -70,6 +70,29 @@ export interface ClientOptions {
    */
   maxReceiveMessageBytes?: number;
   /**
+   * The largest request message sent, in bytes; a larger one ends its call with
+   * `RESOURCE_EXHAUSTED` before it is sent. Unlimited by default, as in grpc-js.
+   *
+   * @default {Infinity}
+   */
+  maxSendMessageBytes?: number;
+  /**
+   * Send an HTTP/2 PING every this many milliseconds while calls are in flight, so that a
+   * connection the server can no longer answer on (a peer that vanished, a dropped route)
+   * ends its calls with `UNAVAILABLE` instead of leaving them waiting. Off by default, as in
+   * grpc-js; servers limit how often they accept pings (grpc-go: not more often than every
+   * 5 minutes unless told otherwise), so keep it at minutes against servers you do not run.
+   *
+   * @default {undefined} (no keepalive pings)
+   */
+  keepaliveMs?: number;
+  /**
+   * How long a keepalive PING may go unanswered before the connection counts as lost.
+   *
+   * @default {20_000}
+   */
+  keepaliveTimeoutMs?: number;
+  /**
    * Connect over TLS: `true` to trust Deno's default root store, or the CA to trust and,
    * for mutual TLS, the client's certificate. A server that cannot be verified ends each
    * call with `UNAVAILABLE`.
@@ -253,6 +276,10 @@ function callSum(
       deadline,
       listener: {
         onMessage(message: Buffer): void {
+          // Sum has one reply; grpc-js ends a call that gets more the same way.
+          if (reply !== undefined) {
+            call.cancel(Status.UNIMPLEMENTED, "Too many responses received");
+          }
           reply = message;
         },
         onStatus(status: CallStatus): void {
@@ -363,6 +390,14 @@ function toChannelTls(tls: ClientOptions["tls"]): ChannelTls | undefined {
   };
 }
 
+/** Checks an optional whole-number option: `undefined`, `Infinity` or an integer >= `min`. */
+function checkLimit(value: unknown, name: string, min: number): void {
+  if (value === undefined || value === Infinity) return;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+    throw new RangeError(`${name} must be an integer >= ${min}: ${value}`);
+  }
+}
+
 /** `host:port` or `[ipv6]:port`, the only address forms the client dials. */
 const ADDRESS = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@?#]+):(\d{1,5})$/;
 
@@ -380,9 +415,16 @@ function openChannel(address: string, options: ClientOptions): Channel {
       `Max receive message bytes must be an integer >= 0: ${maxReceiveMessageBytes}`,
     );
   }
+  const { maxSendMessageBytes, keepaliveMs, keepaliveTimeoutMs } = options;
+  checkLimit(maxSendMessageBytes, "Max send message bytes", 0);
+  checkLimit(keepaliveMs, "Keepalive ms", 1);
+  checkLimit(keepaliveTimeoutMs, "Keepalive timeout ms", 1);
   return new Channel(address, {
     maxReceiveMessageBytes,
     tls: toChannelTls(options.tls),
+    maxSendMessageBytes,
+    keepaliveMs,
+    keepaliveTimeoutMs,
   });
 }
 
@@ -395,7 +437,8 @@ function openChannel(address: string, options: ClientOptions): Channel {
  * @returns The client; close it (or declare it with `using`) when done.
  * @throws {TypeError} If `address` is not `host:port` or `[ipv6]:port`, or the TLS options
  * are malformed (for example a `cert` without its `key`).
- * @throws {RangeError} If `maxReceiveMessageBytes` is not an integer >= 0.
+ * @throws {RangeError} If `maxReceiveMessageBytes` or `maxSendMessageBytes` is not an integer
+ * >= 0, or `keepaliveMs` or `keepaliveTimeoutMs` is not an integer >= 1.
  *
  * @example Call all three methods over one connection
  * ```ts
