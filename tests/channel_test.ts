@@ -1,5 +1,6 @@
 import {
   deepStrictEqual,
+  doesNotMatch,
   match,
   ok,
   rejects,
@@ -12,7 +13,12 @@ import type { AddressInfo } from "node:net";
 import denoConfig from "../deno.json" with { type: "json" };
 import { createClient, GrpcError, startServer, Status } from "../mod.ts";
 import { encodeSumReply } from "../proto/codec.ts";
-import { RUN_PERMISSIONS, startServerProcess } from "./subprocess.ts";
+import {
+  RUN_PERMISSIONS,
+  startServerProcess,
+  unusedPort,
+} from "./subprocess.ts";
+import { delay, forever } from "./test_utils.ts";
 
 const RAW_SERVER = new URL("./fixtures/raw_http2_server.ts", import.meta.url)
   .pathname;
@@ -288,4 +294,130 @@ Deno.test("createClient() limits the messages it sends with maxSendMessageBytes"
       RangeError,
     );
   });
+});
+
+/** A TCP proxy to `target` that can stop forwarding, as a half-open connection does. */
+function startProxy(target: string): {
+  address: string;
+  freeze(): void;
+} & AsyncDisposable {
+  const [hostname, port] = target.split(":");
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns = new Set<Deno.Conn>();
+  const pipes: Promise<void>[] = [];
+  let frozen = false;
+  async function pipe(from: Deno.Conn, to: Deno.Conn): Promise<void> {
+    const buffer = new Uint8Array(64 * 1024);
+    try {
+      for (;;) {
+        const read = await from.read(buffer);
+        if (read === null) break;
+        // A frozen proxy swallows everything and answers nothing, but keeps both ends open.
+        if (!frozen) await to.write(buffer.subarray(0, read));
+      }
+    } catch {
+      // One side went away.
+    }
+  }
+  const accepting = (async () => {
+    try {
+      for await (const client of listener) {
+        const upstream = await Deno.connect({
+          hostname: hostname!,
+          port: Number(port),
+        });
+        conns.add(client).add(upstream);
+        pipes.push(pipe(client, upstream), pipe(upstream, client));
+      }
+    } catch {
+      // The listener was closed.
+    }
+  })();
+  return {
+    address: `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    freeze(): void {
+      frozen = true;
+    },
+    async [Symbol.asyncDispose](): Promise<void> {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // Already closed.
+        }
+      }
+      await accepting;
+      await Promise.all(pipes);
+    },
+  };
+}
+
+/** Numbers for `sqrt` that stop coming after the first, so the call stays open. */
+async function* oneThenNothing(): AsyncGenerator<number> {
+  yield 4;
+  await forever();
+}
+
+Deno.test("createClient() with keepaliveMs ends calls on a connection that stopped answering", async () => {
+  await using server = await startServer({ port: 0 });
+  await using proxy = startProxy(server.addresses[0]!);
+  using client = createClient(proxy.address, {
+    keepaliveMs: 100,
+    keepaliveTimeoutMs: 200,
+  });
+  const roots = client.sqrt(oneThenNothing());
+  deepStrictEqual(await roots.next(), { done: false, value: 2 });
+  proxy.freeze();
+  // Without keepalive the call would wait forever; the limit turns that into a failure.
+  let limit: ReturnType<typeof setTimeout> | undefined;
+  const outcome = await Promise.race([
+    roots.next().then(
+      (result) => `answered ${JSON.stringify(result)}`,
+      (error: unknown) => error,
+    ),
+    new Promise<string>((resolve) => {
+      limit = setTimeout(() => resolve("still waiting after 5 s"), 5_000);
+    }),
+  ]);
+  clearTimeout(limit);
+  if (!(outcome instanceof GrpcError)) throw new Error(String(outcome));
+  strictEqual(outcome.codeName, "UNAVAILABLE");
+  match(outcome.details, /keepalive ping within 200 ms/);
+});
+
+Deno.test("createClient() backs off between connection attempts while a server restarts", async () => {
+  const port = unusedPort();
+  const address = `127.0.0.1:${port}`;
+  using client = createClient(address);
+  {
+    await using _server = await startServer({ port });
+    strictEqual(await client.sum([1, 2]), 3n);
+  }
+
+  // The server is gone: the first call dials and fails; the next ones fail at once without
+  // dialling, until the backoff (about a second) has passed.
+  const refused = await failure(client.sum([1]));
+  strictEqual(refused.codeName, "UNAVAILABLE");
+  doesNotMatch(refused.details, /next attempt/);
+  for (let i = 0; i < 5; i++) {
+    const fast = await failure(client.sum([1]));
+    strictEqual(fast.codeName, "UNAVAILABLE");
+    match(fast.details, /^Cannot reach .*\(next attempt in \d+ ms\)$/);
+  }
+
+  // Back on the same port: once the backoff has passed, the next call connects.
+  await using _server = await startServer({ port });
+  const started = Date.now();
+  let answer: bigint | undefined;
+  while (answer === undefined && Date.now() - started < 5_000) {
+    try {
+      answer = await client.sum([2, 3]);
+    } catch (error) {
+      if (!(error instanceof GrpcError)) throw error;
+      match(error.details, /next attempt in/);
+      await delay(50);
+    }
+  }
+  strictEqual(answer, 5n);
 });
