@@ -296,10 +296,14 @@ Deno.test("createClient() limits the messages it sends with maxSendMessageBytes"
   });
 });
 
-/** A TCP proxy to `target` that can stop forwarding, as a half-open connection does. */
+/**
+ * A TCP proxy to `target` that can stop forwarding, as a half-open connection does, or cut
+ * every connection at once.
+ */
 function startProxy(target: string): {
   address: string;
   freeze(): void;
+  cut(): void;
 } & AsyncDisposable {
   const [hostname, port] = target.split(":");
   const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -337,6 +341,15 @@ function startProxy(target: string): {
     address: `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
     freeze(): void {
       frozen = true;
+    },
+    cut(): void {
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // Already closed.
+        }
+      }
     },
     async [Symbol.asyncDispose](): Promise<void> {
       listener.close();
@@ -420,4 +433,32 @@ Deno.test("createClient() backs off between connection attempts while a server r
     }
   }
   strictEqual(answer, 5n);
+});
+
+Deno.test("createClient() reports a connection its own HTTP/2 layer ended as UNAVAILABLE", async () => {
+  await using server = await startServerProcess([
+    "run",
+    ...RUN_PERMISSIONS,
+    RAW_SERVER,
+    "--empty-frames",
+  ]);
+  using client = createClient(server.addresses[0]!);
+  const error = await failure(Array.fromAsync(client.pow(1, { count: 10 })));
+  strictEqual(error.codeName, "UNAVAILABLE", String(error));
+  match(
+    error.details,
+    /^Connection to 127\.0\.0\.1:\d+ closed during the call/,
+  );
+});
+
+Deno.test("createClient() reports a connection lost mid-call as UNAVAILABLE", async () => {
+  await using server = await startServer({ port: 0 });
+  await using proxy = startProxy(server.addresses[0]!);
+  using client = createClient(proxy.address);
+  const roots = client.sqrt(oneThenNothing());
+  deepStrictEqual(await roots.next(), { done: false, value: 2 });
+  proxy.cut();
+  const error = await failure(roots.next());
+  strictEqual(error.codeName, "UNAVAILABLE", String(error));
+  doesNotMatch(error.details, /cancelled/i);
 });
