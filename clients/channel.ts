@@ -225,46 +225,85 @@ class MessageDecoder {
     deliver: (message: Buffer) => void,
   ): CallStatus | undefined {
     if (chunk.length === 0) return undefined;
-    this.#chunks.push(chunk);
-    this.#buffered += chunk.length;
-    const status = this.#split(deliver);
-    // The transport may reuse a chunk's memory once its "data" event is over: keep a copy of
-    // what is left of it (older chunks were copied when they were left over).
+    let rest = chunk;
+    if (this.#buffered > 0 || this.#length >= 0) {
+      // Finish the message (or prefix) that earlier chunks began.
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+      while (this.#chunks.length > 1 || this.#length >= 0) {
+        const step = this.#step(deliver);
+        if (step === "wait") {
+          this.#keepCopy(chunk);
+          return undefined;
+        }
+        if (step !== "next") return step;
+      }
+      if (this.#buffered === 0) return undefined;
+      rest = this.#chunks.pop()!;
+      this.#buffered = 0;
+    }
+    // The common case: whole messages within one chunk, read in place.
+    let offset = 0;
+    while (rest.length - offset >= 5) {
+      const failure = this.#checkPrefix(rest, offset);
+      if (failure !== undefined) return failure;
+      const length = rest.readUInt32BE(offset + 1);
+      if (rest.length - offset - 5 < length) break;
+      deliver(rest.subarray(offset + 5, offset + 5 + length));
+      offset += 5 + length;
+    }
+    if (offset < rest.length) {
+      // The transport may reuse a chunk's memory once its "data" event is over: keep a copy.
+      this.#chunks.push(Buffer.from(rest.subarray(offset)));
+      this.#buffered = rest.length - offset;
+    }
+    return undefined;
+  }
+
+  /** One step over buffered chunks: a prefix or a message taken, or more bytes needed. */
+  #step(
+    deliver: (message: Buffer) => void,
+  ): "next" | "wait" | CallStatus {
+    if (this.#length < 0) {
+      if (this.#buffered < 5) return "wait";
+      const prefix = this.#take(5);
+      const failure = this.#checkPrefix(prefix, 0);
+      if (failure !== undefined) return failure;
+      this.#length = prefix.readUInt32BE(1);
+    }
+    if (this.#buffered < this.#length) return "wait";
+    const message = this.#take(this.#length);
+    this.#length = -1;
+    deliver(message);
+    return "next";
+  }
+
+  #checkPrefix(bytes: Buffer, offset: number): CallStatus | undefined {
+    if (bytes[offset] !== 0) {
+      return {
+        code: Status.INTERNAL,
+        details:
+          "Received a compressed message, but no compression was negotiated",
+        trailers: {},
+      };
+    }
+    const length = bytes.readUInt32BE(offset + 1);
+    if (length > this.#maxBytes) {
+      return {
+        code: Status.RESOURCE_EXHAUSTED,
+        details:
+          `Received message larger than max: ${length} > ${this.#maxBytes} bytes`,
+        trailers: {},
+      };
+    }
+    return undefined;
+  }
+
+  /** Replaces what is left of `chunk` in the buffer with a copy (see `push`). */
+  #keepCopy(chunk: Buffer): void {
     const last = this.#chunks.length - 1;
     if (last >= 0 && this.#chunks[last]!.buffer === chunk.buffer) {
       this.#chunks[last] = Buffer.from(this.#chunks[last]!);
-    }
-    return status;
-  }
-
-  #split(deliver: (message: Buffer) => void): CallStatus | undefined {
-    for (;;) {
-      if (this.#length < 0) {
-        if (this.#buffered < 5) return undefined;
-        const prefix = this.#take(5);
-        if (prefix[0] !== 0) {
-          return {
-            code: Status.INTERNAL,
-            details:
-              "Received a compressed message, but no compression was negotiated",
-            trailers: {},
-          };
-        }
-        const length = prefix.readUInt32BE(1);
-        if (length > this.#maxBytes) {
-          return {
-            code: Status.RESOURCE_EXHAUSTED,
-            details:
-              `Received message larger than max: ${length} > ${this.#maxBytes} bytes`,
-            trailers: {},
-          };
-        }
-        this.#length = length;
-      }
-      if (this.#buffered < this.#length) return undefined;
-      const message = this.#take(this.#length);
-      this.#length = -1;
-      deliver(message);
     }
   }
 
