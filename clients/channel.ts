@@ -391,8 +391,10 @@ export class GrpcCall {
   #session: http2.Http2Session | undefined;
   #maxSendBytes: number;
   /**
-   * Body chunks that came before the response headers (Deno can emit "data" first), held
-   * until the headers say whether the body is gRPC at all; `undefined` once they came.
+   * Body chunks that came before the response headers, held until the headers say whether
+   * the body is gRPC at all; `undefined` once they came. Deno 2.7.5 to 2.9.6 emit "data"
+   * before "response" when both arrive in one read (denoland/deno#35947); this can go once
+   * a Deno with its fix (denoland/deno#35959) is the oldest supported.
    */
   #early: Buffer[] | undefined = [];
 
