@@ -795,7 +795,6 @@ export class Channel {
   /** Closes the connection once the calls in flight have ended. */
   close(): void {
     this.#closed = true;
-    for (const reset of [...this.#pendingResets]) reset();
     if (this.#activeCalls === 0) this.#disconnect();
   }
 
@@ -813,6 +812,7 @@ export class Channel {
    * server has used up the window (nothing can follow the reset then) or after a second at
    * most (a server that sent that little in a second sends little after the reset too). The
    * caller has its status at once; only the server hears of the cancel up to a second later.
+   * Dropping the connection (closing the channel once its calls are over) resets at once.
    *
    * @param stream The stream; the call on it has already reported its status.
    */
@@ -840,9 +840,7 @@ export class Channel {
       timer = setTimeout(check, RESET_CHECK_MS);
     };
     const window = localWindow(stream);
-    if (
-      this.#closed || (window !== undefined && window <= RESET_WINDOW_BYTES)
-    ) {
+    if (window !== undefined && window <= RESET_WINDOW_BYTES) {
       reset();
       return;
     }
@@ -908,6 +906,8 @@ export class Channel {
    * Nothing is lost, since no call is in flight.
    */
   #disconnect(): void {
+    // Streams still waiting for their reset go with the connection.
+    for (const reset of [...this.#pendingResets]) reset();
     const session = this.#session;
     this.#session = undefined;
     this.#socket?.destroy();
