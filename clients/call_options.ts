@@ -96,8 +96,9 @@ function toHeaders(init: MetadataInit | undefined): RequestHeaders {
             `Metadata value of a -bin key must be a Uint8Array: ${name}`,
           );
         }
+        // Unpadded, as gRPC's spec asks senders; receivers accept both.
         return Buffer.from(item.buffer, item.byteOffset, item.byteLength)
-          .toString("base64");
+          .toString("base64").replace(/=+$/, "");
       }
       if (typeof item !== "string" || !PRINTABLE_ASCII.test(item)) {
         throw new TypeError(

@@ -14,6 +14,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { Buffer } from "node:buffer";
+import denoConfig from "../deno.json" with { type: "json" };
 import { deferCloseAfterGoaway } from "../proto/http2_session.ts";
 import { GrpcError, Status, type Trailers } from "./grpc_error.ts";
 
@@ -42,6 +43,18 @@ export interface CallListener {
 /** The largest message a client accepts unless told otherwise, as in other gRPC clients. */
 export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
 
+/** How long a keepalive ping may go unanswered unless told otherwise, as in grpc-js. */
+export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 20_000;
+
+/** gRPC's connection backoff: the first delay after a failed connection attempt. */
+export const DEFAULT_INITIAL_BACKOFF_MS = 1_000;
+const BACKOFF_MULTIPLIER = 1.6;
+const BACKOFF_JITTER = 0.2;
+const MAX_BACKOFF_MS = 120_000;
+
+/** Sent with every call, so a server's logs can tell this client and its version. */
+const USER_AGENT = `grpc-stream-deno/${denoConfig.version}`;
+
 const {
   HTTP2_HEADER_STATUS,
   HTTP2_HEADER_CONTENT_TYPE,
@@ -64,6 +77,7 @@ const CONNECTION_ERROR_CODES = new Set([
   "ERR_HTTP2_SESSION_ERROR",
   "ERR_HTTP2_STREAM_CANCEL",
   "ERR_HTTP2_INVALID_SESSION",
+  "ERR_GRPC_KEEPALIVE_TIMEOUT",
 ]);
 
 /**
@@ -130,34 +144,75 @@ function decodeDetails(value: unknown): string {
   }
 }
 
+/** Keys that carry the status; they are reported as the status, not as trailers. */
+const STATUS_KEYS = new Set(["grpc-status", "grpc-message"]);
+
+/**
+ * The caller's view of response metadata. Text values are kept whole, commas and all (an
+ * HTTP/2 peer joins repeated fields with ", ", so they cannot be told apart); only `-bin`
+ * values, whose base64 has no commas, are split, as grpc-js does. Base64 with or without
+ * padding is accepted.
+ */
 function toTrailers(headers: http2.IncomingHttpHeaders): Trailers {
   const trailers: Trailers = {};
   for (const [key, value] of Object.entries(headers)) {
-    if (key.startsWith(":") || value === undefined) continue;
-    const values = Array.isArray(value) ? value : String(value).split(/,\s*/);
+    if (key.startsWith(":") || value === undefined || STATUS_KEYS.has(key)) {
+      continue;
+    }
+    const values = Array.isArray(value) ? value : [String(value)];
     trailers[key] = key.endsWith("-bin")
-      ? values.map((item) => new Uint8Array(Buffer.from(item, "base64")))
+      ? values.flatMap((item) => item.split(",")).map((item) =>
+        new Uint8Array(Buffer.from(item.trim(), "base64"))
+      )
       : values;
   }
   return trailers;
 }
 
+/** `grpc-status` is one or more ASCII digits, nothing else. */
+const STATUS_VALUE = /^[0-9]+$/;
+const LARGEST_KNOWN_CODE = Status.UNAUTHENTICATED;
+
 function statusFromHeaders(
   headers: http2.IncomingHttpHeaders,
 ): CallStatus | undefined {
-  const code = headers["grpc-status"];
-  if (code === undefined) return undefined;
-  const parsed = Number(code);
-  return {
-    code: Number.isInteger(parsed) && parsed >= 0 ? parsed : Status.UNKNOWN,
-    details: decodeDetails(headers["grpc-message"]),
-    trailers: toTrailers(headers),
-  };
+  const raw = headers["grpc-status"];
+  if (raw === undefined) return undefined;
+  const value = Array.isArray(raw) ? raw.join(", ") : String(raw);
+  const details = decodeDetails(headers["grpc-message"]);
+  const trailers = toTrailers(headers);
+  if (!STATUS_VALUE.test(value)) {
+    return {
+      code: Status.UNKNOWN,
+      details: `Server sent an invalid grpc-status: "${value}"${
+        details === "" ? "" : `: ${details}`
+      }`,
+      trailers,
+    };
+  }
+  const code = Number(value);
+  if (code > LARGEST_KNOWN_CODE) {
+    return {
+      code: Status.UNKNOWN,
+      details: details === ""
+        ? `Server sent an unknown grpc-status: ${value}`
+        : details,
+      trailers,
+    };
+  }
+  return { code, details, trailers };
 }
 
-/** Splits the response body into gRPC messages (1-byte flag, 4-byte length, message). */
+/**
+ * Splits the response body into gRPC messages (1-byte flag, 4-byte length, message). Chunks
+ * are collected until a message is complete and joined once, so a large message costs one
+ * copy rather than one per chunk.
+ */
 class MessageDecoder {
-  #pending: Buffer | undefined;
+  #chunks: Buffer[] = [];
+  #buffered = 0;
+  /** The length of the message being collected, or -1 before its prefix is read. */
+  #length = -1;
   #maxBytes: number;
 
   constructor(maxBytes: number) {
@@ -169,38 +224,119 @@ class MessageDecoder {
     chunk: Buffer,
     deliver: (message: Buffer) => void,
   ): CallStatus | undefined {
-    let buffer = this.#pending === undefined
-      ? chunk
-      : Buffer.concat([this.#pending, chunk]);
-    this.#pending = undefined;
-    while (buffer.length >= 5) {
-      if (buffer[0] !== 0) {
-        return {
-          code: Status.INTERNAL,
-          details:
-            "Received a compressed message, but no compression was negotiated",
-          trailers: {},
-        };
+    if (chunk.length === 0) return undefined;
+    let rest = chunk;
+    if (this.#buffered > 0 || this.#length >= 0) {
+      // Finish the message (or prefix) that earlier chunks began.
+      this.#chunks.push(chunk);
+      this.#buffered += chunk.length;
+      while (this.#chunks.length > 1 || this.#length >= 0) {
+        const step = this.#step(deliver);
+        if (step === "wait") {
+          this.#keepCopy(chunk);
+          return undefined;
+        }
+        if (step !== "next") return step;
       }
-      const length = buffer.readUInt32BE(1);
-      if (length > this.#maxBytes) {
-        return {
-          code: Status.RESOURCE_EXHAUSTED,
-          details:
-            `Received message larger than max: ${length} > ${this.#maxBytes} bytes`,
-          trailers: {},
-        };
-      }
-      if (buffer.length < 5 + length) break;
-      deliver(buffer.subarray(5, 5 + length));
-      buffer = buffer.subarray(5 + length);
+      if (this.#buffered === 0) return undefined;
+      rest = this.#chunks.pop()!;
+      this.#buffered = 0;
     }
-    if (buffer.length > 0) this.#pending = Buffer.from(buffer);
+    // The common case: whole messages within one chunk, read in place.
+    let offset = 0;
+    while (rest.length - offset >= 5) {
+      const failure = this.#checkPrefix(rest, offset);
+      if (failure !== undefined) return failure;
+      const length = rest.readUInt32BE(offset + 1);
+      if (rest.length - offset - 5 < length) break;
+      deliver(rest.subarray(offset + 5, offset + 5 + length));
+      offset += 5 + length;
+    }
+    if (offset < rest.length) {
+      // The transport may reuse a chunk's memory once its "data" event is over: keep a copy.
+      this.#chunks.push(Buffer.from(rest.subarray(offset)));
+      this.#buffered = rest.length - offset;
+    }
     return undefined;
   }
 
+  /** One step over buffered chunks: a prefix or a message taken, or more bytes needed. */
+  #step(
+    deliver: (message: Buffer) => void,
+  ): "next" | "wait" | CallStatus {
+    if (this.#length < 0) {
+      if (this.#buffered < 5) return "wait";
+      const prefix = this.#take(5);
+      const failure = this.#checkPrefix(prefix, 0);
+      if (failure !== undefined) return failure;
+      this.#length = prefix.readUInt32BE(1);
+    }
+    if (this.#buffered < this.#length) return "wait";
+    const message = this.#take(this.#length);
+    this.#length = -1;
+    deliver(message);
+    return "next";
+  }
+
+  #checkPrefix(bytes: Buffer, offset: number): CallStatus | undefined {
+    if (bytes[offset] !== 0) {
+      return {
+        code: Status.INTERNAL,
+        details:
+          "Received a compressed message, but no compression was negotiated",
+        trailers: {},
+      };
+    }
+    const length = bytes.readUInt32BE(offset + 1);
+    if (length > this.#maxBytes) {
+      return {
+        code: Status.RESOURCE_EXHAUSTED,
+        details:
+          `Received message larger than max: ${length} > ${this.#maxBytes} bytes`,
+        trailers: {},
+      };
+    }
+    return undefined;
+  }
+
+  /** Replaces what is left of `chunk` in the buffer with a copy (see `push`). */
+  #keepCopy(chunk: Buffer): void {
+    const last = this.#chunks.length - 1;
+    if (last >= 0 && this.#chunks[last]!.buffer === chunk.buffer) {
+      this.#chunks[last] = Buffer.from(this.#chunks[last]!);
+    }
+  }
+
+  /** Removes the first `size` buffered bytes, copying only when they span chunks. */
+  #take(size: number): Buffer {
+    this.#buffered -= size;
+    const first = this.#chunks[0];
+    if (first === undefined) return Buffer.alloc(0);
+    if (first.length >= size) {
+      if (first.length === size) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(size);
+      return first.subarray(0, size);
+    }
+    const out = Buffer.allocUnsafe(size);
+    let filled = 0;
+    while (filled < size) {
+      const chunk = this.#chunks[0]!;
+      const wanted = size - filled;
+      if (chunk.length <= wanted) {
+        out.set(chunk, filled);
+        filled += chunk.length;
+        this.#chunks.shift();
+      } else {
+        out.set(chunk.subarray(0, wanted), filled);
+        this.#chunks[0] = chunk.subarray(wanted);
+        filled = size;
+      }
+    }
+    return out;
+  }
+
   get empty(): boolean {
-    return this.#pending === undefined;
+    return this.#buffered === 0 && this.#length < 0;
   }
 }
 
@@ -214,6 +350,13 @@ export interface GrpcCallSetup {
   deadline: number | undefined;
   /** The largest message accepted from the server, in bytes. */
   maxReceiveBytes: number;
+  /**
+   * The largest message this side sends, in bytes; a larger one ends the call with
+   * `RESOURCE_EXHAUSTED`.
+   *
+   * @default {Infinity}
+   */
+  maxSendBytes?: number;
 }
 
 /** How to start a call with {@linkcode Channel.startCall}. */
@@ -245,6 +388,15 @@ export class GrpcCall {
   #error: (Error & { code?: string }) | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #channel: Channel;
+  #session: http2.Http2Session | undefined;
+  #maxSendBytes: number;
+  /**
+   * Body chunks that came before the response headers, held until the headers say whether
+   * the body is gRPC at all; `undefined` once they came. Deno 2.7.5 to 2.9.6 emit "data"
+   * before "response" when both arrive in one read (denoland/deno#35947); this can go once
+   * a Deno with its fix (denoland/deno#35959) is the oldest supported.
+   */
+  #early: Buffer[] | undefined = [];
 
   /**
    * @param stream The HTTP/2 stream the call runs on, its request headers sent.
@@ -253,6 +405,8 @@ export class GrpcCall {
   constructor(stream: http2.ClientHttp2Stream, setup: GrpcCallSetup) {
     const { channel, listener, deadline, maxReceiveBytes } = setup;
     this.#channel = channel;
+    this.#session = stream.session;
+    this.#maxSendBytes = setup.maxSendBytes ?? Infinity;
     this.#stream = stream;
     this.#listener = listener;
     this.#decoder = new MessageDecoder(maxReceiveBytes);
@@ -300,6 +454,13 @@ export class GrpcCall {
    */
   write(message: Uint8Array): boolean {
     if (this.#finished) return false;
+    if (message.length > this.#maxSendBytes) {
+      this.cancel(
+        Status.RESOURCE_EXHAUSTED,
+        `Sent message larger than max: ${message.length} > ${this.#maxSendBytes} bytes`,
+      );
+      return false;
+    }
     const frame = Buffer.allocUnsafe(5 + message.length);
     frame[0] = 0;
     frame.writeUInt32BE(message.length, 1);
@@ -329,12 +490,12 @@ export class GrpcCall {
 
   /** Stops reading from the network until {@linkcode GrpcCall.resume}. */
   pause(): void {
-    this.#stream.pause();
+    if (!this.#finished) this.#stream.pause();
   }
 
   /** Reads from the network again. */
   resume(): void {
-    this.#stream.resume();
+    if (!this.#finished) this.#stream.resume();
   }
 
   /** Ends the call from this side: the server sees it cancelled; the status is `code`. */
@@ -345,36 +506,57 @@ export class GrpcCall {
     if (this.#finished) return;
     this.#status = { code, details, trailers: {}, local: true };
     this.#finish();
-    this.#stream.close(NGHTTP2_CANCEL);
+    this.#channel.resetStream(this.#stream);
   }
 
   #onResponse(headers: http2.IncomingHttpHeaders): void {
+    const early = this.#early ?? [];
+    this.#early = undefined;
+    this.#checkResponse(headers);
+    for (const chunk of early) this.#onData(chunk);
+  }
+
+  #checkResponse(headers: http2.IncomingHttpHeaders): void {
     const httpStatus = Number(headers[HTTP2_HEADER_STATUS]);
     const trailersOnly = statusFromHeaders(headers);
     if (trailersOnly !== undefined) {
       this.#status ??= trailersOnly;
       return;
     }
-    if (httpStatus !== 200) {
-      this.#status ??= {
-        code: statusFromHttp(httpStatus),
-        details: `Server answered with HTTP status ${httpStatus}`,
-        trailers: toTrailers(headers),
-      };
-      return;
-    }
+    // Not a gRPC response (a proxy's error page, a web server): the HTTP status says what
+    // happened, as gRPC maps it (doc/http-grpc-status-mapping.md); the body is not read.
     const contentType = String(headers[HTTP2_HEADER_CONTENT_TYPE] ?? "");
-    if (!contentType.startsWith("application/grpc")) {
-      this.#status ??= {
+    if (httpStatus !== 200) {
+      this.#endEarly({
+        code: statusFromHttp(httpStatus),
+        details: `Server answered with HTTP status ${httpStatus}${
+          contentType === "" ? "" : ` (${contentType})`
+        }`,
+        trailers: toTrailers(headers),
+      });
+    } else if (!/^application\/grpc(?:$|[+;])/.test(contentType)) {
+      this.#endEarly({
         code: Status.UNKNOWN,
         details: `Server answered with content type ${contentType || "(none)"}`,
         trailers: toTrailers(headers),
-      };
+      });
     }
+  }
+
+  /** Ends the call with `status` at once and resets its stream, leaving the body unread. */
+  #endEarly(status: CallStatus): void {
+    if (this.#finished) return;
+    this.#status = status;
+    this.#finish();
+    this.#channel.resetStream(this.#stream);
   }
 
   #onData(chunk: Buffer): void {
     if (this.#finished) return;
+    if (this.#early !== undefined) {
+      this.#early.push(Buffer.from(chunk));
+      return;
+    }
     const failure = this.#decoder.push(chunk, (message) => {
       if (!this.#finished) this.#listener.onMessage(message);
     });
@@ -388,7 +570,12 @@ export class GrpcCall {
       this.#finish();
       return;
     }
-    const error = this.#error ?? this.#channel.lastError;
+    // A connection that went down takes its streams with it: its cause explains them best.
+    const sessionLost = this.#session?.destroyed === true ||
+      this.#session?.closed === true;
+    const error = sessionLost
+      ? this.#channel.lastError ?? this.#error
+      : this.#error ?? this.#channel.lastError;
     let code: number = Status.INTERNAL;
     let details =
       `Stream closed without a gRPC status (HTTP/2 code ${this.#stream.rstCode})`;
@@ -406,6 +593,12 @@ export class GrpcCall {
     ) {
       code = Status.UNAVAILABLE;
       details = `Cannot reach ${this.#channel.authority}: ${error.message}`;
+    } else if (sessionLost) {
+      code = Status.UNAVAILABLE;
+      details =
+        `Connection to ${this.#channel.authority} closed during the call${
+          error === undefined ? "" : `: ${error.message}`
+        }`;
     } else if (this.#stream.rstCode === NGHTTP2_CANCEL) {
       code = Status.CANCELLED;
       details = "Call cancelled by the server";
@@ -460,6 +653,52 @@ export interface ChannelOptions {
   maxReceiveMessageBytes: number;
   /** TLS settings; plaintext HTTP/2 (h2c) without them. */
   tls?: ChannelTls | undefined;
+  /**
+   * The largest message sent to the server, in bytes; a larger one ends its call with
+   * `RESOURCE_EXHAUSTED` before it is sent.
+   *
+   * @default {Infinity}
+   */
+  maxSendMessageBytes?: number | undefined;
+  /**
+   * How often to send an HTTP/2 PING while calls are in flight, in milliseconds; `undefined`
+   * sends none.
+   *
+   * @default {undefined}
+   */
+  keepaliveMs?: number | undefined;
+  /**
+   * How long a keepalive PING may go unanswered before the connection is dropped and its
+   * calls end with `UNAVAILABLE`, in milliseconds.
+   *
+   * @default {20_000}
+   */
+  keepaliveTimeoutMs?: number | undefined;
+  /**
+   * The delay after a first failed connection attempt before the next one, in milliseconds;
+   * each further failure multiplies it by 1.6 (with 20% jitter), up to two minutes.
+   *
+   * @default {1_000}
+   */
+  initialBackoffMs?: number | undefined;
+}
+
+/**
+ * A cancelled stream waits, paused, for its server to use up what is left of the stream's
+ * flow-control window before it is reset; see {@linkcode Channel.resetStream}.
+ */
+const RESET_CHECK_MS = 10;
+/** A remainder of the window small enough to reset at once: a few frames at most. */
+const RESET_WINDOW_BYTES = 64;
+/** The longest a reset waits for the window to be used up. */
+const RESET_WAIT_MS = 1_000;
+
+function localWindow(stream: http2.ClientHttp2Stream): number | undefined {
+  try {
+    return stream.state?.localWindowSize;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Request headers for a call: the caller's metadata, already checked and encoded. */
@@ -477,6 +716,13 @@ export class Channel {
   #socket: net.Socket | undefined;
   #activeCalls = 0;
   #closed = false;
+  /** Cancelled streams waiting to be reset, each with what resets it now. */
+  #pendingResets = new Set<() => void>();
+  #keepalive: ReturnType<typeof setInterval> | undefined;
+  #pingTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The next connection attempt waits until then (epoch ms) after a failed one. */
+  #retryAt = 0;
+  #backoffMs: number;
   /** The last connection-level error, to explain why a stream failed. */
   lastError: (Error & { code?: string }) | undefined;
 
@@ -486,6 +732,7 @@ export class Channel {
       options.tls === undefined ? "http" : "https"
     }://${authority}`;
     this.#options = options;
+    this.#backoffMs = options.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS;
   }
 
   /**
@@ -505,7 +752,7 @@ export class Channel {
       ":path": path,
       "content-type": "application/grpc",
       "te": "trailers",
-      "user-agent": "grpc-stream-deno/0.1.0",
+      "user-agent": USER_AGENT,
     };
     // A grpc-js server meets a timeout longer than a timer can wait by expiring the call at
     // once; such a far deadline is left to this side's own timer.
@@ -526,11 +773,13 @@ export class Channel {
     }
     this.#activeCalls += 1;
     session.ref();
+    if (this.#activeCalls === 1) this.#startKeepalive();
     return new GrpcCall(stream, {
       channel: this,
       listener,
       deadline,
       maxReceiveBytes: this.#options.maxReceiveMessageBytes,
+      maxSendBytes: this.#options.maxSendMessageBytes ?? Infinity,
     });
   }
 
@@ -538,6 +787,7 @@ export class Channel {
   callEnded(): void {
     this.#activeCalls -= 1;
     if (this.#activeCalls > 0) return;
+    this.#stopKeepalive();
     if (this.#closed) this.#disconnect();
     else this.#session?.unref();
   }
@@ -549,12 +799,115 @@ export class Channel {
   }
 
   /**
+   * Resets a stream this side has given up on (`RST_STREAM(CANCEL)`), without losing the
+   * connection to a server that goes on sending.
+   *
+   * A server sends the DATA frames it had in flight after the reset, as RFC 9113 allows, and
+   * grpc-go sends each message in a frame of its own. The nghttp2 inside Deno 2.9 (1.68.0)
+   * counts every frame for a stream it no longer has as a "glitch" and ends the whole
+   * connection with `GOAWAY(ENHANCE_YOUR_CALM)` when they come too fast (nghttp2/nghttp2#2597;
+   * nghttp2 1.69.0 stopped counting them, so this can go once Deno ships it). Deno 2.9.6's
+   * nghttp2 allows a burst of only 1,000 such frames, then 33 a second. The stream is
+   * paused instead, so its flow-control window is no longer replenished, and reset once the
+   * server has used up the window (nothing can follow the reset then) or after a second at
+   * most (a server that sent that little in a second sends little after the reset too). The
+   * caller has its status at once; only the server hears of the cancel up to a second later.
+   * Dropping the connection (closing the channel once its calls are over) resets at once.
+   *
+   * @param stream The stream; the call on it has already reported its status.
+   */
+  resetStream(stream: http2.ClientHttp2Stream): void {
+    if (stream.closed || stream.destroyed) return;
+    stream.pause();
+    const started = Date.now();
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const reset = (): void => {
+      clearTimeout(timer);
+      this.#pendingResets.delete(reset);
+      stream.off("close", reset);
+      if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
+    };
+    const check = (): void => {
+      // No window yet: the stream has no id yet, or no answer; the server may still flood.
+      const window = localWindow(stream);
+      if (
+        (window !== undefined && window <= RESET_WINDOW_BYTES) ||
+        Date.now() - started >= RESET_WAIT_MS
+      ) {
+        reset();
+        return;
+      }
+      timer = setTimeout(check, RESET_CHECK_MS);
+    };
+    const window = localWindow(stream);
+    if (window !== undefined && window <= RESET_WINDOW_BYTES) {
+      reset();
+      return;
+    }
+    this.#pendingResets.add(reset);
+    stream.once("close", reset);
+    timer = setTimeout(check, RESET_CHECK_MS);
+  }
+
+  /** Pings the server every `keepaliveMs` while calls are in flight. */
+  #startKeepalive(): void {
+    const interval = this.#options.keepaliveMs;
+    if (interval === undefined || this.#keepalive !== undefined) return;
+    this.#keepalive = setInterval(() => this.#ping(), interval);
+  }
+
+  #stopKeepalive(): void {
+    clearInterval(this.#keepalive);
+    this.#keepalive = undefined;
+    clearTimeout(this.#pingTimer);
+    this.#pingTimer = undefined;
+  }
+
+  /**
+   * Sends one PING; a connection that does not answer within `keepaliveTimeoutMs` is half
+   * open (a peer that vanished without closing it), so it is dropped and its calls end with
+   * `UNAVAILABLE` instead of waiting forever.
+   */
+  #ping(): void {
+    const session = this.#session;
+    if (
+      session === undefined || session.destroyed ||
+      this.#pingTimer !== undefined
+    ) {
+      return;
+    }
+    const timeout = this.#options.keepaliveTimeoutMs ??
+      DEFAULT_KEEPALIVE_TIMEOUT_MS;
+    this.#pingTimer = setTimeout(() => {
+      this.#pingTimer = undefined;
+      if (this.#session !== session) return;
+      this.lastError = Object.assign(
+        new Error(`No answer to a keepalive ping within ${timeout} ms`),
+        { code: "ERR_GRPC_KEEPALIVE_TIMEOUT" },
+      );
+      this.#disconnect();
+    }, timeout);
+    try {
+      session.ping(() => {
+        clearTimeout(this.#pingTimer);
+        this.#pingTimer = undefined;
+      });
+    } catch {
+      // The session is closing; its calls end on their own.
+      clearTimeout(this.#pingTimer);
+      this.#pingTimer = undefined;
+    }
+  }
+
+  /**
    * Drops the connection by closing its socket, without the GOAWAY frame a session close
    * sends: under Deno 2.9, a GOAWAY that reaches a grpc-js server after a stream of a few
    * thousand messages can abort the server's process inside nghttp2 (denoland/deno#36788).
    * Nothing is lost, since no call is in flight.
    */
   #disconnect(): void {
+    // Streams still waiting for their reset go with the connection.
+    for (const reset of [...this.#pendingResets]) reset();
     const session = this.#session;
     this.#session = undefined;
     this.#socket?.destroy();
@@ -566,6 +919,18 @@ export class Channel {
     const current = this.#session;
     if (current !== undefined && !current.closed && !current.destroyed) {
       return current;
+    }
+    // After a failed attempt the next one waits its backoff; calls meanwhile fail fast, as
+    // gRPC's do by default (no wait-for-ready), rather than each dialling again.
+    const wait = this.#retryAt - Date.now();
+    if (wait > 0) {
+      throw new GrpcError(
+        Status.UNAVAILABLE,
+        `Cannot reach ${this.authority}: ${
+          this.lastError?.message ?? "Connection failed"
+        } (next attempt in ${Math.ceil(wait)} ms)`,
+        { cause: this.lastError },
+      );
     }
     const { hostname, port } = new URL(this.#url);
     const host = hostname.startsWith("[") ? hostname.slice(1, -1) : hostname;
@@ -588,6 +953,22 @@ export class Channel {
     });
     const session = http2.connect(this.#url, {
       createConnection: () => socket,
+    });
+    let connected = false;
+    session.once("connect", () => {
+      connected = true;
+      this.#retryAt = 0;
+      this.#backoffMs = this.#options.initialBackoffMs ??
+        DEFAULT_INITIAL_BACKOFF_MS;
+    });
+    session.once("close", () => {
+      if (connected || this.#closed) return;
+      const jitter = 1 + BACKOFF_JITTER * (2 * Math.random() - 1);
+      this.#retryAt = Date.now() + this.#backoffMs * jitter;
+      this.#backoffMs = Math.min(
+        this.#backoffMs * BACKOFF_MULTIPLIER,
+        MAX_BACKOFF_MS,
+      );
     });
     // A server that shuts down gracefully sends a GOAWAY; see proto/http2_session.ts.
     deferCloseAfterGoaway(session);

@@ -136,6 +136,29 @@ export interface ClientOptions {
    */
   maxReceiveMessageBytes?: number;
   /**
+   * The largest request message sent, in bytes; a larger one ends its call with
+   * `RESOURCE_EXHAUSTED` before it is sent. Unlimited by default, as in grpc-js.
+   *
+   * @default {Infinity}
+   */
+  maxSendMessageBytes?: number;
+  /**
+   * Send an HTTP/2 PING every this many milliseconds while calls are in flight, so that a
+   * connection the server can no longer answer on (a peer that vanished, a dropped route)
+   * ends its calls with `UNAVAILABLE` instead of leaving them waiting. Off by default, as in
+   * grpc-js; servers limit how often they accept pings (grpc-go: not more often than every
+   * 5 minutes unless told otherwise), so keep it at minutes against servers you do not run.
+   *
+   * @default {undefined} (no keepalive pings)
+   */
+  keepaliveMs?: number;
+  /**
+   * How long a keepalive PING may go unanswered before the connection counts as lost.
+   *
+   * @default {20_000}
+   */
+  keepaliveTimeoutMs?: number;
+  /**
    * Connect over TLS: `true` to trust Deno's default root store, or the CA to trust and,
    * for mutual TLS, the client's certificate. A server that cannot be verified ends each
    * call with `UNAVAILABLE`.
@@ -319,6 +342,10 @@ function callSum(
       deadline,
       listener: {
         onMessage(message: Buffer): void {
+          // Sum has one reply; grpc-js ends a call that gets more the same way.
+          if (reply !== undefined) {
+            call.cancel(Status.UNIMPLEMENTED, "Too many responses received");
+          }
           reply = message;
         },
         onStatus(status: CallStatus): void {
@@ -429,6 +456,14 @@ function toChannelTls(tls: ClientOptions["tls"]): ChannelTls | undefined {
   };
 }
 
+/** Checks an optional whole-number option: `undefined`, `Infinity` or an integer >= `min`. */
+function checkLimit(value: unknown, name: string, min: number): void {
+  if (value === undefined || value === Infinity) return;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
+    throw new RangeError(`${name} must be an integer >= ${min}: ${value}`);
+  }
+}
+
 /** `host:port` or `[ipv6]:port`, the only address forms the client dials. */
 const ADDRESS = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@?#]+):(\d{1,5})$/;
 
@@ -476,8 +511,7 @@ function toBuffer(pem: string | Uint8Array | undefined): Buffer | null {
 
 function openGrpcJsChannel(
   target: string,
-  options: ClientOptions,
-  maxReceiveMessageBytes: number,
+  options: ClientOptions & { maxReceiveMessageBytes: number },
 ): GrpcJsChannel {
   if (!isGrpcJsTarget(target)) {
     throw new TypeError(
@@ -510,8 +544,20 @@ function openGrpcJsChannel(
   const tls = toChannelTls(options.tls);
   const defaults: grpc.ChannelOptions = {
     "grpc.use_local_subchannel_pool": 1,
-    "grpc.max_receive_message_length": maxReceiveMessageBytes,
+    "grpc.max_receive_message_length": options.maxReceiveMessageBytes,
   };
+  // The options both transports share, in grpc-js's own names.
+  if (
+    options.maxSendMessageBytes !== undefined &&
+    options.maxSendMessageBytes !== Infinity
+  ) {
+    defaults["grpc.max_send_message_length"] = options.maxSendMessageBytes;
+  }
+  if (options.keepaliveMs !== undefined && options.keepaliveMs !== Infinity) {
+    defaults["grpc.keepalive_time_ms"] = options.keepaliveMs;
+    defaults["grpc.keepalive_timeout_ms"] = options.keepaliveTimeoutMs ??
+      20_000;
+  }
   if (tls?.serverName !== undefined) {
     defaults["grpc.ssl_target_name_override"] = tls.serverName;
   }
@@ -543,8 +589,12 @@ function openChannel(address: string, options: ClientOptions): Transport {
       `Max receive message bytes must be an integer >= 0: ${maxReceiveMessageBytes}`,
     );
   }
+  const { maxSendMessageBytes, keepaliveMs, keepaliveTimeoutMs } = options;
+  checkLimit(maxSendMessageBytes, "Max send message bytes", 0);
+  checkLimit(keepaliveMs, "Keepalive ms", 1);
+  checkLimit(keepaliveTimeoutMs, "Keepalive timeout ms", 1);
   if (transport === "grpc-js") {
-    return openGrpcJsChannel(address, options, maxReceiveMessageBytes);
+    return openGrpcJsChannel(address, { ...options, maxReceiveMessageBytes });
   }
   for (
     const key of ["channelOptions", "credentials", "interceptors"] as const
@@ -562,6 +612,9 @@ function openChannel(address: string, options: ClientOptions): Transport {
   return new Channel(address, {
     maxReceiveMessageBytes,
     tls: toChannelTls(options.tls),
+    maxSendMessageBytes,
+    keepaliveMs,
+    keepaliveTimeoutMs,
   });
 }
 
@@ -574,7 +627,8 @@ function openChannel(address: string, options: ClientOptions): Transport {
  * @returns The client; close it (or declare it with `using`) when done.
  * @throws {TypeError} If `address` is not `host:port` or `[ipv6]:port`, or the TLS options
  * are malformed (for example a `cert` without its `key`).
- * @throws {RangeError} If `maxReceiveMessageBytes` is not an integer >= 0.
+ * @throws {RangeError} If `maxReceiveMessageBytes` or `maxSendMessageBytes` is not an integer
+ * >= 0, or `keepaliveMs` or `keepaliveTimeoutMs` is not an integer >= 1.
  *
  * @example Call all three methods over one connection
  * ```ts

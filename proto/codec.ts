@@ -4,8 +4,9 @@
  * reflection-based codec; `tests/codec_test.ts` proves them byte-for-byte against protobufjs.
  *
  * Decoders accept anything a conforming encoder may send: fields in any order, repeated
- * fields (the last wins), zero values left out, and unknown fields (skipped). Malformed input
- * throws a `RangeError`, which grpc-js turns into a status on that call alone.
+ * fields (the last wins), zero values left out, and unknown fields of any wire type, groups
+ * included (skipped). Malformed input throws a `RangeError`, which grpc-js turns into a status
+ * on that call alone.
  *
  * @module
  */
@@ -14,7 +15,11 @@ import { Buffer } from "node:buffer";
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
 const WIRE_LENGTH_DELIMITED = 2;
+const WIRE_START_GROUP = 3;
+const WIRE_END_GROUP = 4;
 const WIRE_FIXED32 = 5;
+/** How deep unknown groups may nest, as protobuf's own recursion limit. */
+const MAX_GROUP_DEPTH = 100;
 
 const TWO_TO_32 = 4_294_967_296;
 
@@ -77,7 +82,12 @@ function readDouble(reader: Reader): number {
   );
 }
 
-function skipField(reader: Reader, wireType: number): void {
+function skipField(
+  reader: Reader,
+  field: number,
+  wireType: number,
+  depth = 0,
+): void {
   switch (wireType) {
     case WIRE_VARINT:
       readVarint64(reader);
@@ -91,13 +101,40 @@ function skipField(reader: Reader, wireType: number): void {
       reader.offset += low;
       break;
     }
+    case WIRE_START_GROUP:
+      skipGroup(reader, field, depth + 1);
+      return;
     case WIRE_FIXED32:
       reader.offset += 4;
       break;
     default:
+      // An end-group tag without its start, or wire type 6 or 7.
       throw new RangeError(`Wire type is not supported: ${wireType}`);
   }
   if (reader.offset > reader.bytes.length) truncated();
+}
+
+/** Skips the fields of a group (a proto2 encoding) up to its end tag, groups within included. */
+function skipGroup(reader: Reader, field: number, depth: number): void {
+  if (depth > MAX_GROUP_DEPTH) {
+    throw new RangeError("Groups are nested too deeply");
+  }
+  while (reader.offset < reader.bytes.length) {
+    const { low: tag, high } = readVarint64(reader);
+    if (high !== 0 || tag >>> 3 === 0) {
+      throw new RangeError("Field number is invalid");
+    }
+    if ((tag & 7) === WIRE_END_GROUP) {
+      if (tag >>> 3 !== field) {
+        throw new RangeError(
+          `Group ${field} ends with the tag of ${tag >>> 3}`,
+        );
+      }
+      return;
+    }
+    skipField(reader, tag >>> 3, tag & 7, depth);
+  }
+  truncated();
 }
 
 /**
@@ -115,7 +152,7 @@ function readFields(
     }
     const field = tag >>> 3;
     const wireType = tag & 7;
-    if (!onField(field, wireType, reader)) skipField(reader, wireType);
+    if (!onField(field, wireType, reader)) skipField(reader, field, wireType);
   }
 }
 
