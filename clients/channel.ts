@@ -16,6 +16,11 @@ import tls from "node:tls";
 import { Buffer } from "node:buffer";
 import { deferCloseAfterGoaway } from "../proto/http2_session.ts";
 import { GrpcError, Status, type Trailers } from "./grpc_error.ts";
+import {
+  type CallRecorder,
+  inCallContext,
+  startClientCall,
+} from "./telemetry.ts";
 
 /** How a call ended. */
 export interface CallStatus {
@@ -214,6 +219,8 @@ export interface GrpcCallSetup {
   deadline: number | undefined;
   /** The largest message accepted from the server, in bytes. */
   maxReceiveBytes: number;
+  /** The call's span and metrics, when OpenTelemetry is on. */
+  telemetry?: CallRecorder | undefined;
 }
 
 /** How to start a call with {@linkcode Channel.startCall}. */
@@ -245,6 +252,7 @@ export class GrpcCall {
   #error: (Error & { code?: string }) | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #channel: Channel;
+  #telemetry: CallRecorder | undefined;
 
   /**
    * @param stream The HTTP/2 stream the call runs on, its request headers sent.
@@ -253,6 +261,7 @@ export class GrpcCall {
   constructor(stream: http2.ClientHttp2Stream, setup: GrpcCallSetup) {
     const { channel, listener, deadline, maxReceiveBytes } = setup;
     this.#channel = channel;
+    this.#telemetry = setup.telemetry;
     this.#stream = stream;
     this.#listener = listener;
     this.#decoder = new MessageDecoder(maxReceiveBytes);
@@ -304,6 +313,7 @@ export class GrpcCall {
     frame[0] = 0;
     frame.writeUInt32BE(message.length, 1);
     frame.set(message, 5);
+    this.#telemetry?.sent();
     return this.#stream.write(frame);
   }
 
@@ -376,7 +386,9 @@ export class GrpcCall {
   #onData(chunk: Buffer): void {
     if (this.#finished) return;
     const failure = this.#decoder.push(chunk, (message) => {
-      if (!this.#finished) this.#listener.onMessage(message);
+      if (this.#finished) return;
+      this.#telemetry?.received();
+      this.#listener.onMessage(message);
     });
     if (failure !== undefined) this.cancel(failure.code, failure.details);
   }
@@ -437,6 +449,7 @@ export class GrpcCall {
         trailers: {},
       };
     }
+    this.#telemetry?.end(status.code, status.details);
     this.#channel.callEnded();
     this.#listener.onStatus(status);
   }
@@ -512,10 +525,15 @@ export class Channel {
     if (deadline !== undefined && deadline - Date.now() <= MAX_TIMER_MS) {
       requestHeaders["grpc-timeout"] = encodeTimeout(deadline - Date.now());
     }
+    const telemetry = startClientCall(path, this.authority, requestHeaders);
     let stream: http2.ClientHttp2Stream;
     try {
-      stream = session.request(requestHeaders, { endStream: false });
+      stream = inCallContext(
+        telemetry,
+        () => session.request(requestHeaders, { endStream: false }),
+      );
     } catch (cause) {
+      telemetry?.end(Status.UNAVAILABLE, String(cause));
       throw new GrpcError(
         Status.UNAVAILABLE,
         `Cannot start a call on ${this.authority}: ${
@@ -531,6 +549,7 @@ export class Channel {
       listener,
       deadline,
       maxReceiveBytes: this.#options.maxReceiveMessageBytes,
+      telemetry,
     });
   }
 

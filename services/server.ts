@@ -17,6 +17,7 @@ import { guardSessions } from "./goaway_guard.ts";
 import { createHandlers, type ServerLogger } from "./handlers.ts";
 import { createHealth, type Health } from "./health.ts";
 import { createReflection } from "./reflection.ts";
+import { ObservedServer } from "./telemetry.ts";
 
 export type { ServerLogger } from "./handlers.ts";
 
@@ -338,7 +339,7 @@ export async function startServer(
 
   const credentials = serverCredentials(options.tls);
 
-  const server = new grpc.Server({ ...options.channelOptions });
+  const server = new ObservedServer({ ...options.channelOptions });
   const handlers = createHandlers({ maxPowCount, logger: options.logger });
   server.addService(streamServices.serverStream, handlers.serverStream);
   server.addService(streamServices.clientStream, handlers.clientStream);
