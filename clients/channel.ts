@@ -525,7 +525,10 @@ export class Channel {
     if (deadline !== undefined && deadline - Date.now() <= MAX_TIMER_MS) {
       requestHeaders["grpc-timeout"] = encodeTimeout(deadline - Date.now());
     }
-    const telemetry = startClientCall(path, this.authority, requestHeaders);
+    const telemetry = startClientCall(path, {
+      authority: this.authority,
+      headers: requestHeaders,
+    });
     let stream: http2.ClientHttp2Stream;
     try {
       stream = inCallContext(

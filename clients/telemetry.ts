@@ -15,6 +15,14 @@ import {
 
 export type { CallRecorder } from "../proto/telemetry.ts";
 
+/** Where a call goes and what it sends first, for {@linkcode startClientCall}. */
+export interface ClientCallSetup {
+  /** The server's `host:port`. */
+  authority: string;
+  /** The request headers, to which the trace context is added. */
+  headers: Record<string, unknown>;
+}
+
 /**
  * Starts the telemetry of one outgoing call and writes the trace context into its request
  * headers: `traceparent` and `tracestate` from the caller's active context, through the
@@ -22,19 +30,19 @@ export type { CallRecorder } from "../proto/telemetry.ts";
  * the parent the server sees.
  *
  * @param path The method path, e.g. `/stream.ServerStream/Pow`.
- * @param authority The server's `host:port`.
- * @param headers The request headers, to which the trace context is added.
+ * @param call The server's `host:port`, and the request headers, to which the trace
+ * context is added.
  * @returns The call's recorder, or `undefined` when OpenTelemetry is off.
  */
 export function startClientCall(
   path: string,
-  authority: string,
-  headers: Record<string, unknown>,
+  call: ClientCallSetup,
 ): CallRecorder | undefined {
-  const method = parseMethodPath(path);
+  const { authority, headers } = call;
   const { host, port } = splitHostPort(authority);
   const parent = context.active();
-  const recorder = startCallRecorder("client", method, {
+  const recorder = startCallRecorder("client", {
+    method: parseMethodPath(path),
     parent,
     attributes: port === undefined
       ? { [ATTRIBUTES.serverAddress]: host }

@@ -351,6 +351,8 @@ export class CallRecorder {
 
 /** Where and what a call is, to start its recorder. */
 export interface CallRecorderSetup {
+  /** The method called. */
+  method: RpcMethod;
   /** The context the call's span is a child of: the caller's, or one extracted from metadata. */
   parent: Context;
   /** Span attributes beyond the method's; `server.*` ones also go on the metrics. */
@@ -362,15 +364,14 @@ export interface CallRecorderSetup {
  * tracer nor a meter is registered.
  *
  * @param side The client or the server.
- * @param method The method called.
- * @param setup The parent context and extra attributes.
+ * @param setup The method, the parent context and extra attributes.
  * @returns The call's recorder, or `undefined` when there is nothing to record.
  */
 export function startCallRecorder(
   side: CallSide,
-  method: RpcMethod,
   setup: CallRecorderSetup,
 ): CallRecorder | undefined {
+  const { method } = setup;
   tracer ??= trace.getTracer(INSTRUMENTATION_SCOPE);
   const methodAttributes: Attributes = {
     [ATTRIBUTES.rpcSystem]: "grpc",

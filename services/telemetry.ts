@@ -114,7 +114,8 @@ function startServerCall(
 ): CallRecorder | undefined {
   const inner = innerCallOf(call);
   if (inner === undefined) return undefined;
-  const recorder = startCallRecorder("server", method, {
+  const recorder = startCallRecorder("server", {
+    method,
     parent: propagation.extract(ROOT_CONTEXT, call.metadata, METADATA_GETTER),
     attributes: peerAttributes(call),
   });

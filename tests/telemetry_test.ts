@@ -255,9 +255,13 @@ async function stopServer(process: DenoProcess): Promise<void> {
 interface CallerOutput {
   traceId: string;
   spanId: string;
+  /** The `calls` mode's results. */
   powers: number;
   total: string;
   failure: string;
+  /** The `endings` mode's results. */
+  deadline: string;
+  cancelledAfter: number;
 }
 
 /** Runs the client fixture to the end and returns what it printed. */
@@ -265,6 +269,7 @@ async function runClient(
   address: string,
   powCount: number,
   env: Record<string, string>,
+  mode: "calls" | "endings" = "calls",
 ): Promise<CallerOutput> {
   await using client = DenoProcess.spawn([
     "run",
@@ -273,6 +278,7 @@ async function runClient(
     `${ROOT}tests/fixtures/otel_client.ts`,
     address,
     String(powCount),
+    mode,
   ], { env });
   const { code, stdout, stderr } = await client.finished();
   strictEqual(code, 0, stderr.join("\n"));
@@ -505,6 +511,61 @@ Deno.test("OpenTelemetry traces each call from client to server across two proce
       strictEqual(client!.attributes["server.port"], port);
     },
   );
+});
+
+Deno.test("OpenTelemetry ends the spans of a call past its deadline or left early", async (t) => {
+  await using collector = new Collector();
+  const server = await startTracedServer(collector);
+  let caller: CallerOutput;
+  try {
+    caller = await runClient(
+      server.address,
+      1,
+      otelEnvironment(collector, "telemetry-test-client"),
+      "endings",
+    );
+  } finally {
+    await stopServer(server.process);
+  }
+  const spans = (kind: number, code: number): ExportedSpan[] =>
+    ourSpans(collector, kind, POW).filter((span) =>
+      span.attributes["rpc.grpc.status_code"] === code
+    );
+
+  await t.step("DEADLINE_EXCEEDED is an error on both sides", () => {
+    ok(caller.deadline.includes("DEADLINE_EXCEEDED"), caller.deadline);
+    const [client] = spans(SPAN_KIND_CLIENT, 4);
+    const [server] = spans(SPAN_KIND_SERVER, 4);
+    ok(client !== undefined && server !== undefined);
+    strictEqual(client.status.code, SPAN_STATUS_ERROR);
+    strictEqual(server.status.code, SPAN_STATUS_ERROR);
+    ok(descendsFrom(collector.spans, server, client));
+    const sent = server.attributes["grpc_stream.messages.sent"];
+    ok(typeof sent === "number" && sent > 0 && sent < 1_000_000, String(sent));
+  });
+
+  await t.step(
+    "a call the client leaves is CANCELLED: its error, not the server's",
+    () => {
+      strictEqual(caller.cancelledAfter, 10);
+      const [client] = spans(SPAN_KIND_CLIENT, 1);
+      const [server] = spans(SPAN_KIND_SERVER, 1);
+      ok(client !== undefined && server !== undefined);
+      strictEqual(client.status.code, SPAN_STATUS_ERROR);
+      ok(server.status.code !== SPAN_STATUS_ERROR);
+      ok(descendsFrom(collector.spans, server, client));
+    },
+  );
+
+  await t.step("no call is left in flight", () => {
+    for (const side of ["client", "server"]) {
+      strictEqual(
+        collector.latest(`rpc.${side}.active_calls`, { "rpc.method": "Pow" })
+          ?.value,
+        0,
+      );
+    }
+  });
 });
 
 Deno.test("OpenTelemetry makes a grpc-js or Go client's traceparent the parent of the server span", async (t) => {
