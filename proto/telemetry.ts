@@ -2,12 +2,13 @@
  * What the client and the server share to trace and measure their calls through
  * `npm:@opentelemetry/api`, which Deno's built-in OpenTelemetry (`OTEL_DENO=true`) serves:
  * the attribute and instrument names of OpenTelemetry's semantic conventions for RPC (the
- * experimental ones of v1.37 and before, that the issue names: `rpc.server.duration` in ms),
- * and one recorder per call that owns its span and its measurements.
+ * experimental ones of v1.37 and before, which backends read today: `rpc.server.duration` in
+ * ms, not v1.38's `rpc.server.call.duration` in s), and one recorder per call that owns its
+ * span and its measurements.
  *
  * Without OpenTelemetry configured, the API hands out a tracer whose spans do not record and
  * a no-op meter: {@linkcode startCallRecorder} then returns `undefined`, and the transports
- * do no work per message at all.
+ * do nothing per message but find that out (an optional call on an unset field).
  *
  * @module
  */

@@ -7,10 +7,13 @@
  *   `git archive` into a temporary directory;
  * - **off**: this checkout, with no OpenTelemetry configured (`OTEL_DENO=false`);
  * - **on**: this checkout under `OTEL_DENO=true`, both processes exporting OTLP/HTTP to a
- *   receiver in this process that accepts and drops everything.
+ *   receiver in this process that accepts and drops everything;
+ * - **before, on**: the earlier commit under `OTEL_DENO=true` too, which tells what Deno's own
+ *   OpenTelemetry costs (it traces each HTTP/2 request) from what this module adds to it.
  *
- * Variants take turns within each round, so that a busy machine slows them alike; the table
- * shows the median rate over `--repeat` rounds and each variant's ratio to **before**.
+ * Variants take turns within each round, so that a busy machine slows them alike; the tables
+ * show the median over `--repeat` rounds of the rate and of the CPU time per message (client
+ * and server together, from `/usr/bin/time`), and each variant's ratio to **before**.
  *
  * Run: `deno run --allow-run --allow-net=127.0.0.1 --allow-read --allow-write
  * tests/telemetry_bench.ts [--base COMMIT] [--repeat N] [--quick]`
@@ -21,10 +24,10 @@ import { parseArgs } from "node:util";
 import type { ClientResult, ServerAnnouncement } from "./bench/common.ts";
 
 type Shape = "pow" | "sum" | "sqrt";
-type Variant = "before" | "off" | "on";
+type Variant = "before" | "off" | "on" | "beforeOn";
 
 const SHAPES: readonly Shape[] = ["pow", "sum", "sqrt"];
-const VARIANTS: readonly Variant[] = ["before", "off", "on"];
+const VARIANTS: readonly Variant[] = ["before", "off", "on", "beforeOn"];
 const HERE = decodeURIComponent(new URL("../", import.meta.url).pathname);
 const PERMISSIONS = ["--allow-net=127.0.0.1", "--allow-env=GRPC_*"];
 
@@ -92,7 +95,7 @@ const sink = Deno.serve(
 );
 
 function environment(variant: Variant): Record<string, string> {
-  return variant === "on"
+  return variant === "on" || variant === "beforeOn"
     ? {
       NO_COLOR: "1",
       OTEL_DENO: "true",
@@ -101,14 +104,23 @@ function environment(variant: Variant): Record<string, string> {
     : { NO_COLOR: "1", OTEL_DENO: "false" };
 }
 
+/** A program of tests/bench/ under `/usr/bin/time`, which writes its CPU seconds to `cpuFile`. */
 function spawn(
   root: string,
   variant: Variant,
-  program: string,
-  args: string[],
+  command: { program: string; args: string[]; cpuFile: string },
 ): Deno.ChildProcess {
-  return new Deno.Command(Deno.execPath(), {
-    args: ["run", "--quiet", ...PERMISSIONS, `tests/bench/${program}`, ...args],
+  return new Deno.Command("/usr/bin/time", {
+    args: [
+      "--format=%U %S",
+      `--output=${command.cpuFile}`,
+      Deno.execPath(),
+      "run",
+      "--quiet",
+      ...PERMISSIONS,
+      `tests/bench/${command.program}`,
+      ...command.args,
+    ],
     cwd: root,
     env: environment(variant),
     stdin: "piped",
@@ -117,13 +129,34 @@ function spawn(
   }).spawn();
 }
 
-/** One run: a fresh server, one call of `shape`, the client's rate in messages/s. */
+async function cpuSeconds(file: string): Promise<number> {
+  const [user, system] = (await Deno.readTextFile(file)).trim().split(/\s+/)
+    .map(Number);
+  return user! + system!;
+}
+
+/** What one run measured. */
+interface Measurement {
+  /** Messages per second, as the client timed its call. */
+  rate: number;
+  /** CPU time of the client and the server together, per message, in microseconds. */
+  cpuMicros: number;
+}
+
+/** One run: a fresh server, one call of `shape`. */
 async function measure(
   root: string,
   variant: Variant,
   shape: Shape,
-): Promise<number> {
-  const server = spawn(root, variant, "our_server.ts", []);
+): Promise<Measurement> {
+  const serverCpu = `${scratch}/server`;
+  const clientCpu = `${scratch}/client`;
+  const server = spawn(root, variant, {
+    program: "our_server.ts",
+    args: [],
+    cpuFile: serverCpu,
+  });
+  let result: ClientResult;
   try {
     const reader = server.stdout.pipeThrough(new TextDecoderStream())
       .getReader();
@@ -135,25 +168,23 @@ async function measure(
     }
     const { port } = JSON.parse(buffered.split("\n")[0]!) as ServerAnnouncement;
     reader.cancel().catch(() => {});
-    const client = spawn(root, variant, "our_client.ts", [
-      shape,
-      `127.0.0.1:${port}`,
-      "--count",
-      String(counts[shape]),
-    ]);
+    const client = spawn(root, variant, {
+      program: "our_client.ts",
+      args: [shape, `127.0.0.1:${port}`, "--count", String(counts[shape])],
+      cpuFile: clientCpu,
+    });
     await client.stdin.close();
     const output = new TextDecoder().decode((await client.output()).stdout);
-    const result = JSON.parse(
-      output.trim().split("\n").at(-1)!,
-    ) as ClientResult;
+    result = JSON.parse(output.trim().split("\n").at(-1)!) as ClientResult;
     if (!result.ok) {
       throw new Error(`${variant} ${shape} failed: ${result.error}`);
     }
-    return result.rate;
   } finally {
     await server.stdin.close().catch(() => {});
     await server.status;
   }
+  const cpu = (await cpuSeconds(serverCpu)) + (await cpuSeconds(clientCpu));
+  return { rate: result.rate, cpuMicros: cpu / counts[shape] * 1e6 };
 }
 
 function median(list: readonly number[]): number {
@@ -171,25 +202,29 @@ const roots: Record<Variant, string> = {
   before: baseRoot,
   off: HERE,
   on: HERE,
+  beforeOn: baseRoot,
 };
-const rates = new Map<string, number[]>();
+const scratch = await Deno.makeTempDir({ prefix: "telemetry_bench_cpu_" });
+const runs = new Map<string, Measurement[]>();
+const started = performance.now();
 try {
   for (let round = 1; round <= repeat; round++) {
     for (const shape of SHAPES) {
       for (const variant of VARIANTS) {
-        const rate = await measure(roots[variant], variant, shape);
+        const measured = await measure(roots[variant], variant, shape);
         const key = `${shape} ${variant}`;
-        rates.set(key, [...(rates.get(key) ?? []), rate]);
+        runs.set(key, [...(runs.get(key) ?? []), measured]);
         console.error(
           `round ${round}/${repeat}: ${shape} ${variant}: ${
-            Math.round(rate).toLocaleString("en-US")
-          } msg/s`,
+            Math.round(measured.rate).toLocaleString("en-US")
+          } msg/s, ${measured.cpuMicros.toFixed(2)} CPU µs/msg`,
         );
       }
     }
   }
 } finally {
   await Deno.remove(baseRoot, { recursive: true });
+  await Deno.remove(scratch, { recursive: true });
   await sink.shutdown();
 }
 
@@ -198,22 +233,46 @@ const cpus = (await run("nproc", [])).trim();
 const load = (await run("cat", ["/proc/loadavg"])).split(" ").slice(0, 3)
   .join(" ");
 console.log(
-  `Median msg/s of ${repeat} rounds; before = ${baseCommit}, off/on = ${headCommit} (working tree) without/with OTEL_DENO=true; ${cpus} CPUs, load ${load} at the end`,
+  `Medians of ${repeat} rounds (${
+    Math.round((performance.now() - started) / 1000)
+  } s); before = ${baseCommit}, off and on = ${headCommit} (and the working tree) without and with OTEL_DENO=true; ${cpus} CPUs, load ${load} at the end`,
 );
-console.log(
-  "| shape | count | before | off | off/before | on | on/before |",
-);
-console.log("|---|---:|---:|---:|---:|---:|---:|");
+
+function row(
+  shape: Shape,
+  pick: (measured: Measurement) => number,
+  format: (value: number) => string,
+): string {
+  const [before, off, on, beforeOn] = VARIANTS.map((variant) =>
+    median(runs.get(`${shape} ${variant}`)!.map(pick))
+  ) as [number, number, number, number];
+  const ratio = (value: number, to = before): string => (value / to).toFixed(3);
+  return `| ${shape} | ${counts[shape].toLocaleString("en-US")} | ${
+    format(before)
+  } | ${format(off)} | ${ratio(off)} | ${format(on)} | ${ratio(on)} | ${
+    format(beforeOn)
+  } | ${ratio(on, beforeOn)} |`;
+}
+
+const HEADER =
+  "| shape | count | before | off | off/before | on | on/before | before, on | on/(before, on) |\n|---|---:|---:|---:|---:|---:|---:|---:|---:|";
+console.log("\nThroughput, messages/s (the client's timing of its call):\n");
+console.log(HEADER);
 for (const shape of SHAPES) {
-  const [before, off, on] = VARIANTS.map((variant) =>
-    median(rates.get(`${shape} ${variant}`)!)
-  ) as [number, number, number];
-  const format = (rate: number): string =>
-    Math.round(rate).toLocaleString("en-US");
-  const ratio = (rate: number): string => `${(rate / before).toFixed(3)}`;
   console.log(
-    `| ${shape} | ${counts[shape].toLocaleString("en-US")} | ${
-      format(before)
-    } | ${format(off)} | ${ratio(off)} | ${format(on)} | ${ratio(on)} |`,
+    row(
+      shape,
+      (measured) => measured.rate,
+      (rate) => Math.round(rate).toLocaleString("en-US"),
+    ),
+  );
+}
+console.log(
+  "\nCPU time of client and server together, µs per message (less swayed by a busy machine):\n",
+);
+console.log(HEADER);
+for (const shape of SHAPES) {
+  console.log(
+    row(shape, (measured) => measured.cpuMicros, (cpu) => cpu.toFixed(2)),
   );
 }
