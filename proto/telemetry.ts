@@ -22,7 +22,6 @@ import {
   type Span,
   SpanKind,
   SpanStatusCode,
-  type TextMapGetter,
   trace,
   type Tracer,
   type UpDownCounter,
@@ -149,21 +148,6 @@ export function splitHostPort(
   return { host: match[1] ?? match[2] ?? "", port: Number(match[3]) };
 }
 
-/**
- * Reads W3C trace context from plain headers (`traceparent`, `tracestate`), for
- * `propagation.extract`.
- */
-export const HEADER_GETTER: TextMapGetter<
-  Record<string, string | string[] | undefined>
-> = {
-  keys(carrier) {
-    return Object.keys(carrier);
-  },
-  get(carrier, key) {
-    return carrier[key];
-  },
-};
-
 interface Instruments {
   duration: Histogram;
   requests: Histogram;
@@ -253,7 +237,7 @@ const MESSAGE_RECEIVED = {
  */
 export class CallRecorder {
   /** The call's span; a non-recording one when only metrics are on. */
-  readonly span: Span;
+  readonly #span: Span;
   /** The caller's context with this call's span in it. */
   readonly context: Context;
   readonly #side: CallSide;
@@ -279,7 +263,7 @@ export class CallRecorder {
     },
   ) {
     this.#side = side;
-    this.span = setup.span;
+    this.#span = setup.span;
     this.context = setup.context;
     this.#recording = setup.span.isRecording();
     this.#instruments = setup.instruments;
@@ -292,22 +276,17 @@ export class CallRecorder {
     return this.#recording;
   }
 
-  /** Whether the call has ended. */
-  get ended(): boolean {
-    return this.#ended;
-  }
-
   /** Counts one message sent. */
   sent(): void {
     if (++this.#sent === 1 && this.#recording) {
-      this.span.addEvent("message", MESSAGE_SENT);
+      this.#span.addEvent("message", MESSAGE_SENT);
     }
   }
 
   /** Counts one message received. */
   received(): void {
     if (++this.#received === 1 && this.#recording) {
-      this.span.addEvent("message", MESSAGE_RECEIVED);
+      this.#span.addEvent("message", MESSAGE_RECEIVED);
     }
   }
 
@@ -323,16 +302,16 @@ export class CallRecorder {
     this.#ended = true;
     const duration = performance.now() - this.#started;
     if (this.#recording) {
-      this.span.setAttributes({
+      this.#span.setAttributes({
         [ATTRIBUTES.statusCode]: code,
         [ATTRIBUTES.messagesSent]: this.#sent,
         [ATTRIBUTES.messagesReceived]: this.#received,
       });
       if (isErrorStatus(this.#side, code)) {
-        this.span.setStatus({ code: SpanStatusCode.ERROR, message: details });
+        this.#span.setStatus({ code: SpanStatusCode.ERROR, message: details });
       }
     }
-    this.span.end();
+    this.#span.end();
     const measured = this.#instruments;
     if (measured !== null) {
       measured.active.add(-1, this.#metricAttributes);

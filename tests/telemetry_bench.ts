@@ -13,7 +13,8 @@
  *
  * Variants take turns within each round, so that a busy machine slows them alike; the tables
  * show the median over `--repeat` rounds of the rate and of the CPU time per message (client
- * and server together, from `/usr/bin/time`), and each variant's ratio to **before**.
+ * and server together, from `/usr/bin/time`), and the median of the ratios of each round (a
+ * variant against **before** measured moments apart, under the same load).
  *
  * Run: `deno run --allow-run --allow-net=127.0.0.1 --allow-read --allow-write
  * tests/telemetry_bench.ts [--base COMMIT] [--repeat N] [--quick]`
@@ -209,8 +210,12 @@ const runs = new Map<string, Measurement[]>();
 const started = performance.now();
 try {
   for (let round = 1; round <= repeat; round++) {
+    // Each round starts with another variant, so that none always runs first or last.
+    const order = VARIANTS.map((_, index) =>
+      VARIANTS[(index + round) % VARIANTS.length]!
+    );
     for (const shape of SHAPES) {
-      for (const variant of VARIANTS) {
+      for (const variant of order) {
         const measured = await measure(roots[variant], variant, shape);
         const key = `${shape} ${variant}`;
         runs.set(key, [...(runs.get(key) ?? []), measured]);
@@ -238,20 +243,28 @@ console.log(
   } s); before = ${baseCommit}, off and on = ${headCommit} (and the working tree) without and with OTEL_DENO=true; ${cpus} CPUs, load ${load} at the end`,
 );
 
+/**
+ * One table row: the median of each variant, and the median over the rounds of each ratio
+ * taken within a round, where the two runs met the same load.
+ */
 function row(
   shape: Shape,
   pick: (measured: Measurement) => number,
   format: (value: number) => string,
 ): string {
-  const [before, off, on, beforeOn] = VARIANTS.map((variant) =>
-    median(runs.get(`${shape} ${variant}`)!.map(pick))
-  ) as [number, number, number, number];
-  const ratio = (value: number, to = before): string => (value / to).toFixed(3);
+  const values = (variant: Variant): number[] =>
+    runs.get(`${shape} ${variant}`)!.map(pick);
+  const ratio = (variant: Variant, to: Variant = "before"): string => {
+    const of = values(variant);
+    const base = values(to);
+    return median(of.map((value, round) => value / base[round]!)).toFixed(3);
+  };
+  const show = (variant: Variant): string => format(median(values(variant)));
   return `| ${shape} | ${counts[shape].toLocaleString("en-US")} | ${
-    format(before)
-  } | ${format(off)} | ${ratio(off)} | ${format(on)} | ${ratio(on)} | ${
-    format(beforeOn)
-  } | ${ratio(on, beforeOn)} |`;
+    show("before")
+  } | ${show("off")} | ${ratio("off")} | ${show("on")} | ${ratio("on")} | ${
+    show("beforeOn")
+  } | ${ratio("on", "beforeOn")} |`;
 }
 
 const HEADER =
