@@ -17,6 +17,11 @@ import { Buffer } from "node:buffer";
 import denoConfig from "../deno.json" with { type: "json" };
 import { deferCloseAfterGoaway } from "../proto/http2_session.ts";
 import { GrpcError, Status, type Trailers } from "./grpc_error.ts";
+import {
+  type CallRecorder,
+  inCallContext,
+  startClientCall,
+} from "./telemetry.ts";
 
 /** How a call ended. */
 export interface CallStatus {
@@ -357,6 +362,8 @@ export interface GrpcCallSetup {
    * @default {Infinity}
    */
   maxSendBytes?: number;
+  /** The call's span and metrics, when OpenTelemetry is on. */
+  telemetry?: CallRecorder | undefined;
 }
 
 /** How to start a call with {@linkcode Channel.startCall}. */
@@ -397,6 +404,7 @@ export class GrpcCall {
    * a Deno with its fix (denoland/deno#35959) is the oldest supported.
    */
   #early: Buffer[] | undefined = [];
+  #telemetry: CallRecorder | undefined;
 
   /**
    * @param stream The HTTP/2 stream the call runs on, its request headers sent.
@@ -407,6 +415,7 @@ export class GrpcCall {
     this.#channel = channel;
     this.#session = stream.session;
     this.#maxSendBytes = setup.maxSendBytes ?? Infinity;
+    this.#telemetry = setup.telemetry;
     this.#stream = stream;
     this.#listener = listener;
     this.#decoder = new MessageDecoder(maxReceiveBytes);
@@ -465,6 +474,7 @@ export class GrpcCall {
     frame[0] = 0;
     frame.writeUInt32BE(message.length, 1);
     frame.set(message, 5);
+    this.#telemetry?.sent();
     return this.#stream.write(frame);
   }
 
@@ -558,7 +568,9 @@ export class GrpcCall {
       return;
     }
     const failure = this.#decoder.push(chunk, (message) => {
-      if (!this.#finished) this.#listener.onMessage(message);
+      if (this.#finished) return;
+      this.#telemetry?.received();
+      this.#listener.onMessage(message);
     });
     if (failure !== undefined) this.cancel(failure.code, failure.details);
   }
@@ -630,6 +642,7 @@ export class GrpcCall {
         trailers: {},
       };
     }
+    this.#telemetry?.end(status.code, status.details);
     this.#channel.callEnded();
     this.#listener.onStatus(status);
   }
@@ -759,10 +772,18 @@ export class Channel {
     if (deadline !== undefined && deadline - Date.now() <= MAX_TIMER_MS) {
       requestHeaders["grpc-timeout"] = encodeTimeout(deadline - Date.now());
     }
+    const telemetry = startClientCall(path, {
+      authority: this.authority,
+      headers: requestHeaders,
+    });
     let stream: http2.ClientHttp2Stream;
     try {
-      stream = session.request(requestHeaders, { endStream: false });
+      stream = inCallContext(
+        telemetry,
+        () => session.request(requestHeaders, { endStream: false }),
+      );
     } catch (cause) {
+      telemetry?.end(Status.UNAVAILABLE, String(cause));
       throw new GrpcError(
         Status.UNAVAILABLE,
         `Cannot start a call on ${this.authority}: ${
@@ -780,6 +801,7 @@ export class Channel {
       deadline,
       maxReceiveBytes: this.#options.maxReceiveMessageBytes,
       maxSendBytes: this.#options.maxSendMessageBytes ?? Infinity,
+      telemetry,
     });
   }
 

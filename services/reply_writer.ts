@@ -14,6 +14,8 @@
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
+import type { CallRecorder } from "../proto/telemetry.ts";
+import { serverCallRecorder } from "./telemetry.ts";
 
 /** A server call that sends messages: server streaming or bidirectional. */
 export type WritableCall =
@@ -60,6 +62,7 @@ export class ReplyWriter<Reply> {
   #used = 0;
   #flushScheduled = false;
   #needsDrain = false;
+  #telemetry: CallRecorder | undefined;
 
   /**
    * @param call The call to answer.
@@ -69,6 +72,7 @@ export class ReplyWriter<Reply> {
     this.#call = call;
     this.#encode = encode;
     this.#stream = rawStreamOf(call);
+    this.#telemetry = serverCallRecorder(call);
     // A write racing a reset stream reports an error on the stream; the call is over by then
     // and grpc-js reports it as cancelled, so the error needs no other handling.
     this.#stream?.on("error", () => {});
@@ -101,6 +105,7 @@ export class ReplyWriter<Reply> {
     chunk.writeUInt32BE(message.length, this.#used + 1);
     chunk.set(message, this.#used + 5);
     this.#used += 5 + message.length;
+    this.#telemetry?.sent();
     if (this.#used >= CHUNK_BYTES) this.flush();
     return !this.#needsDrain;
   }

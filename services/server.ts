@@ -18,6 +18,7 @@ import { createHandlers, type ServerLogger } from "./handlers.ts";
 import { createHealth, type Health } from "./health.ts";
 import { createReflection } from "./reflection.ts";
 import { drainSessions } from "./session_drain.ts";
+import { ObservedServer } from "./telemetry.ts";
 
 export type { ServerLogger } from "./handlers.ts";
 
@@ -360,7 +361,7 @@ export async function startServer(
 
   const credentials = serverCredentials(options.tls);
 
-  const server = new grpc.Server({ ...options.channelOptions });
+  const server = new ObservedServer({ ...options.channelOptions });
   const handlers = createHandlers({
     maxPowCount,
     logger: options.logger,

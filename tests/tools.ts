@@ -104,6 +104,8 @@ export interface NodeClientConfig {
   key?: string;
   /** Plaintext instead of TLS. */
   insecure?: boolean;
+  /** Metadata sent with every call. */
+  metadata?: Record<string, string>;
 }
 
 const NODE_PACKAGE = {

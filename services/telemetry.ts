@@ -1,0 +1,267 @@
+/**
+ * The server side of the module's OpenTelemetry: a SERVER span per call, a child of the trace
+ * context the client sent in its metadata (`traceparent`, `tracestate`: ours, grpc-js, Go and
+ * any W3C-propagating client), and the `rpc.server.*` metrics. See `proto/telemetry.ts`.
+ *
+ * Each handler runs with its call's span active, and the event listeners it registers on the
+ * call run with it too, so that its log lines (through a logger such as `console`, which Deno
+ * exports as log records under `OTEL_DENO=true`) carry the call's trace and span ids. grpc-js
+ * emits a call's events from its HTTP/2 stream's callbacks, outside any context of the call.
+ *
+ * The status is taken where grpc-js sends it (`sendStatus` of the call under the handler's, as
+ * `reply_writer.ts` already relies on for the stream under it; grpc-js is pinned in deno.json),
+ * which sees every way a call ends: the handler's answer or error, a deadline, a malformed
+ * message. A call the client cancels sends no status and ends the span `CANCELLED`.
+ *
+ * @module
+ */
+import * as grpc from "@grpc/grpc-js";
+import {
+  context,
+  propagation,
+  ROOT_CONTEXT,
+  type TextMapGetter,
+} from "@opentelemetry/api";
+import {
+  ATTRIBUTES,
+  type CallRecorder,
+  parseMethodPath,
+  type RpcMethod,
+  splitHostPort,
+  startCallRecorder,
+  STATUS_CANCELLED,
+  STATUS_DEADLINE_EXCEEDED,
+} from "../proto/telemetry.ts";
+
+/** Reads `traceparent` and `tracestate` from a call's request metadata. */
+const METADATA_GETTER: TextMapGetter<grpc.Metadata> = {
+  keys(carrier) {
+    return Object.keys(carrier.getMap());
+  },
+  get(carrier, key) {
+    const values = carrier.get(key).filter((value) =>
+      typeof value === "string"
+    ) as string[];
+    return values.length === 0 ? undefined : values;
+  },
+};
+
+/** What a handler gets: a grpc-js server call of any of the four kinds. */
+type ServerCall = {
+  readonly metadata: grpc.Metadata;
+  getPeer?(): string;
+  getHost?(): string;
+  getDeadline?(): grpc.Deadline;
+  on(event: string, listener: (...args: unknown[]) => void): unknown;
+  once(event: string, listener: (...args: unknown[]) => void): unknown;
+};
+
+/** The part of the call under the handler's (grpc-js's intercepting call) that is observed. */
+interface InnerCall {
+  sendStatus(status: { code?: number; details?: string }): void;
+  sendMessage(message: unknown, callback: () => void): void;
+}
+
+const recorders = new WeakMap<object, CallRecorder>();
+
+/**
+ * The recorder of a call being served, for code that sends its messages past grpc-js (the
+ * reply writer), so that it can count them.
+ *
+ * @param call The call the handler got.
+ * @returns Its recorder, or `undefined` when OpenTelemetry is off.
+ */
+export function serverCallRecorder(call: object): CallRecorder | undefined {
+  return recorders.get(call);
+}
+
+function innerCallOf(call: ServerCall): InnerCall | undefined {
+  const inner = (call as unknown as { call?: Partial<InnerCall> }).call;
+  return typeof inner?.sendStatus === "function" &&
+      typeof inner.sendMessage === "function"
+    ? inner as InnerCall
+    : undefined;
+}
+
+function peerAttributes(call: ServerCall): Record<string, string | number> {
+  const attributes: Record<string, string | number> = {};
+  const { host, port } = splitHostPort(call.getHost?.() ?? "");
+  if (host !== "") attributes[ATTRIBUTES.serverAddress] = host;
+  if (port !== undefined) attributes[ATTRIBUTES.serverPort] = port;
+  const peer = splitHostPort(call.getPeer?.() ?? "");
+  if (peer.host !== "" && peer.port !== undefined) {
+    attributes[ATTRIBUTES.peerAddress] = peer.host;
+    attributes[ATTRIBUTES.peerPort] = peer.port;
+  }
+  return attributes;
+}
+
+function deadlinePassed(call: ServerCall): boolean {
+  const deadline = call.getDeadline?.();
+  const at = deadline instanceof Date ? deadline.getTime() : deadline;
+  return typeof at === "number" && Number.isFinite(at) && at <= Date.now();
+}
+
+/**
+ * Starts the recorder of a call and hooks it to where grpc-js sends the call's messages and
+ * status. Returns `undefined` when OpenTelemetry is off or the call is not the shape this
+ * module knows.
+ */
+function startServerCall(
+  method: RpcMethod,
+  call: ServerCall,
+  requestStream: boolean,
+): CallRecorder | undefined {
+  const inner = innerCallOf(call);
+  if (inner === undefined) return undefined;
+  const recorder = startCallRecorder("server", {
+    method,
+    parent: propagation.extract(ROOT_CONTEXT, call.metadata, METADATA_GETTER),
+    attributes: peerAttributes(call),
+  });
+  if (recorder === undefined) return undefined;
+  recorders.set(call, recorder);
+  if (!requestStream) recorder.received();
+  const { sendStatus, sendMessage } = inner;
+  inner.sendMessage = function (message, callback): void {
+    recorder.sent();
+    sendMessage.call(this, message, callback);
+  };
+  inner.sendStatus = function (status): void {
+    recorder.end(status.code ?? grpc.status.UNKNOWN, status.details);
+    sendStatus.call(this, status);
+  };
+  call.once("cancelled", () => {
+    if (deadlinePassed(call)) {
+      recorder.end(STATUS_DEADLINE_EXCEEDED, "Deadline exceeded");
+    } else {
+      recorder.end(STATUS_CANCELLED, "Cancelled by the client");
+    }
+  });
+  return recorder;
+}
+
+type Listener = (...args: unknown[]) => unknown;
+
+/**
+ * Runs `handler` with the call's span active and with the listeners it registers on the call
+ * bound to that context; `data` listeners also count the messages received. The binding is in
+ * place while the handler runs only: listeners added later (the reply writer's) do not log.
+ */
+function runObserved(
+  recorder: CallRecorder,
+  call: ServerCall,
+  handler: () => void,
+): void {
+  const emitter = call as unknown as Record<string, unknown>;
+  const on = call.on as (event: string, listener: Listener) => unknown;
+  const observedOn = function (
+    this: unknown,
+    event: string,
+    listener: Listener,
+  ): unknown {
+    let wrapped: Listener;
+    if (event === "data") {
+      wrapped = recorder.recording
+        ? (...args) => {
+          recorder.received();
+          return context.with(recorder.context, listener, undefined, ...args);
+        }
+        : (...args) => {
+          recorder.received();
+          return listener(...args);
+        };
+    } else if (recorder.recording) {
+      wrapped = context.bind(recorder.context, listener);
+    } else {
+      return on.call(this, event, listener);
+    }
+    // `removeListener(listener)` matches a wrapper by its `listener` property, as it does for
+    // the wrappers of `once`.
+    (wrapped as Listener & { listener: Listener }).listener = listener;
+    return on.call(this, event, wrapped);
+  };
+  emitter.on = observedOn;
+  emitter.addListener = observedOn;
+  try {
+    if (recorder.recording) context.with(recorder.context, handler);
+    else handler();
+  } finally {
+    // The own properties go; the prototype's methods show through again.
+    delete emitter.on;
+    delete emitter.addListener;
+  }
+}
+
+type Handler = (call: ServerCall, callback?: unknown) => void;
+
+function observeHandler(
+  path: string,
+  requestStream: boolean,
+  handler: Handler,
+): Handler {
+  const method = parseMethodPath(path);
+  return function observed(
+    this: unknown,
+    call: ServerCall,
+    callback?: unknown,
+  ): void {
+    const recorder = startServerCall(method, call, requestStream);
+    if (recorder === undefined) {
+      handler.call(this, call, callback);
+      return;
+    }
+    runObserved(recorder, call, () => handler.call(this, call, callback));
+  };
+}
+
+/**
+ * The implementation of `service` with each of its handlers traced and measured. The handlers
+ * run unchanged when OpenTelemetry is off.
+ *
+ * @param service The service definition.
+ * @param implementation Its handlers, keyed by method name (or original name).
+ * @returns The same handlers, observed, keyed as grpc-js looks them up.
+ */
+export function observeService(
+  service: grpc.ServiceDefinition,
+  implementation: grpc.UntypedServiceImplementation,
+): grpc.UntypedServiceImplementation {
+  const observed: grpc.UntypedServiceImplementation = {};
+  for (const [name, attributes] of Object.entries(service)) {
+    const key = name in implementation
+      ? name
+      : typeof attributes.originalName === "string" &&
+          attributes.originalName in implementation
+      ? attributes.originalName
+      : undefined;
+    if (key === undefined) continue;
+    const handler = implementation[key] as unknown as Handler;
+    if (typeof handler !== "function") continue;
+    observed[key] = observeHandler(
+      attributes.path,
+      attributes.requestStream,
+      handler.bind(implementation),
+    ) as unknown as grpc.UntypedHandleCall;
+  }
+  return observed;
+}
+
+/**
+ * A grpc-js server whose every service is traced and measured through OpenTelemetry: each
+ * implementation handed to `addService` goes through {@linkcode observeService}.
+ */
+export class ObservedServer extends grpc.Server {
+  /**
+   * Adds `service`, its handlers observed.
+   *
+   * @param service The service definition.
+   * @param implementation Its handlers.
+   */
+  override addService(
+    service: grpc.ServiceDefinition,
+    implementation: grpc.UntypedServiceImplementation,
+  ): void {
+    super.addService(service, observeService(service, implementation));
+  }
+}
