@@ -51,6 +51,7 @@ import {
   type StreamServer,
 } from "./mod.ts";
 import { LineWriter } from "./cli/line_writer.ts";
+import { tracingIsOn } from "./cli/telemetry.ts";
 
 const PROGRAM = "grpc-stream";
 const RUN_WITH =
@@ -744,13 +745,26 @@ async function serve(args: string[]): Promise<number> {
 
   // Lines are gathered and written once per turn of the event loop, so logging every number
   // does not cost a write per number, and a reader that goes away does not stop the server.
+  // Under OTEL_DENO=true each line goes through console instead: Deno makes a console line a
+  // log record of the span active when it is written, and a gathered line would lose its call.
+  const throughConsole = tracingIsOn();
   const out = new LineWriter(Deno.stdout);
   const err = new LineWriter(Deno.stderr);
   function ignoreLine(): void {}
   const logger: ServerLogger = {
-    info: log === "none" ? ignoreLine : (line) => out.line(line),
-    warn: log === "none" ? ignoreLine : (line) => err.line(line),
-    error: (line) => err.line(line),
+    info: log === "none"
+      ? ignoreLine
+      : throughConsole
+      ? (line) => console.log(line)
+      : (line) => out.line(line),
+    warn: log === "none"
+      ? ignoreLine
+      : throughConsole
+      ? (line) => console.warn(line)
+      : (line) => err.line(line),
+    error: throughConsole
+      ? (line) => console.error(line)
+      : (line) => err.line(line),
   };
 
   // Listen for signals before binding, so a signal that arrives while the ports are being

@@ -21,6 +21,11 @@ import {
 } from "./grpc_js_status_order.ts";
 import { withRetryBufferLimit } from "./grpc_js_retry_buffer.ts";
 import { GOAWAY_GUARD_OPTION, guardGrpcJsSessions } from "./grpc_js_goaway.ts";
+import {
+  type CallRecorder,
+  inCallContext,
+  startClientCall,
+} from "./telemetry.ts";
 
 /** The longest a timer can wait; a grpc-js server expires a longer timeout at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
@@ -68,6 +73,16 @@ function toTrailers(metadata: grpc.Metadata | undefined): Trailers {
   return trailers;
 }
 
+/** What a {@linkcode GrpcJsCall} needs besides its stream. */
+interface GrpcJsCallSetup {
+  /** Receives the messages and the status. */
+  listener: CallListener;
+  /** When the call must end, in epoch milliseconds; `undefined` is never. */
+  deadline: number | undefined;
+  /** The call's span and metrics, when OpenTelemetry is on. */
+  telemetry: CallRecorder | undefined;
+}
+
 /** One call over grpc-js, reported to the helpers' listener like a call of `channel.ts`. */
 class GrpcJsCall implements TransportCall {
   #stream: grpc.ClientDuplexStream<Uint8Array, Buffer>;
@@ -78,17 +93,21 @@ class GrpcJsCall implements TransportCall {
   #readEnded = false;
   #finished = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  #telemetry: CallRecorder | undefined;
 
   constructor(
     stream: grpc.ClientDuplexStream<Uint8Array, Buffer>,
-    listener: CallListener,
-    deadline: number | undefined,
+    setup: GrpcJsCallSetup,
   ) {
+    const { listener, deadline, telemetry } = setup;
     this.#stream = stream;
     this.#listener = listener;
     this.#deadline = deadline;
+    this.#telemetry = telemetry;
     stream.on("data", (message: Buffer) => {
-      if (!this.#finished) this.#listener.onMessage(message);
+      if (this.#finished) return;
+      this.#telemetry?.received();
+      this.#listener.onMessage(message);
     });
     // The status event carries the same failure; the error is kept as its cause.
     stream.on("error", (error: Error) => {
@@ -117,6 +136,7 @@ class GrpcJsCall implements TransportCall {
 
   write(message: Uint8Array): boolean {
     if (this.#finished) return false;
+    this.#telemetry?.sent();
     return this.#stream.write(message);
   }
 
@@ -194,7 +214,9 @@ class GrpcJsCall implements TransportCall {
     this.#finished = true;
     clearTimeout(this.#timer);
     this.#stream.resume();
-    this.#listener.onStatus(this.#status!);
+    const status = this.#status!;
+    this.#telemetry?.end(status.code, status.details);
+    this.#listener.onStatus(status);
   }
 }
 
@@ -204,6 +226,7 @@ class GrpcJsCall implements TransportCall {
  */
 export class GrpcJsChannel implements Transport {
   #client: grpc.Client;
+  #authority: string;
   #interceptors: grpc.Interceptor[];
   #closed = false;
 
@@ -216,6 +239,8 @@ export class GrpcJsChannel implements Transport {
     keepMessagesBeforeStatus();
     guardGrpcJsSessions();
     this.#interceptors = options.interceptors;
+    // What the telemetry names as the server: the target without a `dns:` scheme.
+    this.#authority = target.replace(/^dns:(\/\/[^/]*\/)?/, "");
     try {
       this.#client = new grpc.Client(target, options.credentials, {
         ...withRetryBufferLimit(options.channelOptions),
@@ -243,16 +268,26 @@ export class GrpcJsChannel implements Transport {
     if (deadline !== undefined && deadline - Date.now() <= MAX_TIMER_MS) {
       callOptions.deadline = deadline;
     }
+    const requestHeaders: Record<string, string | string[]> = { ...headers };
+    const telemetry = startClientCall(path, {
+      authority: this.#authority,
+      headers: requestHeaders,
+    });
     let stream: grpc.ClientDuplexStream<Uint8Array, Buffer>;
     try {
-      stream = this.#client.makeBidiStreamRequest(
-        path,
-        toBuffer,
-        identity,
-        toMetadata(headers),
-        callOptions,
+      stream = inCallContext(
+        telemetry,
+        () =>
+          this.#client.makeBidiStreamRequest(
+            path,
+            toBuffer,
+            identity,
+            toMetadata(requestHeaders),
+            callOptions,
+          ),
       );
     } catch (cause) {
+      telemetry?.end(Status.UNAVAILABLE, String(cause));
       throw new GrpcError(
         Status.UNAVAILABLE,
         `Cannot start a call: ${
@@ -261,7 +296,7 @@ export class GrpcJsChannel implements Transport {
         { cause },
       );
     }
-    return new GrpcJsCall(stream, listener, deadline);
+    return new GrpcJsCall(stream, { listener, deadline, telemetry });
   }
 
   close(): void {

@@ -25,6 +25,7 @@
 import * as grpc from "@grpc/grpc-js";
 import type { Buffer } from "node:buffer";
 import { gunzipSync, inflateSync } from "node:zlib";
+import { observedRequestSink } from "./telemetry.ts";
 
 /** grpc-js's default for `grpc.max_receive_message_length`: 4 MiB. */
 const DEFAULT_MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
@@ -117,7 +118,11 @@ export function openRequestReader(
   const encoding = typeof inner.incomingEncoding === "string"
     ? inner.incomingEncoding
     : "identity";
-  const deframer = new Deframer(sink, maxBytes, encoding);
+  const deframer = new Deframer(
+    observedRequestSink(call, sink),
+    maxBytes,
+    encoding,
+  );
   const stream = inner.stream;
   // grpc-js's 'data' listener calls this per-call method; its own queue stays empty and its
   // 'end' listener only queues a half-close that nothing reads.

@@ -75,6 +75,52 @@ export function serverCallRecorder(call: object): CallRecorder | undefined {
   return recorders.get(call);
 }
 
+/**
+ * Wraps what a request reader tells its handler so that each message counts as received and
+ * runs, like the handler's own listeners, with the call's span active (the handler's log
+ * lines then belong to the call). Without a recorder it returns `sink` itself.
+ *
+ * @param call The call the handler got.
+ * @param sink Where the reader delivers.
+ * @returns The sink to give the reader.
+ */
+export function observedRequestSink<Sink extends RequestSinkLike>(
+  call: object,
+  sink: Sink,
+): Sink {
+  const recorder = recorders.get(call);
+  if (recorder === undefined) return sink;
+  if (!recorder.recording) {
+    return {
+      ...sink,
+      message(bytes, start, end): void {
+        recorder.received();
+        sink.message(bytes, start, end);
+      },
+    };
+  }
+  const active = recorder.context;
+  return {
+    ...sink,
+    message(bytes, start, end): void {
+      recorder.received();
+      context.with(active, () => sink.message(bytes, start, end));
+    },
+    end: context.bind(active, sink.end.bind(sink)),
+    fail: context.bind(active, sink.fail.bind(sink)),
+  };
+}
+
+/** The shape of a request reader's sink (`services/request_reader.ts`). */
+export interface RequestSinkLike {
+  /** One message: `bytes[start..end)`. */
+  message(bytes: Uint8Array, start: number, end: number): void;
+  /** The client half-closed the call. */
+  end(): void;
+  /** The request broke the framing or a limit. */
+  fail(failure: grpc.StatusObject): void;
+}
+
 function innerCallOf(call: ServerCall): InnerCall | undefined {
   const inner = (call as unknown as { call?: Partial<InnerCall> }).call;
   return typeof inner?.sendStatus === "function" &&

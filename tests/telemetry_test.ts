@@ -7,9 +7,10 @@
  * replaced.
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
-import { startServer } from "../mod.ts";
+import { type ClientTransport, startServer } from "../mod.ts";
 import { isErrorStatus, parseMethodPath } from "../proto/telemetry.ts";
 import { DenoProcess, RUN_PERMISSIONS } from "./subprocess.ts";
+import { test } from "./transports.ts";
 import { buf, CURL_H2C, NodeGrpcJs, ROOT } from "./tools.ts";
 
 // ---------------------------------------------------------------------------------------------
@@ -271,21 +272,39 @@ interface CallerOutput {
   cancelledAfter: number;
 }
 
+/** How {@linkcode runClient} runs the client fixture. */
+interface ClientRun {
+  /** How many powers its Pow asks for. */
+  powCount: number;
+  /** Its environment, the OpenTelemetry variables among them. */
+  env: Record<string, string>;
+  /** Which calls it makes. */
+  mode?: "calls" | "endings";
+  /** The client transport it calls over. */
+  transport?: ClientTransport;
+}
+
 /** Runs the client fixture to the end and returns what it printed. */
 async function runClient(
   address: string,
-  powCount: number,
-  env: Record<string, string>,
-  mode: "calls" | "endings" = "calls",
+  run: ClientRun,
 ): Promise<CallerOutput> {
+  const { powCount, env, mode = "calls", transport = "http2" } = run;
   await using client = DenoProcess.spawn([
     "run",
     `--config=${ROOT}deno.json`,
-    ...RUN_PERMISSIONS,
+    // grpc-js reads the proxy variables, so its transport needs them readable.
+    ...(transport === "grpc-js"
+      ? [
+        "--allow-net=127.0.0.1",
+        "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
+      ]
+      : RUN_PERMISSIONS),
     `${ROOT}tests/fixtures/otel_client.ts`,
     address,
     String(powCount),
     mode,
+    transport,
   ], { env });
   const { code, stdout, stderr } = await client.finished();
   strictEqual(code, 0, stderr.join("\n"));
@@ -326,16 +345,16 @@ const POW_COUNT = 1_000;
 // ---------------------------------------------------------------------------------------------
 // Tests
 
-Deno.test("OpenTelemetry traces each call from client to server across two processes", async (t) => {
+test("OpenTelemetry traces each call from client to server across two processes", async (t) => {
   await using collector = new Collector();
   const server = await startTracedServer(collector);
   let caller: CallerOutput;
   try {
-    caller = await runClient(
-      server.address,
-      POW_COUNT,
-      otelEnvironment(collector, "telemetry-test-client"),
-    );
+    caller = await runClient(server.address, {
+      powCount: POW_COUNT,
+      env: otelEnvironment(collector, "telemetry-test-client"),
+      transport: t.transport,
+    });
   } finally {
     await stopServer(server.process);
   }
@@ -525,12 +544,11 @@ Deno.test("OpenTelemetry ends the spans of a call past its deadline or left earl
   const server = await startTracedServer(collector);
   let caller: CallerOutput;
   try {
-    caller = await runClient(
-      server.address,
-      1,
-      otelEnvironment(collector, "telemetry-test-client"),
-      "endings",
-    );
+    caller = await runClient(server.address, {
+      powCount: 1,
+      env: otelEnvironment(collector, "telemetry-test-client"),
+      mode: "endings",
+    });
   } finally {
     await stopServer(server.process);
   }
@@ -641,9 +659,12 @@ Deno.test("without OpenTelemetry configured, calls work and nothing is exported"
   await using collector = new Collector();
   await using server = await startServer({ port: 0 });
   // The endpoint alone turns nothing on: OTEL_DENO is not set.
-  const caller = await runClient(server.addresses[0]!, 10, {
-    OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
-    OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+  const caller = await runClient(server.addresses[0]!, {
+    powCount: 10,
+    env: {
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.endpoint,
+      OTEL_EXPORTER_OTLP_PROTOCOL: "http/json",
+    },
   });
   strictEqual(caller.powers, 10);
   strictEqual(caller.total, "6");
