@@ -1,10 +1,4 @@
-import {
-  deepStrictEqual,
-  match,
-  rejects,
-  strictEqual,
-  throws,
-} from "node:assert";
+import { deepStrictEqual, match, rejects, strictEqual } from "node:assert";
 import http2 from "node:http2";
 import { createClient, GrpcError, startServer, Status } from "../mod.ts";
 import type { StreamServer } from "../mod.ts";
