@@ -1,32 +1,126 @@
 /**
- * Keeps a client's GOAWAY from aborting the server's process under Deno: every HTTP/2
- * session of the server defers the close that follows a GOAWAY (see `proto/http2_session.ts`
- * for why). Without it, any client that closes its connection politely could bring the
- * server down.
+ * What the server does to every HTTP/2 session grpc-js opens, beyond what grpc-js does:
+ *
+ * - Keeps a client's GOAWAY from aborting the server's process under Deno: the close that
+ *   follows a GOAWAY is deferred (see `proto/http2_session.ts` for why). Without it, any
+ *   client that closes its connection politely could bring the server down.
+ * - Closes a connection that has not finished the HTTP/2 handshake (the client's preface and
+ *   SETTINGS) within the handshake timeout, so half-open connections cannot pile up.
+ * - Retires a connection gracefully before nghttp2's protection against "rapid reset"
+ *   (CVE-2023-44487) ends it abruptly. nghttp2 (1.68, inside Deno's `node:http2`) lets a
+ *   client reset a burst of 1,000 streams and then 33 a second, and past that sends
+ *   `GOAWAY INTERNAL_ERROR`, failing every call on the connection. A client that stops
+ *   reading a stream early (a `break` out of a `for await`, a cancel) resets one, so an honest
+ *   client cancelling 100 calls a second crossed that line after about 15 s. Deno 2.9.6 does
+ *   not expose nghttp2's `stream_reset_rate_limit` option, so the guard counts the resets a
+ *   connection sees with the same token bucket, and once fewer than
+ *   {@linkcode RESET_RESERVE} are left it sends `GOAWAY NO_ERROR` with the last stream it
+ *   took: calls in flight finish, the client opens a new connection for new calls, and
+ *   nghttp2 stops counting once a GOAWAY is out. A burst faster than the guard can react (the
+ *   attack) still meets nghttp2's own cut.
  *
  * @module
  */
-import type http2 from "node:http2";
+import http2 from "node:http2";
+import { setImmediate } from "node:timers";
 import { deferCloseAfterGoaway } from "../proto/http2_session.ts";
+
+/** nghttp2's default burst of stream resets a connection may send at once. */
+export const RESET_BURST = 1_000;
+/** nghttp2's default number of stream resets a second it adds back to the burst. */
+export const RESET_RATE = 33;
+/** How many resets of nghttp2's budget the guard leaves unused when it retires a connection. */
+export const RESET_RESERVE = 250;
+
+/** How the guard treats each session. */
+export interface GuardOptions {
+  /**
+   * How long a connection may take to send the HTTP/2 preface and its SETTINGS, in
+   * milliseconds, before it is closed; 0 waits forever.
+   *
+   * @default {10_000}
+   */
+  handshakeTimeout?: number;
+}
 
 /** The HTTP/2 servers already guarded, since each bind adds one and guards them all. */
 const guarded = new WeakSet<http2.Http2Server>();
 
 /**
+ * Closes `session` unless the client's SETTINGS arrive within `timeout` ms. The timer is held
+ * only until the handshake or the session ends, so it never keeps a process alive.
+ */
+function limitHandshake(session: http2.Http2Session, timeout: number): void {
+  if (timeout === 0) return;
+  const timer = setTimeout(() => {
+    if (!session.destroyed) session.destroy();
+  }, timeout);
+  const done = (): void => {
+    clearTimeout(timer);
+    session.off("remoteSettings", done);
+    session.off("close", done);
+  };
+  session.once("remoteSettings", done);
+  session.once("close", done);
+}
+
+/**
+ * Counts the streams `session` sees reset, with nghttp2's token bucket, and retires the
+ * session with a graceful GOAWAY before the bucket runs dry. Resets the server sent itself
+ * count too: nghttp2 does not count those, so the guard only errs on the early side.
+ */
+function budgetResets(session: http2.Http2Session): void {
+  let tokens = RESET_BURST;
+  let second = Math.floor(performance.now() / 1000);
+  let retiring = false;
+  function retire(): void {
+    // After the current frames are handled: submitting a GOAWAY from inside nghttp2's
+    // handling of a frame is what `deferCloseAfterGoaway` exists to avoid.
+    setImmediate(() => {
+      if (!session.closed && !session.destroyed) session.close();
+    });
+  }
+  session.on("stream", (stream: http2.ServerHttp2Stream) => {
+    stream.once("close", () => {
+      if (retiring || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR) {
+        return;
+      }
+      const now = Math.floor(performance.now() / 1000);
+      tokens = Math.min(RESET_BURST, tokens + (now - second) * RESET_RATE);
+      second = now;
+      tokens -= 1;
+      if (tokens < RESET_RESERVE) {
+        retiring = true;
+        retire();
+      }
+    });
+  });
+}
+
+/**
  * Guards every HTTP/2 session of a grpc-js server bound so far.
  *
  * @param server A grpc-js server, after `bindAsync` has succeeded.
+ * @param options The handshake timeout.
  * @returns Whether grpc-js exposed its HTTP/2 servers (it keeps them in a private map).
  */
-export function guardSessions(server: object): boolean {
+export function guardSessions(
+  server: object,
+  options: GuardOptions = {},
+): boolean {
   const http2Servers = (server as { http2Servers?: unknown }).http2Servers;
   if (!(http2Servers instanceof Map)) return false;
+  const handshakeTimeout = options.handshakeTimeout ?? 10_000;
   for (
     const http2Server of http2Servers.keys() as Iterable<http2.Http2Server>
   ) {
     if (guarded.has(http2Server)) continue;
     guarded.add(http2Server);
-    http2Server.on("session", deferCloseAfterGoaway);
+    http2Server.on("session", (session: http2.ServerHttp2Session) => {
+      deferCloseAfterGoaway(session);
+      limitHandshake(session, handshakeTimeout);
+      budgetResets(session);
+    });
   }
   return true;
 }

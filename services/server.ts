@@ -86,7 +86,9 @@ export interface StartServerOptions {
   logMessages?: boolean;
   /**
    * How long {@linkcode StreamServer.close} lets calls in flight finish before it ends them
-   * with `UNAVAILABLE`, in milliseconds.
+   * with `UNAVAILABLE`, in milliseconds, from 0 to 2,147,483,647 (the longest a timer waits).
+   * Calls ended that way get up to one more second to deliver their status before the
+   * connections are closed, so `close()` can take up to `gracePeriod + 1000` ms.
    *
    * @default {5_000}
    */
@@ -94,16 +96,26 @@ export interface StartServerOptions {
   /**
    * How long {@linkcode StreamServer.close} goes on answering new calls after it has set the
    * health status to `NOT_SERVING`, in milliseconds, so that load balancers and health probes
-   * (`Check`) see the server leave before it stops accepting calls.
+   * (`Check`) see the server leave before it stops accepting calls. From 0 to 2,147,483,647.
    *
    * @default {0}
    */
   drainPeriod?: number;
   /**
-   * Options handed to the grpc-js server, such as `"grpc.max_receive_message_length"` or
-   * `"grpc.keepalive_time_ms"`.
+   * How long a new connection may take to complete the HTTP/2 handshake (the client's
+   * connection preface and SETTINGS) before the server closes it, in milliseconds; 0 waits
+   * forever. Keeps connections that never speak from piling up.
    *
-   * @default {{}}
+   * @default {10_000}
+   */
+  handshakeTimeout?: number;
+  /**
+   * Options handed to the grpc-js server, such as `"grpc.max_receive_message_length"` or
+   * `"grpc.keepalive_time_ms"`. `"grpc.max_concurrent_streams"` (how many calls one
+   * connection may have open at once; clients queue the rest) defaults to 100 here, where
+   * grpc-js leaves it unlimited.
+   *
+   * @default {{"grpc.max_concurrent_streams": 100}}
    */
   channelOptions?: Readonly<Record<string, string | number>>;
   /**
@@ -154,7 +166,11 @@ export interface StreamServer extends AsyncDisposable {
 const DEFAULT_HOSTNAME = "127.0.0.1";
 const DEFAULT_MAX_POW_COUNT = 1_000_000;
 const DEFAULT_GRACE_PERIOD_MS = 5_000;
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
 const MAX_UINT32 = 2 ** 32 - 1;
+/** The longest delay a timer honours; a longer one fires at once. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** `stream.ServerStream` from the path of the service's method. */
 function serviceName(service: grpc.ServiceDefinition): string {
@@ -167,6 +183,16 @@ function checkPort(port: number): number {
     throw new RangeError(`Port must be an integer from 0 to 65535: ${port}`);
   }
   return port;
+}
+
+/** A delay in ms that a timer can honour: setTimeout fires at once past 2^31-1. */
+function checkDelay(value: number, what: string): number {
+  if (!Number.isFinite(value) || value < 0 || value > MAX_TIMER_MS) {
+    throw new RangeError(
+      `${what} must be a number of ms from 0 to ${MAX_TIMER_MS}: ${value}`,
+    );
+  }
+  return value;
 }
 
 function hostPort(hostname: string, port: number): string {
@@ -257,7 +283,10 @@ function serverCredentials(
   );
 }
 
-/** How long calls ended at the end of the grace period get to deliver their status. */
+/**
+ * How long calls ended at the end of the grace period get to deliver their status before
+ * every connection is closed; documented with `gracePeriod`.
+ */
 const STATUS_DELIVERY_MS = 1_000;
 
 /**
@@ -309,7 +338,7 @@ function delay(ms: number): Promise<void> {
  *
  * @param options Where to listen and how to behave; all optional.
  * @returns The running server, once every port is bound.
- * @throws {RangeError} If a port or a limit is out of range.
+ * @throws {RangeError} If a port, a limit or a period is out of range.
  * @throws {TypeError} If the TLS options are malformed, or require client certificates
  * without a CA to check them.
  * @throws {Error} If a port cannot be bound (it is in use, or Deno lacks the net
@@ -346,22 +375,22 @@ export async function startServer(
       `Max pow count must be an integer from 1 to ${MAX_UINT32}: ${maxPowCount}`,
     );
   }
-  const drainPeriod = options.drainPeriod ?? 0;
-  if (!Number.isFinite(drainPeriod) || drainPeriod < 0) {
-    throw new RangeError(
-      `Drain period must be a finite number of ms >= 0: ${drainPeriod}`,
-    );
-  }
-  const gracePeriod = options.gracePeriod ?? DEFAULT_GRACE_PERIOD_MS;
-  if (!Number.isFinite(gracePeriod) || gracePeriod < 0) {
-    throw new RangeError(
-      `Grace period must be a finite number of ms >= 0: ${gracePeriod}`,
-    );
-  }
+  const drainPeriod = checkDelay(options.drainPeriod ?? 0, "Drain period");
+  const gracePeriod = checkDelay(
+    options.gracePeriod ?? DEFAULT_GRACE_PERIOD_MS,
+    "Grace period",
+  );
+  const handshakeTimeout = checkDelay(
+    options.handshakeTimeout ?? DEFAULT_HANDSHAKE_TIMEOUT_MS,
+    "Handshake timeout",
+  );
 
   const credentials = serverCredentials(options.tls);
 
-  const server = new ObservedServer({ ...options.channelOptions });
+  const server = new ObservedServer({
+    "grpc.max_concurrent_streams": DEFAULT_MAX_CONCURRENT_STREAMS,
+    ...options.channelOptions,
+  });
   const handlers = createHandlers({
     maxPowCount,
     logger: options.logger,
@@ -396,7 +425,7 @@ export async function startServer(
   try {
     for (const port of requestedPorts) {
       ports.push(await bind(server, hostPort(hostname, port), credentials));
-      guardSessions(server);
+      guardSessions(server, { handshakeTimeout });
     }
   } catch (error) {
     server.forceShutdown();

@@ -1,0 +1,261 @@
+import { deepStrictEqual, match, rejects, strictEqual } from "node:assert";
+import http2 from "node:http2";
+import { createClient, GrpcError, startServer, Status } from "../mod.ts";
+import type { StreamServer } from "../mod.ts";
+import { recordingLogger } from "./test_utils.ts";
+
+const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
+
+/** Runs the raw HTTP/2 peer (python3-h2) against `server` and returns what it printed. */
+async function runPeer(
+  server: StreamServer,
+  args: readonly string[],
+  options: { stdin?: Promise<void> } = {},
+): Promise<string> {
+  const child = new Deno.Command("/usr/bin/python3", {
+    args: [H2_PEER, server.hostname, String(server.port), ...args],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  await options.stdin;
+  await writer.write(new TextEncoder().encode("\n")).catch(() => {});
+  await writer.close().catch(() => {});
+  const { stdout, code } = await child.output();
+  strictEqual(code, 0, "The HTTP/2 peer failed");
+  return new TextDecoder().decode(stdout).trim();
+}
+
+/** Every kind of call still answers correctly. */
+async function assertServes(server: StreamServer): Promise<void> {
+  using client = createClient(server.addresses[0]!);
+  deepStrictEqual(await Array.fromAsync(client.pow(2, { count: 3 })), [
+    1n,
+    2n,
+    4n,
+  ]);
+  strictEqual(await client.sum([1, 2, 3]), 6n);
+  deepStrictEqual(await Array.fromAsync(client.sqrt([9, 16])), [3, 4]);
+}
+
+Deno.test("startServer() closes connections that never finish the HTTP/2 handshake", async (t) => {
+  await using server = await startServer({ port: 0, handshakeTimeout: 300 });
+
+  await t.step(
+    "a connection that sends part of the preface is closed",
+    async () => {
+      const connections = await Promise.all(
+        Array.from(
+          { length: 20 },
+          () => Deno.connect({ hostname: server.hostname, port: server.port }),
+        ),
+      );
+      const started = performance.now();
+      for (const connection of connections) {
+        await connection.write(new TextEncoder().encode("PRI * HTTP"));
+      }
+      const ends = connections.map(async (connection) => {
+        const buffer = new Uint8Array(1024);
+        // Bounded: a server without a handshake timeout would hold the connection forever.
+        const timer = setTimeout(() => connection.close(), 5_000);
+        try {
+          while ((await connection.read(buffer).catch(() => null)) !== null) {
+            // Whatever the server sends (its SETTINGS, a GOAWAY) comes before the close.
+          }
+        } finally {
+          clearTimeout(timer);
+        }
+        return performance.now() - started;
+      });
+      for (const elapsed of await Promise.all(ends)) {
+        strictEqual(elapsed < 4_000, true, `Closed after ${elapsed} ms`);
+      }
+      for (const connection of connections) {
+        try {
+          connection.close();
+        } catch {
+          // Closed by the timer already.
+        }
+      }
+    },
+  );
+
+  await t.step("the server still answers", () => assertServes(server));
+});
+
+Deno.test("startServer() rejects periods that a timer cannot wait", async () => {
+  for (
+    const options of [
+      { gracePeriod: 2 ** 31 },
+      { drainPeriod: 2 ** 31 },
+      { handshakeTimeout: 2 ** 31 },
+      { gracePeriod: -1 },
+      { handshakeTimeout: Number.NaN },
+    ]
+  ) {
+    await rejects(startServer(options), RangeError);
+  }
+});
+
+Deno.test("startServer() accepts the longest period a timer can wait", async () => {
+  await using server = await startServer({
+    port: 0,
+    gracePeriod: 2 ** 31 - 1,
+    drainPeriod: 0,
+  });
+  await assertServes(server);
+});
+
+Deno.test("startServer() limits the calls open on one connection", async (t) => {
+  async function remoteMaxStreams(server: StreamServer): Promise<number> {
+    const session = http2.connect(`http://${server.addresses[0]}`);
+    try {
+      const settings = await new Promise<http2.Settings>((resolve, reject) => {
+        session.once("remoteSettings", resolve);
+        session.once("error", reject);
+      });
+      return settings.maxConcurrentStreams!;
+    } finally {
+      session.close();
+      await new Promise((resolve) => session.once("close", resolve));
+    }
+  }
+
+  await t.step("to 100 by default", async () => {
+    await using server = await startServer({ port: 0 });
+    strictEqual(await remoteMaxStreams(server), 100);
+  });
+
+  await t.step("to what grpc.max_concurrent_streams says", async () => {
+    await using server = await startServer({
+      port: 0,
+      channelOptions: { "grpc.max_concurrent_streams": 7 },
+    });
+    strictEqual(await remoteMaxStreams(server), 7);
+    // More calls than that at once are queued by the client, not refused, once it has the
+    // server's SETTINGS (calls sent before them may be refused: REFUSED_STREAM).
+    using client = createClient(server.addresses[0]!);
+    strictEqual(await client.sum([0]), 0n);
+    const sums = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => client.sum([i, 1])),
+    );
+    deepStrictEqual(sums, Array.from({ length: 20 }, (_, i) => BigInt(i + 1)));
+  });
+});
+
+Deno.test("startServer() honours grpc.max_send_message_length in streamed replies", async (t) => {
+  await using server = await startServer({
+    port: 0,
+    channelOptions: { "grpc.max_send_message_length": 4 },
+  });
+  using client = createClient(server.addresses[0]!);
+
+  await t.step(
+    "pow() gets the replies that fit, then RESOURCE_EXHAUSTED",
+    async () => {
+      const received: bigint[] = [];
+      await rejects(
+        async () => {
+          // 1, 1000 and 1000000 encode in 2, 3 and 4 bytes; 10^9 needs 5.
+          for await (const power of client.pow(1000, { count: 4 })) {
+            received.push(power);
+          }
+        },
+        (error: unknown) => {
+          strictEqual(error instanceof GrpcError, true);
+          strictEqual((error as GrpcError).code, Status.RESOURCE_EXHAUSTED);
+          match((error as GrpcError).details, /^Sent message larger than max/);
+          return true;
+        },
+      );
+      deepStrictEqual(received, [1n, 1000n, 1000000n]);
+    },
+  );
+
+  await t.step(
+    "sqrt() gets the replies that fit, then RESOURCE_EXHAUSTED",
+    async () => {
+      const received: number[] = [];
+      await rejects(
+        async () => {
+          // sqrt(0) is an empty message; 2 is a 9-byte double.
+          for await (const root of client.sqrt([0, 4])) received.push(root);
+        },
+        (error: unknown) =>
+          error instanceof GrpcError &&
+          error.code === Status.RESOURCE_EXHAUSTED,
+      );
+      deepStrictEqual(received, [0]);
+    },
+  );
+
+  await t.step("replies within the limit still flow", async () => {
+    deepStrictEqual(await Array.fromAsync(client.pow(2, { count: 3 })), [
+      1n,
+      2n,
+      4n,
+    ]);
+    strictEqual(await client.sum([1, 2, 3]), 6n);
+  });
+});
+
+Deno.test("startServer() stops producing for a peer that claims huge windows and never reads", async (t) => {
+  const logger = recordingLogger();
+  await using server = await startServer({ port: 0, logger });
+  const streams = 4;
+
+  await t.step("its calls stay far from done", async () => {
+    let stop!: () => void;
+    const stopped = new Promise<void>((resolve) => stop = resolve);
+    // The peer sends its calls, then reads nothing for 6 s: a server that ignores its socket
+    // goes on queueing powers all that time (about 450,000 a second here, 28 MB in all).
+    const peer = runPeer(server, ["never-read", String(streams), "1000000"], {
+      stdin: stopped,
+    });
+    setTimeout(stop, 6_000);
+    strictEqual(await peer, "started");
+    let produced = 0;
+    for (let i = 0; i < streams; i++) {
+      const line = await logger.waitFor(
+        new RegExp(`^Pow\\(1\\) cancelled after \\d+ of 1000000 powers$`),
+      );
+      logger.lines.splice(logger.lines.indexOf(line), 1);
+      produced += Number(line.match(/after (\d+)/)![1]);
+    }
+    // 1 MiB on the socket, a chunk or two per stream and the kernel's send buffer (up to
+    // 4 MiB): at most about 750,000 powers, whenever the peer goes.
+    strictEqual(
+      produced < 1_200_000,
+      true,
+      `${produced} powers produced for a peer that read none`,
+    );
+  });
+
+  await t.step("the server still answers", () => assertServes(server));
+});
+
+Deno.test("startServer() retires a connection before nghttp2's reset limit cuts it", async (t) => {
+  await using server = await startServer({ port: 0 });
+
+  await t.step("900 cancels in 0.45 s end with a graceful GOAWAY", async () => {
+    // nghttp2 would allow these 900 and cut the connection at the next hundred or so with
+    // GOAWAY INTERNAL_ERROR (2); the guard retires it first with NO_ERROR (0).
+    strictEqual(
+      await runPeer(server, ["rapid-reset", "900", "9"]),
+      "goaway 0 open",
+    );
+  });
+
+  await t.step(
+    "2,400 HEADERS+RST_STREAM in one burst are still cut off",
+    async () => {
+      match(
+        await runPeer(server, ["rapid-reset", "2400"]),
+        /^goaway \d+ open$|^closed$/,
+      );
+    },
+  );
+
+  await t.step("the server still answers", () => assertServes(server));
+});
