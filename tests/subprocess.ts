@@ -326,10 +326,21 @@ export async function startServerProcess(
   }
 }
 
-/** A port on 127.0.0.1 that nothing listened on a moment ago. */
+/**
+ * A port on 127.0.0.1 that nothing listened on a moment ago, taken from below Linux's
+ * ephemeral range (32768-60999): a port the kernel hands out for port 0 or for an outgoing
+ * connection can be taken again by any connection before the test binds it (a server
+ * restarted on its port behind nginx met EADDRINUSE that way).
+ */
 export function unusedPort(): number {
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const { port } = listener.addr;
-  listener.close();
-  return port;
+  for (let attempt = 0; attempt < 100; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000);
+    try {
+      Deno.listen({ hostname: "127.0.0.1", port }).close();
+      return port;
+    } catch {
+      // In use: try another.
+    }
+  }
+  throw new Error("Found no unused port from 20000 to 31999 in 100 tries");
 }
