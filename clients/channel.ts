@@ -14,6 +14,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { Buffer } from "node:buffer";
+import { addAbortSignal } from "node:stream";
 import denoConfig from "../deno.json" with { type: "json" };
 import { deferCloseAfterGoaway } from "../proto/http2_session.ts";
 import { GrpcError, Status, type Trailers } from "./grpc_error.ts";
@@ -705,6 +706,12 @@ const RESET_CHECK_MS = 10;
 const RESET_WINDOW_BYTES = 64;
 /** The longest a reset waits for the window to be used up. */
 const RESET_WAIT_MS = 1_000;
+/**
+ * How long the window must stay unchanged for the server to count as not sending, so the
+ * stream is reset at once (a `Sum` server waiting for its next number, a `Sqrt` server
+ * between answers) rather than after {@linkcode RESET_WAIT_MS}.
+ */
+const RESET_QUIET_MS = 30;
 
 function localWindow(stream: http2.ClientHttp2Stream): number | undefined {
   try {
@@ -712,6 +719,21 @@ function localWindow(stream: http2.ClientHttp2Stream): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Resets `stream` with `RST_STREAM(CANCEL)` and nothing before it. `stream.close(CANCEL)` in
+ * Deno 2.9.6's `node:http2` ends the writable side first, so a server reading a request
+ * stream (`Sum`, `Sqrt`) gets an empty DATA frame with END_STREAM, takes it as the end of the
+ * request and answers in full; the reset that follows comes too late. Destroying the stream
+ * with Node's `AbortError` (which `addAbortSignal` does) takes the path that submits the
+ * reset first (denoland/deno#33633). Remove once `close(NGHTTP2_CANCEL)` resets first.
+ */
+function cancelStream(stream: http2.ClientHttp2Stream): void {
+  if (stream.closed || stream.destroyed) return;
+  const controller = new AbortController();
+  addAbortSignal(controller.signal, stream);
+  controller.abort();
 }
 
 /** Request headers for a call: the caller's metadata, already checked and encoded. */
@@ -843,26 +865,32 @@ export class Channel {
     stream.pause();
     const started = Date.now();
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let lastWindow = localWindow(stream);
+    let quietSince = started;
     const reset = (): void => {
       clearTimeout(timer);
       this.#pendingResets.delete(reset);
       stream.off("close", reset);
-      if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
+      cancelStream(stream);
     };
     const check = (): void => {
-      // No window yet: the stream has no id yet, or no answer; the server may still flood.
+      const now = Date.now();
       const window = localWindow(stream);
+      if (window !== lastWindow) {
+        lastWindow = window;
+        quietSince = now;
+      }
       if (
         (window !== undefined && window <= RESET_WINDOW_BYTES) ||
-        Date.now() - started >= RESET_WAIT_MS
+        now - quietSince >= RESET_QUIET_MS ||
+        now - started >= RESET_WAIT_MS
       ) {
         reset();
         return;
       }
       timer = setTimeout(check, RESET_CHECK_MS);
     };
-    const window = localWindow(stream);
-    if (window !== undefined && window <= RESET_WINDOW_BYTES) {
+    if (lastWindow !== undefined && lastWindow <= RESET_WINDOW_BYTES) {
       reset();
       return;
     }
