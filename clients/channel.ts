@@ -699,7 +699,8 @@ export interface ChannelOptions {
 
 /**
  * A cancelled stream waits, paused, for its server to use up what is left of the stream's
- * flow-control window before it is reset; see {@linkcode Channel.resetStream}.
+ * flow-control window, or to stop sending, before it is reset; see
+ * {@linkcode resetWhenQuiet}.
  */
 const RESET_CHECK_MS = 10;
 /** A remainder of the window small enough to reset at once: a few frames at most. */
@@ -734,6 +735,76 @@ function cancelStream(stream: http2.ClientHttp2Stream): void {
   const controller = new AbortController();
   addAbortSignal(controller.signal, stream);
   controller.abort();
+}
+
+/**
+ * Resets a stream this side has given up on (`RST_STREAM(CANCEL)`) once its server has
+ * stopped sending, so the connection survives a server that goes on sending after a cancel.
+ *
+ * A server sends the DATA frames it had in flight after the reset, as RFC 9113 allows, and
+ * grpc-go sends each message in a frame of its own. The nghttp2 inside Deno 2.9 (1.68.0)
+ * counts every frame for a stream it no longer has as a "glitch" and ends the whole
+ * connection with `GOAWAY(ENHANCE_YOUR_CALM)` when they come too fast (nghttp2/nghttp2#2597;
+ * nghttp2 1.69.0 stopped counting them, so this can go once Deno ships it). Deno 2.9.6's
+ * nghttp2 allows a burst of only 1,000 such frames, then 33 a second. The stream is
+ * paused instead, so its flow-control window is no longer replenished, and reset once the
+ * server has used up the window (nothing can follow the reset then), once the window has
+ * not moved for 30 ms (the server is not sending: a `Sum` server waiting for numbers hears
+ * of the cancel within tens of milliseconds), or after a second at most (a server that sent
+ * that little in a second sends little after the reset too). The caller has its status at
+ * once; only the server hears of the cancel later. The reset goes out first, with no
+ * END_STREAM before it (see `cancelStream`).
+ *
+ * @param stream The stream; the call on it has already reported its status.
+ * @param settled Called once the stream has been reset or has closed.
+ * @returns A function that resets the stream at once, if it has not been already.
+ */
+export function resetWhenQuiet(
+  stream: http2.ClientHttp2Stream,
+  settled?: () => void,
+): () => void {
+  if (stream.closed || stream.destroyed) {
+    settled?.();
+    return () => {};
+  }
+  stream.pause();
+  const started = Date.now();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let lastWindow = localWindow(stream);
+  let quietSince = started;
+  let done = false;
+  const reset = (): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    stream.off("close", reset);
+    cancelStream(stream);
+    settled?.();
+  };
+  const check = (): void => {
+    const now = Date.now();
+    const window = localWindow(stream);
+    if (window !== lastWindow) {
+      lastWindow = window;
+      quietSince = now;
+    }
+    if (
+      (window !== undefined && window <= RESET_WINDOW_BYTES) ||
+      now - quietSince >= RESET_QUIET_MS ||
+      now - started >= RESET_WAIT_MS
+    ) {
+      reset();
+      return;
+    }
+    timer = setTimeout(check, RESET_CHECK_MS);
+  };
+  if (lastWindow !== undefined && lastWindow <= RESET_WINDOW_BYTES) {
+    reset();
+    return reset;
+  }
+  stream.once("close", reset);
+  timer = setTimeout(check, RESET_CHECK_MS);
+  return reset;
 }
 
 /** Request headers for a call: the caller's metadata, already checked and encoded. */
@@ -844,59 +915,19 @@ export class Channel {
 
   /**
    * Resets a stream this side has given up on (`RST_STREAM(CANCEL)`), without losing the
-   * connection to a server that goes on sending.
-   *
-   * A server sends the DATA frames it had in flight after the reset, as RFC 9113 allows, and
-   * grpc-go sends each message in a frame of its own. The nghttp2 inside Deno 2.9 (1.68.0)
-   * counts every frame for a stream it no longer has as a "glitch" and ends the whole
-   * connection with `GOAWAY(ENHANCE_YOUR_CALM)` when they come too fast (nghttp2/nghttp2#2597;
-   * nghttp2 1.69.0 stopped counting them, so this can go once Deno ships it). Deno 2.9.6's
-   * nghttp2 allows a burst of only 1,000 such frames, then 33 a second. The stream is
-   * paused instead, so its flow-control window is no longer replenished, and reset once the
-   * server has used up the window (nothing can follow the reset then) or after a second at
-   * most (a server that sent that little in a second sends little after the reset too). The
-   * caller has its status at once; only the server hears of the cancel up to a second later.
-   * Dropping the connection (closing the channel once its calls are over) resets at once.
+   * connection to a server that goes on sending: see {@linkcode resetWhenQuiet}. Dropping
+   * the connection (closing the channel once its calls are over) resets at once.
    *
    * @param stream The stream; the call on it has already reported its status.
    */
   resetStream(stream: http2.ClientHttp2Stream): void {
-    if (stream.closed || stream.destroyed) return;
-    stream.pause();
-    const started = Date.now();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    let lastWindow = localWindow(stream);
-    let quietSince = started;
-    const reset = (): void => {
-      clearTimeout(timer);
-      this.#pendingResets.delete(reset);
-      stream.off("close", reset);
-      cancelStream(stream);
-    };
-    const check = (): void => {
-      const now = Date.now();
-      const window = localWindow(stream);
-      if (window !== lastWindow) {
-        lastWindow = window;
-        quietSince = now;
-      }
-      if (
-        (window !== undefined && window <= RESET_WINDOW_BYTES) ||
-        now - quietSince >= RESET_QUIET_MS ||
-        now - started >= RESET_WAIT_MS
-      ) {
-        reset();
-        return;
-      }
-      timer = setTimeout(check, RESET_CHECK_MS);
-    };
-    if (lastWindow !== undefined && lastWindow <= RESET_WINDOW_BYTES) {
-      reset();
-      return;
-    }
-    this.#pendingResets.add(reset);
-    stream.once("close", reset);
-    timer = setTimeout(check, RESET_CHECK_MS);
+    let done = false;
+    let now: (() => void) | undefined = undefined;
+    now = resetWhenQuiet(stream, () => {
+      done = true;
+      if (now !== undefined) this.#pendingResets.delete(now);
+    });
+    if (!done) this.#pendingResets.add(now);
   }
 
   /** Pings the server every `keepaliveMs` while calls are in flight. */
