@@ -517,7 +517,12 @@ export class GrpcCall {
     if (this.#finished) return;
     this.#status = { code, details, trailers: {}, local: true };
     this.#finish();
-    this.#channel.resetStream(this.#stream);
+    this.#channel.resetStream(this.#stream, this.#answered);
+  }
+
+  /** Whether the server has begun its answer: headers, or data ahead of them. */
+  get #answered(): boolean {
+    return this.#early === undefined || this.#early.length > 0;
   }
 
   #onResponse(headers: http2.IncomingHttpHeaders): void {
@@ -708,11 +713,24 @@ const RESET_WINDOW_BYTES = 64;
 /** The longest a reset waits for the window to be used up. */
 const RESET_WAIT_MS = 1_000;
 /**
- * How long the window must stay unchanged for the server to count as not sending, so the
- * stream is reset at once (a `Sum` server waiting for its next number, a `Sqrt` server
- * between answers) rather than after {@linkcode RESET_WAIT_MS}.
+ * How long a cancelled stream whose server has not answered at all waits for an answer
+ * already on its way before it is reset: such a server is reading the request (a `Sum`
+ * server waiting for its next number), so it should hear of the cancel at once.
  */
-const RESET_QUIET_MS = 30;
+const RESET_UNANSWERED_MS = 30;
+
+/** Options for {@linkcode resetWhenQuiet}. */
+export interface ResetOptions {
+  /**
+   * Whether the server has begun its answer (headers or data arrived): only a stream whose
+   * server has not is reset within {@linkcode RESET_UNANSWERED_MS}.
+   *
+   * @default {true}
+   */
+  answered?: boolean | undefined;
+  /** Called once the stream has been reset or has closed. */
+  settled?: (() => void) | undefined;
+}
 
 function localWindow(stream: http2.ClientHttp2Stream): number | undefined {
   try {
@@ -748,61 +766,66 @@ function cancelStream(stream: http2.ClientHttp2Stream): void {
  * nghttp2 1.69.0 stopped counting them, so this can go once Deno ships it). Deno 2.9.6's
  * nghttp2 allows a burst of only 1,000 such frames, then 33 a second. The stream is
  * paused instead, so its flow-control window is no longer replenished, and reset once the
- * server has used up the window (nothing can follow the reset then), once the window has
- * not moved for 30 ms (the server is not sending: a `Sum` server waiting for numbers hears
- * of the cancel within tens of milliseconds), or after a second at most (a server that sent
- * that little in a second sends little after the reset too). The caller has its status at
- * once; only the server hears of the cancel later. The reset goes out first, with no
- * END_STREAM before it (see `cancelStream`).
+ * server has used up the window (nothing can follow the reset then), or after a second at
+ * most (a server that sent that little in a second sends little after the reset too). A
+ * server that has not answered at all is reading the request and sends nothing, so its
+ * stream is reset after {@linkcode RESET_UNANSWERED_MS} (if no answer turns up meanwhile):
+ * a `Sum` server hears of the cancel within tens of milliseconds. (A window that stops
+ * moving does not show that the server stopped: Deno 2.9.6 often stops reading a paused
+ * stream's data, so its window stands still while the server's frames queue up unread.)
+ * The caller has its status at once; only the server hears of the cancel later. The reset
+ * goes out first, with no END_STREAM before it (see `cancelStream`).
  *
  * @param stream The stream; the call on it has already reported its status.
- * @param settled Called once the stream has been reset or has closed.
+ * @param options Whether the server has answered, and what to call once the stream is reset.
  * @returns A function that resets the stream at once, if it has not been already.
  */
 export function resetWhenQuiet(
   stream: http2.ClientHttp2Stream,
-  settled?: () => void,
+  options: ResetOptions = {},
 ): () => void {
+  const { settled } = options;
   if (stream.closed || stream.destroyed) {
     settled?.();
     return () => {};
   }
   stream.pause();
   const started = Date.now();
+  let answered = options.answered ?? true;
   let timer: ReturnType<typeof setTimeout> | undefined;
-  let lastWindow = localWindow(stream);
-  let quietSince = started;
   let done = false;
+  const onResponse = (): void => {
+    answered = true;
+  };
   const reset = (): void => {
     if (done) return;
     done = true;
     clearTimeout(timer);
     stream.off("close", reset);
+    stream.off("response", onResponse);
     cancelStream(stream);
     settled?.();
   };
   const check = (): void => {
-    const now = Date.now();
     const window = localWindow(stream);
-    if (window !== lastWindow) {
-      lastWindow = window;
-      quietSince = now;
-    }
+    const waited = Date.now() - started;
     if (
       (window !== undefined && window <= RESET_WINDOW_BYTES) ||
-      now - quietSince >= RESET_QUIET_MS ||
-      now - started >= RESET_WAIT_MS
+      (!answered && waited >= RESET_UNANSWERED_MS) ||
+      waited >= RESET_WAIT_MS
     ) {
       reset();
       return;
     }
     timer = setTimeout(check, RESET_CHECK_MS);
   };
-  if (lastWindow !== undefined && lastWindow <= RESET_WINDOW_BYTES) {
+  const window = localWindow(stream);
+  if (window !== undefined && window <= RESET_WINDOW_BYTES) {
     reset();
     return reset;
   }
   stream.once("close", reset);
+  stream.on("response", onResponse);
   timer = setTimeout(check, RESET_CHECK_MS);
   return reset;
 }
@@ -919,13 +942,17 @@ export class Channel {
    * the connection (closing the channel once its calls are over) resets at once.
    *
    * @param stream The stream; the call on it has already reported its status.
+   * @param answered Whether the server has begun its answer.
    */
-  resetStream(stream: http2.ClientHttp2Stream): void {
+  resetStream(stream: http2.ClientHttp2Stream, answered = true): void {
     let done = false;
     let now: (() => void) | undefined = undefined;
-    now = resetWhenQuiet(stream, () => {
-      done = true;
-      if (now !== undefined) this.#pendingResets.delete(now);
+    now = resetWhenQuiet(stream, {
+      answered,
+      settled: () => {
+        done = true;
+        if (now !== undefined) this.#pendingResets.delete(now);
+      },
     });
     if (!done) this.#pendingResets.add(now);
   }

@@ -16,9 +16,9 @@
  *   `CANCELLED: Call cancelled`.
  *
  * Here such a stream is reset as the default transport resets it (`resetWhenQuiet` in
- * `clients/channel.ts`): paused until the server has used up the stream's window or stopped
- * sending (a second at most), then destroyed with an `AbortError`, which sends the reset
- * with nothing before it. A call that ends with `OK`, or that the server ended, is closed as
+ * `clients/channel.ts`): paused until the server has used up the stream's window (a second
+ * at most; 30 ms for a server that has not answered at all, which is reading the request),
+ * then destroyed with an `AbortError`, which sends the reset with nothing before it. A call that ends with `OK`, or that the server ended, is closed as
  * grpc-js closes it.
  *
  * The patch replaces a private method of `Http2SubchannelCall` as grpc-js 1.14.7 has it, and
@@ -46,6 +46,7 @@ interface SubchannelCallInternals {
   transport: { getOptions(): Record<string, unknown> };
   finalStatus: { code: number } | null;
   serverEndedCall: boolean;
+  httpStatusCode?: number;
   destroyHttp2Stream(): void;
   [RESETTING]?: boolean;
 }
@@ -89,6 +90,7 @@ export function resetCancelledCalls(): void {
     }
     if (this[RESETTING] === true || stream.destroyed) return;
     this[RESETTING] = true;
-    resetWhenQuiet(stream);
+    // grpc-js records the HTTP status when the response headers arrive.
+    resetWhenQuiet(stream, { answered: this.httpStatusCode !== undefined });
   };
 }
