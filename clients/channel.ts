@@ -14,6 +14,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { Buffer } from "node:buffer";
+import { addAbortSignal } from "node:stream";
 import denoConfig from "../deno.json" with { type: "json" };
 import { deferCloseAfterGoaway } from "../proto/http2_session.ts";
 import { GrpcError, Status, type Trailers } from "./grpc_error.ts";
@@ -516,7 +517,12 @@ export class GrpcCall {
     if (this.#finished) return;
     this.#status = { code, details, trailers: {}, local: true };
     this.#finish();
-    this.#channel.resetStream(this.#stream);
+    this.#channel.resetStream(this.#stream, this.#answered);
+  }
+
+  /** Whether the server has begun its answer: headers, or data ahead of them. */
+  get #answered(): boolean {
+    return this.#early === undefined || this.#early.length > 0;
   }
 
   #onResponse(headers: http2.IncomingHttpHeaders): void {
@@ -698,13 +704,33 @@ export interface ChannelOptions {
 
 /**
  * A cancelled stream waits, paused, for its server to use up what is left of the stream's
- * flow-control window before it is reset; see {@linkcode Channel.resetStream}.
+ * flow-control window, or to stop sending, before it is reset; see
+ * {@linkcode resetWhenQuiet}.
  */
 const RESET_CHECK_MS = 10;
 /** A remainder of the window small enough to reset at once: a few frames at most. */
 const RESET_WINDOW_BYTES = 64;
 /** The longest a reset waits for the window to be used up. */
 const RESET_WAIT_MS = 1_000;
+/**
+ * How long a cancelled stream whose server has not answered at all waits for an answer
+ * already on its way before it is reset: such a server is reading the request (a `Sum`
+ * server waiting for its next number), so it should hear of the cancel at once.
+ */
+const RESET_UNANSWERED_MS = 30;
+
+/** Options for {@linkcode resetWhenQuiet}. */
+export interface ResetOptions {
+  /**
+   * Whether the server has begun its answer (headers or data arrived): only a stream whose
+   * server has not is reset within {@linkcode RESET_UNANSWERED_MS}.
+   *
+   * @default {true}
+   */
+  answered?: boolean | undefined;
+  /** Called once the stream has been reset or has closed. */
+  settled?: (() => void) | undefined;
+}
 
 function localWindow(stream: http2.ClientHttp2Stream): number | undefined {
   try {
@@ -712,6 +738,96 @@ function localWindow(stream: http2.ClientHttp2Stream): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Resets `stream` with `RST_STREAM(CANCEL)` and nothing before it. `stream.close(CANCEL)` in
+ * Deno 2.9.6's `node:http2` ends the writable side first, so a server reading a request
+ * stream (`Sum`, `Sqrt`) gets an empty DATA frame with END_STREAM, takes it as the end of the
+ * request and answers in full; the reset that follows comes too late. Destroying the stream
+ * with Node's `AbortError` (which `addAbortSignal` does) takes the path that submits the
+ * reset first (denoland/deno#33633). Remove once `close(NGHTTP2_CANCEL)` resets first.
+ */
+function cancelStream(stream: http2.ClientHttp2Stream): void {
+  if (stream.closed || stream.destroyed) return;
+  const controller = new AbortController();
+  addAbortSignal(controller.signal, stream);
+  controller.abort();
+}
+
+/**
+ * Resets a stream this side has given up on (`RST_STREAM(CANCEL)`) once its server has
+ * stopped sending, so the connection survives a server that goes on sending after a cancel.
+ *
+ * A server sends the DATA frames it had in flight after the reset, as RFC 9113 allows, and
+ * grpc-go sends each message in a frame of its own. The nghttp2 inside Deno 2.9 (1.68.0)
+ * counts every frame for a stream it no longer has as a "glitch" and ends the whole
+ * connection with `GOAWAY(ENHANCE_YOUR_CALM)` when they come too fast (nghttp2/nghttp2#2597;
+ * nghttp2 1.69.0 stopped counting them, so this can go once Deno ships it). Deno 2.9.6's
+ * nghttp2 allows a burst of only 1,000 such frames, then 33 a second. The stream is
+ * paused instead, so its flow-control window is no longer replenished, and reset once the
+ * server has used up the window (nothing can follow the reset then), or after a second at
+ * most (a server that sent that little in a second sends little after the reset too). A
+ * server that has not answered at all is reading the request and sends nothing, so its
+ * stream is reset after {@linkcode RESET_UNANSWERED_MS} (if no answer turns up meanwhile):
+ * a `Sum` server hears of the cancel within tens of milliseconds. (A window that stops
+ * moving does not show that the server stopped: Deno 2.9.6 often stops reading a paused
+ * stream's data, so its window stands still while the server's frames queue up unread.)
+ * The caller has its status at once; only the server hears of the cancel later. The reset
+ * goes out first, with no END_STREAM before it (see `cancelStream`).
+ *
+ * @param stream The stream; the call on it has already reported its status.
+ * @param options Whether the server has answered, and what to call once the stream is reset.
+ * @returns A function that resets the stream at once, if it has not been already.
+ */
+export function resetWhenQuiet(
+  stream: http2.ClientHttp2Stream,
+  options: ResetOptions = {},
+): () => void {
+  const { settled } = options;
+  if (stream.closed || stream.destroyed) {
+    settled?.();
+    return () => {};
+  }
+  stream.pause();
+  const started = Date.now();
+  let answered = options.answered ?? true;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let done = false;
+  const onResponse = (): void => {
+    answered = true;
+  };
+  const reset = (): void => {
+    if (done) return;
+    done = true;
+    clearTimeout(timer);
+    stream.off("close", reset);
+    stream.off("response", onResponse);
+    cancelStream(stream);
+    settled?.();
+  };
+  const check = (): void => {
+    const window = localWindow(stream);
+    const waited = Date.now() - started;
+    if (
+      (window !== undefined && window <= RESET_WINDOW_BYTES) ||
+      (!answered && waited >= RESET_UNANSWERED_MS) ||
+      waited >= RESET_WAIT_MS
+    ) {
+      reset();
+      return;
+    }
+    timer = setTimeout(check, RESET_CHECK_MS);
+  };
+  const window = localWindow(stream);
+  if (window !== undefined && window <= RESET_WINDOW_BYTES) {
+    reset();
+    return reset;
+  }
+  stream.once("close", reset);
+  stream.on("response", onResponse);
+  timer = setTimeout(check, RESET_CHECK_MS);
+  return reset;
 }
 
 /** Request headers for a call: the caller's metadata, already checked and encoded. */
@@ -822,53 +938,23 @@ export class Channel {
 
   /**
    * Resets a stream this side has given up on (`RST_STREAM(CANCEL)`), without losing the
-   * connection to a server that goes on sending.
-   *
-   * A server sends the DATA frames it had in flight after the reset, as RFC 9113 allows, and
-   * grpc-go sends each message in a frame of its own. The nghttp2 inside Deno 2.9 (1.68.0)
-   * counts every frame for a stream it no longer has as a "glitch" and ends the whole
-   * connection with `GOAWAY(ENHANCE_YOUR_CALM)` when they come too fast (nghttp2/nghttp2#2597;
-   * nghttp2 1.69.0 stopped counting them, so this can go once Deno ships it). Deno 2.9.6's
-   * nghttp2 allows a burst of only 1,000 such frames, then 33 a second. The stream is
-   * paused instead, so its flow-control window is no longer replenished, and reset once the
-   * server has used up the window (nothing can follow the reset then) or after a second at
-   * most (a server that sent that little in a second sends little after the reset too). The
-   * caller has its status at once; only the server hears of the cancel up to a second later.
-   * Dropping the connection (closing the channel once its calls are over) resets at once.
+   * connection to a server that goes on sending: see {@linkcode resetWhenQuiet}. Dropping
+   * the connection (closing the channel once its calls are over) resets at once.
    *
    * @param stream The stream; the call on it has already reported its status.
+   * @param answered Whether the server has begun its answer.
    */
-  resetStream(stream: http2.ClientHttp2Stream): void {
-    if (stream.closed || stream.destroyed) return;
-    stream.pause();
-    const started = Date.now();
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const reset = (): void => {
-      clearTimeout(timer);
-      this.#pendingResets.delete(reset);
-      stream.off("close", reset);
-      if (!stream.closed && !stream.destroyed) stream.close(NGHTTP2_CANCEL);
-    };
-    const check = (): void => {
-      // No window yet: the stream has no id yet, or no answer; the server may still flood.
-      const window = localWindow(stream);
-      if (
-        (window !== undefined && window <= RESET_WINDOW_BYTES) ||
-        Date.now() - started >= RESET_WAIT_MS
-      ) {
-        reset();
-        return;
-      }
-      timer = setTimeout(check, RESET_CHECK_MS);
-    };
-    const window = localWindow(stream);
-    if (window !== undefined && window <= RESET_WINDOW_BYTES) {
-      reset();
-      return;
-    }
-    this.#pendingResets.add(reset);
-    stream.once("close", reset);
-    timer = setTimeout(check, RESET_CHECK_MS);
+  resetStream(stream: http2.ClientHttp2Stream, answered = true): void {
+    let done = false;
+    let now: (() => void) | undefined = undefined;
+    now = resetWhenQuiet(stream, {
+      answered,
+      settled: () => {
+        done = true;
+        if (now !== undefined) this.#pendingResets.delete(now);
+      },
+    });
+    if (!done) this.#pendingResets.add(now);
   }
 
   /** Pings the server every `keepaliveMs` while calls are in flight. */

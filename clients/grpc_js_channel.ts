@@ -21,6 +21,7 @@ import {
 } from "./grpc_js_status_order.ts";
 import { withRetryBufferLimit } from "./grpc_js_retry_buffer.ts";
 import { GOAWAY_GUARD_OPTION, guardGrpcJsSessions } from "./grpc_js_goaway.ts";
+import { CANCEL_RESET_OPTION, resetCancelledCalls } from "./grpc_js_cancel.ts";
 import {
   type CallRecorder,
   inCallContext,
@@ -238,6 +239,7 @@ export class GrpcJsChannel implements Transport {
   constructor(target: string, options: GrpcJsChannelOptions) {
     keepMessagesBeforeStatus();
     guardGrpcJsSessions();
+    resetCancelledCalls();
     this.#interceptors = options.interceptors;
     // What the telemetry names as the server: the target without a `dns:` scheme.
     this.#authority = target.replace(/^dns:(\/\/[^/]*\/)?/, "");
@@ -246,6 +248,7 @@ export class GrpcJsChannel implements Transport {
         ...withRetryBufferLimit(options.channelOptions),
         [KEEP_MESSAGES_OPTION]: 1,
         [GOAWAY_GUARD_OPTION]: 1,
+        [CANCEL_RESET_OPTION]: 1,
       });
     } catch (cause) {
       throw new TypeError(
