@@ -4,6 +4,7 @@
  * @module
  */
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { INT64_MAX, INT64_MIN } from "../mod.ts";
 
 /** The name the help texts call the command by. */
 export const PROGRAM = "grpc-stream";
@@ -12,15 +13,10 @@ export const RUN_WITH =
   "deno run --allow-net=127.0.0.1 --allow-env=GRPC_* jsr:@streamrpc/grpc-stream/cli";
 /** The article's ports: `serve` listens on all three unless told otherwise. */
 export const SEED_PORTS = [8081, 8082, 8083];
-/** How long `serve` lets calls in flight finish after a signal, by default. */
-export const DEFAULT_GRACE_PERIOD_MS = 5_000;
 /** The demo's pause between the numbers it sends to `Sqrt`, by default. */
 export const DEFAULT_DEMO_INTERVAL_MS = 100;
 /** How long the demo's own server lets calls finish when it closes. */
 export const DEMO_GRACE_PERIOD_MS = 1_000;
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
-export const MAX_UINT32 = 2 ** 32 - 1;
 
 /** Exit status of a command that did what it was asked. */
 export const EXIT_OK = 0;

@@ -3,12 +3,11 @@
  *
  * @module
  */
-import { createClient, DEFAULT_ADDRESSES } from "../mod.ts";
+import { createClient, DEFAULT_ADDRESSES, MAX_UINT32 } from "../mod.ts";
 import {
   asUsageError,
   COMMON_OPTIONS,
   EXIT_OK,
-  MAX_UINT32,
   parseCommandLine,
   parseFloat64,
   parseInt64,

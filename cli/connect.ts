@@ -3,19 +3,22 @@
  *
  * @module
  */
-import type { ClientOptions, ServerTlsOptions } from "../mod.ts";
-import { InputError, parsePort, UsageError } from "./args.ts";
+import {
+  type Address,
+  type ClientOptions,
+  parseAddress,
+  type ServerTlsOptions,
+} from "../mod.ts";
+import { InputError, UsageError } from "./args.ts";
 
-/** Splits `host:port` or `[v6]:port`. */
-export function splitAddress(
-  address: string,
-  usage: string,
-): { hostname: string; port: string } {
-  const match = /^(?:\[([^\]]+)\]|([^:\[\]]+)):([^:]+)$/.exec(address);
-  if (match === null) {
+/** Splits `host:port` or `[v6]:port` as the client does; another form is a usage error. */
+export function splitAddress(address: string, usage: string): Address {
+  try {
+    return parseAddress(address);
+  } catch (error) {
+    if (!(error instanceof TypeError)) throw error;
     throw new UsageError(`Address must be HOST:PORT: ${address}`, usage);
   }
-  return { hostname: match[1] ?? match[2]!, port: match[3]! };
 }
 
 /**
@@ -27,7 +30,6 @@ export async function checkServerAddress(
   usage: string,
 ): Promise<string> {
   const { hostname, port } = splitAddress(address, usage);
-  parsePort(port, usage);
   const host = hostname.includes(":")
     ? `[${hostname}]:${port}`
     : `${hostname}:${port}`;

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { setTimeout as delay } from "node:timers/promises";
 import {
   createClient,
   type ServerLogger,
@@ -35,10 +36,6 @@ export function prefixedLogger(prefix: string): ServerLogger {
       console.error(prefix + message);
     },
   };
-}
-
-function delay(milliseconds: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
 /** The article's bidirectional client sends 0 … 9 with a pause between the numbers. */

@@ -3,10 +3,9 @@
  *
  * @module
  */
-import { DEFAULT_ADDRESSES } from "../mod.ts";
+import { DEFAULT_ADDRESSES, DEFAULT_GRACE_PERIOD_MS } from "../mod.ts";
 import {
   DEFAULT_DEMO_INTERVAL_MS,
-  DEFAULT_GRACE_PERIOD_MS,
   EXIT_OK,
   PROGRAM,
   RUN_WITH,

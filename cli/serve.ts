@@ -3,11 +3,15 @@
  *
  * @module
  */
-import { type ServerLogger, startServer, type StreamServer } from "../mod.ts";
 import {
   DEFAULT_GRACE_PERIOD_MS,
-  EXIT_OK,
   MAX_UINT32,
+  type ServerLogger,
+  startServer,
+  type StreamServer,
+} from "../mod.ts";
+import {
+  EXIT_OK,
   parseCommandLine,
   parseLogChoice,
   parsePort,
@@ -54,7 +58,7 @@ function planListening(
     }
     return {
       hostname,
-      ports: addresses.map((address) => parsePort(address.port, usage)),
+      ports: addresses.map((address) => address.port),
     };
   }
   const hostname = values.hostname ?? "127.0.0.1";

@@ -1,0 +1,28 @@
+/**
+ * The form in which both the client and the server take certificates and keys.
+ *
+ * @module
+ */
+
+/**
+ * Checks that `value` is PEM text, its bytes, or absent.
+ *
+ * @param value A certificate chain, a key, or CA certificates, as a caller passed it.
+ * @param what What the value is, for the error message.
+ * @throws {TypeError} If `value` is anything else.
+ */
+export function checkPem(
+  value: unknown,
+  what: string,
+): asserts value is string | Uint8Array | undefined {
+  if (
+    value !== undefined && typeof value !== "string" &&
+    !(value instanceof Uint8Array)
+  ) {
+    throw new TypeError(
+      `${what} must be PEM text or its bytes: ${
+        value === null ? "null" : typeof value
+      }`,
+    );
+  }
+}
