@@ -61,4 +61,8 @@ export {
   type Trailers,
 } from "./clients/grpc_error.ts";
 export { type Address, parseAddress } from "./clients/address.ts";
+export {
+  listenForShutdown,
+  type ShutdownListener,
+} from "./services/shutdown.ts";
 export { INT64_MAX, INT64_MIN, MAX_UINT32 } from "./proto/limits.ts";

@@ -5,10 +5,10 @@
  */
 import {
   DEFAULT_GRACE_PERIOD_MS,
+  listenForShutdown,
   MAX_UINT32,
   type ServerLogger,
   startServer,
-  type StreamServer,
 } from "../mod.ts";
 import {
   EXIT_OK,
@@ -71,36 +71,6 @@ function planListening(
       parsePort(port.trim(), usage)
     );
   return { hostname, ports };
-}
-
-/** Resolves with the first SIGINT or SIGTERM; a second one exits at once. */
-function listenForShutdown(): {
-  signal: Promise<Deno.Signal>;
-  stopListening(): void;
-} {
-  const signals: Deno.Signal[] = Deno.build.os === "windows"
-    ? ["SIGINT", "SIGBREAK"]
-    : ["SIGINT", "SIGTERM"];
-  const { promise, resolve } = Promise.withResolvers<Deno.Signal>();
-  let received = false;
-  const listeners = signals.map((signal) => {
-    function onSignal(): void {
-      if (received) {
-        console.error(`Received ${signal} again: stopping at once`);
-        Deno.exit(signal === "SIGINT" ? 130 : 143);
-      }
-      received = true;
-      resolve(signal);
-    }
-    Deno.addSignalListener(signal, onSignal);
-    return { signal, onSignal };
-  });
-  function stopListening(): void {
-    for (const { signal, onSignal } of listeners) {
-      Deno.removeSignalListener(signal, onSignal);
-    }
-  }
-  return { signal: promise, stopListening };
 }
 
 /** `grpc-stream serve`: serves until a signal, then stops gracefully. */
@@ -172,24 +142,18 @@ export async function serve(args: string[]): Promise<number> {
 
   // Listen for signals before binding, so a signal that arrives while the ports are being
   // bound still shuts the server down gracefully.
-  const shutdown = listenForShutdown();
-  let server: StreamServer;
-  try {
-    server = await startServer({
-      hostname,
-      port: ports,
-      gracePeriod,
-      drainPeriod,
-      // Info to stdout and failures to stderr, as the article's servers print them.
-      logger,
-      logMessages: log === "messages",
-      ...(maxPowCount === undefined ? {} : { maxPowCount }),
-      ...(tls === undefined ? {} : { tls }),
-    });
-  } catch (error) {
-    shutdown.stopListening();
-    throw error;
-  }
+  using shutdown = listenForShutdown();
+  const server = await startServer({
+    hostname,
+    port: ports,
+    gracePeriod,
+    drainPeriod,
+    // Info to stdout and failures to stderr, as the article's servers print them.
+    logger,
+    logMessages: log === "messages",
+    ...(maxPowCount === undefined ? {} : { maxPowCount }),
+    ...(tls === undefined ? {} : { tls }),
+  });
   for (const address of server.addresses) {
     out.line(`Serving gRPC on ${address}`);
   }
@@ -198,7 +162,6 @@ export async function serve(args: string[]): Promise<number> {
     `Received ${signal}: letting calls in flight finish for up to ${gracePeriod} ms`,
   );
   await server.close();
-  shutdown.stopListening();
   err.line("Server stopped");
   await Promise.all([out.flush(), err.flush()]);
   return EXIT_OK;
