@@ -7,7 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { setTimeout as delay } from "node:timers/promises";
 import { MAX_UINT32 } from "../proto/limits.ts";
-import { checkPem } from "../proto/pem.ts";
+import { requirePem } from "../proto/pem.ts";
 import {
   streamPackageDefinition,
   streamServices,
@@ -224,13 +224,10 @@ function toBuffer(
   value: string | Uint8Array | undefined,
   what: string,
 ): Buffer {
-  checkPem(value, what);
-  if (value === undefined) {
-    throw new TypeError(`${what} must be PEM text or its bytes: undefined`);
-  }
-  return typeof value === "string"
-    ? Buffer.from(value)
-    : Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+  const pem = requirePem(value, what);
+  return typeof pem === "string"
+    ? Buffer.from(pem)
+    : Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength);
 }
 
 /**
