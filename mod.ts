@@ -24,6 +24,7 @@
  * @module
  */
 export {
+  DEFAULT_GRACE_PERIOD_MS,
   type ServerLogger,
   type ServerTlsOptions,
   startServer,
@@ -59,3 +60,9 @@ export {
   type StatusName,
   type Trailers,
 } from "./clients/grpc_error.ts";
+export { type Address, parseAddress } from "./clients/address.ts";
+export {
+  listenForShutdown,
+  type ShutdownListener,
+} from "./services/shutdown.ts";
+export { INT64_MAX, INT64_MIN, MAX_UINT32 } from "./proto/limits.ts";

@@ -6,7 +6,9 @@
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import net from "node:net";
-import { INT64_MAX, INT64_MIN } from "../proto/codec.ts";
+import { INT64_MAX, INT64_MIN, MAX_UINT32 } from "../proto/limits.ts";
+import { checkPem } from "../proto/pem.ts";
+import { parseAddress } from "./address.ts";
 import { streamMethods } from "../proto/definitions.ts";
 import { type CallOptions, prepareCall } from "./call_options.ts";
 import {
@@ -218,8 +220,6 @@ export interface StreamClient extends Disposable {
   close(): void;
 }
 
-const MAX_UINT32 = 2 ** 32 - 1;
-
 /**
  * Checks that `value` is an int64.
  *
@@ -409,19 +409,6 @@ function callSqrt(
 
 function nothing(): void {}
 
-function checkPem(value: unknown, what: string): void {
-  if (
-    value !== undefined && typeof value !== "string" &&
-    !(value instanceof Uint8Array)
-  ) {
-    throw new TypeError(
-      `${what} must be PEM text or its bytes: ${
-        value === null ? "null" : typeof value
-      }`,
-    );
-  }
-}
-
 function toChannelTls(tls: ClientOptions["tls"]): ChannelTls | undefined {
   if (tls === undefined || tls === false) return undefined;
   if (tls === true) return {};
@@ -464,15 +451,16 @@ function checkLimit(value: unknown, name: string, min: number): void {
   }
 }
 
-/** `host:port` or `[ipv6]:port`, the only address forms the client dials. */
-const ADDRESS = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]@?#]+):(\d{1,5})$/;
-
 /** The target schemes of grpc-js's own resolvers, and what must follow each. */
 const TARGET_SCHEMES = /^(dns|ipv4|ipv6|unix|unix-abstract):(.+)$/;
 
 function isHostPort(address: string): boolean {
-  const match = ADDRESS.exec(address);
-  return match !== null && Number(match[1]) <= 65_535;
+  try {
+    parseAddress(address);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /**
@@ -603,12 +591,7 @@ function openChannel(address: string, options: ClientOptions): Transport {
       throw new TypeError(`Option ${key} needs transport "grpc-js"`);
     }
   }
-  const match = typeof address === "string" ? ADDRESS.exec(address) : null;
-  if (match === null || Number(match[1]) > 65_535) {
-    throw new TypeError(
-      `Address must be "host:port" or "[ipv6]:port" with a port up to 65535: ${address}`,
-    );
-  }
+  parseAddress(address);
   return new Channel(address, {
     maxReceiveMessageBytes,
     tls: toChannelTls(options.tls),

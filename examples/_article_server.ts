@@ -5,7 +5,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { startServer, type StreamServer } from "../mod.ts";
+import { listenForShutdown, startServer, type StreamServer } from "../mod.ts";
 
 function parsePort(args: string[], defaultPort: number): number {
   const { values } = parseArgs({
@@ -19,13 +19,6 @@ function parsePort(args: string[], defaultPort: number): number {
     );
   }
   return port;
-}
-
-function waitForShutdownSignal(): Promise<void> {
-  return new Promise((resolve) => {
-    Deno.addSignalListener("SIGINT", resolve);
-    if (Deno.build.os !== "windows") Deno.addSignalListener("SIGTERM", resolve);
-  });
 }
 
 /**
@@ -50,6 +43,8 @@ export async function runArticleServer(
     console.error(usage);
     return 2;
   }
+  // Listening before binding lets a signal that arrives meanwhile still close gracefully.
+  using shutdown = listenForShutdown();
   let server: StreamServer;
   try {
     // `console` prints what the Go server logs: info to stdout, failures to stderr.
@@ -59,7 +54,7 @@ export async function runArticleServer(
     return 1;
   }
   console.log(`Serving gRPC on ${server.addresses[0]}`);
-  await waitForShutdownSignal();
+  await shutdown.signal;
   await server.close();
   return 0;
 }

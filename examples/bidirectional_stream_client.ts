@@ -13,6 +13,7 @@
  *
  * @module
  */
+import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { sqrt } from "../mod.ts";
 
@@ -41,10 +42,6 @@ function parseSettings(args: string[]): Settings {
     );
   }
   return { address: values.address, interval };
-}
-
-function delay(milliseconds: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
 /** Sends while the answers are read: the Go client's sending goroutine. */

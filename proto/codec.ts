@@ -23,11 +23,6 @@ const MAX_GROUP_DEPTH = 100;
 
 const TWO_TO_32 = 4_294_967_296;
 
-/** The smallest int64. */
-export const INT64_MIN: bigint = -(2n ** 63n);
-/** The largest int64. */
-export const INT64_MAX: bigint = 2n ** 63n - 1n;
-
 /** A position in a message being decoded. */
 interface Reader {
   bytes: Uint8Array;

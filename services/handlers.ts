@@ -11,9 +11,8 @@ import {
   decodeSumRequest,
   encodePowReply,
   encodeSqrtReply,
-  INT64_MAX,
-  INT64_MIN,
 } from "../proto/codec.ts";
+import { INT64_MAX, INT64_MIN } from "../proto/limits.ts";
 import "./http2_constants.ts";
 import { ReplyWriter } from "./reply_writer.ts";
 import { openRequestReader } from "./request_reader.ts";

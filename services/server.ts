@@ -5,6 +5,9 @@
  */
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
+import { setTimeout as delay } from "node:timers/promises";
+import { MAX_UINT32 } from "../proto/limits.ts";
+import { requirePem } from "../proto/pem.ts";
 import {
   streamPackageDefinition,
   streamServices,
@@ -165,10 +168,20 @@ export interface StreamServer extends AsyncDisposable {
 
 const DEFAULT_HOSTNAME = "127.0.0.1";
 const DEFAULT_MAX_POW_COUNT = 1_000_000;
-const DEFAULT_GRACE_PERIOD_MS = 5_000;
+/**
+ * How long {@linkcode StreamServer.close} lets calls in flight finish when
+ * {@linkcode StartServerOptions.gracePeriod} is not given, in milliseconds.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_GRACE_PERIOD_MS } from "@streamrpc/grpc-stream";
+ *
+ * console.log(`Calls get ${DEFAULT_GRACE_PERIOD_MS} ms to finish`);
+ * ```
+ */
+export const DEFAULT_GRACE_PERIOD_MS: number = 5_000;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
-const MAX_UINT32 = 2 ** 32 - 1;
 /** The longest delay a timer honours; a longer one fires at once. */
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -237,15 +250,10 @@ function toBuffer(
   value: string | Uint8Array | undefined,
   what: string,
 ): Buffer {
-  if (typeof value === "string") return Buffer.from(value);
-  if (value instanceof Uint8Array) {
-    return Buffer.from(value.buffer, value.byteOffset, value.byteLength);
-  }
-  throw new TypeError(
-    `${what} must be PEM text or its bytes: ${
-      value === null ? "null" : typeof value
-    }`,
-  );
+  const pem = requirePem(value, what);
+  return typeof pem === "string"
+    ? Buffer.from(pem)
+    : Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength);
 }
 
 /**
@@ -324,10 +332,6 @@ function shutDown(
       resolve();
     });
   });
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /**

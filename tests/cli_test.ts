@@ -362,6 +362,11 @@ Deno.test("cli rejects a bad command line with exit status 2 and the usage", asy
       /^error: Address must be HOST:PORT/,
       "sum",
     ],
+    [
+      ["pow", "2", "--address", "a b:8082"],
+      /^error: Address must be HOST:PORT: a b:8082$/,
+      "pow",
+    ],
     [["serve", "--port", "http"], /^error: Port must be an integer/, "serve"],
     [["serve", "--port", "8081,70000"], /: 70000$/, "serve"],
     [

@@ -1,3 +1,4 @@
+import { INT64_MAX, INT64_MIN } from "../proto/limits.ts";
 import { deepStrictEqual, strictEqual, throws } from "node:assert";
 import protobuf from "protobufjs";
 import {
@@ -47,9 +48,6 @@ function referenceValue(
   });
   return String(object[field]);
 }
-
-const INT64_MIN = -(2n ** 63n);
-const INT64_MAX = 2n ** 63n - 1n;
 
 function int64Samples(): bigint[] {
   const samples = [

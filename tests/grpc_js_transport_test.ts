@@ -173,7 +173,7 @@ Deno.test("createClient() over grpc-js speaks TLS and sends call credentials", a
       const port = await new Promise<number>((resolve, reject) =>
         server.bindAsync(
           "127.0.0.1:0",
-          // An empty CA list, as startServer passes: see README, "Why TLS failed against a
+          // An empty CA list, as startServer passes: see docs/tls.md, "Why TLS failed against a
           // grpc-js server under Deno".
           grpc.ServerCredentials.createSsl(Buffer.alloc(0), [{
             private_key: Buffer.from(certificates.serverKey),

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { setTimeout as delay } from "node:timers/promises";
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
 import { createClient, GrpcError, Status, type StreamClient } from "../mod.ts";
 import { DenoProcess, RUN_PERMISSIONS, unusedPort } from "./subprocess.ts";
@@ -206,10 +207,6 @@ function spread(lines: readonly string[], ports: readonly number[]): number[] {
   return ports.map((port) =>
     lines.filter((line) => line.startsWith(`127.0.0.1:${port} 200`)).length
   );
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
 /** `promise`, or a failure naming `what` if it has not settled within `ms`. */

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { INT64_MAX, INT64_MIN } from "../../proto/limits.ts";
 import { deepStrictEqual, match, ok, rejects, strictEqual } from "node:assert";
 import {
   createClient,
@@ -20,8 +21,6 @@ import type { Peer, PeerCall, PeerResult, PeerServer } from "./peers.ts";
 import type { ClientTransport } from "../../mod.ts";
 import { TRANSPORTS } from "../transports.ts";
 
-const INT64_MAX = 2n ** 63n - 1n;
-const INT64_MIN = -(2n ** 63n);
 /** Doubles whose square roots must cross the wire exactly, sign of zero included. */
 const DOUBLE_EDGES = [
   4,

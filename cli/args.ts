@@ -1,0 +1,235 @@
+/**
+ * The command line's words: options, numbers and the errors that end in exit status 2.
+ *
+ * @module
+ */
+import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
+import { INT64_MAX, INT64_MIN } from "../mod.ts";
+
+/** The name the help texts call the command by. */
+export const PROGRAM = "grpc-stream";
+/** How to run the command from JSR, for the overview help. */
+export const RUN_WITH =
+  "deno run --allow-net=127.0.0.1 --allow-env=GRPC_* jsr:@streamrpc/grpc-stream/cli";
+/** The article's ports: `serve` listens on all three unless told otherwise. */
+export const SEED_PORTS = [8081, 8082, 8083];
+/** The demo's pause between the numbers it sends to `Sqrt`, by default. */
+export const DEFAULT_DEMO_INTERVAL_MS = 100;
+/** How long the demo's own server lets calls finish when it closes. */
+export const DEMO_GRACE_PERIOD_MS = 1_000;
+
+/** Exit status of a command that did what it was asked. */
+export const EXIT_OK = 0;
+/** Exit status of a failed call (or any failure but bad input). */
+export const EXIT_CALL_FAILED = 1;
+/** Exit status of a usage error or a word where a number belongs. */
+export const EXIT_BAD_INPUT = 2;
+
+/** Input the user got wrong, such as a word where a number belongs: exit status 2. */
+export class InputError extends Error {
+  override name = "InputError";
+}
+
+/** A command line that does not parse: exit status 2, with the command's usage. */
+export class UsageError extends InputError {
+  override name = "UsageError";
+  readonly usage: string;
+
+  constructor(message: string, usage: string) {
+    super(message);
+    this.usage = usage;
+  }
+}
+
+/** The options of the calling commands: the server and how to reach it. */
+export const COMMON_OPTIONS = {
+  address: { type: "string" },
+  help: { type: "boolean", short: "h" },
+  tls: { type: "boolean" },
+  ca: { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
+  "server-name": { type: "string" },
+} as const satisfies ParseArgsOptionsConfig;
+
+/** The options of `serve`. */
+export const SERVE_OPTIONS = {
+  help: COMMON_OPTIONS.help,
+  address: { type: "string", multiple: true },
+  hostname: { type: "string" },
+  port: { type: "string", multiple: true },
+  "max-pow-count": { type: "string" },
+  "grace-period": { type: "string" },
+  "drain-period": { type: "string" },
+  cert: { type: "string" },
+  key: { type: "string" },
+  "client-ca": { type: "string" },
+  log: { type: "string" },
+} as const satisfies ParseArgsOptionsConfig;
+
+/** The options of `pow`. */
+export const POW_OPTIONS = {
+  ...COMMON_OPTIONS,
+  count: { type: "string" },
+} as const satisfies ParseArgsOptionsConfig;
+
+/** The options of `demo`. */
+export const DEMO_OPTIONS = {
+  ...COMMON_OPTIONS,
+  interval: { type: "string" },
+} as const satisfies ParseArgsOptionsConfig;
+
+/** Every option of every command, so the command can be found wherever it stands. */
+export const ALL_OPTIONS = {
+  ...SERVE_OPTIONS,
+  ...POW_OPTIONS,
+  ...DEMO_OPTIONS,
+} as const satisfies ParseArgsOptionsConfig;
+
+// `parseArgs` reads "-4" as an unknown short option; a marker keeps negative numbers
+// positional (and usable as option values) until the numbers are parsed.
+const NEGATIVE_NUMBER = /^-(?:\d|\.\d|Infinity$)/;
+const NEGATIVE_MARKER = "\u0000";
+
+/** Marks the negative numbers of `args` so that `parseArgs` takes them for values. */
+export function protectNegativeNumbers(args: readonly string[]): string[] {
+  return args.map((arg) =>
+    NEGATIVE_NUMBER.test(arg) ? NEGATIVE_MARKER + arg : arg
+  );
+}
+
+/** Takes the mark of {@linkcode protectNegativeNumbers} off again. */
+export function unprotect(text: string): string {
+  return text.startsWith(NEGATIVE_MARKER) ? text.slice(1) : text;
+}
+
+/** The first sentence of a `parseArgs` error, which goes on to explain at length. */
+function firstSentence(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  const sentence = message.split(/\.(?:\s|$)/)[0] ?? message;
+  return sentence.replaceAll(NEGATIVE_MARKER, "");
+}
+
+/** What `parseArgs` makes of a command line with `Options`, positionals allowed. */
+export interface ParsedCommandLine<Options extends ParseArgsOptionsConfig> {
+  values: ReturnType<
+    typeof parseArgs<{ options: Options; allowPositionals: true; strict: true }>
+  >["values"];
+  positionals: string[];
+}
+
+/** Parses `args` for `options`; a line that does not parse is a {@linkcode UsageError} with `usage`. */
+export function parseCommandLine<const Options extends ParseArgsOptionsConfig>(
+  args: string[],
+  options: Options,
+  usage: string,
+): ParsedCommandLine<Options> {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (error) {
+    throw new UsageError(firstSentence(error), usage);
+  }
+  for (const [name, value] of Object.entries(parsed.values)) {
+    if (typeof value === "string") {
+      (parsed.values as Record<string, unknown>)[name] = unprotect(value);
+    } else if (Array.isArray(value)) {
+      (parsed.values as Record<string, unknown>)[name] = value.map((item) =>
+        typeof item === "string" ? unprotect(item) : item
+      );
+    }
+  }
+  return {
+    values: parsed.values,
+    positionals: parsed.positionals.map(unprotect),
+  };
+}
+
+const INTEGER = /^[+-]?\d+$/;
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;
+const SPECIAL_NUMBERS = new Set([
+  "Infinity",
+  "+Infinity",
+  "-Infinity",
+  "NaN",
+]);
+
+/** Reads an int64 written in decimal; `what` names it in the error. */
+export function parseInt64(text: string, what: string): bigint {
+  if (!INTEGER.test(text)) {
+    throw new InputError(`${what} must be an integer: ${text}`);
+  }
+  const value = BigInt(text);
+  if (value < INT64_MIN || value > INT64_MAX) {
+    throw new InputError(`${what} does not fit in int64: ${text}`);
+  }
+  return value;
+}
+
+/** Reads a double, `Infinity` and `NaN` included; `what` names it in the error. */
+export function parseFloat64(text: string, what: string): number {
+  if (!DECIMAL.test(text) && !SPECIAL_NUMBERS.has(text)) {
+    throw new InputError(`${what} must be a number: ${text}`);
+  }
+  return Number(text);
+}
+
+/** Reads an option that takes a whole number from `min` to `max`. */
+export function parseWholeNumber(
+  text: string,
+  what: string,
+  min: number,
+  max: number,
+  usage: string,
+): number {
+  const value = INTEGER.test(text) ? Number(text) : Number.NaN;
+  if (!(value >= min && value <= max)) {
+    throw new UsageError(
+      `${what} must be an integer from ${min} to ${max}: ${text}`,
+      usage,
+    );
+  }
+  return value;
+}
+
+/** Runs `parse` on a command-line argument, where bad input is a usage error. */
+export function asUsageError<Value>(usage: string, parse: () => Value): Value {
+  try {
+    return parse();
+  } catch (error) {
+    if (error instanceof InputError && !(error instanceof UsageError)) {
+      throw new UsageError(error.message, usage);
+    }
+    throw error;
+  }
+}
+
+/** Refuses arguments a command does not take. */
+export function rejectPositionals(positionals: string[], usage: string): void {
+  if (positionals.length > 0) {
+    throw new UsageError(`Unexpected argument: ${positionals[0]}`, usage);
+  }
+}
+
+/** Reads a port number, 0 to 65535. */
+export function parsePort(text: string, usage: string): number {
+  return parseWholeNumber(text, "Port", 0, 65_535, usage);
+}
+
+/** What `serve --log` may say. */
+export type LogChoice = "messages" | "calls" | "none";
+
+/** Reads `serve --log`; absent means `messages`. */
+export function parseLogChoice(
+  value: string | undefined,
+  usage: string,
+): LogChoice {
+  if (value === undefined) return "messages";
+  if (value === "messages" || value === "calls" || value === "none") {
+    return value;
+  }
+  throw new UsageError(
+    `Log must be messages, calls or none: ${value}`,
+    usage,
+  );
+}

@@ -1,0 +1,168 @@
+/**
+ * `grpc-stream serve`: the three services on the article's ports until SIGINT or SIGTERM.
+ *
+ * @module
+ */
+import {
+  DEFAULT_GRACE_PERIOD_MS,
+  listenForShutdown,
+  MAX_UINT32,
+  type ServerLogger,
+  startServer,
+} from "../mod.ts";
+import {
+  EXIT_OK,
+  parseCommandLine,
+  parseLogChoice,
+  parsePort,
+  parseWholeNumber,
+  rejectPositionals,
+  SEED_PORTS,
+  SERVE_OPTIONS,
+  UsageError,
+} from "./args.ts";
+import { serverTlsOptions, splitAddress } from "./connect.ts";
+import { printHelp, SERVE_HELP, SERVE_USAGE } from "./help.ts";
+import { LineWriter } from "./line_writer.ts";
+import { tracingIsOn } from "./telemetry.ts";
+
+interface ListenPlan {
+  hostname: string;
+  ports: number[];
+}
+
+function planListening(
+  values: {
+    address?: string[] | undefined;
+    hostname?: string | undefined;
+    port?: string[] | undefined;
+  },
+  usage: string,
+): ListenPlan {
+  if (values.address !== undefined) {
+    if (values.hostname !== undefined || values.port !== undefined) {
+      throw new UsageError(
+        "Use either --address or --hostname and --port: not both",
+        usage,
+      );
+    }
+    const addresses = values.address.map((address) =>
+      splitAddress(address, usage)
+    );
+    const hostname = addresses[0]!.hostname;
+    if (addresses.some((address) => address.hostname !== hostname)) {
+      throw new UsageError(
+        `Every --address must have the same host: ${values.address.join(", ")}`,
+        usage,
+      );
+    }
+    return {
+      hostname,
+      ports: addresses.map((address) => address.port),
+    };
+  }
+  const hostname = values.hostname ?? "127.0.0.1";
+  if (hostname === "") {
+    throw new UsageError("Hostname must not be empty", usage);
+  }
+  const ports = values.port === undefined
+    ? SEED_PORTS
+    : values.port.flatMap((list) => list.split(",")).map((port) =>
+      parsePort(port.trim(), usage)
+    );
+  return { hostname, ports };
+}
+
+/** `grpc-stream serve`: serves until a signal, then stops gracefully. */
+export async function serve(args: string[]): Promise<number> {
+  const { values, positionals } = parseCommandLine(
+    args,
+    SERVE_OPTIONS,
+    SERVE_USAGE,
+  );
+  if (values.help) return printHelp(SERVE_HELP);
+  rejectPositionals(positionals, SERVE_USAGE);
+  const { hostname, ports } = planListening(values, SERVE_USAGE);
+  const maxPowCount = values["max-pow-count"] === undefined
+    ? undefined
+    : parseWholeNumber(
+      values["max-pow-count"],
+      "Max pow count",
+      1,
+      MAX_UINT32,
+      SERVE_USAGE,
+    );
+  const gracePeriod = values["grace-period"] === undefined
+    ? DEFAULT_GRACE_PERIOD_MS
+    : parseWholeNumber(
+      values["grace-period"],
+      "Grace period",
+      0,
+      2 ** 31 - 1,
+      SERVE_USAGE,
+    );
+
+  const drainPeriod = values["drain-period"] === undefined
+    ? 0
+    : parseWholeNumber(
+      values["drain-period"],
+      "Drain period",
+      0,
+      2 ** 31 - 1,
+      SERVE_USAGE,
+    );
+
+  const log = parseLogChoice(values.log, SERVE_USAGE);
+
+  const tls = await serverTlsOptions(values, SERVE_USAGE);
+
+  // Lines are gathered and written once per turn of the event loop, so logging every number
+  // does not cost a write per number, and a reader that goes away does not stop the server.
+  // Under OTEL_DENO=true each line goes through console instead: Deno makes a console line a
+  // log record of the span active when it is written, and a gathered line would lose its call.
+  const throughConsole = tracingIsOn();
+  const out = new LineWriter(Deno.stdout);
+  const err = new LineWriter(Deno.stderr);
+  function ignoreLine(): void {}
+  const logger: ServerLogger = {
+    info: log === "none"
+      ? ignoreLine
+      : throughConsole
+      ? (line) => console.log(line)
+      : (line) => out.line(line),
+    warn: log === "none"
+      ? ignoreLine
+      : throughConsole
+      ? (line) => console.warn(line)
+      : (line) => err.line(line),
+    error: throughConsole
+      ? (line) => console.error(line)
+      : (line) => err.line(line),
+  };
+
+  // Listen for signals before binding, so a signal that arrives while the ports are being
+  // bound still shuts the server down gracefully.
+  using shutdown = listenForShutdown();
+  const server = await startServer({
+    hostname,
+    port: ports,
+    gracePeriod,
+    drainPeriod,
+    // Info to stdout and failures to stderr, as the article's servers print them.
+    logger,
+    logMessages: log === "messages",
+    ...(maxPowCount === undefined ? {} : { maxPowCount }),
+    ...(tls === undefined ? {} : { tls }),
+  });
+  for (const address of server.addresses) {
+    out.line(`Serving gRPC on ${address}`);
+  }
+  const signal = await shutdown.signal;
+  err.line(
+    `Received ${signal}: letting calls in flight finish for up to ${gracePeriod} ms`,
+  );
+  await server.close();
+  err.line("Server stopped");
+  await Promise.all([out.flush(), err.flush()]);
+  return EXIT_OK;
+}

@@ -1,0 +1,36 @@
+/**
+ * The form in which both the client and the server take certificates and keys.
+ *
+ * @module
+ */
+
+/**
+ * Checks that `value` is PEM text or its bytes.
+ *
+ * @param value A certificate chain, a key, or CA certificates, as a caller passed it.
+ * @param what What the value is, for the error message.
+ * @returns `value`.
+ * @throws {TypeError} If `value` is anything else, `undefined` included.
+ */
+export function requirePem(value: unknown, what: string): string | Uint8Array {
+  if (typeof value === "string" || value instanceof Uint8Array) return value;
+  throw new TypeError(
+    `${what} must be PEM text or its bytes: ${
+      value === null ? "null" : typeof value
+    }`,
+  );
+}
+
+/**
+ * Checks that `value` is PEM text, its bytes, or absent.
+ *
+ * @param value A certificate chain, a key, or CA certificates, as a caller passed it.
+ * @param what What the value is, for the error message.
+ * @throws {TypeError} If `value` is anything else.
+ */
+export function checkPem(
+  value: unknown,
+  what: string,
+): asserts value is string | Uint8Array | undefined {
+  if (value !== undefined) requirePem(value, what);
+}
