@@ -298,10 +298,13 @@ function serverCredentials(
 const STATUS_DELIVERY_MS = 1_000;
 
 /**
- * The longest wait for a peer to answer the PING of the first GOAWAY before the final one
- * (grpc-go waits for the answer; a proxy that closed its idle connection never sends it).
+ * The longest wait before the final GOAWAY on a connection with no call being answered, for a
+ * peer that neither answers the drain's PINGs nor closes the connection, bounded by the grace
+ * period. Only such a peer meets it: a proxy closes its idle connection at the first PING, and
+ * a busy one opens a stream, which sends the GOAWAY at once. The GOAWAY it sends may cut off a
+ * request, so it is a last resort, not a usual path.
  */
-const GOAWAY_PING_WAIT_MS = 1_000;
+const GOAWAY_PING_WAIT_MS = 3_000;
 
 /**
  * Stops accepting calls and waits for those in flight; once the grace period is over, ends

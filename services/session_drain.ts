@@ -15,10 +15,11 @@
  * shutdown notice (`submitShutdownNotice` on the session's handle) also starts Deno's graceful
  * close, which answers every new stream with `REFUSED_STREAM`. So the final GOAWAY is sent
  * only when it cannot cut off a request: at once on a session with a stream still being
- * answered (the GOAWAY then reaches the peer before that stream's end, so a proxy that sends
- * one request at a time on a connection, as nginx does, will not reuse it), and otherwise
- * after PING round trips that brought no new stream (nginx answers a PING on a connection it
- * is using, and closes an idle connection that a PING reaches), or after a short wait at most.
+ * answered, or as soon as a new stream opens (the GOAWAY then reaches the peer before that
+ * stream's end, so a proxy that sends one request at a time on a connection, as nginx does,
+ * will not reuse it), and otherwise after PING round trips that brought no new stream (nginx
+ * answers a PING on a connection it is using, and closes an idle connection that a PING
+ * reaches), or after a longest wait for a peer that does neither.
  * Once Deno offers a first GOAWAY that keeps accepting streams (as nghttp2's shutdown notice
  * does without Deno's graceful close), it should be sent before the PINGs.
  *
@@ -51,10 +52,13 @@ function internal(session: Session, name: string): unknown {
 
 /** Whether a stream of `session` has yet to send the end of its answer. */
 function answering(session: Session): boolean {
-  const streams = (internal(session, "kState") as {
-    streams?: Map<number, http2.Http2Stream>;
-  } | undefined)?.streams;
-  if (!(streams instanceof Map)) return false;
+  // Deno 2.9.6 names the symbol `state` (Node names it `kState`), and its map of streams is a
+  // primordials `SafeMap`, which is not an instance of `Map`.
+  const state = (internal(session, "state") ?? internal(session, "kState")) as {
+    streams?: { values?: () => Iterable<http2.Http2Stream> };
+  } | undefined;
+  const streams = state?.streams;
+  if (typeof streams?.values !== "function") return false;
   for (const stream of streams.values()) {
     if (!stream.writableEnded && !stream.destroyed) return true;
   }
@@ -63,7 +67,8 @@ function answering(session: Session): boolean {
 
 /**
  * Holds back `close()` of `session`, whoever calls it, until the final GOAWAY cannot refuse a
- * request the peer has sent: at once if a stream is still being answered, otherwise once
+ * request the peer has sent: at once if a stream is still being answered or a new one opens
+ * and is not yet answered, otherwise once
  * `QUIET_ACKS` PING round trips in a row have brought no new stream, or after `ackWaitMs` at
  * most.
  */
@@ -86,6 +91,13 @@ function drainSession(session: Session, ackWaitMs: number): void {
   }
   function onStream(): void {
     opened++;
+    // A new stream is the moment the final GOAWAY is safe: the peer is waiting for its
+    // answer, so it learns of the GOAWAY before it can reuse the connection. Waiting for the
+    // next PING answer instead can miss it: a quick call is over by then, and a proxy kept
+    // busy by many calls is rarely caught in one, until the longest wait cuts it off.
+    setImmediate(() => {
+      if (!ready && answering(session)) proceed();
+    });
   }
   let quietAcks = 0;
   function probe(): void {
