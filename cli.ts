@@ -126,5 +126,10 @@ async function main(rawArgs: string[]): Promise<number> {
 }
 
 if (import.meta.main) {
-  Deno.exit(await main(Deno.args));
+  const code = await main(Deno.args);
+  // Exit once nothing is pending rather than at once: `Deno.exit` drops what is still on its
+  // way to a socket, such as the last trailers a server wrote before its connections closed.
+  // Something left holding the process ends it after 2 s all the same.
+  Deno.exitCode = code;
+  Deno.unrefTimer(setTimeout(() => Deno.exit(code), 2_000));
 }
