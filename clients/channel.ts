@@ -23,6 +23,8 @@ import {
   inCallContext,
   startClientCall,
 } from "./telemetry.ts";
+import { type DeadlineTimer, startDeadlineTimer } from "./deadline.ts";
+import { MAX_TIMER_MS } from "../proto/limits.ts";
 
 /** How a call ended. */
 export interface CallStatus {
@@ -97,9 +99,6 @@ function isConnectionError(error: Error & { code?: string }): boolean {
   return CONNECTION_ERROR_CODES.has(code) || code.startsWith("ERR_SSL_") ||
     code.startsWith("ERR_TLS_");
 }
-
-/** The longest a timer can wait; longer delays fire at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The units of `grpc-timeout`, each with its length in milliseconds, smallest first. */
 const TIMEOUT_UNITS: readonly [string, number][] = [
@@ -394,7 +393,7 @@ export class GrpcCall {
   #readEnded = false;
   #finished = false;
   #error: (Error & { code?: string }) | undefined;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: DeadlineTimer | undefined;
   #channel: Channel;
   #session: http2.Http2Session | undefined;
   #maxSendBytes: number;
@@ -437,19 +436,12 @@ export class GrpcCall {
       this.#error ??= error;
     });
     stream.on("close", () => this.#onClose());
-    if (deadline !== undefined) this.#armDeadline(deadline);
-  }
-
-  /**
-   * Ends the call with `DEADLINE_EXCEEDED` at `deadline`. A timer cannot wait longer than
-   * 2^31 - 1 ms (it would fire at once), so a far deadline waits in steps.
-   */
-  #armDeadline(deadline: number): void {
-    const remaining = Math.max(0, deadline - Date.now());
-    this.#timer = setTimeout(() => {
-      if (Date.now() < deadline) this.#armDeadline(deadline);
-      else this.cancel(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
-    }, Math.min(remaining, MAX_TIMER_MS));
+    if (deadline !== undefined) {
+      this.#timer = startDeadlineTimer(
+        deadline,
+        () => this.cancel(Status.DEADLINE_EXCEEDED, "Deadline exceeded"),
+      );
+    }
   }
 
   /** Whether the call has ended (its status is reported or about to be). */
@@ -639,7 +631,7 @@ export class GrpcCall {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    clearTimeout(this.#timer);
+    this.#timer?.clear();
     let status = this.#status!;
     if (status.code === Status.OK && !this.#decoder.empty) {
       status = {

@@ -27,9 +27,8 @@ import {
   inCallContext,
   startClientCall,
 } from "./telemetry.ts";
-
-/** The longest a timer can wait; a grpc-js server expires a longer timeout at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
+import { type DeadlineTimer, startDeadlineTimer } from "./deadline.ts";
+import { MAX_TIMER_MS } from "../proto/limits.ts";
 
 /** How a {@linkcode GrpcJsChannel} connects. */
 export interface GrpcJsChannelOptions {
@@ -93,7 +92,7 @@ class GrpcJsCall implements TransportCall {
   #cause: Error | undefined;
   #readEnded = false;
   #finished = false;
-  #timer: ReturnType<typeof setTimeout> | undefined;
+  #timer: DeadlineTimer | undefined;
   #telemetry: CallRecorder | undefined;
 
   constructor(
@@ -119,16 +118,12 @@ class GrpcJsCall implements TransportCall {
       this.#readEnded = true;
       this.#maybeFinish();
     });
-    if (deadline !== undefined) this.#armDeadline(deadline);
-  }
-
-  /** Ends the call at `deadline`, in steps when it is further away than a timer can wait. */
-  #armDeadline(deadline: number): void {
-    const remaining = Math.max(0, deadline - Date.now());
-    this.#timer = setTimeout(() => {
-      if (Date.now() < deadline) this.#armDeadline(deadline);
-      else this.cancel(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
-    }, Math.min(remaining, MAX_TIMER_MS));
+    if (deadline !== undefined) {
+      this.#timer = startDeadlineTimer(
+        deadline,
+        () => this.cancel(Status.DEADLINE_EXCEEDED, "Deadline exceeded"),
+      );
+    }
   }
 
   get finished(): boolean {
@@ -213,7 +208,7 @@ class GrpcJsCall implements TransportCall {
   #finish(): void {
     if (this.#finished) return;
     this.#finished = true;
-    clearTimeout(this.#timer);
+    this.#timer?.clear();
     this.#stream.resume();
     const status = this.#status!;
     this.#telemetry?.end(status.code, status.details);

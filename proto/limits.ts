@@ -41,3 +41,6 @@ export const INT64_MAX: bigint = 2n ** 63n - 1n;
  * ```
  */
 export const MAX_UINT32: number = 2 ** 32 - 1;
+
+/** The longest delay a timer honours, in milliseconds; a longer one fires at once. */
+export const MAX_TIMER_MS: number = 2 ** 31 - 1;

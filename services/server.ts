@@ -6,7 +6,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { setTimeout as delay } from "node:timers/promises";
-import { MAX_UINT32 } from "../proto/limits.ts";
+import { MAX_TIMER_MS, MAX_UINT32 } from "../proto/limits.ts";
 import { requirePem } from "../proto/pem.ts";
 import {
   streamPackageDefinition,
@@ -182,8 +182,6 @@ const DEFAULT_MAX_POW_COUNT = 1_000_000;
 export const DEFAULT_GRACE_PERIOD_MS: number = 5_000;
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 const DEFAULT_MAX_CONCURRENT_STREAMS = 100;
-/** The longest delay a timer honours; a longer one fires at once. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** `stream.ServerStream` from the path of the service's method. */
 function serviceName(service: grpc.ServiceDefinition): string {
