@@ -134,7 +134,9 @@ export class DenoProcess implements AsyncDisposable {
       return Promise.resolve(matches.slice(0, count));
     }
     if (this.#ended.has(stream)) {
-      return Promise.reject(this.#noLine(stream, pattern, "the stream ended"));
+      return Promise.reject(
+        this.#noLine({ stream, pattern }, "the stream ended"),
+      );
     }
     return new Promise((resolve, reject) => {
       const waiter: LineWaiter = {
@@ -146,7 +148,7 @@ export class DenoProcess implements AsyncDisposable {
         reject,
         timer: setTimeout(() => {
           this.#waiters = this.#waiters.filter((other) => other !== waiter);
-          reject(this.#noLine(stream, pattern, `${timeoutMs} ms passed`));
+          reject(this.#noLine({ stream, pattern }, `${timeoutMs} ms passed`));
         }, timeoutMs),
       };
       this.#waiters.push(waiter);
@@ -233,7 +235,7 @@ export class DenoProcess implements AsyncDisposable {
     this.#ended.add(stream);
     for (const waiter of this.#waiters.filter((w) => w.stream === stream)) {
       clearTimeout(waiter.timer);
-      waiter.reject(this.#noLine(stream, waiter.pattern, "the stream ended"));
+      waiter.reject(this.#noLine(waiter, "the stream ended"));
     }
     this.#waiters = this.#waiters.filter((w) => w.stream !== stream);
   }
@@ -252,7 +254,10 @@ export class DenoProcess implements AsyncDisposable {
     });
   }
 
-  #noLine(stream: StreamName, pattern: RegExp, reason: string): Error {
+  #noLine(
+    { stream, pattern }: { stream: StreamName; pattern: RegExp },
+    reason: string,
+  ): Error {
     return new Error(
       `No ${stream} line matched ${pattern} before ${reason}\n${this.#transcript()}`,
     );
