@@ -1,6 +1,7 @@
 /**
- * Runs Deno subprocesses for the tests of the examples and the command line: their output
- * line by line as it comes, waits with time limits, and cleanup that never leaks a process.
+ * Runs subprocesses for the tests (the examples, the command line, the interop peers) and
+ * the soak runs: their output line by line as it comes, waits with time limits, and cleanup
+ * that never leaks a process.
  *
  * @module
  */
