@@ -9,6 +9,11 @@ import {
   GOAWAY_GUARD_OPTION,
   guardGrpcJsSessions,
 } from "../clients/grpc_js_goaway.ts";
+import {
+  streamServices,
+  type SumReply,
+  type SumRequest,
+} from "../proto/definitions.ts";
 
 /** A logger that keeps every line, for tests to read and wait on. */
 export interface RecordingLogger extends ServerLogger {
@@ -73,9 +78,34 @@ export function forever(): Promise<never> {
   return new Promise<never>(() => {});
 }
 
-/** Resolves after `ms` milliseconds. */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms` milliseconds: `node:timers/promises`' `setTimeout`, by its usual name. */
+export { setTimeout as delay } from "node:timers/promises";
+
+/**
+ * A plain grpc-js server, not yet bound, whose Sum reads every request and then answers with
+ * what `answer` makes of the call's metadata: a sum, or a status to fail with.
+ *
+ * @param answer The reply to a call with this metadata.
+ * @returns The server, for `listenOnFreePort` or a `bindAsync` of the test's own.
+ */
+export function grpcJsSumServer(
+  answer: (metadata: grpc.Metadata) => bigint | Partial<grpc.StatusObject>,
+): grpc.Server {
+  const server = new grpc.Server();
+  server.addService(streamServices.clientStream, {
+    Sum(
+      call: grpc.ServerReadableStream<SumRequest, SumReply>,
+      callback: grpc.sendUnaryData<SumReply>,
+    ): void {
+      call.on("data", () => {});
+      call.on("end", () => {
+        const reply = answer(call.metadata);
+        if (typeof reply === "bigint") callback(null, { sum: reply });
+        else callback(reply);
+      });
+    },
+  });
+  return server;
 }
 
 /** A plain grpc-js server on a free port of 127.0.0.1, closed by `await using`. */
