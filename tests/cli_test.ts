@@ -1,16 +1,14 @@
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
 import {
+  CLI,
   DenoProcess,
   type Finished,
   RUN_PERMISSIONS,
   runDeno,
-  type ServerProcess,
-  startServerProcess,
+  startCliServer,
   unusedPort,
 } from "./subprocess.ts";
 import { POWER_LINES, POWERS_OF_TWO, ROOT_LINES } from "./article_lines.ts";
-
-const CLI = new URL("../cli.ts", import.meta.url).href;
 
 function cli(args: string[], input?: string): Promise<Finished> {
   return runDeno(["run", ...RUN_PERMISSIONS, CLI, ...args], input);
@@ -20,16 +18,6 @@ function spawnCli(args: string[]): DenoProcess {
   return DenoProcess.spawn(["run", ...RUN_PERMISSIONS, CLI, ...args], {
     stdin: true,
   });
-}
-
-function startCliServer(
-  args: string[],
-  expectedAddresses = 1,
-): Promise<ServerProcess> {
-  return startServerProcess(
-    ["run", ...RUN_PERMISSIONS, CLI, "serve", ...args],
-    expectedAddresses,
-  );
 }
 
 /** Checks a failure: its exit status and its one line on stderr. */

@@ -6,6 +6,9 @@
  * @module
  */
 
+/** The command line's entry point, for `deno run`. */
+export const CLI: string = new URL("../cli.ts", import.meta.url).href;
+
 /** The narrowest permissions the examples and the command line run with, as documented. */
 export const RUN_PERMISSIONS: readonly string[] = [
   "--allow-net=127.0.0.1",
@@ -349,4 +352,22 @@ export function unusedPort(): number {
     }
   }
   throw new Error("Found no unused port from 20000 to 31999 in 100 tries");
+}
+
+/**
+ * Starts `grpc-stream serve` with `args` as the documented permissions allow, and waits for
+ * its `Serving gRPC on` lines.
+ *
+ * @param args The arguments after `serve`.
+ * @param expectedAddresses How many `Serving gRPC on` lines to wait for.
+ * @returns The process and its addresses; disposing of it kills the process if it still runs.
+ */
+export function startCliServer(
+  args: string[],
+  expectedAddresses = 1,
+): Promise<ServerProcess> {
+  return startServerProcess(
+    ["run", ...RUN_PERMISSIONS, CLI, "serve", ...args],
+    expectedAddresses,
+  );
 }

@@ -3,8 +3,9 @@
  *
  * @module
  */
+import { deepStrictEqual, strictEqual } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
-import type { ServerLogger } from "../mod.ts";
+import { createClient, type ServerLogger, type StreamServer } from "../mod.ts";
 import {
   GOAWAY_GUARD_OPTION,
   guardGrpcJsSessions,
@@ -71,6 +72,23 @@ export function recordingLogger(): RecordingLogger {
       });
     },
   };
+}
+
+/**
+ * Checks that every kind of call answers correctly, over a client of its own that is closed
+ * before it returns.
+ *
+ * @param server The server to call.
+ */
+export async function assertServes(server: StreamServer): Promise<void> {
+  using client = createClient(server.addresses[0]!);
+  deepStrictEqual(await Array.fromAsync(client.pow(2, { count: 3 })), [
+    1n,
+    2n,
+    4n,
+  ]);
+  strictEqual(await client.sum([1, 2, 3]), 6n);
+  deepStrictEqual(await Array.fromAsync(client.sqrt([9, 16])), [3, 4]);
 }
 
 /** A promise that never settles and holds no timer, for sources that must stall. */
