@@ -11,7 +11,7 @@ import { test } from "./transports.ts";
 
 /** A grpc-js server whose Sum answers with what the request's metadata says, to observe it. */
 async function startEchoServer(): Promise<GrpcJsServer> {
-  return await listenOnFreePort(grpcJsSumServer((metadata) => {
+  return await listenOnFreePort(grpcJsSumServer(({ metadata }) => {
     const id = metadata.get("x-request-id");
     const bytes = metadata.get("x-trace-bin")[0] as Buffer | undefined;
     if (id[0] === "fail") {

@@ -124,7 +124,7 @@ Deno.test("createClient() over grpc-js speaks TLS and sends call credentials", a
     "credentials with call credentials reach the server",
     async () => {
       // A grpc-js server whose Sum answers with the length of the authorization it received.
-      const server = grpcJsSumServer((metadata) =>
+      const server = grpcJsSumServer(({ metadata }) =>
         metadata.get("authorization")[0] === "Bearer token" ? 1n : -1n
       );
       const port = await new Promise<number>((resolve, reject) =>

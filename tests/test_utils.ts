@@ -99,15 +99,23 @@ export function forever(): Promise<never> {
 /** Resolves after `ms` milliseconds: `node:timers/promises`' `setTimeout`, by its usual name. */
 export { setTimeout as delay } from "node:timers/promises";
 
+/** What {@linkcode grpcJsSumServer}'s `answer` learns of a call. */
+export interface SumCall {
+  /** The call's metadata. */
+  metadata: grpc.Metadata;
+  /** The sum of the numbers it sent. */
+  total: bigint;
+}
+
 /**
  * A plain grpc-js server, not yet bound, whose Sum reads every request and then answers with
- * what `answer` makes of the call's metadata: a sum, or a status to fail with.
+ * what `answer` makes of the call: a sum, or a status to fail with.
  *
- * @param answer The reply to a call with this metadata.
+ * @param answer The reply to a call.
  * @returns The server, for `listenOnFreePort` or a `bindAsync` of the test's own.
  */
 export function grpcJsSumServer(
-  answer: (metadata: grpc.Metadata) => bigint | Partial<grpc.StatusObject>,
+  answer: (call: SumCall) => bigint | Partial<grpc.StatusObject>,
 ): grpc.Server {
   const server = new grpc.Server();
   server.addService(streamServices.clientStream, {
@@ -115,9 +123,10 @@ export function grpcJsSumServer(
       call: grpc.ServerReadableStream<SumRequest, SumReply>,
       callback: grpc.sendUnaryData<SumReply>,
     ): void {
-      call.on("data", () => {});
+      let total = 0n;
+      call.on("data", (request: SumRequest) => total += request.number);
       call.on("end", () => {
-        const reply = answer(call.metadata);
+        const reply = answer({ metadata: call.metadata, total });
         if (typeof reply === "bigint") callback(null, { sum: reply });
         else callback(reply);
       });
