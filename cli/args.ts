@@ -118,17 +118,19 @@ export interface ParsedCommandLine<Options extends ParseArgsOptionsConfig> {
   positionals: string[];
 }
 
-/** Parses `args` for `options`; a line that does not parse is a {@linkcode UsageError} with `usage`. */
+/**
+ * Parses `args` for `options`; a line that does not parse is an {@linkcode InputError}
+ * (a {@linkcode UsageError} once a command wraps the call in {@linkcode asUsageError}).
+ */
 export function parseCommandLine<const Options extends ParseArgsOptionsConfig>(
   args: string[],
   options: Options,
-  usage: string,
 ): ParsedCommandLine<Options> {
   let parsed;
   try {
     parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
   } catch (error) {
-    throw new UsageError(firstSentence(error), usage);
+    throw new InputError(firstSentence(error));
   }
   for (const [name, value] of Object.entries(parsed.values)) {
     if (typeof value === "string") {
@@ -174,22 +176,44 @@ export function parseFloat64(text: string, what: string): number {
   return Number(text);
 }
 
-/** Reads an option that takes a whole number from `min` to `max`. */
+/** The range {@linkcode parseWholeNumber} accepts. */
+export interface WholeNumberOptions {
+  /**
+   * The least value accepted.
+   *
+   * @default {0}
+   */
+  min?: number;
+  /**
+   * The greatest value accepted.
+   *
+   * @default {Number.MAX_SAFE_INTEGER}
+   */
+  max?: number;
+}
+
+/** Reads a whole number from `options.min` to `options.max`; `what` names it in the error. */
 export function parseWholeNumber(
   text: string,
   what: string,
-  min: number,
-  max: number,
-  usage: string,
+  options: WholeNumberOptions = {},
 ): number {
+  const { min = 0, max = Number.MAX_SAFE_INTEGER } = options;
   const value = INTEGER.test(text) ? Number(text) : Number.NaN;
   if (!(value >= min && value <= max)) {
-    throw new UsageError(
+    throw new InputError(
       `${what} must be an integer from ${min} to ${max}: ${text}`,
-      usage,
     );
   }
   return value;
+}
+
+/** The longest delay a timer takes, in milliseconds: the most a duration option may be. */
+const MAX_DURATION_MS = 2 ** 31 - 1;
+
+/** Reads a duration in milliseconds, 0 to 2^31-1 (the longest timer delay). */
+export function parseMilliseconds(text: string, what: string): number {
+  return parseWholeNumber(text, what, { max: MAX_DURATION_MS });
 }
 
 /** Runs `parse` on a command-line argument, where bad input is a usage error. */
@@ -213,7 +237,10 @@ export function rejectPositionals(positionals: string[], usage: string): void {
 
 /** Reads a port number, 0 to 65535. */
 export function parsePort(text: string, usage: string): number {
-  return parseWholeNumber(text, "Port", 0, 65_535, usage);
+  return asUsageError(
+    usage,
+    () => parseWholeNumber(text, "Port", { max: 65_535 }),
+  );
 }
 
 /** What `serve --log` may say. */

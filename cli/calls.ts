@@ -29,10 +29,9 @@ import { noteReadingStdin, readFloat64s, readInt64s } from "./stdin.ts";
 
 /** `grpc-stream pow`: prints each power on a line of its own. */
 export async function callPow(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(
-    args,
-    POW_OPTIONS,
+  const { values, positionals } = asUsageError(
     POW_USAGE,
+    () => parseCommandLine(args, POW_OPTIONS),
   );
   if (values.help) return printHelp(POW_HELP);
   if (positionals.length !== 1) {
@@ -47,9 +46,10 @@ export async function callPow(args: string[]): Promise<number> {
     POW_USAGE,
     () => parseInt64(positionals[0]!, "Base"),
   );
-  const count = values.count === undefined
-    ? undefined
-    : parseWholeNumber(values.count, "Count", 1, MAX_UINT32, POW_USAGE);
+  const count = values.count === undefined ? undefined : asUsageError(
+    POW_USAGE,
+    () => parseWholeNumber(values.count!, "Count", { min: 1, max: MAX_UINT32 }),
+  );
   const options = await clientOptions(values, POW_USAGE);
   using client = createClient(
     await checkServerAddress(
@@ -65,10 +65,9 @@ export async function callPow(args: string[]): Promise<number> {
 
 /** `grpc-stream sum`: adds the numbers of the command line, or of stdin. */
 export async function callSum(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(
-    args,
-    COMMON_OPTIONS,
+  const { values, positionals } = asUsageError(
     SUM_USAGE,
+    () => parseCommandLine(args, COMMON_OPTIONS),
   );
   if (values.help) return printHelp(SUM_HELP);
   const numbersFromArgs = positionals.map((text) =>
@@ -90,10 +89,9 @@ export async function callSum(args: string[]): Promise<number> {
 
 /** `grpc-stream sqrt`: prints the root of each number as its answer arrives. */
 export async function callSqrt(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(
-    args,
-    COMMON_OPTIONS,
+  const { values, positionals } = asUsageError(
     SQRT_USAGE,
+    () => parseCommandLine(args, COMMON_OPTIONS),
   );
   if (values.help) return printHelp(SQRT_HELP);
   const numbersFromArgs = positionals.map((text) =>

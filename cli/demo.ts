@@ -11,12 +11,13 @@ import {
   type StreamClient,
 } from "../mod.ts";
 import {
+  asUsageError,
   DEFAULT_DEMO_INTERVAL_MS,
   DEMO_GRACE_PERIOD_MS,
   DEMO_OPTIONS,
   EXIT_OK,
   parseCommandLine,
-  parseWholeNumber,
+  parseMilliseconds,
   rejectPositionals,
   UsageError,
 } from "./args.ts";
@@ -70,21 +71,17 @@ async function runDemos(
 
 /** `grpc-stream demo`: runs the three demos and returns the exit status. */
 export async function demo(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(
-    args,
-    DEMO_OPTIONS,
+  const { values, positionals } = asUsageError(
     DEMO_USAGE,
+    () => parseCommandLine(args, DEMO_OPTIONS),
   );
   if (values.help) return printHelp(DEMO_HELP);
   rejectPositionals(positionals, DEMO_USAGE);
   const interval = values.interval === undefined
     ? DEFAULT_DEMO_INTERVAL_MS
-    : parseWholeNumber(
-      values.interval,
-      "Interval",
-      0,
-      2 ** 31 - 1,
+    : asUsageError(
       DEMO_USAGE,
+      () => parseMilliseconds(values.interval!, "Interval"),
     );
   const options = await clientOptions(values, DEMO_USAGE);
   if (options.tls !== undefined && values.address === undefined) {

@@ -11,9 +11,11 @@ import {
   startServer,
 } from "../mod.ts";
 import {
+  asUsageError,
   EXIT_OK,
   parseCommandLine,
   parseLogChoice,
+  parseMilliseconds,
   parsePort,
   parseWholeNumber,
   rejectPositionals,
@@ -75,42 +77,34 @@ function planListening(
 
 /** `grpc-stream serve`: serves until a signal, then stops gracefully. */
 export async function serve(args: string[]): Promise<number> {
-  const { values, positionals } = parseCommandLine(
-    args,
-    SERVE_OPTIONS,
+  const { values, positionals } = asUsageError(
     SERVE_USAGE,
+    () => parseCommandLine(args, SERVE_OPTIONS),
   );
   if (values.help) return printHelp(SERVE_HELP);
   rejectPositionals(positionals, SERVE_USAGE);
   const { hostname, ports } = planListening(values, SERVE_USAGE);
   const maxPowCount = values["max-pow-count"] === undefined
     ? undefined
-    : parseWholeNumber(
-      values["max-pow-count"],
-      "Max pow count",
-      1,
-      MAX_UINT32,
+    : asUsageError(
       SERVE_USAGE,
+      () =>
+        parseWholeNumber(values["max-pow-count"]!, "Max pow count", {
+          min: 1,
+          max: MAX_UINT32,
+        }),
     );
   const gracePeriod = values["grace-period"] === undefined
     ? DEFAULT_GRACE_PERIOD_MS
-    : parseWholeNumber(
-      values["grace-period"],
-      "Grace period",
-      0,
-      2 ** 31 - 1,
+    : asUsageError(
       SERVE_USAGE,
+      () => parseMilliseconds(values["grace-period"]!, "Grace period"),
     );
 
-  const drainPeriod = values["drain-period"] === undefined
-    ? 0
-    : parseWholeNumber(
-      values["drain-period"],
-      "Drain period",
-      0,
-      2 ** 31 - 1,
-      SERVE_USAGE,
-    );
+  const drainPeriod = values["drain-period"] === undefined ? 0 : asUsageError(
+    SERVE_USAGE,
+    () => parseMilliseconds(values["drain-period"]!, "Drain period"),
+  );
 
   const log = parseLogChoice(values.log, SERVE_USAGE);
 

@@ -23,11 +23,16 @@ export interface Address {
  * @returns Its host name (an IPv6 address without brackets) and port.
  * @throws {TypeError} If `address` has another form or a port past 65535.
  *
- * @example
+ * @example Ask for the one net permission a call to an address needs, as the command line does
  * ```ts
  * import { parseAddress } from "@streamrpc/grpc-stream";
+ * import { deepStrictEqual } from "node:assert";
  *
- * console.log(parseAddress("[::1]:8082")); // { hostname: "::1", port: 8082 }
+ * const { hostname, port } = parseAddress("[::1]:8082");
+ * deepStrictEqual({ hostname, port }, { hostname: "::1", port: 8082 });
+ * const host = hostname.includes(":") ? `[${hostname}]:${port}` : `${hostname}:${port}`;
+ * const { state } = await Deno.permissions.query({ name: "net", host });
+ * console.log(state); // "granted" with --allow-net=[::1], else "prompt" or "denied"
  * ```
  */
 export function parseAddress(address: string): Address {

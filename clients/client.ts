@@ -289,11 +289,22 @@ function encodeSqrt(value: number, index: number): Uint8Array {
   return streamMethods.sqrt.serializeRequest({ number: value });
 }
 
+/** The connection a call goes over, and who is told when the call has ended. */
+interface CallTarget {
+  /** The connection. */
+  channel: Transport;
+  /**
+   * Runs once the call has ended; a one-call helper closes its connection there.
+   *
+   * @default {nothing}
+   */
+  onFinish?: () => void;
+}
+
 function callPow(
-  channel: Transport,
+  { channel, onFinish = nothing }: CallTarget,
   base: bigint | number,
-  options: PowOptions,
-  onFinish: () => void,
+  options: PowOptions = {},
 ): AsyncIterableIterator<bigint> {
   const request = streamMethods.pow.serializeRequest({
     number: toInt64(base, "Base"),
@@ -318,7 +329,7 @@ function callPow(
 function callSum(
   channel: Transport,
   numbers: Int64Source,
-  options: CallOptions,
+  options: CallOptions = {},
 ): Promise<bigint> {
   checkSource(numbers);
   const { headers, deadline, signal } = prepareCall(options);
@@ -384,10 +395,9 @@ function callSum(
 }
 
 function callSqrt(
-  channel: Transport,
+  { channel, onFinish = nothing }: CallTarget,
   numbers: NumberSource,
-  options: CallOptions,
-  onFinish: () => void,
+  options: CallOptions = {},
 ): AsyncIterableIterator<number> {
   checkSource(numbers);
   const { headers, deadline, signal } = prepareCall(options);
@@ -443,8 +453,22 @@ function toChannelTls(tls: ClientOptions["tls"]): ChannelTls | undefined {
   };
 }
 
+/** The least value {@linkcode checkLimit} accepts. */
+interface LimitOptions {
+  /**
+   * The least value accepted.
+   *
+   * @default {0}
+   */
+  min?: number;
+}
+
 /** Checks an optional whole-number option: `undefined`, `Infinity` or an integer >= `min`. */
-function checkLimit(value: unknown, name: string, min: number): void {
+function checkLimit(
+  value: unknown,
+  name: string,
+  { min = 0 }: LimitOptions = {},
+): void {
   if (value === undefined || value === Infinity) return;
   if (typeof value !== "number" || !Number.isInteger(value) || value < min) {
     throw new RangeError(`${name} must be an integer >= ${min}: ${value}`);
@@ -578,9 +602,9 @@ function openChannel(address: string, options: ClientOptions): Transport {
     );
   }
   const { maxSendMessageBytes, keepaliveMs, keepaliveTimeoutMs } = options;
-  checkLimit(maxSendMessageBytes, "Max send message bytes", 0);
-  checkLimit(keepaliveMs, "Keepalive ms", 1);
-  checkLimit(keepaliveTimeoutMs, "Keepalive timeout ms", 1);
+  checkLimit(maxSendMessageBytes, "Max send message bytes");
+  checkLimit(keepaliveMs, "Keepalive ms", { min: 1 });
+  checkLimit(keepaliveTimeoutMs, "Keepalive timeout ms", { min: 1 });
   if (transport === "grpc-js") {
     return openGrpcJsChannel(address, { ...options, maxReceiveMessageBytes });
   }
@@ -639,7 +663,7 @@ export function createClient(
       base: bigint | number,
       options: PowOptions = {},
     ): AsyncIterableIterator<bigint> {
-      return callPow(channel, base, options, nothing);
+      return callPow({ channel }, base, options);
     },
     sum(numbers: Int64Source, options: CallOptions = {}): Promise<bigint> {
       try {
@@ -652,7 +676,7 @@ export function createClient(
       numbers: NumberSource,
       options: CallOptions = {},
     ): AsyncIterableIterator<number> {
-      return callSqrt(channel, numbers, options, nothing);
+      return callSqrt({ channel }, numbers, options);
     },
     close,
     [Symbol.dispose]: close,
@@ -713,7 +737,7 @@ export function pow(
     options,
   );
   try {
-    return callPow(channel, base, options, () => channel.close());
+    return callPow({ channel, onFinish: () => channel.close() }, base, options);
   } catch (error) {
     channel.close();
     throw error;
@@ -791,7 +815,11 @@ export function sqrt(
     options,
   );
   try {
-    return callSqrt(channel, numbers, options, () => channel.close());
+    return callSqrt(
+      { channel, onFinish: () => channel.close() },
+      numbers,
+      options,
+    );
   } catch (error) {
     channel.close();
     throw error;

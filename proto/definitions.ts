@@ -117,14 +117,15 @@ export const streamPackageDefinition: PackageDefinition =
   loadPackageDefinition();
 
 /**
- * Takes the single-method service `name` from the package definition and gives its method the
+ * Takes the single-method service of `serviceMethod` ("stream.ServerStream/Pow", the method's
+ * path without its leading slash) from the package definition and gives its method the
  * hand-written codecs.
  */
 function serviceWithCodecs<Request, Reply>(
-  name: string,
-  method: string,
+  serviceMethod: string,
   codecs: Omit<StreamMethod<Request, Reply>, "path">,
 ): grpc.ServiceDefinition {
+  const [name = "", method = ""] = serviceMethod.split("/");
   const service = streamPackageDefinition[name] as
     | Record<string, unknown>
     | undefined;
@@ -150,8 +151,7 @@ function serviceWithCodecs<Request, Reply>(
 /** The service definitions of the wire contract, for registering handlers on a server. */
 export const streamServices: StreamServiceDefinitions = {
   serverStream: serviceWithCodecs<PowRequest, PowReply>(
-    "stream.ServerStream",
-    "Pow",
+    "stream.ServerStream/Pow",
     {
       serializeRequest: encodePowRequest,
       deserializeRequest: decodePowRequest,
@@ -160,8 +160,7 @@ export const streamServices: StreamServiceDefinitions = {
     },
   ),
   clientStream: serviceWithCodecs<SumRequest, SumReply>(
-    "stream.ClientStream",
-    "Sum",
+    "stream.ClientStream/Sum",
     {
       serializeRequest: encodeSumRequest,
       deserializeRequest: decodeSumRequest,
@@ -170,8 +169,7 @@ export const streamServices: StreamServiceDefinitions = {
     },
   ),
   bidirectionalStream: serviceWithCodecs<SqrtRequest, SqrtReply>(
-    "stream.BidirectionalStreamServer",
-    "Sqrt",
+    "stream.BidirectionalStreamServer/Sqrt",
     {
       serializeRequest: encodeSqrtRequest,
       deserializeRequest: decodeSqrtRequest,
@@ -179,7 +177,7 @@ export const streamServices: StreamServiceDefinitions = {
       deserializeReply: decodeSqrtReply,
     },
   ),
-  single: serviceWithCodecs<SqrtRequest, SqrtReply>("stream.Single", "Sqrt", {
+  single: serviceWithCodecs<SqrtRequest, SqrtReply>("stream.Single/Sqrt", {
     serializeRequest: encodeSqrtRequest,
     deserializeRequest: decodeSqrtRequest,
     serializeReply: encodeSqrtReply,

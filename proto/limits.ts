@@ -22,9 +22,14 @@ export const INT64_MIN: bigint = -(2n ** 63n);
  *
  * @example A sum past it fails with `OUT_OF_RANGE`
  * ```ts
- * import { INT64_MAX } from "@streamrpc/grpc-stream";
+ * import { GrpcError, INT64_MAX, startServer, sum } from "@streamrpc/grpc-stream";
+ * import { rejects } from "node:assert";
  *
- * console.log(INT64_MAX); // 9223372036854775807n
+ * await using server = await startServer({ port: 0 });
+ * await rejects(
+ *   sum([INT64_MAX, 1n], { address: server.addresses[0]! }),
+ *   (error) => error instanceof GrpcError && error.codeName === "OUT_OF_RANGE",
+ * );
  * ```
  */
 export const INT64_MAX: bigint = 2n ** 63n - 1n;
@@ -33,11 +38,11 @@ export const INT64_MAX: bigint = 2n ** 63n - 1n;
  * The largest count of powers a `Pow` can ask for, or a server allow (`maxPowCount`): the
  * count travels as a uint32.
  *
- * @example
+ * @example Lift a server's limit on counts to the most the wire carries
  * ```ts
- * import { MAX_UINT32 } from "@streamrpc/grpc-stream";
+ * import { MAX_UINT32, startServer } from "@streamrpc/grpc-stream";
  *
- * console.log(MAX_UINT32); // 4294967295
+ * await using server = await startServer({ port: 0, maxPowCount: MAX_UINT32 });
  * ```
  */
 export const MAX_UINT32: number = 2 ** 32 - 1;

@@ -3,9 +3,10 @@
  * (`grpc.health.v1.Health`) and server reflection (`grpc.reflection.v1.ServerReflection` and
  * its predecessor `grpc.reflection.v1alpha.ServerReflection`).
  *
- * The `.proto` files are the ones `grpc-health-check` and `@grpc/reflection` ship, taken as
- * text imports: those packages read them from disk with `fs` when they load, which under Deno
- * needs `--allow-read` for the npm cache, while a text import needs no permission.
+ * The `.proto` files are vendored in `proto/grpc/` (copied from `grpc-health-check` and
+ * `@grpc/reflection`, see its README) and taken as text imports: those packages read them
+ * from disk with `fs` when they load, which under Deno needs `--allow-read` for the npm
+ * cache, while a text import needs no permission.
  *
  * @module
  */
@@ -14,13 +15,11 @@ import { Buffer } from "node:buffer";
 import { fromJSON, type PackageDefinition } from "@grpc/proto-loader";
 import protobuf from "protobufjs";
 import descriptor from "protobufjs/ext/descriptor/index.js";
-import healthProto from "grpc-health-check/proto/health/v1/health.proto" with {
+import healthProto from "./grpc/health/v1/health.proto" with { type: "text" };
+import reflectionV1Proto from "./grpc/reflection/v1/reflection.proto" with {
   type: "text",
 };
-import reflectionV1Proto from "@grpc/reflection/build/proto/grpc/reflection/v1/reflection.proto" with {
-  type: "text",
-};
-import reflectionV1AlphaProto from "@grpc/reflection/build/proto/grpc/reflection/v1alpha/reflection.proto" with {
+import reflectionV1AlphaProto from "./grpc/reflection/v1alpha/reflection.proto" with {
   type: "text",
 };
 

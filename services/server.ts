@@ -172,11 +172,13 @@ const DEFAULT_MAX_POW_COUNT = 1_000_000;
  * How long {@linkcode StreamServer.close} lets calls in flight finish when
  * {@linkcode StartServerOptions.gracePeriod} is not given, in milliseconds.
  *
- * @example
+ * @example Give a process supervisor's stop timeout room for a graceful close
  * ```ts
  * import { DEFAULT_GRACE_PERIOD_MS } from "@streamrpc/grpc-stream";
  *
- * console.log(`Calls get ${DEFAULT_GRACE_PERIOD_MS} ms to finish`);
+ * // close() takes up to the grace period plus 1 s for the last statuses.
+ * const seconds = Math.ceil((DEFAULT_GRACE_PERIOD_MS + 1_000) / 1_000) + 1;
+ * console.log(`TimeoutStopSec=${seconds}`); // TimeoutStopSec=7
  * ```
  */
 export const DEFAULT_GRACE_PERIOD_MS: number = 5_000;

@@ -148,15 +148,22 @@ function deadlinePassed(call: ServerCall): boolean {
   return typeof at === "number" && Number.isFinite(at) && at <= Date.now();
 }
 
+/** The method a handler serves, as a call's recorder needs it. */
+interface ObservedMethod {
+  /** The method's service and name. */
+  method: RpcMethod;
+  /** Whether the client streams requests (Sum, Sqrt), counted as they arrive. */
+  requestStream: boolean;
+}
+
 /**
  * Starts the recorder of a call and hooks it to where grpc-js sends the call's messages and
  * status. Returns `undefined` when OpenTelemetry is off or the call is not the shape this
  * module knows.
  */
 function startServerCall(
-  method: RpcMethod,
   call: ServerCall,
-  requestStream: boolean,
+  { method, requestStream }: ObservedMethod,
 ): CallRecorder | undefined {
   const inner = innerCallOf(call);
   if (inner === undefined) return undefined;
@@ -195,8 +202,7 @@ type Listener = (...args: unknown[]) => unknown;
  * place while the handler runs only: listeners added later (the reply writer's) do not log.
  */
 function runObserved(
-  recorder: CallRecorder,
-  call: ServerCall,
+  { recorder, call }: { recorder: CallRecorder; call: ServerCall },
   handler: () => void,
 ): void {
   const emitter = call as unknown as Record<string, unknown>;
@@ -242,22 +248,30 @@ function runObserved(
 type Handler = (call: ServerCall, callback?: unknown) => void;
 
 function observeHandler(
-  path: string,
-  requestStream: boolean,
   handler: Handler,
+  attributes: Pick<
+    grpc.MethodDefinition<unknown, unknown>,
+    "path" | "requestStream"
+  >,
 ): Handler {
-  const method = parseMethodPath(path);
+  const method: ObservedMethod = {
+    method: parseMethodPath(attributes.path),
+    requestStream: attributes.requestStream,
+  };
   return function observed(
     this: unknown,
     call: ServerCall,
     callback?: unknown,
   ): void {
-    const recorder = startServerCall(method, call, requestStream);
+    const recorder = startServerCall(call, method);
     if (recorder === undefined) {
       handler.call(this, call, callback);
       return;
     }
-    runObserved(recorder, call, () => handler.call(this, call, callback));
+    runObserved(
+      { recorder, call },
+      () => handler.call(this, call, callback),
+    );
   };
 }
 
@@ -285,9 +299,8 @@ export function observeService(
     const handler = implementation[key] as unknown as Handler;
     if (typeof handler !== "function") continue;
     observed[key] = observeHandler(
-      attributes.path,
-      attributes.requestStream,
       handler.bind(implementation),
+      attributes,
     ) as unknown as grpc.UntypedHandleCall;
   }
   return observed;

@@ -67,12 +67,20 @@ async function makeCa(directory: string, name: string): Promise<void> {
   ]);
 }
 
+/** A certificate signed by one of the test CAs. */
+interface Leaf {
+  /** The file names' stem: `name.crt`, `name.key`. */
+  name: string;
+  /** The stem of the signing CA's files. */
+  ca: string;
+  commonName: string;
+  /** The OpenSSL extension lines. */
+  extensions: string;
+}
+
 async function makeLeaf(
   directory: string,
-  name: string,
-  ca: string,
-  commonName: string,
-  extensions: string,
+  { name, ca, commonName, extensions }: Leaf,
 ): Promise<void> {
   await openssl(directory, [
     "req",
@@ -113,27 +121,25 @@ async function make(): Promise<TestCertificates> {
     const leaf =
       "basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n";
     await Promise.all([
-      makeLeaf(
-        directory,
-        "server",
-        "ca",
-        "localhost",
-        `${leaf}extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n`,
-      ),
-      makeLeaf(
-        directory,
-        "client",
-        "ca",
-        "client",
-        `${leaf}extendedKeyUsage=clientAuth\n`,
-      ),
-      makeLeaf(
-        directory,
-        "other-client",
-        "other-ca",
-        "other client",
-        `${leaf}extendedKeyUsage=clientAuth\n`,
-      ),
+      makeLeaf(directory, {
+        name: "server",
+        ca: "ca",
+        commonName: "localhost",
+        extensions:
+          `${leaf}extendedKeyUsage=serverAuth\nsubjectAltName=DNS:localhost,IP:127.0.0.1,IP:::1\n`,
+      }),
+      makeLeaf(directory, {
+        name: "client",
+        ca: "ca",
+        commonName: "client",
+        extensions: `${leaf}extendedKeyUsage=clientAuth\n`,
+      }),
+      makeLeaf(directory, {
+        name: "other-client",
+        ca: "other-ca",
+        commonName: "other client",
+        extensions: `${leaf}extendedKeyUsage=clientAuth\n`,
+      }),
     ]);
     const read = (name: string) => Deno.readTextFile(`${directory}/${name}`);
     return {

@@ -1,25 +1,6 @@
 import { deepStrictEqual, match, ok, rejects, strictEqual } from "node:assert";
 import { createClient, GrpcError } from "../mod.ts";
-import {
-  RUN_PERMISSIONS,
-  runDeno,
-  type ServerProcess,
-  startServerProcess,
-} from "./subprocess.ts";
-
-const CLI = new URL("../cli.ts", import.meta.url).href;
-
-function startCliServer(args: string[]): Promise<ServerProcess> {
-  return startServerProcess([
-    "run",
-    ...RUN_PERMISSIONS,
-    CLI,
-    "serve",
-    "--port",
-    "0",
-    ...args,
-  ]);
-}
+import { CLI, RUN_PERMISSIONS, runDeno, startCliServer } from "./subprocess.ts";
 
 /** The numbers 0 … count-1. */
 function upTo(count: number): number[] {
@@ -30,7 +11,7 @@ Deno.test("cli serve --log chooses what the server prints", async (t) => {
   await t.step(
     "messages (the default) prints every number, none lost or reordered",
     async () => {
-      await using server = await startCliServer([]);
+      await using server = await startCliServer(["--port", "0"]);
       using client = createClient(server.addresses[0]!);
       const count = 20_000;
       strictEqual(
@@ -50,7 +31,12 @@ Deno.test("cli serve --log chooses what the server prints", async (t) => {
   );
 
   await t.step("calls prints calls, not messages", async () => {
-    await using server = await startCliServer(["--log", "calls"]);
+    await using server = await startCliServer([
+      "--port",
+      "0",
+      "--log",
+      "calls",
+    ]);
     using client = createClient(server.addresses[0]!);
     strictEqual(await client.sum([1, 2, 3]), 6n);
     strictEqual((await Array.fromAsync(client.pow(2))).length, 10);
@@ -62,7 +48,7 @@ Deno.test("cli serve --log chooses what the server prints", async (t) => {
   });
 
   await t.step("none prints nothing about calls", async () => {
-    await using server = await startCliServer(["--log", "none"]);
+    await using server = await startCliServer(["--port", "0", "--log", "none"]);
     using client = createClient(server.addresses[0]!);
     strictEqual(await client.sum([1, 2, 3]), 6n);
     await rejects(

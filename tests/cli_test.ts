@@ -1,16 +1,14 @@
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
 import {
+  CLI,
   DenoProcess,
   type Finished,
   RUN_PERMISSIONS,
   runDeno,
-  type ServerProcess,
-  startServerProcess,
+  startCliServer,
   unusedPort,
 } from "./subprocess.ts";
 import { POWER_LINES, POWERS_OF_TWO, ROOT_LINES } from "./article_lines.ts";
-
-const CLI = new URL("../cli.ts", import.meta.url).href;
 
 function cli(args: string[], input?: string): Promise<Finished> {
   return runDeno(["run", ...RUN_PERMISSIONS, CLI, ...args], input);
@@ -22,22 +20,14 @@ function spawnCli(args: string[]): DenoProcess {
   });
 }
 
-function startCliServer(
-  args: string[],
-  expectedAddresses = 1,
-): Promise<ServerProcess> {
-  return startServerProcess(
-    ["run", ...RUN_PERMISSIONS, CLI, "serve", ...args],
-    expectedAddresses,
-  );
+/** Checks a failure: its exit status and its one line on stderr. */
+/** What a command that failed must have done: exit with `code`, say `message` first. */
+interface Failure {
+  code: number;
+  message: RegExp;
 }
 
-/** Checks a failure: its exit status and its one line on stderr. */
-function assertFailure(
-  result: Finished,
-  code: number,
-  message: RegExp,
-): void {
+function assertFailure(result: Finished, { code, message }: Failure): void {
   strictEqual(result.code, code, result.stderr.join("\n"));
   match(result.stderr[0] ?? "", message);
   ok(
@@ -49,10 +39,9 @@ function assertFailure(
 /** Checks a usage error: exit status 2, one error line, then the command's usage. */
 function assertUsageError(
   result: Finished,
-  message: RegExp,
-  command: string,
+  { message, command }: { message: RegExp; command: string },
 ): void {
-  assertFailure(result, 2, message);
+  assertFailure(result, { code: 2, message });
   deepStrictEqual(result.stderr.length, 2, result.stderr.join("\n"));
   match(result.stderr[1]!, new RegExp(`^Usage: grpc-stream ${command}`));
   deepStrictEqual(result.stdout, []);
@@ -95,7 +84,7 @@ Deno.test("cli pow, sum and sqrt call a running server", async (t) => {
       ]);
       strictEqual(result.stdout.length, 19);
       strictEqual(result.stdout.at(-1), "1000000000000000000");
-      assertFailure(result, 1, /^error: OUT_OF_RANGE: \S/);
+      assertFailure(result, { code: 1, message: /^error: OUT_OF_RANGE: \S/ });
       strictEqual(result.stderr.length, 1);
     },
   );
@@ -146,7 +135,7 @@ Deno.test("cli pow, sum and sqrt call a running server", async (t) => {
       "--address",
       address,
     ]);
-    assertFailure(result, 1, /^error: OUT_OF_RANGE: /);
+    assertFailure(result, { code: 1, message: /^error: OUT_OF_RANGE: / });
     deepStrictEqual(result.stdout, []);
   });
 
@@ -196,7 +185,10 @@ Deno.test("cli pow, sum and sqrt call a running server", async (t) => {
     async () => {
       const result = await cli(["sqrt", "4", "-4", "9", "--address", address]);
       deepStrictEqual(result.stdout, ["2"]);
-      assertFailure(result, 1, /^error: INVALID_ARGUMENT: .*-4/);
+      assertFailure(result, {
+        code: 1,
+        message: /^error: INVALID_ARGUMENT: .*-4/,
+      });
       strictEqual(result.stderr.length, 1);
     },
   );
@@ -206,35 +198,39 @@ Deno.test("cli pow, sum and sqrt call a running server", async (t) => {
     async () => {
       const result = await cli(["sqrt", "--address", address], "1\n-1\n");
       deepStrictEqual(result.stdout, ["1"]);
-      assertFailure(result, 1, /^error: INVALID_ARGUMENT: .*-1/);
+      assertFailure(result, {
+        code: 1,
+        message: /^error: INVALID_ARGUMENT: .*-1/,
+      });
     },
   );
 
   await t.step("a word among the arguments is a usage error", async () => {
-    assertUsageError(
-      await cli(["pow", "two", "--address", address]),
-      /^error: Base must be an integer: two$/,
-      "pow",
-    );
-    assertUsageError(
-      await cli(["sum", "1", "two", "--address", address]),
-      /^error: Number must be an integer: two$/,
-      "sum",
-    );
-    assertUsageError(
-      await cli(["sqrt", "four", "--address", address]),
-      /^error: Number must be a number: four$/,
-      "sqrt",
-    );
+    assertUsageError(await cli(["pow", "two", "--address", address]), {
+      message: /^error: Base must be an integer: two$/,
+      command: "pow",
+    });
+    assertUsageError(await cli(["sum", "1", "two", "--address", address]), {
+      message: /^error: Number must be an integer: two$/,
+      command: "sum",
+    });
+    assertUsageError(await cli(["sqrt", "four", "--address", address]), {
+      message: /^error: Number must be a number: four$/,
+      command: "sqrt",
+    });
     assertUsageError(
       await cli(["pow", "2", "--count", "many", "--address", address]),
-      /^error: Count must be an integer from 1 to 4294967295: many$/,
-      "pow",
+      {
+        message: /^error: Count must be an integer from 1 to 4294967295: many$/,
+        command: "pow",
+      },
     );
     assertUsageError(
       await cli(["sum", "99999999999999999999", "--address", address]),
-      /^error: Number does not fit in int64: 99999999999999999999$/,
-      "sum",
+      {
+        message: /^error: Number does not fit in int64: 99999999999999999999$/,
+        command: "sum",
+      },
     );
   });
 
@@ -242,21 +238,19 @@ Deno.test("cli pow, sum and sqrt call a running server", async (t) => {
     "a word on stdin is bad input with exit status 2 and its line number",
     async () => {
       const sum = await cli(["sum", "--address", address], "1\n2\nthree\n4\n");
-      assertFailure(
-        sum,
-        2,
-        /^error: Number on line 3 of stdin must be an integer: three$/,
-      );
+      assertFailure(sum, {
+        code: 2,
+        message: /^error: Number on line 3 of stdin must be an integer: three$/,
+      });
       deepStrictEqual(sum.stderr.length, 1);
       deepStrictEqual(sum.stdout, []);
 
       const sqrt = await cli(["sqrt", "--address", address], "4\n\nnine\n");
       deepStrictEqual(sqrt.stdout, ["2"]);
-      assertFailure(
-        sqrt,
-        2,
-        /^error: Number on line 3 of stdin must be a number: nine$/,
-      );
+      assertFailure(sqrt, {
+        code: 2,
+        message: /^error: Number on line 3 of stdin must be a number: nine$/,
+      });
     },
   );
 
@@ -289,7 +283,10 @@ Deno.test("cli reports an unreachable server as UNAVAILABLE with exit status 1",
   ) {
     await t.step(args.join(" "), async () => {
       const result = await cli([...args, "--address", address]);
-      assertFailure(result, 1, /^error: UNAVAILABLE: Cannot reach /);
+      assertFailure(result, {
+        code: 1,
+        message: /^error: UNAVAILABLE: Cannot reach /,
+      });
       strictEqual(result.stderr.length, 1, result.stderr.join("\n"));
     });
   }
@@ -298,11 +295,11 @@ Deno.test("cli reports an unreachable server as UNAVAILABLE with exit status 1",
     "a host outside --allow-net says which permission is missing",
     async () => {
       const result = await cli(["pow", "2", "--address", "localhost:8082"]);
-      assertFailure(
-        result,
-        1,
-        /^error: Requires net access to localhost:8082: run again with --allow-net=localhost$/,
-      );
+      assertFailure(result, {
+        code: 1,
+        message:
+          /^error: Requires net access to localhost:8082: run again with --allow-net=localhost$/,
+      });
     },
   );
 });
@@ -384,7 +381,7 @@ Deno.test("cli rejects a bad command line with exit status 2 and the usage", asy
   ];
   for (const [args, message, command] of cases) {
     await t.step(args.join(" ") || "(nothing)", async () => {
-      assertUsageError(await cli(args), message, command);
+      assertUsageError(await cli(args), { message, command });
     });
   }
 });
@@ -465,7 +462,7 @@ Deno.test("cli serve finishes a call in flight on SIGINT, then exits 0", async (
 
   await t.step("a new call is refused", async () => {
     const result = await cli(["pow", "2", "--address", address]);
-    assertFailure(result, 1, /^error: UNAVAILABLE: /);
+    assertFailure(result, { code: 1, message: /^error: UNAVAILABLE: / });
   });
 
   await t.step(
@@ -545,7 +542,7 @@ Deno.test("cli serve takes --address and --max-pow-count", async () => {
   const allowed = await cli(["pow", "2", "--count", "5", "--address", address]);
   deepStrictEqual(allowed.stdout, ["1", "2", "4", "8", "16"]);
   const refused = await cli(["pow", "2", "--count", "6", "--address", address]);
-  assertFailure(refused, 1, /^error: INVALID_ARGUMENT: /);
+  assertFailure(refused, { code: 1, message: /^error: INVALID_ARGUMENT: / });
   deepStrictEqual(refused.stdout, []);
 });
 

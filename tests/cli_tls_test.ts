@@ -5,10 +5,8 @@
  */
 import { deepStrictEqual, match, strictEqual } from "node:assert";
 import { tempDirectory, writeCertificates } from "./certificates.ts";
-import { DenoProcess, type Finished } from "./subprocess.ts";
+import { CLI, DenoProcess, type Finished } from "./subprocess.ts";
 import { NodeGrpcJs } from "./tools.ts";
-
-const CLI = new URL("../cli.ts", import.meta.url).href;
 
 /** The documented permissions, with `localhost` for calls by host name. */
 const PERMISSIONS = ["--allow-net=127.0.0.1,localhost", "--allow-env=GRPC_*"];

@@ -3,43 +3,29 @@ import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { createClient, GrpcError, Status } from "../mod.ts";
 import {
-  streamServices,
-  type SumReply,
-  type SumRequest,
-} from "../proto/definitions.ts";
-import { type GrpcJsServer, listenOnFreePort } from "./test_utils.ts";
+  type GrpcJsServer,
+  grpcJsSumServer,
+  listenOnFreePort,
+} from "./test_utils.ts";
 import { test } from "./transports.ts";
 
 /** A grpc-js server whose Sum answers with what the request's metadata says, to observe it. */
 async function startEchoServer(): Promise<GrpcJsServer> {
-  const server = new grpc.Server();
-  server.addService(streamServices.clientStream, {
-    Sum(
-      call: grpc.ServerReadableStream<SumRequest, SumReply>,
-      callback: grpc.sendUnaryData<SumReply>,
-    ): void {
-      call.on("data", () => {});
-      call.on("end", () => {
-        const id = call.metadata.get("x-request-id");
-        const bytes = call.metadata.get("x-trace-bin")[0] as Buffer | undefined;
-        if (id[0] === "fail") {
-          const trailers = new grpc.Metadata();
-          trailers.set("x-reason", "asked to fail");
-          trailers.set("x-code-bin", Buffer.from([7, 8]));
-          callback({
-            code: grpc.status.FAILED_PRECONDITION,
-            details: "As asked",
-            metadata: trailers,
-          });
-          return;
-        }
-        callback(null, {
-          sum: BigInt(Number(id[0] ?? 0) * 1000 + (bytes?.[2] ?? 0)),
-        });
-      });
-    },
-  });
-  return await listenOnFreePort(server);
+  return await listenOnFreePort(grpcJsSumServer(({ metadata }) => {
+    const id = metadata.get("x-request-id");
+    const bytes = metadata.get("x-trace-bin")[0] as Buffer | undefined;
+    if (id[0] === "fail") {
+      const trailers = new grpc.Metadata();
+      trailers.set("x-reason", "asked to fail");
+      trailers.set("x-code-bin", Buffer.from([7, 8]));
+      return {
+        code: grpc.status.FAILED_PRECONDITION,
+        details: "As asked",
+        metadata: trailers,
+      };
+    }
+    return BigInt(Number(id[0] ?? 0) * 1000 + (bytes?.[2] ?? 0));
+  }));
 }
 
 test("createClient() sends metadata and reports trailers with a failure", async (t) => {

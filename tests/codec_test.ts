@@ -37,12 +37,12 @@ function referenceBytes(
   return new Uint8Array(type.encode(type.fromObject(fields)).finish());
 }
 
+/** What protobufjs reads in `message` for the field `field`. */
 function referenceValue(
   type: protobuf.Type,
-  bytes: Uint8Array,
-  field: string,
+  { message, field }: { message: Uint8Array; field: string },
 ): string {
-  const object = type.toObject(type.decode(bytes), {
+  const object = type.toObject(type.decode(message), {
     longs: String,
     defaults: true,
   });
@@ -116,7 +116,10 @@ Deno.test("encodeSumRequest() and the other int64 codecs match protobufjs byte f
         if (value !== 0n) {
           deepStrictEqual(new Uint8Array(ours), theirs, `${value}`);
         }
-        strictEqual(referenceValue(type, ours, field), value.toString());
+        strictEqual(
+          referenceValue(type, { message: ours, field }),
+          value.toString(),
+        );
         strictEqual(decode(theirs), value);
       }
     });

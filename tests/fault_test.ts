@@ -2,7 +2,7 @@ import { deepStrictEqual, match, rejects, strictEqual } from "node:assert";
 import http2 from "node:http2";
 import { createClient, GrpcError, startServer, Status } from "../mod.ts";
 import type { StreamServer } from "../mod.ts";
-import { recordingLogger } from "./test_utils.ts";
+import { assertServes, recordingLogger } from "./test_utils.ts";
 
 const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
 
@@ -25,18 +25,6 @@ async function runPeer(
   const { stdout, code } = await child.output();
   strictEqual(code, 0, "The HTTP/2 peer failed");
   return new TextDecoder().decode(stdout).trim();
-}
-
-/** Every kind of call still answers correctly. */
-async function assertServes(server: StreamServer): Promise<void> {
-  using client = createClient(server.addresses[0]!);
-  deepStrictEqual(await Array.fromAsync(client.pow(2, { count: 3 })), [
-    1n,
-    2n,
-    4n,
-  ]);
-  strictEqual(await client.sum([1, 2, 3]), 6n);
-  deepStrictEqual(await Array.fromAsync(client.sqrt([9, 16])), [3, 4]);
 }
 
 Deno.test("startServer() closes connections that never finish the HTTP/2 handshake", async (t) => {

@@ -2,13 +2,9 @@ import { deepStrictEqual, strictEqual, throws } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { createClient, type GrpcError, startServer } from "../mod.ts";
 import { Buffer } from "node:buffer";
-import {
-  streamServices,
-  type SumReply,
-  type SumRequest,
-} from "../proto/definitions.ts";
 import { testCertificates } from "./certificates.ts";
-import { DenoProcess, RUN_PERMISSIONS } from "./subprocess.ts";
+import { DenoProcess } from "./subprocess.ts";
+import { grpcJsSumServer } from "./test_utils.ts";
 
 Deno.test("createClient() takes grpc-js options only with the grpc-js transport", () => {
   throws(
@@ -90,33 +86,6 @@ Deno.test("createClient() over grpc-js runs interceptors and passes channel opti
   });
 });
 
-Deno.test("createClient() over grpc-js survives a server that shuts down while the connection idles", async () => {
-  // grpc-js closes its session from its own goaway listener, and Deno closes it again: both
-  // must wait until nghttp2 is done with the frame (denoland/deno#36788). MALLOC_PERTURB_
-  // made an unguarded grpc-js client crash on every run.
-  const server = await startServer({ port: 0 });
-  let serverClosed = false;
-  try {
-    await using client = DenoProcess.spawn([
-      "run",
-      ...RUN_PERMISSIONS,
-      // grpc-js reads the proxy variables when it creates a channel.
-      "--allow-env=grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
-      new URL("./fixtures/idle_client.ts", import.meta.url).pathname,
-      server.addresses[0]!,
-      "grpc-js",
-    ], { env: { MALLOC_PERTURB_: "165" } });
-    await client.waitForLine("stdout", /^streamed 5000$/);
-    await server.close();
-    serverClosed = true;
-    const finished = await client.finished();
-    strictEqual(finished.code, 0, finished.stderr.join("\n"));
-    deepStrictEqual(finished.stdout, ["streamed 5000", "survived"]);
-  } finally {
-    if (!serverClosed) await server.close();
-  }
-});
-
 Deno.test("createClient() over grpc-js dials a unix: target", async () => {
   const directory = await Deno.makeTempDir();
   try {
@@ -155,21 +124,9 @@ Deno.test("createClient() over grpc-js speaks TLS and sends call credentials", a
     "credentials with call credentials reach the server",
     async () => {
       // A grpc-js server whose Sum answers with the length of the authorization it received.
-      const server = new grpc.Server();
-      server.addService(streamServices.clientStream, {
-        Sum(
-          call: grpc.ServerReadableStream<SumRequest, SumReply>,
-          callback: grpc.sendUnaryData<SumReply>,
-        ): void {
-          call.on("data", () => {});
-          call.on("end", () => {
-            const [authorization] = call.metadata.get("authorization");
-            callback(null, {
-              sum: authorization === "Bearer token" ? 1n : -1n,
-            });
-          });
-        },
-      });
+      const server = grpcJsSumServer(({ metadata }) =>
+        metadata.get("authorization")[0] === "Bearer token" ? 1n : -1n
+      );
       const port = await new Promise<number>((resolve, reject) =>
         server.bindAsync(
           "127.0.0.1:0",

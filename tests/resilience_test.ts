@@ -11,6 +11,7 @@ import {
   recordingLogger,
 } from "./test_utils.ts";
 import { DenoProcess, RUN_PERMISSIONS } from "./subprocess.ts";
+import { test } from "./transports.ts";
 
 const STALLED_CLIENT = new URL("./fixtures/stalled_client.ts", import.meta.url);
 
@@ -299,17 +300,26 @@ Deno.test("startServer() survives a client's GOAWAY after a long stream", async 
   }
 });
 
-Deno.test("createClient() survives a server that shuts down while the connection idles", async () => {
+test("createClient() survives a server that shuts down while the connection idles", async (t) => {
   // The mirror of the server's case: the server's GOAWAY reaches the client's idle session
-  // (denoland/deno#36788); MALLOC_PERTURB_ made an unguarded client crash on every run.
+  // (denoland/deno#36788). Over grpc-js, grpc-js closes its session from its own goaway
+  // listener and Deno closes it again: both must wait until nghttp2 is done with the frame.
+  // MALLOC_PERTURB_ made an unguarded client crash on every run, over either transport.
   const server = await startServer({ port: 0 });
   let serverClosed = false;
   try {
     await using client = DenoProcess.spawn([
       "run",
       ...RUN_PERMISSIONS,
+      // grpc-js reads the proxy variables when it creates a channel.
+      ...(t.transport === "grpc-js"
+        ? [
+          "--allow-env=grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
+        ]
+        : []),
       new URL("./fixtures/idle_client.ts", import.meta.url).pathname,
       server.addresses[0]!,
+      t.transport,
     ], { env: { MALLOC_PERTURB_: "165" } });
     await client.waitForLine("stdout", /^streamed 5000$/);
     await server.close();

@@ -1,9 +1,13 @@
 /**
- * Runs Deno subprocesses for the tests of the examples and the command line: their output
- * line by line as it comes, waits with time limits, and cleanup that never leaks a process.
+ * Runs subprocesses for the tests (the examples, the command line, the interop peers) and
+ * the soak runs: their output line by line as it comes, waits with time limits, and cleanup
+ * that never leaks a process.
  *
  * @module
  */
+
+/** The command line's entry point, for `deno run`. */
+export const CLI: string = new URL("../cli.ts", import.meta.url).href;
 
 /** The narrowest permissions the examples and the command line run with, as documented. */
 export const RUN_PERMISSIONS: readonly string[] = [
@@ -134,7 +138,9 @@ export class DenoProcess implements AsyncDisposable {
       return Promise.resolve(matches.slice(0, count));
     }
     if (this.#ended.has(stream)) {
-      return Promise.reject(this.#noLine(stream, pattern, "the stream ended"));
+      return Promise.reject(
+        this.#noLine({ stream, pattern }, "the stream ended"),
+      );
     }
     return new Promise((resolve, reject) => {
       const waiter: LineWaiter = {
@@ -146,7 +152,7 @@ export class DenoProcess implements AsyncDisposable {
         reject,
         timer: setTimeout(() => {
           this.#waiters = this.#waiters.filter((other) => other !== waiter);
-          reject(this.#noLine(stream, pattern, `${timeoutMs} ms passed`));
+          reject(this.#noLine({ stream, pattern }, `${timeoutMs} ms passed`));
         }, timeoutMs),
       };
       this.#waiters.push(waiter);
@@ -233,7 +239,7 @@ export class DenoProcess implements AsyncDisposable {
     this.#ended.add(stream);
     for (const waiter of this.#waiters.filter((w) => w.stream === stream)) {
       clearTimeout(waiter.timer);
-      waiter.reject(this.#noLine(stream, waiter.pattern, "the stream ended"));
+      waiter.reject(this.#noLine(waiter, "the stream ended"));
     }
     this.#waiters = this.#waiters.filter((w) => w.stream !== stream);
   }
@@ -252,7 +258,10 @@ export class DenoProcess implements AsyncDisposable {
     });
   }
 
-  #noLine(stream: StreamName, pattern: RegExp, reason: string): Error {
+  #noLine(
+    { stream, pattern }: { stream: StreamName; pattern: RegExp },
+    reason: string,
+  ): Error {
     return new Error(
       `No ${stream} line matched ${pattern} before ${reason}\n${this.#transcript()}`,
     );
@@ -343,4 +352,22 @@ export function unusedPort(): number {
     }
   }
   throw new Error("Found no unused port from 20000 to 31999 in 100 tries");
+}
+
+/**
+ * Starts `grpc-stream serve` with `args` as the documented permissions allow, and waits for
+ * its `Serving gRPC on` lines.
+ *
+ * @param args The arguments after `serve`.
+ * @param expectedAddresses How many `Serving gRPC on` lines to wait for.
+ * @returns The process and its addresses; disposing of it kills the process if it still runs.
+ */
+export function startCliServer(
+  args: string[],
+  expectedAddresses = 1,
+): Promise<ServerProcess> {
+  return startServerProcess(
+    ["run", ...RUN_PERMISSIONS, CLI, "serve", ...args],
+    expectedAddresses,
+  );
 }

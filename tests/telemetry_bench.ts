@@ -105,9 +105,11 @@ function environment(variant: Variant): Record<string, string> {
     : { NO_COLOR: "1", OTEL_DENO: "false" };
 }
 
-/** A program of tests/bench/ under `/usr/bin/time`, which writes its CPU seconds to `cpuFile`. */
+/**
+ * A program of tests/bench/, in the checkout of `variant`, under `/usr/bin/time`, which
+ * writes its CPU seconds to `cpuFile`.
+ */
 function spawn(
-  root: string,
   variant: Variant,
   command: { program: string; args: string[]; cpuFile: string },
 ): Deno.ChildProcess {
@@ -122,7 +124,7 @@ function spawn(
       `tests/bench/${command.program}`,
       ...command.args,
     ],
-    cwd: root,
+    cwd: roots[variant],
     env: environment(variant),
     stdin: "piped",
     stdout: "piped",
@@ -146,13 +148,12 @@ interface Measurement {
 
 /** One run: a fresh server, one call of `shape`. */
 async function measure(
-  root: string,
   variant: Variant,
   shape: Shape,
 ): Promise<Measurement> {
   const serverCpu = `${scratch}/server`;
   const clientCpu = `${scratch}/client`;
-  const server = spawn(root, variant, {
+  const server = spawn(variant, {
     program: "our_server.ts",
     args: [],
     cpuFile: serverCpu,
@@ -169,7 +170,7 @@ async function measure(
     }
     const { port } = JSON.parse(buffered.split("\n")[0]!) as ServerAnnouncement;
     reader.cancel().catch(() => {});
-    const client = spawn(root, variant, {
+    const client = spawn(variant, {
       program: "our_client.ts",
       args: [shape, `127.0.0.1:${port}`, "--count", String(counts[shape])],
       cpuFile: clientCpu,
@@ -216,7 +217,7 @@ try {
     );
     for (const shape of SHAPES) {
       for (const variant of order) {
-        const measured = await measure(roots[variant], variant, shape);
+        const measured = await measure(variant, shape);
         const key = `${shape} ${variant}`;
         runs.set(key, [...(runs.get(key) ?? []), measured]);
         console.error(
@@ -247,11 +248,13 @@ console.log(
  * One table row: the median of each variant, and the median over the rounds of each ratio
  * taken within a round, where the two runs met the same load.
  */
-function row(
-  shape: Shape,
-  pick: (measured: Measurement) => number,
-  format: (value: number) => string,
-): string {
+/** Which figure of a run a table shows, and how. */
+interface Column {
+  pick: (measured: Measurement) => number;
+  format: (value: number) => string;
+}
+
+function row(shape: Shape, { pick, format }: Column): string {
   const values = (variant: Variant): number[] =>
     runs.get(`${shape} ${variant}`)!.map(pick);
   const ratio = (variant: Variant, to: Variant = "before"): string => {
@@ -273,11 +276,10 @@ console.log("\nThroughput, messages/s (the client's timing of its call):\n");
 console.log(HEADER);
 for (const shape of SHAPES) {
   console.log(
-    row(
-      shape,
-      (measured) => measured.rate,
-      (rate) => Math.round(rate).toLocaleString("en-US"),
-    ),
+    row(shape, {
+      pick: (measured) => measured.rate,
+      format: (rate) => Math.round(rate).toLocaleString("en-US"),
+    }),
   );
 }
 console.log(
@@ -286,6 +288,9 @@ console.log(
 console.log(HEADER);
 for (const shape of SHAPES) {
   console.log(
-    row(shape, (measured) => measured.cpuMicros, (cpu) => cpu.toFixed(2)),
+    row(shape, {
+      pick: (measured) => measured.cpuMicros,
+      format: (cpu) => cpu.toFixed(2),
+    }),
   );
 }

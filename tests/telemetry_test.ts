@@ -313,9 +313,11 @@ async function runClient(
 
 /** Whether `ancestor` is `span` itself or one of the spans above it. */
 function descendsFrom(
-  spans: readonly ExportedSpan[],
   span: ExportedSpan,
-  ancestor: ExportedSpan,
+  { ancestor, spans }: {
+    ancestor: ExportedSpan;
+    spans: readonly ExportedSpan[];
+  },
 ): boolean {
   let current: ExportedSpan | undefined = span;
   for (let depth = 0; current !== undefined && depth < 10; depth++) {
@@ -326,10 +328,10 @@ function descendsFrom(
   return false;
 }
 
+/** The spans of our module's calls of method `name`, on the side `kind` says. */
 function ourSpans(
   collector: Collector,
-  kind: number,
-  name: string,
+  { kind, name }: { kind: number; name: string },
 ): ExportedSpan[] {
   return collector.spans.filter((span) =>
     span.scope === "@streamrpc/grpc-stream" && span.kind === kind &&
@@ -370,7 +372,10 @@ test("OpenTelemetry traces each call from client to server across two processes"
     "one CLIENT span per call, a child of the caller's active span",
     () => {
       for (const name of [POW, SUM, SQRT]) {
-        const spans = ourSpans(collector, SPAN_KIND_CLIENT, name);
+        const spans = ourSpans(collector, {
+          kind: SPAN_KIND_CLIENT,
+          name: name,
+        });
         strictEqual(spans.length, 1, `${name}: ${spans.length} client spans`);
         const [span] = spans;
         strictEqual(span!.service, "telemetry-test-client");
@@ -384,15 +389,21 @@ test("OpenTelemetry traces each call from client to server across two processes"
     "one SERVER span per call, in the client's trace, below its CLIENT span",
     () => {
       for (const name of [POW, SUM, SQRT]) {
-        const [client] = ourSpans(collector, SPAN_KIND_CLIENT, name);
-        const spans = ourSpans(collector, SPAN_KIND_SERVER, name);
+        const [client] = ourSpans(collector, {
+          kind: SPAN_KIND_CLIENT,
+          name: name,
+        });
+        const spans = ourSpans(collector, {
+          kind: SPAN_KIND_SERVER,
+          name: name,
+        });
         strictEqual(spans.length, 1, `${name}: ${spans.length} server spans`);
         const [server] = spans;
         strictEqual(server!.service, "telemetry-test-server");
         strictEqual(server!.traceId, caller.traceId);
         // Between the two may sit Deno's own span of the HTTP/2 request.
         ok(
-          descendsFrom(collector.spans, server!, client!),
+          descendsFrom(server!, { ancestor: client!, spans: collector.spans }),
           `${name}: the server span's parent ${
             server!.parentSpanId
           } does not lead to the client span ${client!.spanId}`,
@@ -412,8 +423,14 @@ test("OpenTelemetry traces each call from client to server across two processes"
       };
       for (const [name, [code, sent, received]] of Object.entries(expected)) {
         const { service, method } = parseMethodPath(name);
-        const [client] = ourSpans(collector, SPAN_KIND_CLIENT, name);
-        const [server] = ourSpans(collector, SPAN_KIND_SERVER, name);
+        const [client] = ourSpans(collector, {
+          kind: SPAN_KIND_CLIENT,
+          name: name,
+        });
+        const [server] = ourSpans(collector, {
+          kind: SPAN_KIND_SERVER,
+          name: name,
+        });
         for (const span of [client!, server!]) {
           strictEqual(span.attributes["rpc.system"], "grpc");
           strictEqual(span.attributes["rpc.service"], service);
@@ -436,8 +453,14 @@ test("OpenTelemetry traces each call from client to server across two processes"
   await t.step(
     "a non-OK code is an error on the client; INVALID_ARGUMENT is not the server's fault",
     () => {
-      const [client] = ourSpans(collector, SPAN_KIND_CLIENT, SQRT);
-      const [server] = ourSpans(collector, SPAN_KIND_SERVER, SQRT);
+      const [client] = ourSpans(collector, {
+        kind: SPAN_KIND_CLIENT,
+        name: SQRT,
+      });
+      const [server] = ourSpans(collector, {
+        kind: SPAN_KIND_SERVER,
+        name: SQRT,
+      });
       strictEqual(client!.status.code, SPAN_STATUS_ERROR);
       ok(
         client!.status.message?.includes("-1"),
@@ -446,7 +469,7 @@ test("OpenTelemetry traces each call from client to server across two processes"
       ok(server!.status.code !== SPAN_STATUS_ERROR);
       for (const name of [POW, SUM]) {
         for (const kind of [SPAN_KIND_CLIENT, SPAN_KIND_SERVER]) {
-          const [span] = ourSpans(collector, kind, name);
+          const [span] = ourSpans(collector, { kind: kind, name: name });
           ok(span!.status.code !== SPAN_STATUS_ERROR, `${name} ${kind}`);
         }
       }
@@ -457,7 +480,7 @@ test("OpenTelemetry traces each call from client to server across two processes"
     "a thousand-message Pow has one event per direction, not one per message",
     () => {
       for (const kind of [SPAN_KIND_CLIENT, SPAN_KIND_SERVER]) {
-        const [span] = ourSpans(collector, kind, POW);
+        const [span] = ourSpans(collector, { kind: kind, name: POW });
         deepStrictEqual(
           span!.events.map((event) => [
             event.name,
@@ -473,9 +496,12 @@ test("OpenTelemetry traces each call from client to server across two processes"
   await t.step(
     "the server's log lines are log records of the call's span",
     () => {
-      const [pow] = ourSpans(collector, SPAN_KIND_SERVER, POW);
-      const [sum] = ourSpans(collector, SPAN_KIND_SERVER, SUM);
-      const [sqrt] = ourSpans(collector, SPAN_KIND_SERVER, SQRT);
+      const [pow] = ourSpans(collector, { kind: SPAN_KIND_SERVER, name: POW });
+      const [sum] = ourSpans(collector, { kind: SPAN_KIND_SERVER, name: SUM });
+      const [sqrt] = ourSpans(collector, {
+        kind: SPAN_KIND_SERVER,
+        name: SQRT,
+      });
       const expected: [RegExp, ExportedSpan][] = [
         [/^Recv Client Data 1\n?$/, pow!],
         [/^Recved 2\n?$/, sum!],
@@ -553,12 +579,12 @@ Deno.test("OpenTelemetry ends the spans of a call past its deadline or left earl
     await stopServer(server.process);
   }
   const clientSpan = (code: number): ExportedSpan | undefined =>
-    ourSpans(collector, SPAN_KIND_CLIENT, POW).find((span) =>
+    ourSpans(collector, { kind: SPAN_KIND_CLIENT, name: POW }).find((span) =>
       span.attributes["rpc.grpc.status_code"] === code
     );
   const serverSpanBelow = (client: ExportedSpan): ExportedSpan | undefined =>
-    ourSpans(collector, SPAN_KIND_SERVER, POW).find((span) =>
-      descendsFrom(collector.spans, span, client)
+    ourSpans(collector, { kind: SPAN_KIND_SERVER, name: POW }).find((span) =>
+      descendsFrom(span, { ancestor: client, spans: collector.spans })
     );
 
   await t.step("DEADLINE_EXCEEDED is an error on both sides", () => {
@@ -643,7 +669,10 @@ Deno.test("OpenTelemetry makes a grpc-js or Go client's traceparent the parent o
         ] as const
       ) {
         for (const name of names) {
-          const spans = ourSpans(collector, SPAN_KIND_SERVER, name).filter((
+          const spans = ourSpans(collector, {
+            kind: SPAN_KIND_SERVER,
+            name: name,
+          }).filter((
             span,
           ) => span.traceId === traceId);
           strictEqual(spans.length, 1, `${name} in trace ${traceId}`);

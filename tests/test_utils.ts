@@ -3,12 +3,18 @@
  *
  * @module
  */
+import { deepStrictEqual, strictEqual } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
-import type { ServerLogger } from "../mod.ts";
+import { createClient, type ServerLogger, type StreamServer } from "../mod.ts";
 import {
   GOAWAY_GUARD_OPTION,
   guardGrpcJsSessions,
 } from "../clients/grpc_js_goaway.ts";
+import {
+  streamServices,
+  type SumReply,
+  type SumRequest,
+} from "../proto/definitions.ts";
 
 /** A logger that keeps every line, for tests to read and wait on. */
 export interface RecordingLogger extends ServerLogger {
@@ -68,14 +74,65 @@ export function recordingLogger(): RecordingLogger {
   };
 }
 
+/**
+ * Checks that every kind of call answers correctly, over a client of its own that is closed
+ * before it returns.
+ *
+ * @param server The server to call.
+ */
+export async function assertServes(server: StreamServer): Promise<void> {
+  using client = createClient(server.addresses[0]!);
+  deepStrictEqual(await Array.fromAsync(client.pow(2, { count: 3 })), [
+    1n,
+    2n,
+    4n,
+  ]);
+  strictEqual(await client.sum([1, 2, 3]), 6n);
+  deepStrictEqual(await Array.fromAsync(client.sqrt([9, 16])), [3, 4]);
+}
+
 /** A promise that never settles and holds no timer, for sources that must stall. */
 export function forever(): Promise<never> {
   return new Promise<never>(() => {});
 }
 
-/** Resolves after `ms` milliseconds. */
-export function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+/** Resolves after `ms` milliseconds: `node:timers/promises`' `setTimeout`, by its usual name. */
+export { setTimeout as delay } from "node:timers/promises";
+
+/** What {@linkcode grpcJsSumServer}'s `answer` learns of a call. */
+export interface SumCall {
+  /** The call's metadata. */
+  metadata: grpc.Metadata;
+  /** The sum of the numbers it sent. */
+  total: bigint;
+}
+
+/**
+ * A plain grpc-js server, not yet bound, whose Sum reads every request and then answers with
+ * what `answer` makes of the call: a sum, or a status to fail with.
+ *
+ * @param answer The reply to a call.
+ * @returns The server, for `listenOnFreePort` or a `bindAsync` of the test's own.
+ */
+export function grpcJsSumServer(
+  answer: (call: SumCall) => bigint | Partial<grpc.StatusObject>,
+): grpc.Server {
+  const server = new grpc.Server();
+  server.addService(streamServices.clientStream, {
+    Sum(
+      call: grpc.ServerReadableStream<SumRequest, SumReply>,
+      callback: grpc.sendUnaryData<SumReply>,
+    ): void {
+      let total = 0n;
+      call.on("data", (request: SumRequest) => total += request.number);
+      call.on("end", () => {
+        const reply = answer({ metadata: call.metadata, total });
+        if (typeof reply === "bigint") callback(null, { sum: reply });
+        else callback(reply);
+      });
+    },
+  });
+  return server;
 }
 
 /** A plain grpc-js server on a free port of 127.0.0.1, closed by `await using`. */

@@ -91,6 +91,8 @@ Deno.test("cli demo runs from an http URL with the package's import map", async 
         "/proto/server_stream.proto",
         "/proto/client_stream.proto",
         "/proto/bidirectional_stream.proto",
+        "/proto/grpc/health/v1/health.proto",
+        "/proto/grpc/reflection/v1/reflection.proto",
       ]
     ) {
       ok(requested.includes(path), `${path} was not requested`);

@@ -117,9 +117,9 @@ async function serve(program: string, args: string[]): Promise<PeerServer> {
   }
 }
 
+/** Runs a peer's client: `calls` go to its stdin, one result a line comes back. */
 async function call(
-  program: string,
-  args: string[],
+  { program, args }: { program: string; args: string[] },
   calls: readonly PeerCall[],
 ): Promise<PeerResult[]> {
   await using process = DenoProcess.spawn(args, { program, stdin: true });
@@ -239,7 +239,10 @@ export const GO_PEER: Peer = {
   },
   async call(address, calls): Promise<PeerResult[]> {
     goPeerBinary ??= buildGoPeer();
-    return await call(await goPeerBinary, ["client", address], calls);
+    return await call(
+      { program: await goPeerBinary, args: ["client", address] },
+      calls,
+    );
   },
 };
 
@@ -252,6 +255,9 @@ export const PYTHON_PEER: Peer = {
     return serve(PYTHON, ["-B", PYTHON_PEER_SCRIPT, "serve"]);
   },
   call(address, calls): Promise<PeerResult[]> {
-    return call(PYTHON, ["-B", PYTHON_PEER_SCRIPT, "client", address], calls);
+    return call(
+      { program: PYTHON, args: ["-B", PYTHON_PEER_SCRIPT, "client", address] },
+      calls,
+    );
   },
 };

@@ -231,9 +231,11 @@ function testStatuses(peer: Peer, transport: ClientTransport): void {
  * over one connection.
  */
 async function thenNextCall(
-  server: PeerServer,
-  client: StreamClient,
-  calls: number,
+  { server, client, calls }: {
+    server: PeerServer;
+    client: StreamClient;
+    calls: number;
+  },
   cancelled: () => Promise<void>,
 ): Promise<void> {
   await cancelled();
@@ -274,7 +276,7 @@ function testCancels(peer: Peer, transport: ClientTransport): void {
       async () => {
         await using connection = await connect();
         const { server, client } = connection;
-        await thenNextCall(server, client, 1, async () => {
+        await thenNextCall({ server, client, calls: 1 }, async () => {
           let seen = 0;
           for await (const _ of client.pow(1, { count: 1_000_000 })) {
             if (++seen === 1_000) break;
@@ -289,7 +291,7 @@ function testCancels(peer: Peer, transport: ClientTransport): void {
       async () => {
         await using connection = await connect();
         const { server, client } = connection;
-        await thenNextCall(server, client, 1, async () => {
+        await thenNextCall({ server, client, calls: 1 }, async () => {
           const controller = new AbortController();
           let seen = 0;
           await rejects(
@@ -315,7 +317,7 @@ function testCancels(peer: Peer, transport: ClientTransport): void {
       async () => {
         await using connection = await connect();
         const { server, client } = connection;
-        await thenNextCall(server, client, 1, async () => {
+        await thenNextCall({ server, client, calls: 1 }, async () => {
           // Long enough for the call to reach the server on a busy machine (it must be
           // cancelled there), far too short for a million powers.
           const { error } = await settle(
@@ -332,7 +334,7 @@ function testCancels(peer: Peer, transport: ClientTransport): void {
       async () => {
         await using connection = await connect();
         const { server, client } = connection;
-        await thenNextCall(server, client, 2, async () => {
+        await thenNextCall({ server, client, calls: 2 }, async () => {
           const sumController = new AbortController();
           const summing = client.sum(stalled(1), {
             signal: sumController.signal,
@@ -368,7 +370,7 @@ function testCancels(peer: Peer, transport: ClientTransport): void {
       async () => {
         await using connection = await connect();
         const { server, client } = connection;
-        await thenNextCall(server, client, 2, async () => {
+        await thenNextCall({ server, client, calls: 2 }, async () => {
           await rejects(
             client.sum(stalled(1), { timeout: 200 }),
             isStatus("DEADLINE_EXCEEDED"),

@@ -12,70 +12,61 @@
  *
  * @module
  */
+import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { createClient } from "../../mod.ts";
+import { DenoProcess } from "../subprocess.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 const root = new URL("../../", import.meta.url).pathname;
 
 /** A server in a child process; `rss()` asks it for its resident set size in MiB. */
-class ServerProcess implements AsyncDisposable {
-  #child: Deno.ChildProcess;
-  #lines: AsyncIterator<string>;
-  #stdin: WritableStreamDefaultWriter<Uint8Array>;
-  port = 0;
+class SoakServer implements AsyncDisposable {
+  readonly port: number;
+  readonly #process: DenoProcess;
+  #figures = 0;
 
-  constructor() {
-    this.#child = new Deno.Command(Deno.execPath(), {
-      args: [
-        "run",
-        "--v8-flags=--expose-gc",
-        "--allow-net=127.0.0.1",
-        "--allow-env",
-        `${here}serve.ts`,
-      ],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "inherit",
-    }).spawn();
-    this.#stdin = this.#child.stdin.getWriter();
-    this.#lines = this.#child.stdout.pipeThrough(new TextDecoderStream())
-      .pipeThrough(lineSplitter())[Symbol.asyncIterator]();
+  private constructor(process: DenoProcess, port: number) {
+    this.#process = process;
+    this.port = port;
   }
 
-  async start(): Promise<this> {
-    this.port = Number((await this.#lines.next()).value);
-    return this;
+  static async start(): Promise<SoakServer> {
+    const process = DenoProcess.spawn([
+      "run",
+      "--v8-flags=--expose-gc",
+      "--allow-net=127.0.0.1",
+      "--allow-env",
+      `${here}serve.ts`,
+    ], { stdin: true });
+    try {
+      const [, port] = await process.waitForLine("stdout", /^(\d+)$/);
+      return new SoakServer(process, Number(port));
+    } catch (error) {
+      await process[Symbol.asyncDispose]();
+      throw error;
+    }
   }
 
   async rss(): Promise<number> {
-    await this.#stdin.write(new TextEncoder().encode("\n"));
-    return Number((await this.#lines.next()).value);
+    await this.#process.write("\n");
+    const figures = await this.#process.waitForLines(
+      "stdout",
+      /^\d+\.\d$/,
+      ++this.#figures,
+    );
+    return Number(figures.at(-1)![0]);
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
-    await this.#stdin.close().catch(() => {});
-    await this.#child.status;
+    await this.#process.closeStdin();
+    const { stderr } = await this.#process.finished();
+    if (stderr.some((line) => line !== "")) console.error(stderr.join("\n"));
   }
 }
 
-function lineSplitter(): TransformStream<string, string> {
-  let rest = "";
-  return new TransformStream({
-    transform(chunk, controller) {
-      const lines = (rest + chunk).split("\n");
-      rest = lines.pop()!;
-      for (const line of lines) controller.enqueue(line);
-    },
-  });
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 async function cancels(seconds: number): Promise<boolean> {
-  await using server = await new ServerProcess().start();
+  await using server = await SoakServer.start();
   using client = createClient(`127.0.0.1:${server.port}`);
   const failures = new Map<string, number>();
   let calls = 0;
@@ -145,7 +136,7 @@ async function mix(runs: number): Promise<boolean> {
   const binary = await buildGoClient();
   let ok = true;
   for (let run = 1; run <= runs; run++) {
-    await using server = await new ServerProcess().start();
+    await using server = await SoakServer.start();
     const before = await server.rss();
     const result = await new Deno.Command(binary, {
       args: ["-address", `127.0.0.1:${server.port}`, "-duration", "45s"],
@@ -164,7 +155,7 @@ async function mix(runs: number): Promise<boolean> {
 }
 
 async function neverRead(): Promise<boolean> {
-  await using server = await new ServerProcess().start();
+  await using server = await SoakServer.start();
   {
     // Warm the server up first, so its RSS before is that of a server that has served.
     using client = createClient(`127.0.0.1:${server.port}`);
@@ -173,24 +164,19 @@ async function neverRead(): Promise<boolean> {
     if (count !== 1_000_000) throw new Error(`Warm-up got ${count} powers`);
   }
   const before = await server.rss();
-  const peer = new Deno.Command("/usr/bin/python3", {
-    args: [
-      `${root}tests/fixtures/h2_peer.py`,
-      "127.0.0.1",
-      String(server.port),
-      "never-read",
-      "20",
-      "1000000",
-    ],
-    stdin: "piped",
-    stdout: "null",
-  }).spawn();
+  await using peer = DenoProcess.spawn([
+    `${root}tests/fixtures/h2_peer.py`,
+    "127.0.0.1",
+    String(server.port),
+    "never-read",
+    "20",
+    "1000000",
+  ], { program: "/usr/bin/python3", stdin: true });
   await delay(15_000);
   const after = await server.rss();
-  const writer = peer.stdin.getWriter();
-  await writer.write(new TextEncoder().encode("\n"));
-  await writer.close();
-  await peer.status;
+  await peer.write("\n");
+  await peer.closeStdin();
+  await peer.finished(60_000);
   const growth = after - before;
   console.log(
     `never-read: RSS ${before} -> ${after} MiB (+${
