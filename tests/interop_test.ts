@@ -209,13 +209,12 @@ Deno.test("startServer() answers health checks", async (t) => {
   );
 });
 
-Deno.test("grpc-health-check and @grpc/reflection read .proto files from disk when loaded", async (t) => {
-  // Kept as a test of why proto/standard.ts takes their .proto files as text imports and
-  // services/ registers the services itself: loading the packages' own way needs
+Deno.test("@grpc/reflection reads .proto files from disk when loaded", async (t) => {
+  // Kept as a test of why proto/standard.ts takes the vendored .proto files as text imports
+  // and services/ registers the services itself: loading the package's own way needs
   // --allow-read for Deno's npm cache, which the documented permissions do not grant.
   await using directory = await tempDirectory();
   const scripts = {
-    health: 'import "grpc-health-check";\n',
     reflection: [
       'import * as grpc from "@grpc/grpc-js";',
       'import { ReflectionService } from "@grpc/reflection";',
