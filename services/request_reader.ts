@@ -24,12 +24,12 @@
  * handle as `handle.onread(bytes, length)`, whose default (`onStreamRead`) wraps the bytes in
  * a `Buffer`, pushes it through the stream's `Readable` and emits `'data'`: one turn of the
  * `Readable` machinery, a `nextTick` and a `sendPending` op per frame, and grpc-go sends one
- * frame per message. While the reader is reading and the `Readable` holds nothing, it takes
- * the frames straight from `handle.onread`; Deno's native side still counts the bytes off the
- * stream's window as they arrive. Everything else (the end of the stream, errors, frames that arrive
- * while paused or before the handler opened the reader) takes Deno's own path, so order and
- * flow control are Deno's. Without that handle shape (another Deno, Node) only this part is
- * skipped.
+ * frame per message. Once the `Readable` holds nothing, the reader takes the frames straight
+ * from `handle.onread`. Deno's native side still counts their bytes off the stream's window
+ * as they arrive, and stops doing so while the reader is paused, as for a paused `Readable`
+ * (frames that arrive then wait in the reader). The end of the stream, errors and frames that
+ * came before the handler opened the reader take Deno's own path. Without that handle shape
+ * (another Deno, Node) only this part is skipped.
  *
  * @module
  */
@@ -166,9 +166,11 @@ export function openRequestReader(
     if (stream.destroyed) return;
     deframer.write(data);
   };
-  stream.on("end", () => deframer.end());
   let paused = false;
   const direct = readFromHandle(stream, deframer, () => paused);
+  stream.on("end", () => {
+    if (direct?.holdsEnd() !== true) deframer.end();
+  });
   stream.resume();
   return {
     pause(): void {
@@ -179,9 +181,7 @@ export function openRequestReader(
     resume(): void {
       paused = false;
       stream.resume();
-      // Frames read from the handle never went through the Readable, so it may still think a
-      // read is under way and not restart the native read: restart it here.
-      direct?.restart();
+      direct?.resume();
     },
     get framesFromHandle(): number {
       return direct?.frames ?? 0;
@@ -209,8 +209,13 @@ function findSymbol(
 interface DirectRead {
   /** Frames taken from the handle so far. */
   readonly frames: number;
-  /** Restarts the native read and acknowledges what it had held back. */
-  restart(): void;
+  /**
+   * Restarts the native read, acknowledges what it had held back and hands over the frames
+   * that arrived while paused.
+   */
+  resume(): void;
+  /** Whether frames are still held, so the end must wait for them (it then comes after). */
+  holdsEnd(): boolean;
 }
 
 /**
@@ -264,6 +269,25 @@ function readFromHandle(
     state.acknowledging = false;
     if (!stream.destroyed) sendPending();
   }
+  // Frames that arrive while the reader is paused wait here, as the Readable would hold them;
+  // the native read is stopped meanwhile, so the stream's window bounds them.
+  const held: (Uint8Array | undefined)[] = [];
+  let next = 0;
+  let endHeld = false;
+  function handOver(): void {
+    while (next < held.length && !paused() && !stream.destroyed) {
+      const frame = held[next]!;
+      held[next++] = undefined;
+      deframer.write(frame);
+    }
+    if (next < held.length && !stream.destroyed) return;
+    held.length = 0;
+    next = 0;
+    if (endHeld) {
+      endHeld = false;
+      if (!stream.destroyed) deframer.end();
+    }
+  }
   handle.onread = function (
     this: StreamHandle,
     bytes: Uint8Array | undefined,
@@ -271,14 +295,14 @@ function readFromHandle(
   ): unknown {
     if (
       typeof length === "number" && length > 0 && bytes !== undefined &&
-      bytes.length >= length && !paused() && !stream.destroyed &&
+      bytes.length >= length && !stream.destroyed &&
       fields.readableLength === 0
     ) {
       (updateTimer as () => void).call(stream);
       state.frames += 1;
-      deframer.write(
-        bytes.length === length ? bytes : bytes.subarray(0, length),
-      );
+      const frame = bytes.length === length ? bytes : bytes.subarray(0, length);
+      if (paused() || next < held.length) held.push(frame);
+      else deframer.write(frame);
       return undefined;
     }
     return original.call(this, bytes, length);
@@ -287,13 +311,21 @@ function readFromHandle(
     get frames(): number {
       return state.frames;
     },
-    restart(): void {
+    resume(): void {
       if (stream.destroyed) return;
+      // Frames read from the handle never went through the Readable, so it may still think a
+      // read is under way and not restart the native read: restart it here.
       readStart();
       if (!state.acknowledging) {
         state.acknowledging = true;
         process.nextTick(acknowledge);
       }
+      handOver();
+    },
+    holdsEnd(): boolean {
+      if (next >= held.length) return false;
+      endHeld = true;
+      return true;
     },
   };
 }
