@@ -65,7 +65,7 @@ function reply(total: number): Buffer {
 let handleKey: symbol | undefined;
 
 const server = http2.createServer();
-server.on("stream", (stream) => {
+server.on("stream", (stream: http2.ServerHttp2Stream) => {
   const adder = new Adder();
   stream.on("wantTrailers", () => stream.sendTrailers({ "grpc-status": "0" }));
   stream.respond({ ":status": 200, "content-type": "application/grpc" }, {
