@@ -18,14 +18,16 @@ import { announcePort, stdinClosed } from "./common.ts";
 /** Adds the numbers of a byte stream of `Sum` requests, messages cut anywhere. */
 class Adder {
   total = 0;
-  #pending: Uint8Array = new Uint8Array(0);
+  #pending: Uint8Array | undefined;
 
   write(chunk: Uint8Array): void {
     let bytes = chunk;
-    if (this.#pending.length > 0) {
-      bytes = new Uint8Array(this.#pending.length + chunk.length);
-      bytes.set(this.#pending);
-      bytes.set(chunk, this.#pending.length);
+    const pending = this.#pending;
+    if (pending !== undefined) {
+      bytes = new Uint8Array(pending.length + chunk.length);
+      bytes.set(pending);
+      bytes.set(chunk, pending.length);
+      this.#pending = undefined;
     }
     let offset = 0;
     while (bytes.length - offset >= 5) {
@@ -43,7 +45,7 @@ class Adder {
       }
       offset += 5 + size;
     }
-    this.#pending = bytes.slice(offset);
+    if (offset < bytes.length) this.#pending = bytes.slice(offset);
   }
 }
 
@@ -90,7 +92,9 @@ server.on("stream", (stream: http2.ServerHttp2Stream) => {
         typeof length === "number" && length > 0 && bytes !== undefined &&
         stream.readableLength === 0
       ) {
-        adder.write(bytes.subarray(0, length));
+        adder.write(
+          bytes.length === length ? bytes : bytes.subarray(0, length),
+        );
         return undefined;
       }
       return original.call(this, bytes, length);
