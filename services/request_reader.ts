@@ -20,10 +20,22 @@
  * {@linkcode openRequestReader} returns `undefined` and the handler reads the call's
  * messages through grpc-js as before.
  *
+ * Below that, Deno 2.9's `node:http2` hands each inbound DATA frame to the stream's native
+ * handle as `handle.onread(bytes, length)`, whose default (`onStreamRead`) wraps the bytes in
+ * a `Buffer`, pushes it through the stream's `Readable` and emits `'data'`: one turn of the
+ * `Readable` machinery, a `nextTick` and a `sendPending` op per frame, and grpc-go sends one
+ * frame per message. Once the `Readable` holds nothing, the reader takes the frames straight
+ * from `handle.onread`. Deno's native side still counts their bytes off the stream's window
+ * as they arrive, and stops doing so while the reader is paused, as for a paused `Readable`
+ * (frames that arrive then wait in the reader). The end of the stream, errors and frames that
+ * came before the handler opened the reader take Deno's own path. Without that handle shape
+ * (another Deno, Node) only this part is skipped.
+ *
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
 import type { Buffer } from "node:buffer";
+import process from "node:process";
 import { gunzipSync, inflateSync } from "node:zlib";
 import { observedRequestSink } from "./telemetry.ts";
 
@@ -37,6 +49,25 @@ interface RequestStream {
   pause(): unknown;
   resume(): unknown;
   on(event: "end", listener: () => void): unknown;
+}
+
+/**
+ * The native handle under a Deno 2.9 `node:http2` stream (`stream[kHandle]`), as far as the
+ * reader uses it. `onread` is called once per inbound DATA frame with a fresh `Uint8Array`
+ * and its length, and with no bytes and a negative length at the end of the stream.
+ */
+interface StreamHandle {
+  onread: (
+    this: StreamHandle,
+    bytes: Uint8Array | undefined,
+    length?: number,
+  ) => unknown;
+  readStart(): unknown;
+}
+
+/** The native handle under a Deno 2.9 `node:http2` session, as far as the reader uses it. */
+interface SessionHandle {
+  sendPending(): unknown;
 }
 
 /** The private shape of grpc-js 1.14's `BaseServerInterceptingCall` that the reader relies on. */
@@ -72,6 +103,11 @@ export interface RequestReader {
   pause(): void;
   /** Reads on. */
   resume(): void;
+  /**
+   * How many DATA frames so far were taken straight from the stream's native handle rather
+   * than through its `Readable`; stays 0 when the stream lacks the Deno 2.9 handle shape.
+   */
+  readonly framesFromHandle: number;
 }
 
 function failure(code: grpc.status, details: string): grpc.StatusObject {
@@ -130,11 +166,167 @@ export function openRequestReader(
     if (stream.destroyed) return;
     deframer.write(data);
   };
-  stream.on("end", () => deframer.end());
+  let paused = false;
+  const direct = readFromHandle(stream, deframer, () => paused);
+  stream.on("end", () => {
+    if (direct?.holdsEnd() !== true) deframer.end();
+  });
   stream.resume();
   return {
-    pause: () => stream.pause(),
-    resume: () => stream.resume(),
+    pause(): void {
+      paused = true;
+      // The stream's 'pause' listener stops the native read: the stream's window stays shut.
+      stream.pause();
+    },
+    resume(): void {
+      paused = false;
+      stream.resume();
+      direct?.resume();
+    },
+    get framesFromHandle(): number {
+      return direct?.frames ?? 0;
+    },
+  };
+}
+
+/** The Deno 2.9 private keys the handle path uses, found once. */
+let denoKeys: { handle: symbol; updateTimer: symbol } | null | undefined;
+
+function findSymbol(
+  object: object | null,
+  description: string,
+): symbol | undefined {
+  for (; object !== null; object = Object.getPrototypeOf(object)) {
+    const found = Object.getOwnPropertySymbols(object).find((key) =>
+      key.description === description
+    );
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}
+
+/** The handle path of one stream. */
+interface DirectRead {
+  /** Frames taken from the handle so far. */
+  readonly frames: number;
+  /**
+   * Restarts the native read, acknowledges what it had held back and hands over the frames
+   * that arrived while paused.
+   */
+  resume(): void;
+  /** Whether frames are still held, so the end must wait for them (it then comes after). */
+  holdsEnd(): boolean;
+}
+
+/**
+ * Takes a Deno 2.9 `node:http2` stream's DATA frames from its native handle while the
+ * `Readable` is idle, or does nothing and returns `undefined` when the stream lacks that
+ * shape. Relies on Deno's private `kHandle` and `kUpdateTimer` symbols, the handle's
+ * `onread`/`readStart` and the session handle's `sendPending` (ext/node/polyfills/http2.ts
+ * and internal/stream_base_commons.ts, Deno 2.9.6).
+ */
+function readFromHandle(
+  stream: RequestStream,
+  deframer: Deframer,
+  paused: () => boolean,
+): DirectRead | undefined {
+  if (denoKeys === undefined) {
+    const handle = findSymbol(stream, "kHandle");
+    const updateTimer = findSymbol(stream, "kUpdateTimer");
+    denoKeys = handle !== undefined && updateTimer !== undefined
+      ? { handle, updateTimer }
+      : null;
+  }
+  if (denoKeys === null) return undefined;
+  const keys = denoKeys;
+  const fields = stream as unknown as Record<symbol, unknown> & {
+    readonly readableLength?: unknown;
+    readonly session?: unknown;
+  };
+  const handle = fields[keys.handle] as Partial<StreamHandle> | undefined;
+  const updateTimer = fields[keys.updateTimer];
+  const session = fields.session as Record<symbol, unknown> | undefined;
+  const sessionHandle = session?.[keys.handle] as
+    | Partial<SessionHandle>
+    | undefined;
+  const original = handle?.onread;
+  if (
+    handle === undefined || typeof original !== "function" ||
+    typeof handle.readStart !== "function" ||
+    typeof updateTimer !== "function" ||
+    typeof sessionHandle?.sendPending !== "function" ||
+    typeof fields.readableLength !== "number"
+  ) {
+    return undefined;
+  }
+  const sendPending = sessionHandle.sendPending.bind(sessionHandle);
+  const readStart = handle.readStart.bind(handle);
+  const state = { frames: 0, acknowledging: false };
+  // Deno consumes each frame's bytes from the stream's window as it arrives (while the native
+  // read is on), and the session sends the WINDOW_UPDATE that may queue right after the
+  // socket read that carried the frames. Only a restart outside a socket read sends its own.
+  function acknowledge(): void {
+    state.acknowledging = false;
+    if (!stream.destroyed) sendPending();
+  }
+  // Frames that arrive while the reader is paused wait here, as the Readable would hold them;
+  // the native read is stopped meanwhile, so the stream's window bounds them.
+  const held: (Uint8Array | undefined)[] = [];
+  let next = 0;
+  let endHeld = false;
+  function handOver(): void {
+    while (next < held.length && !paused() && !stream.destroyed) {
+      const frame = held[next]!;
+      held[next++] = undefined;
+      deframer.write(frame);
+    }
+    if (next < held.length && !stream.destroyed) return;
+    held.length = 0;
+    next = 0;
+    if (endHeld) {
+      endHeld = false;
+      if (!stream.destroyed) deframer.end();
+    }
+  }
+  handle.onread = function (
+    this: StreamHandle,
+    bytes: Uint8Array | undefined,
+    length?: number,
+  ): unknown {
+    if (
+      typeof length === "number" && length > 0 && bytes !== undefined &&
+      bytes.length >= length && !stream.destroyed &&
+      fields.readableLength === 0
+    ) {
+      (updateTimer as () => void).call(stream);
+      state.frames += 1;
+      const frame = bytes.length === length ? bytes : bytes.subarray(0, length);
+      if (paused() || next < held.length) held.push(frame);
+      else deframer.write(frame);
+      return undefined;
+    }
+    return original.call(this, bytes, length);
+  };
+  return {
+    get frames(): number {
+      return state.frames;
+    },
+    resume(): void {
+      if (stream.destroyed) return;
+      // Frames read from the handle never went through the Readable, so it may still think a
+      // read is under way and not restart the native read: restart it here.
+      readStart();
+      if (!state.acknowledging) {
+        state.acknowledging = true;
+        process.nextTick(acknowledge);
+      }
+      handOver();
+    },
+    holdsEnd(): boolean {
+      if (next >= held.length) return false;
+      endHeld = true;
+      return true;
+    },
   };
 }
 

@@ -5,12 +5,23 @@ import { gzipSync } from "node:zlib";
 import * as grpc from "@grpc/grpc-js";
 import denoConfig from "../deno.json" with { type: "json" };
 import { createClient, startServer } from "../mod.ts";
-import { encodeSumRequest } from "../proto/codec.ts";
+import {
+  decodeSumRequest,
+  encodeSqrtReply,
+  encodeSqrtRequest,
+  encodeSumRequest,
+} from "../proto/codec.ts";
 import { streamServices } from "../proto/definitions.ts";
-import type { SumReply, SumRequest } from "../proto/definitions.ts";
+import type {
+  SqrtReply,
+  SqrtRequest,
+  SumReply,
+  SumRequest,
+} from "../proto/definitions.ts";
 import { createHandlers } from "../services/handlers.ts";
 import {
   openRequestReader,
+  type RequestReader,
   type RequestSink,
 } from "../services/request_reader.ts";
 import { listenOnFreePort } from "./test_utils.ts";
@@ -132,6 +143,139 @@ Deno.test("openRequestReader() reads the requests of a grpc-js call itself", asy
       strictEqual(opened, true);
       // Each message's length: 1 and 300 as varints, 0 as the empty message, -1 in 10 bytes.
       deepStrictEqual(received, [2, 3, 0, 11]);
+    },
+  );
+
+  await t.step(
+    `Deno ${Deno.version.deno}'s HTTP/2 frames go to the reader straight from the stream handle`,
+    async () => {
+      const count = 200;
+      let reader: RequestReader | undefined;
+      const received: number[] = [];
+      const server = new grpc.Server();
+      server.addService(streamServices.clientStream, {
+        Sum(
+          call: grpc.ServerReadableStream<SumRequest, SumReply>,
+          callback: grpc.sendUnaryData<SumReply>,
+        ): void {
+          reader = openRequestReader(call, {
+            message(bytes, start, end) {
+              received.push(
+                decodeSumRequest(bytes.subarray(start, end)).number ===
+                    BigInt(received.length)
+                  ? 1
+                  : 0,
+              );
+            },
+            end() {
+              callback(null, { sum: BigInt(received.length) });
+            },
+            fail(failure) {
+              callback(failure);
+            },
+          });
+        },
+      });
+      await using listening = await listenOnFreePort(server);
+      const session = openSession(listening.address);
+      try {
+        // One DATA frame per message, as grpc-go sends them.
+        const answer = await rawRequest(
+          session,
+          "/stream.ClientStream/Sum",
+          Array.from({ length: count }, (_, index) => sumMessage(index)),
+        );
+        strictEqual(answer.grpcStatus, "0", String(answer.grpcMessage));
+      } finally {
+        session.close();
+      }
+      deepStrictEqual(received, Array(count).fill(1));
+      // Only frames that came before the handler opened the reader may take the Readable.
+      ok(
+        reader !== undefined && reader.framesFromHandle > count / 2,
+        `${reader?.framesFromHandle} of ${count} frames from the handle`,
+      );
+    },
+  );
+
+  await t.step(
+    "a reader paused and resumed with no frame between reads on past the stream's window",
+    async () => {
+      // 300 KB after the resume: several times the 64 KiB stream window, which only
+      // WINDOW_UPDATEs from a restarted native read reopen.
+      const count = 30_000;
+      let received = 0;
+      const server = new grpc.Server();
+      server.addService(streamServices.bidirectionalStream, {
+        Sqrt(call: grpc.ServerDuplexStream<SqrtRequest, SqrtReply>): void {
+          const reader = openRequestReader(call, {
+            message() {
+              received += 1;
+              if (received !== 1) return;
+              reader?.pause();
+              setTimeout(() => {
+                reader?.resume();
+                call.write({ sqrt: 1 });
+              }, 50);
+            },
+            end() {
+              call.write({ sqrt: received });
+              call.end();
+            },
+            fail(failure) {
+              call.emit("error", failure);
+            },
+          });
+        },
+      });
+      await using listening = await listenOnFreePort(server);
+      const session = openSession(listening.address);
+      try {
+        const stream = session.request({
+          ":method": "POST",
+          ":path": "/stream.BidirectionalStreamServer/Sqrt",
+          "content-type": "application/grpc",
+          te: "trailers",
+        });
+        const body: Buffer[] = [];
+        let firstAnswer!: () => void;
+        const answered = new Promise<void>((resolve) => firstAnswer = resolve);
+        stream.on("data", (data: Buffer) => {
+          body.push(data);
+          firstAnswer();
+        });
+        const closed = new Promise<void>((resolve, reject) => {
+          stream.on("error", reject);
+          stream.on("close", resolve);
+        });
+        stream.write(frame(encodeSqrtRequest({ number: 1 })));
+        // The answer leaves after the resume: nothing was sent while the reader was paused.
+        await answered;
+        stream.end(
+          Buffer.concat(
+            Array.from(
+              { length: count - 1 },
+              () => frame(encodeSqrtRequest({ number: 2 })),
+            ),
+          ),
+        );
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timedOut = new Promise<string>((resolve) =>
+          timer = setTimeout(resolve, 10_000, "stalled")
+        );
+        const outcome = await Promise.race([closed, timedOut]);
+        clearTimeout(timer);
+        // A stalled call must not hold the server's shutdown: the session goes with it.
+        if (outcome !== undefined) session.destroy();
+        strictEqual(outcome, undefined, `${received} of ${count} read`);
+        const answers = Buffer.concat(body);
+        deepStrictEqual(
+          answers.subarray(-14),
+          frame(encodeSqrtReply({ sqrt: count })),
+        );
+      } finally {
+        session.close();
+      }
     },
   );
 
@@ -329,6 +473,73 @@ Deno.test("startServer() holds the gRPC framing on the receive path", async (t) 
       strictEqual(await client.sum([20, 22]), 42n);
       deepStrictEqual(await Array.fromAsync(client.sqrt([16])), [4]);
     });
+  } finally {
+    session.close();
+  }
+});
+
+Deno.test("startServer() stops reading a Sqrt whose client reads no answers, and reads on when it does", async () => {
+  await using server = await startServer({ port: 0 });
+  const session = openSession(server.addresses[0]!);
+  try {
+    const stream = session.request({
+      ":method": "POST",
+      ":path": "/stream.BidirectionalStreamServer/Sqrt",
+      "content-type": "application/grpc",
+      te: "trailers",
+    });
+    // The client reads nothing yet: its window shuts, the server's answers back up, and the
+    // server must then stop reading numbers, so the client's writes stop completing.
+    stream.pause();
+    const perChunk = 1024;
+    const chunk = Buffer.concat(
+      Array.from(
+        { length: perChunk },
+        () => frame(encodeSqrtRequest({ number: 4 })),
+      ),
+    );
+    const most = (32 * 1024 * 1024) / chunk.length;
+    let written = 0;
+    let stalled: Promise<unknown> | undefined;
+    while (written < most && stalled === undefined) {
+      const write = new Promise<void>((done) =>
+        stream.write(chunk, () => done())
+      );
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timedOut = await Promise.race([
+        write.then(() => false),
+        new Promise<boolean>((done) => timer = setTimeout(done, 2_000, true)),
+      ]);
+      clearTimeout(timer);
+      if (timedOut) stalled = write;
+      else written += 1;
+    }
+    ok(
+      stalled !== undefined,
+      `The server read all ${
+        written * chunk.length
+      } bytes of a client that reads nothing`,
+    );
+    // Reading again lets everything through: every number answered, in one piece.
+    const body: Buffer[] = [];
+    const closed = new Promise<string | undefined>((resolve, reject) => {
+      let status: string | undefined;
+      stream.on("trailers", (fields) => {
+        const value = fields["grpc-status"];
+        if (typeof value === "string") status = value;
+      });
+      stream.on("error", reject);
+      stream.on("close", () => resolve(status));
+    });
+    stream.on("data", (data: Buffer) => body.push(data));
+    stream.resume();
+    await stalled;
+    stream.end();
+    strictEqual(await closed, "0");
+    const answers = Buffer.concat(body);
+    const answer = frame(encodeSqrtReply({ sqrt: 2 }));
+    strictEqual(answers.length, (written + 1) * perChunk * answer.length);
+    deepStrictEqual(answers.subarray(0, answer.length), answer);
   } finally {
     session.close();
   }

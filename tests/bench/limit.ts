@@ -6,7 +6,8 @@
  *   drives our server, the plain grpc-js server under Deno and the grpc-go server
  *   (`go/src/streambench/server`) in turn, round after round, so the server is the only thing
  *   that differs. It adds `Sum` through `grpc-stream serve` with its default log and with
- *   `--log none`.
+ *   `--log none`, and the floor under Deno: a bare `node:http2` `Sum` server
+ *   (`floor_server.ts`) that takes the DATA frames the way our request reader does.
  * - **Short calls**: `Pow(2)`, a 10-number `Sum`, a 10-number `Sqrt`, at 1, 10 and 100 calls
  *   in flight over 1 and 10 connections, for each stack's own client and server (ours, plain
  *   grpc-js under Deno, grpc-go), and the grpc-go client against our server.
@@ -45,7 +46,13 @@ export interface LimitSettings {
 type GoPrograms = { server: string; load: string } | { missing: string };
 
 /** One server of the section, and the stack it is. */
-type ServerKind = "ours" | "grpcJs" | "grpcGo" | "serveLogged" | "serveQuiet";
+type ServerKind =
+  | "ours"
+  | "grpcJs"
+  | "grpcGo"
+  | "serveLogged"
+  | "serveQuiet"
+  | "floor";
 
 const SERVER_LABELS: Record<ServerKind, string> = {
   ours: "our server (startServer)",
@@ -53,6 +60,7 @@ const SERVER_LABELS: Record<ServerKind, string> = {
   grpcGo: "grpc-go server",
   serveLogged: "grpc-stream serve (default --log messages)",
   serveQuiet: "grpc-stream serve --log none",
+  floor: "bare node:http2 Sum server under Deno (floor_server.ts)",
 };
 
 /** A stream run's figures, and which stacks they came from. */
@@ -190,6 +198,9 @@ class Server implements AsyncDisposable {
           bench("baseline_server.ts"),
         ];
         break;
+      case "floor":
+        args = ["run", "--quiet", ...RUN_PERMISSIONS, bench("floor_server.ts")];
+        break;
       case "grpcGo":
         if ("missing" in go) throw new Error(go.missing);
         command = go.server;
@@ -321,6 +332,8 @@ function stackOf(server: ServerKind): string {
     ? "grpc-go 1.33 (Debian), Go"
     : server === "grpcJs"
     ? "grpc-js handlers under Deno"
+    : server === "floor"
+    ? "bare node:http2 under Deno, no gRPC library"
     : "grpc-stream on grpc-js under Deno";
 }
 
@@ -333,7 +346,7 @@ async function measureStreams(
     ["pow", ["ours", "grpcJs", "grpcGo"], settings.powCount],
     [
       "sum",
-      ["ours", "grpcJs", "grpcGo", "serveLogged", "serveQuiet"],
+      ["ours", "grpcJs", "grpcGo", "serveLogged", "serveQuiet", "floor"],
       settings
         .sumCount,
     ],
@@ -577,6 +590,21 @@ export function renderLimit(
         ),
       ],
       ["--log none", rate(quiet?.medianRate), "1.00×"],
+    ]),
+  );
+  const floor = cell("sum", "floor");
+  out.push(
+    "",
+    "The floor under Deno for one DATA frame per message: a bare `node:http2` server that " +
+      "takes the frames from the stream handle as our reader does and only adds the numbers.",
+    "",
+    table(["Sum", "messages/s", "÷ grpc-go", "our server ÷ floor"], [
+      [
+        "bare node:http2 (floor_server.ts)",
+        rate(floor?.medianRate),
+        ratio(floor?.medianRate, cell("sum", "grpcGo")?.medianRate),
+        ratio(cell("sum", "ours")?.medianRate, floor?.medianRate),
+      ],
     ]),
   );
   for (const streamCell of report.streams) {
