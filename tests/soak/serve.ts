@@ -1,7 +1,9 @@
 /**
- * A server for the soak runs: prints its port, then its RSS in MiB on every line of stdin
- * (after a full garbage collection when run with `--v8-flags=--expose-gc`, so the figure is
- * what the server holds, not what it has yet to collect).
+ * A server for the soak runs: prints its port, then on every line of stdin its memory in MiB:
+ * RSS, V8 heap used, and memory outside the V8 heap (`external`: array buffers and native
+ * objects V8 knows of), after a full garbage collection when run with
+ * `--v8-flags=--expose-gc`, so the figures are what the server holds, not what it has yet to
+ * collect.
  *
  * @module
  */
@@ -13,7 +15,11 @@ const decoder = new TextDecoder();
 for await (const chunk of Deno.stdin.readable) {
   for (const _ of decoder.decode(chunk).split("\n").slice(1)) {
     (globalThis as { gc?: () => void }).gc?.();
-    console.log((Deno.memoryUsage().rss / 2 ** 20).toFixed(1));
+    const memory = Deno.memoryUsage();
+    console.log(
+      [memory.rss, memory.heapUsed, memory.external]
+        .map((bytes) => (bytes / 2 ** 20).toFixed(1)).join(" "),
+    );
   }
 }
 await server.close();

@@ -18,7 +18,14 @@ import { createClient } from "../../mod.ts";
 const here = new URL(".", import.meta.url).pathname;
 const root = new URL("../../", import.meta.url).pathname;
 
-/** A server in a child process; `rss()` asks it for its resident set size in MiB. */
+/** What a server process holds, in MiB (see serve.ts). */
+interface Memory {
+  rss: number;
+  heapUsed: number;
+  external: number;
+}
+
+/** A server in a child process; `memory()` asks it what it holds, `rss()` its RSS in MiB. */
 class ServerProcess implements AsyncDisposable {
   #child: Deno.ChildProcess;
   #lines: AsyncIterator<string>;
@@ -48,9 +55,24 @@ class ServerProcess implements AsyncDisposable {
     return this;
   }
 
-  async rss(): Promise<number> {
+  async memory(): Promise<Memory> {
     await this.#stdin.write(new TextEncoder().encode("\n"));
-    return Number((await this.#lines.next()).value);
+    const [rss, heapUsed, external] = String((await this.#lines.next()).value)
+      .split(" ").map(Number);
+    return { rss: rss!, heapUsed: heapUsed!, external: external! };
+  }
+
+  async rss(): Promise<number> {
+    return (await this.memory()).rss;
+  }
+
+  /** Whether every kind of call is answered right. */
+  async answers(): Promise<boolean> {
+    using client = createClient(`127.0.0.1:${this.port}`);
+    const powers = await Array.fromAsync(client.pow(2, { count: 3 }));
+    const roots = await Array.fromAsync(client.sqrt([9, 16]));
+    return powers.join() === "1,2,4" && await client.sum([1, 2, 3]) === 6n &&
+      roots.join() === "3,4";
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -163,7 +185,27 @@ async function mix(runs: number): Promise<boolean> {
   return ok;
 }
 
-async function neverRead(): Promise<boolean> {
+/** One never-read case: how many connections, calls on each, and the window the peer claims. */
+interface NeverReadCase {
+  connections: number;
+  streams: number;
+  window: number;
+}
+
+const NEVER_READ_CASES: readonly NeverReadCase[] = [
+  // The baseline: the same calls, held by HTTP/2 flow control (the protocol's default windows).
+  { connections: 1, streams: 20, window: 65_535 },
+  // The issue's case, then more calls per connection, then more connections.
+  { connections: 1, streams: 20, window: 2 ** 31 - 1 },
+  { connections: 1, streams: 100, window: 2 ** 31 - 1 },
+  { connections: 5, streams: 20, window: 2 ** 31 - 1 },
+];
+
+/** Runs one never-read case in a fresh server and prints its figures. */
+async function neverReadCase(
+  { connections, streams, window }: NeverReadCase,
+  seconds: number,
+): Promise<boolean> {
   await using server = await new ServerProcess().start();
   {
     // Warm the server up first, so its RSS before is that of a server that has served.
@@ -172,32 +214,52 @@ async function neverRead(): Promise<boolean> {
     for await (const _ of client.pow(1, { count: 1_000_000 })) count++;
     if (count !== 1_000_000) throw new Error(`Warm-up got ${count} powers`);
   }
-  const before = await server.rss();
+  const before = await server.memory();
   const peer = new Deno.Command("/usr/bin/python3", {
     args: [
-      `${root}tests/fixtures/h2_peer.py`,
+      `${root}tests/fixtures/slow_reader.py`,
       "127.0.0.1",
       String(server.port),
-      "never-read",
-      "20",
+      String(connections),
+      String(streams),
       "1000000",
+      String(window),
     ],
     stdin: "piped",
-    stdout: "null",
+    stdout: "piped",
   }).spawn();
-  await delay(15_000);
-  const after = await server.rss();
+  const said = peer.stdout.pipeThrough(new TextDecoderStream())
+    .pipeThrough(lineSplitter())[Symbol.asyncIterator]();
+  if ((await said.next()).value !== "started") {
+    throw new Error("The peer did not start its calls");
+  }
+  await delay(seconds * 1000);
+  const after = await server.memory();
   const writer = peer.stdin.getWriter();
-  await writer.write(new TextEncoder().encode("\n"));
+  await writer.write(new TextEncoder().encode("reset\n"));
   await writer.close();
+  await said.next();
   await peer.status;
-  const growth = after - before;
+  const answers = await server.answers();
+  const growth = after.rss - before.rss;
+  const perConnection = growth / connections;
   console.log(
-    `never-read: RSS ${before} -> ${after} MiB (+${
-      growth.toFixed(1)
-    } MiB) with 20 Pow(1, count 1000000) calls unread for 15 s (target: <= 16 MB)`,
+    `never-read: ${connections} connection(s) x ${streams} Pow(1, count 1000000), ` +
+      `window ${window}, unread for ${seconds} s: RSS ${before.rss} -> ${after.rss} MiB ` +
+      `(+${growth.toFixed(1)}; +${perConnection.toFixed(1)} MiB per connection), ` +
+      `heap used ${before.heapUsed} -> ${after.heapUsed}, ` +
+      `external ${before.external} -> ${after.external}; ` +
+      `answers afterwards: ${answers ? "right" : "WRONG"}`,
   );
-  return growth <= 16;
+  return answers && perConnection <= 16;
+}
+
+async function neverRead(seconds: number): Promise<boolean> {
+  let ok = true;
+  for (const each of NEVER_READ_CASES) {
+    ok = await neverReadCase(each, seconds) && ok;
+  }
+  return ok;
 }
 
 const { values, positionals } = parseArgs({
@@ -206,6 +268,7 @@ const { values, positionals } = parseArgs({
   options: {
     "cancel-seconds": { type: "string", default: "120" },
     "mix-runs": { type: "string", default: "3" },
+    "never-read-seconds": { type: "string", default: "15" },
   },
 });
 const chosen = positionals.length > 0
@@ -220,7 +283,9 @@ for (const name of chosen) {
   if (name === "cancels") {
     ok = await cancels(Number(values["cancel-seconds"])) && ok;
   } else if (name === "mix") ok = await mix(Number(values["mix-runs"])) && ok;
-  else if (name === "never-read") ok = await neverRead() && ok;
+  else if (name === "never-read") {
+    ok = await neverRead(Number(values["never-read-seconds"])) && ok;
+  }
   else throw new Error(`Unknown soak run: ${name}`);
 }
 Deno.exit(ok ? 0 : 1);
