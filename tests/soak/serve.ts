@@ -1,7 +1,7 @@
 /**
  * A server for the soak runs: prints its port, then on every line of stdin its memory in MiB:
- * RSS, V8 heap used, and memory outside the V8 heap (`external`: array buffers and native
- * objects V8 knows of), after a full garbage collection when run with
+ * RSS, V8 heap used, V8 heap reserved, and memory outside the V8 heap (`external`: array
+ * buffers and native objects V8 knows of), after a full garbage collection when run with
  * `--v8-flags=--expose-gc`, so the figures are what the server holds, not what it has yet to
  * collect.
  *
@@ -17,7 +17,7 @@ for await (const chunk of Deno.stdin.readable) {
     (globalThis as { gc?: () => void }).gc?.();
     const memory = Deno.memoryUsage();
     console.log(
-      [memory.rss, memory.heapUsed, memory.external]
+      [memory.rss, memory.heapUsed, memory.heapTotal, memory.external]
         .map((bytes) => (bytes / 2 ** 20).toFixed(1)).join(" "),
     );
   }

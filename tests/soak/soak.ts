@@ -22,6 +22,7 @@ const root = new URL("../../", import.meta.url).pathname;
 interface Memory {
   rss: number;
   heapUsed: number;
+  heapTotal: number;
   external: number;
 }
 
@@ -57,9 +58,15 @@ class ServerProcess implements AsyncDisposable {
 
   async memory(): Promise<Memory> {
     await this.#stdin.write(new TextEncoder().encode("\n"));
-    const [rss, heapUsed, external] = String((await this.#lines.next()).value)
-      .split(" ").map(Number);
-    return { rss: rss!, heapUsed: heapUsed!, external: external! };
+    const [rss, heapUsed, heapTotal, external] = String(
+      (await this.#lines.next()).value,
+    ).split(" ").map(Number);
+    return {
+      rss: rss!,
+      heapUsed: heapUsed!,
+      heapTotal: heapTotal!,
+      external: external!,
+    };
   }
 
   async rss(): Promise<number> {
@@ -246,8 +253,11 @@ async function neverReadCase(
   console.log(
     `never-read: ${connections} connection(s) x ${streams} Pow(1, count 1000000), ` +
       `window ${window}, unread for ${seconds} s: RSS ${before.rss} -> ${after.rss} MiB ` +
-      `(+${growth.toFixed(1)}; +${perConnection.toFixed(1)} MiB per connection), ` +
-      `heap used ${before.heapUsed} -> ${after.heapUsed}, ` +
+      `(+${growth.toFixed(1)}; +${
+        perConnection.toFixed(1)
+      } MiB per connection), ` +
+      `heap used ${before.heapUsed} -> ${after.heapUsed} of ${before.heapTotal} -> ` +
+      `${after.heapTotal}, ` +
       `external ${before.external} -> ${after.external}; ` +
       `answers afterwards: ${answers ? "right" : "WRONG"}`,
   );
@@ -285,7 +295,6 @@ for (const name of chosen) {
   } else if (name === "mix") ok = await mix(Number(values["mix-runs"])) && ok;
   else if (name === "never-read") {
     ok = await neverRead(Number(values["never-read-seconds"])) && ok;
-  }
-  else throw new Error(`Unknown soak run: ${name}`);
+  } else throw new Error(`Unknown soak run: ${name}`);
 }
 Deno.exit(ok ? 0 : 1);
