@@ -242,6 +242,8 @@ export class ReplyWriter<Reply> {
   #flushScheduled = false;
   /** The write HTTP/2 has not framed yet: one at a time, whatever the stream would take. */
   #inStream: Promise<void> | undefined;
+  /** A chunk HTTP/2 has copied and framed, to gather replies in again. */
+  #spare: Buffer | undefined;
   #waitingForRoom = false;
   #telemetry: CallRecorder | undefined;
   #connection: Connection | undefined;
@@ -367,8 +369,14 @@ export class ReplyWriter<Reply> {
     ) {
       return;
     }
-    const bytes = this.#chunk.subarray(0, this.#used);
-    this.#chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+    const written = this.#chunk;
+    const bytes = written.subarray(0, this.#used);
+    // Alone in the stream, a write is copied into HTTP/2 at once: once it is framed, its chunk
+    // gathers the next replies, rather than a fresh 16 KiB for every write.
+    const reusable = this.#inStream === undefined &&
+      written.length === CHUNK_BYTES;
+    this.#chunk = this.#spare ?? Buffer.allocUnsafe(CHUNK_BYTES);
+    this.#spare = undefined;
     this.#used = 0;
     if (!this.#headersSent) {
       this.#headersSent = true;
@@ -384,6 +392,7 @@ export class ReplyWriter<Reply> {
     this.#inStream = framed;
     framed.then(() => {
       if (this.#inStream === framed) this.#inStream = undefined;
+      if (reusable) this.#spare = written;
     });
     connection?.handed(bytes.length);
   }

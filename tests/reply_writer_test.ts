@@ -163,7 +163,12 @@ Deno.test("startServer() holds a bounded amount of replies per connection for a 
   const bound = CONNECTION_BUFFER_LIMIT + 16 * 1024;
 
   for (
-    const [connections, streams] of [[1, 100], [5, 20]] as const
+    // Enough replies per connection to fill the kernel's send buffer (4 MiB at most with
+    // Debian's tcp_wmem) and then the server's.
+    const [connections, streams, count] of [
+      [1, 100, 30_000],
+      [5, 20, 50_000],
+    ] as const
   ) {
     await t.step(
       `${connections} connection(s) x ${streams} calls: at most ${bound} bytes each, then every call is answered whole`,
@@ -173,7 +178,7 @@ Deno.test("startServer() holds a bounded amount of replies per connection for a 
         await using peer = new SlowReader(server, [
           connections,
           streams,
-          30_000,
+          count,
           2 ** 31 - 1,
         ]);
         strictEqual(await peer.next(), "started");
@@ -185,13 +190,18 @@ Deno.test("startServer() holds a bounded amount of replies per connection for a 
             held.join(", ")
           }); the bound is ${bound}`,
         );
-        ok(held.every((bytes) => bytes > 0), "The peer read the replies");
-        // The peer reads now: every call gets its 30,000 powers of 1 and grpc-status 0.
+        ok(
+          held.every((bytes) => bytes > 0),
+          `A connection's socket has room: the peer read the replies (${
+            held.join(", ")
+          })`,
+        );
+        // The peer reads now: every call gets all its powers of 1 and grpc-status 0.
         strictEqual(
           await peer.next("read"),
           `read ${connections * streams} calls ${
-            connections * streams * 30_000
-          } messages ${connections * streams * 30_000 * 7} bytes`,
+            connections * streams * count
+          } messages ${connections * streams * count * 7} bytes`,
         );
       },
     );

@@ -5,10 +5,15 @@
  *   long `Sqrt` call on the same client; every call must succeed or end as cancelled.
  * - mix: a grpc-go client runs 1,000 concurrent calls of the three kinds over 10 connections
  *   for 45 s, three times, and counts the streams that stopped answering.
- * - never-read: a raw HTTP/2 peer advertises 2^31-1 windows, starts 20 `Pow(1, count
- *   1000000)` calls and reads nothing for 15 s; the server's RSS before and after.
+ * - never-read: a raw HTTP/2 peer (tests/fixtures/slow_reader.py) starts `Pow(1, count
+ *   1000000)` calls and reads nothing for 15 s: 20 then 100 calls held by the protocol's
+ *   default windows (the baseline), then with 2^31-1 windows 20 calls, 100 calls on one
+ *   connection, and 5 connections x 20 calls; the server's memory before and after, per
+ *   connection, and the most bytes of replies one connection held. The target: <= 16 MB per
+ *   connection.
  *
- * Usage: `deno task soak [cancels|mix|never-read ...] [--cancel-seconds N] [--mix-runs N]`.
+ * Usage: `deno task soak [cancels|mix|never-read ...] [--cancel-seconds N] [--mix-runs N]
+ * [--never-read-seconds N]`.
  *
  * @module
  */
@@ -24,6 +29,8 @@ interface Memory {
   heapUsed: number;
   heapTotal: number;
   external: number;
+  /** The most bytes of replies one connection held since the figure before, in KiB. */
+  peakConnectionKiB: number;
 }
 
 /** A server in a child process; `memory()` asks it what it holds, `rss()` its RSS in MiB. */
@@ -58,7 +65,7 @@ class ServerProcess implements AsyncDisposable {
 
   async memory(): Promise<Memory> {
     await this.#stdin.write(new TextEncoder().encode("\n"));
-    const [rss, heapUsed, heapTotal, external] = String(
+    const [rss, heapUsed, heapTotal, external, peak] = String(
       (await this.#lines.next()).value,
     ).split(" ").map(Number);
     return {
@@ -66,6 +73,7 @@ class ServerProcess implements AsyncDisposable {
       heapUsed: heapUsed!,
       heapTotal: heapTotal!,
       external: external!,
+      peakConnectionKiB: peak!,
     };
   }
 
@@ -202,6 +210,7 @@ interface NeverReadCase {
 const NEVER_READ_CASES: readonly NeverReadCase[] = [
   // The baseline: the same calls, held by HTTP/2 flow control (the protocol's default windows).
   { connections: 1, streams: 20, window: 65_535 },
+  { connections: 1, streams: 100, window: 65_535 },
   // The issue's case, then more calls per connection, then more connections.
   { connections: 1, streams: 20, window: 2 ** 31 - 1 },
   { connections: 1, streams: 100, window: 2 ** 31 - 1 },
@@ -250,16 +259,22 @@ async function neverReadCase(
   const answers = await server.answers();
   const growth = after.rss - before.rss;
   const perConnection = growth / connections;
+  const change = (from: number, to: number): string =>
+    `${to - from >= 0 ? "+" : ""}${(to - from).toFixed(1)}`;
   console.log(
-    `never-read: ${connections} connection(s) x ${streams} Pow(1, count 1000000), ` +
-      `window ${window}, unread for ${seconds} s: RSS ${before.rss} -> ${after.rss} MiB ` +
-      `(+${growth.toFixed(1)}; +${
-        perConnection.toFixed(1)
-      } MiB per connection), ` +
-      `heap used ${before.heapUsed} -> ${after.heapUsed} of ${before.heapTotal} -> ` +
-      `${after.heapTotal}, ` +
-      `external ${before.external} -> ${after.external}; ` +
-      `answers afterwards: ${answers ? "right" : "WRONG"}`,
+    `never-read ${connections} connection(s) x ${streams} calls, window ${window}, ` +
+      `${seconds} s: RSS ${before.rss} -> ${after.rss} MiB, ${
+        change(0, growth)
+      } = ` +
+      `${change(0, perConnection)} MiB per connection (V8 heap used ` +
+      `${change(before.heapUsed, after.heapUsed)}, V8 heap reserved ` +
+      `${change(before.heapTotal, after.heapTotal)}, external ` +
+      `${
+        change(before.external, after.external)
+      }); replies held by one connection ` +
+      `at most ${after.peakConnectionKiB} KiB; answers afterwards ${
+        answers ? "right" : "WRONG"
+      }`,
   );
   return answers && perConnection <= 16;
 }
