@@ -19,7 +19,11 @@
  * window allows it and reports the stream drained however full the socket is, so waiting for
  * the stream is not enough: every writer of a connection shares one budget, counted from the
  * socket's own queue (`writableLength`) and from the bytes handed to HTTP/2 in this turn of the
- * event loop, which reach the socket only on the next tick.
+ * event loop, which reach the socket only on the next tick. Node completes a stream's write
+ * only once the socket has taken it (`Http2Session::ClearOutgoing`); Deno completes it once
+ * nghttp2 has framed it (since denoland/deno#36044; no upstream issue for the socket part).
+ * The shared count can go when Deno's stream writes wait for the socket as Node's do; the
+ * `never-read` soak and `tests/reply_writer_test.ts` show when.
  *
  * @module
  */
