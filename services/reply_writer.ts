@@ -11,16 +11,25 @@
  *
  * Two limits apply to the framed messages as they would to `call.write`: a message larger than
  * `grpc.max_send_message_length` ends the call with `RESOURCE_EXHAUSTED`, as grpc-js does; and
- * a writer waits not only for its HTTP/2 stream but also for the connection's socket, so that a
- * peer that advertises huge HTTP/2 windows and then stops reading holds at most
- * {@linkcode SOCKET_BUFFER_LIMIT} bytes of replies per connection (plus one chunk per stream).
- * Deno's `node:http2` (2.9.6) hands every framed byte to the socket as soon as the peer's window
- * allows it and reports the stream drained, however full the socket is.
+ * the replies a connection holds for a peer that does not read are bounded whatever HTTP/2
+ * window the peer claims: at most {@linkcode CONNECTION_BUFFER_LIMIT} bytes per connection on
+ * their way to the socket, plus at most {@linkcode STREAM_BUFFER_LIMIT} bytes per call (the
+ * chunk being gathered and what its HTTP/2 stream holds while the peer's window is closed).
+ * Deno's `node:http2` (2.9.6) hands every framed byte to the socket as soon as the peer's
+ * window allows it and reports the stream drained however full the socket is, so waiting for
+ * the stream is not enough: every writer of a connection shares one budget, counted from the
+ * socket's own queue (`writableLength`) and from the bytes handed to HTTP/2 in this turn of the
+ * event loop, which reach the socket only on the next tick. Node completes a stream's write
+ * only once the socket has taken it (`Http2Session::ClearOutgoing`); Deno completes it once
+ * nghttp2 has framed it (since denoland/deno#36044; no upstream issue for the socket part).
+ * The shared count can go when Deno's stream writes wait for the socket as Node's do; the
+ * `never-read` soak and `tests/reply_writer_test.ts` show when.
  *
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
+import process from "node:process";
 import { setImmediate } from "node:timers";
 import type { CallRecorder } from "../proto/telemetry.ts";
 import { serverCallRecorder } from "./telemetry.ts";
@@ -33,6 +42,7 @@ export type WritableCall =
 /** The part of a connection's socket the writer watches. */
 interface RawSocket {
   readonly writableLength: number;
+  readonly writableNeedDrain?: boolean;
   once(event: "drain" | "close", listener: () => void): unknown;
   off(event: "drain" | "close", listener: () => void): unknown;
 }
@@ -42,7 +52,7 @@ interface RawStream {
   readonly destroyed: boolean;
   readonly closed: boolean;
   readonly session?: { readonly socket?: unknown } | undefined;
-  write(chunk: Uint8Array): boolean;
+  write(chunk: Uint8Array, done: () => void): boolean;
   on(event: "error", listener: (error: Error) => void): unknown;
   once(event: "drain" | "close", listener: () => void): unknown;
   off(event: "drain" | "close", listener: () => void): unknown;
@@ -52,13 +62,121 @@ interface RawStream {
 const CHUNK_BYTES = 16 * 1024;
 
 /**
- * How many bytes a connection's socket may hold unsent before the writers of its calls wait
- * for it to drain.
+ * How many bytes of replies one connection may hold on their way to its socket (handed to
+ * HTTP/2 and not yet taken by the kernel), whatever the number of calls on it. A chunk is
+ * written only when it fits, or when the connection holds nothing (a reply larger than the
+ * limit goes alone).
  */
-export const SOCKET_BUFFER_LIMIT = 1024 * 1024;
+export const CONNECTION_BUFFER_LIMIT = 256 * 1024;
 
-/** One promise per socket for its next `drain`, so waiting writers share one listener. */
-const socketDrains = new WeakMap<RawSocket, Promise<void>>();
+/**
+ * How many bytes of replies one call may hold besides its connection's share: the chunk it is
+ * gathering (16 KiB, more only for a single larger reply) and what its HTTP/2 stream holds
+ * while the peer's window is closed (the stream takes a chunk while it holds under 16 KiB).
+ */
+export const STREAM_BUFFER_LIMIT = 3 * CHUNK_BYTES;
+
+/** The writers of one connection: what they have handed to HTTP/2 that the socket has not shown yet. */
+class Connection {
+  readonly socket: RawSocket;
+  /** Bytes written to HTTP/2 streams in this turn: Deno frames them on the next tick. */
+  #unsettled = 0;
+  #settling = false;
+  #drain: Promise<void> | undefined;
+
+  constructor(socket: RawSocket) {
+    this.socket = socket;
+  }
+
+  /** Bytes the connection holds on their way to the socket. */
+  get held(): number {
+    return onSocket(() => this.socket.writableLength, 0) + this.#unsettled;
+  }
+
+  /** Whether a chunk of `bytes` may be written now. */
+  fits(bytes: number): boolean {
+    const held = this.held;
+    return held === 0 || held + bytes <= CONNECTION_BUFFER_LIMIT;
+  }
+
+  /** Counts `bytes` just written to one of the connection's streams. */
+  handed(bytes: number): void {
+    this.#unsettled += bytes;
+    notePeak(this.held);
+    if (this.#settling) return;
+    this.#settling = true;
+    // Deno frames stream writes in a tick it queues at the first write of the turn, so this
+    // tick runs after it: the bytes are in the socket's queue by then, or with the kernel, or
+    // still in their stream (window closed), which counts them against the call instead.
+    process.nextTick(() => {
+      this.#settling = false;
+      this.#unsettled = 0;
+      notePeak(this.held);
+    });
+  }
+
+  /** Resolves when the connection may have room again (or has closed). */
+  room(): Promise<void> {
+    const needsDrain = onSocket(() => this.socket.writableNeedDrain, false);
+    if (needsDrain !== true) {
+      // What holds the room is still settling (or sits below the socket's high-water mark,
+      // where no `drain` comes): look again next turn.
+      return new Promise((resolve) => setImmediate(resolve));
+    }
+    this.#drain ??= new Promise<void>((resolve) => {
+      const socket = this.socket;
+      const settle = (): void => {
+        onSocket(() => socket.off("drain", settle), undefined);
+        onSocket(() => socket.off("close", settle), undefined);
+        this.#drain = undefined;
+        resolve();
+      };
+      const listening = onSocket(() => {
+        socket.once("drain", settle);
+        socket.once("close", settle);
+        return true;
+      }, false);
+      if (!listening) settle();
+    });
+    return this.#drain;
+  }
+}
+
+/** One per socket, shared by the writers of the connection's calls. */
+const connections = new WeakMap<RawSocket, Connection>();
+
+/** The connections whose socket is open, for {@linkcode heldReplyBytes}. */
+const open = new Set<Connection>();
+
+let peakHeld = 0;
+
+function notePeak(held: number): void {
+  if (held > peakHeld) peakHeld = held;
+}
+
+/**
+ * The bytes of replies each open connection holds on their way to its socket now: what its
+ * socket has queued (`writableLength`, the socket's own count) and what was handed to HTTP/2
+ * in this turn. For tests and the soak run.
+ *
+ * @returns One figure per open connection with a call answered through a reply writer.
+ */
+export function heldReplyBytes(): number[] {
+  return [...open].map((connection) => connection.held);
+}
+
+/**
+ * The most bytes of replies any one connection has held on their way to its socket since the
+ * last call, as the writers counted them when they wrote and as {@linkcode heldReplyBytes}
+ * sees them now. For tests and the soak run.
+ *
+ * @returns The peak in bytes; the count starts again from zero.
+ */
+export function takePeakConnectionBytes(): number {
+  const peak = Math.max(peakHeld, ...heldReplyBytes());
+  peakHeld = 0;
+  return peak;
+}
 
 /**
  * Runs `use` on a session's socket. `session.socket` is a proxy that throws once the session
@@ -72,29 +190,7 @@ function onSocket<T>(use: () => T, otherwise: T): T {
   }
 }
 
-function nextDrain(socket: RawSocket): Promise<void> {
-  let drain = socketDrains.get(socket);
-  if (drain === undefined) {
-    drain = new Promise<void>((resolve) => {
-      const settle = (): void => {
-        onSocket(() => socket.off("drain", settle), undefined);
-        onSocket(() => socket.off("close", settle), undefined);
-        socketDrains.delete(socket);
-        resolve();
-      };
-      const listening = onSocket(() => {
-        socket.once("drain", settle);
-        socket.once("close", settle);
-        return true;
-      }, false);
-      if (!listening) settle();
-    });
-    socketDrains.set(socket, drain);
-  }
-  return drain;
-}
-
-function socketOf(stream: RawStream): RawSocket | undefined {
+function connectionOf(stream: RawStream): Connection | undefined {
   return onSocket(() => {
     const socket = stream.session?.socket as Partial<RawSocket> | undefined;
     if (
@@ -103,7 +199,15 @@ function socketOf(stream: RawStream): RawSocket | undefined {
     ) {
       return undefined;
     }
-    return socket as RawSocket;
+    let connection = connections.get(socket as RawSocket);
+    if (connection === undefined) {
+      const opened = new Connection(socket as RawSocket);
+      connections.set(socket as RawSocket, opened);
+      open.add(opened);
+      socket.once("close", () => open.delete(opened));
+      connection = opened;
+    }
+    return connection;
   }, undefined);
 }
 
@@ -140,9 +244,13 @@ export class ReplyWriter<Reply> {
   #chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   #used = 0;
   #flushScheduled = false;
-  #needsDrain = false;
+  /** The write HTTP/2 has not framed yet: one at a time, whatever the stream would take. */
+  #inStream: Promise<void> | undefined;
+  /** A chunk HTTP/2 has copied and framed, to gather replies in again. */
+  #spare: Buffer | undefined;
+  #waitingForRoom = false;
   #telemetry: CallRecorder | undefined;
-  #socket: RawSocket | undefined;
+  #connection: Connection | undefined;
   #sendLimit: number;
   #failed = false;
 
@@ -155,9 +263,9 @@ export class ReplyWriter<Reply> {
     this.#encode = encode;
     this.#stream = rawStreamOf(call);
     this.#telemetry = serverCallRecorder(call);
-    this.#socket = this.#stream === undefined
+    this.#connection = this.#stream === undefined
       ? undefined
-      : socketOf(this.#stream);
+      : connectionOf(this.#stream);
     this.#sendLimit = sendLimitOf(call);
     // A write racing a reset stream reports an error on the stream; the call is over by then
     // and grpc-js reports it as cancelled, so the error needs no other handling.
@@ -171,16 +279,15 @@ export class ReplyWriter<Reply> {
       (stream !== undefined && (stream.destroyed || stream.closed));
   }
 
-  /** Whether the connection's socket holds more than its share of unsent bytes. */
-  get #socketFull(): boolean {
-    const socket = this.#socket;
-    return socket !== undefined &&
-      onSocket(() => socket.writableLength > SOCKET_BUFFER_LIMIT, false);
+  /** Whether a full chunk would fit in what the connection may hold now. */
+  get #roomForChunk(): boolean {
+    return this.#connection?.fits(CHUNK_BYTES) ?? true;
   }
 
   /**
    * Queues one reply. Replies are written when 16 KiB have gathered, on {@linkcode flush},
-   * or, after {@linkcode flushSoon}, once the current turn of the event loop is over.
+   * or, after {@linkcode flushSoon}, once the current turn of the event loop is over, each
+   * time only if the connection has room for them.
    *
    * A reply larger than `grpc.max_send_message_length` ends the call with
    * `RESOURCE_EXHAUSTED` instead, after the replies before it.
@@ -204,8 +311,13 @@ export class ReplyWriter<Reply> {
     }
     if (this.#used + 5 + message.length > this.#chunk.length) {
       this.flush();
-      if (5 + message.length > this.#chunk.length) {
-        this.#chunk = Buffer.allocUnsafe(5 + message.length);
+      if (this.#used + 5 + message.length > this.#chunk.length) {
+        // The connection had no room: the chunk waits, and grows to take the reply.
+        const larger = Buffer.allocUnsafe(
+          Math.max(CHUNK_BYTES, this.#used + 5 + message.length),
+        );
+        larger.set(this.#chunk.subarray(0, this.#used));
+        this.#chunk = larger;
       }
     }
     const chunk = this.#chunk;
@@ -214,8 +326,13 @@ export class ReplyWriter<Reply> {
     chunk.set(message, this.#used + 5);
     this.#used += 5 + message.length;
     this.#telemetry?.sent();
-    if (this.#used >= CHUNK_BYTES) this.flush();
-    return !this.#needsDrain && !this.#socketFull;
+    if (this.#used >= CHUNK_BYTES) {
+      this.flush();
+      // Still gathered: the connection has no room for it.
+      if (this.#used >= CHUNK_BYTES) return false;
+    }
+    return this.#used > 0 ||
+      (this.#inStream === undefined && this.#roomForChunk);
   }
 
   /** Writes the queued replies once the current turn of the event loop is over. */
@@ -225,44 +342,82 @@ export class ReplyWriter<Reply> {
     setImmediate(() => {
       this.#flushScheduled = false;
       this.flush();
+      if (this.#used > 0 && !this.#waitingForRoom) {
+        // No room on the connection now: write them when there is, unasked.
+        this.#waitingForRoom = true;
+        this.drained().finally(() => this.#waitingForRoom = false);
+      }
     });
   }
 
-  /** Writes the queued replies now. */
+  /** Writes the queued replies now, if the connection has room for them. */
   flush(): void {
+    this.#write(false);
+  }
+
+  /**
+   * Writes the queued replies, unless `always` only when the stream has framed the write before
+   * and the connection has room for them.
+   */
+  #write(always: boolean): void {
     const stream = this.#stream;
     if (stream === undefined || this.#used === 0) return;
-    const bytes = this.#chunk.subarray(0, this.#used);
-    this.#chunk = Buffer.allocUnsafe(CHUNK_BYTES);
+    if (this.closed) {
+      this.#used = 0;
+      return;
+    }
+    const connection = this.#connection;
+    if (
+      !always && (this.#inStream !== undefined ||
+        (connection !== undefined && !connection.fits(this.#used)))
+    ) {
+      return;
+    }
+    const written = this.#chunk;
+    const bytes = written.subarray(0, this.#used);
+    // Alone in the stream, a write is copied into HTTP/2 at once: once it is framed, its chunk
+    // gathers the next replies, rather than a fresh 16 KiB for every write.
+    const reusable = this.#inStream === undefined &&
+      written.length === CHUNK_BYTES;
+    this.#chunk = this.#spare ?? Buffer.allocUnsafe(CHUNK_BYTES);
+    this.#spare = undefined;
     this.#used = 0;
-    if (this.closed) return;
     if (!this.#headersSent) {
       this.#headersSent = true;
       this.#call.sendMetadata(new grpc.Metadata());
     }
-    if (!stream.write(bytes) && !this.#needsDrain) {
-      // Track the drain here, not in `drained()`: a flush from `flushSoon` may fill the buffer
-      // and see it drain before any writer asks to wait.
-      this.#needsDrain = true;
-      stream.once("drain", () => this.#needsDrain = false);
-    }
+    // Deno's HTTP/2 stream takes 64 KiB before it asks to wait, and keeps all but the write in
+    // progress to itself until that one is framed: a second write would reach the socket only
+    // in a later turn, past the connection's count. One write at a time keeps every chunk
+    // counted until the socket shows it (or its stream holds it, the peer's window closed).
+    const framed = new Promise<void>((resolve) => {
+      stream.write(bytes, resolve);
+    });
+    this.#inStream = framed;
+    framed.then(() => {
+      if (this.#inStream === framed) this.#inStream = undefined;
+      if (reusable) this.#spare = written;
+    });
+    connection?.handed(bytes.length);
   }
 
   /**
    * Resolves once the call can take more replies (`false`), or once it is over (`true`), so a
-   * writer never waits for a `drain` that a vanished client will not send.
+   * writer never waits for a `drain` that a vanished client will not send. The replies queued
+   * so far are written first, as soon as the connection has room for them.
    */
   async drained(): Promise<boolean> {
-    this.flush();
     while (true) {
+      this.flush();
       if (this.closed) return true;
-      if (this.#stream !== undefined && !this.#needsDrain) {
-        if (!this.#socketFull) return false;
-        // The stream took the bytes, the socket has not: wait for the socket, or the end.
-        if (await this.#waitFor(nextDrain(this.#socket!))) return true;
+      if (this.#stream === undefined) return await this.#waitFor(undefined);
+      if (this.#inStream !== undefined) {
+        if (await this.#waitFor(this.#inStream)) return true;
         continue;
       }
-      return await this.#waitFor(undefined);
+      if (this.#used === 0 && this.#roomForChunk) return false;
+      // The stream takes more, the connection does not: wait for its socket, or the end.
+      if (await this.#waitFor(this.#connection!.room())) return true;
     }
   }
 
@@ -292,9 +447,9 @@ export class ReplyWriter<Reply> {
     });
   }
 
-  /** Writes what is queued and ends the call with `OK`. */
+  /** Writes what is queued, room or not (at most a chunk), and ends the call with `OK`. */
   end(): void {
-    this.flush();
+    this.#write(true);
     this.#call.end();
   }
 
@@ -303,7 +458,7 @@ export class ReplyWriter<Reply> {
    * reaches the client first.
    */
   fail(failure: grpc.StatusObject): void {
-    this.flush();
+    this.#write(true);
     this.#failed = true;
     // grpc-js's own 'error' listener stores the status and ends the writable side; the status
     // goes out in `_final`, after every queued write, and after the bytes written above.

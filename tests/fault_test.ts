@@ -211,8 +211,8 @@ Deno.test("startServer() stops producing for a peer that claims huge windows and
       logger.lines.splice(logger.lines.indexOf(line), 1);
       produced += Number(line.match(/after (\d+)/)![1]);
     }
-    // 1 MiB on the socket, a chunk or two per stream and the kernel's send buffer (up to
-    // 4 MiB): at most about 750,000 powers, whenever the peer goes.
+    // At most 256 KiB held for the connection and the kernel's send buffer (up to 4 MiB),
+    // about 7 bytes a power: at most about 650,000 powers, whenever the peer goes.
     strictEqual(
       produced < 1_200_000,
       true,

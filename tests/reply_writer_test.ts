@@ -1,10 +1,19 @@
-import { deepStrictEqual, rejects, strictEqual } from "node:assert";
+import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
-import { createClient, GrpcError } from "../mod.ts";
+import { createClient, GrpcError, startServer } from "../mod.ts";
+import type { StreamServer } from "../mod.ts";
 import { streamServices } from "../proto/definitions.ts";
 import { createHandlers } from "../services/handlers.ts";
+import {
+  CONNECTION_BUFFER_LIMIT,
+  heldReplyBytes,
+  takePeakConnectionBytes,
+} from "../services/reply_writer.ts";
 import { POWERS_OF_TWO } from "./article_lines.ts";
-import { type GrpcJsServer, listenOnFreePort } from "./test_utils.ts";
+import { delay, type GrpcJsServer, listenOnFreePort } from "./test_utils.ts";
+
+const SLOW_READER = new URL("./fixtures/slow_reader.py", import.meta.url)
+  .pathname;
 
 /**
  * A grpc-js server whose calls reach the handlers through an interceptor, which hides the
@@ -77,5 +86,132 @@ Deno.test("createHandlers() answers the same when grpc-js does not expose the HT
         error instanceof GrpcError && error.codeName === "INVALID_ARGUMENT",
     );
     deepStrictEqual(roots, [2, 3]);
+  });
+});
+
+/** The raw HTTP/2 peer that starts Pow calls and reads nothing until told (python3-h2). */
+class SlowReader implements AsyncDisposable {
+  #child: Deno.ChildProcess;
+  #lines: AsyncIterator<string>;
+  #stdin: WritableStreamDefaultWriter<Uint8Array>;
+
+  constructor(server: StreamServer, args: readonly number[]) {
+    this.#child = new Deno.Command("/usr/bin/python3", {
+      args: [
+        SLOW_READER,
+        server.hostname,
+        String(server.port),
+        ...args.map(String),
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "inherit",
+    }).spawn();
+    this.#stdin = this.#child.stdin.getWriter();
+    this.#lines = this.#child.stdout.pipeThrough(new TextDecoderStream())
+      .pipeThrough(
+        new TransformStream<string, string>({
+          transform(chunk, controller) {
+            for (const line of chunk.split("\n")) {
+              if (line !== "") controller.enqueue(line);
+            }
+          },
+        }),
+      )[Symbol.asyncIterator]();
+  }
+
+  /** Sends one command (or none) and returns the next line the peer prints. */
+  async next(command?: string): Promise<string> {
+    if (command !== undefined) {
+      await this.#stdin.write(new TextEncoder().encode(`${command}\n`));
+    }
+    const { value, done } = await this.#lines.next();
+    if (done) throw new Error("The peer ended without a word");
+    return value;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#stdin.close().catch(() => {});
+    for (let line = await this.#lines.next(); !line.done;) {
+      line = await this.#lines.next();
+    }
+    strictEqual((await this.#child.status).code, 0, "The peer failed");
+  }
+}
+
+/**
+ * Waits until every connection's socket is full (the kernel takes no more: its writers wait
+ * for a peer that reads nothing) and what each holds has stopped changing, and returns it.
+ * A socket that holds nothing is still taking replies. Bounded: 30 s at most.
+ */
+async function settledHeldBytes(connections: number): Promise<number[]> {
+  let last = "";
+  let same = 0;
+  for (let round = 0; round < 300; round++) {
+    await delay(100);
+    const held = heldReplyBytes();
+    const now = held.join();
+    const full = held.length === connections &&
+      held.every((bytes) => bytes > 0);
+    same = full && now === last ? same + 1 : 0;
+    last = now;
+    if (same === 5) return held;
+  }
+  throw new Error(`The connections did not fill up: ${last}`);
+}
+
+Deno.test("startServer() holds a bounded amount of replies per connection for a peer that claims huge windows and reads nothing", async (t) => {
+  await using server = await startServer({ port: 0 });
+  // The connection's own bytes only: a byte over would be the HEADERS of the calls.
+  const bound = CONNECTION_BUFFER_LIMIT + 16 * 1024;
+
+  for (
+    // Enough replies per connection to fill the kernel's send buffer (4 MiB at most with
+    // Debian's tcp_wmem) and then the server's.
+    const [connections, streams, count] of [
+      [1, 100, 30_000],
+      [5, 20, 50_000],
+    ] as const
+  ) {
+    await t.step(
+      `${connections} connection(s) x ${streams} calls: at most ${bound} bytes each, then every call is answered whole`,
+      async () => {
+        takePeakConnectionBytes();
+        // 2^31-1: the largest window HTTP/2 allows, so flow control never stops the server.
+        await using peer = new SlowReader(server, [
+          connections,
+          streams,
+          count,
+          2 ** 31 - 1,
+        ]);
+        strictEqual(await peer.next(), "started");
+        const held = await settledHeldBytes(connections);
+        const peak = takePeakConnectionBytes();
+        ok(
+          peak <= bound,
+          `A connection held ${peak} bytes of replies (now ${
+            held.join(", ")
+          }); the bound is ${bound}`,
+        );
+        // The peer reads now: every call gets all its powers of 1 and grpc-status 0.
+        strictEqual(
+          await peer.next("read"),
+          `read ${connections * streams} calls ${
+            connections * streams * count
+          } messages ${connections * streams * count * 7} bytes`,
+        );
+      },
+    );
+  }
+
+  await t.step("the server still answers", async () => {
+    using client = createClient(server.addresses[0]!);
+    deepStrictEqual(await Array.fromAsync(client.pow(2, { count: 3 })), [
+      1n,
+      2n,
+      4n,
+    ]);
+    strictEqual(await client.sum([1, 2, 3]), 6n);
+    deepStrictEqual(await Array.fromAsync(client.sqrt([9, 16])), [3, 4]);
   });
 });

@@ -5,10 +5,15 @@
  *   long `Sqrt` call on the same client; every call must succeed or end as cancelled.
  * - mix: a grpc-go client runs 1,000 concurrent calls of the three kinds over 10 connections
  *   for 45 s, three times, and counts the streams that stopped answering.
- * - never-read: a raw HTTP/2 peer advertises 2^31-1 windows, starts 20 `Pow(1, count
- *   1000000)` calls and reads nothing for 15 s; the server's RSS before and after.
+ * - never-read: a raw HTTP/2 peer (tests/fixtures/slow_reader.py) starts `Pow(1, count
+ *   1000000)` calls and reads nothing for 15 s: 20 then 100 calls held by the protocol's
+ *   default windows (the baseline), then with 2^31-1 windows 20 calls, 100 calls on one
+ *   connection, and 5 connections x 20 calls; the server's memory before and after, per
+ *   connection, and the most bytes of replies one connection held. The target: <= 16 MB per
+ *   connection.
  *
- * Usage: `deno task soak [cancels|mix|never-read ...] [--cancel-seconds N] [--mix-runs N]`.
+ * Usage: `deno task soak [cancels|mix|never-read ...] [--cancel-seconds N] [--mix-runs N]
+ * [--never-read-seconds N]`.
  *
  * @module
  */
@@ -20,7 +25,17 @@ import { DenoProcess } from "../subprocess.ts";
 const here = new URL(".", import.meta.url).pathname;
 const root = new URL("../../", import.meta.url).pathname;
 
-/** A server in a child process; `rss()` asks it for its resident set size in MiB. */
+/** What a server process holds, in MiB (see serve.ts). */
+interface Memory {
+  rss: number;
+  heapUsed: number;
+  heapTotal: number;
+  external: number;
+  /** The most bytes of replies one connection held since the figure before, in KiB. */
+  peakConnectionKiB: number;
+}
+
+/** A server in a child process; `memory()` asks it what it holds, `rss()` its RSS in MiB. */
 class SoakServer implements AsyncDisposable {
   readonly port: number;
   readonly #process: DenoProcess;
@@ -48,14 +63,35 @@ class SoakServer implements AsyncDisposable {
     }
   }
 
-  async rss(): Promise<number> {
+  async memory(): Promise<Memory> {
     await this.#process.write("\n");
     const figures = await this.#process.waitForLines(
       "stdout",
-      /^\d+\.\d$/,
+      /^[\d.]+(?: [\d.]+){4}$/,
       ++this.#figures,
     );
-    return Number(figures.at(-1)![0]);
+    const [rss, heapUsed, heapTotal, external, peak] = figures.at(-1)![0]
+      .split(" ").map(Number);
+    return {
+      rss: rss!,
+      heapUsed: heapUsed!,
+      heapTotal: heapTotal!,
+      external: external!,
+      peakConnectionKiB: peak!,
+    };
+  }
+
+  async rss(): Promise<number> {
+    return (await this.memory()).rss;
+  }
+
+  /** Whether every kind of call is answered right. */
+  async answers(): Promise<boolean> {
+    using client = createClient(`127.0.0.1:${this.port}`);
+    const powers = await Array.fromAsync(client.pow(2, { count: 3 }));
+    const roots = await Array.fromAsync(client.sqrt([9, 16]));
+    return powers.join() === "1,2,4" && await client.sum([1, 2, 3]) === 6n &&
+      roots.join() === "3,4";
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -154,7 +190,28 @@ async function mix(runs: number): Promise<boolean> {
   return ok;
 }
 
-async function neverRead(): Promise<boolean> {
+/** One never-read case: how many connections, calls on each, and the window the peer claims. */
+interface NeverReadCase {
+  connections: number;
+  streams: number;
+  window: number;
+}
+
+const NEVER_READ_CASES: readonly NeverReadCase[] = [
+  // The baseline: the same calls, held by HTTP/2 flow control (the protocol's default windows).
+  { connections: 1, streams: 20, window: 65_535 },
+  { connections: 1, streams: 100, window: 65_535 },
+  // The issue's case, then more calls per connection, then more connections.
+  { connections: 1, streams: 20, window: 2 ** 31 - 1 },
+  { connections: 1, streams: 100, window: 2 ** 31 - 1 },
+  { connections: 5, streams: 20, window: 2 ** 31 - 1 },
+];
+
+/** Runs one never-read case in a fresh server and prints its figures. */
+async function neverReadCase(
+  { connections, streams, window }: NeverReadCase,
+  seconds: number,
+): Promise<boolean> {
   await using server = await SoakServer.start();
   {
     // Warm the server up first, so its RSS before is that of a server that has served.
@@ -163,27 +220,52 @@ async function neverRead(): Promise<boolean> {
     for await (const _ of client.pow(1, { count: 1_000_000 })) count++;
     if (count !== 1_000_000) throw new Error(`Warm-up got ${count} powers`);
   }
-  const before = await server.rss();
+  const before = await server.memory();
   await using peer = DenoProcess.spawn([
-    `${root}tests/fixtures/h2_peer.py`,
+    `${root}tests/fixtures/slow_reader.py`,
     "127.0.0.1",
     String(server.port),
-    "never-read",
-    "20",
+    String(connections),
+    String(streams),
     "1000000",
+    String(window),
   ], { program: "/usr/bin/python3", stdin: true });
-  await delay(15_000);
-  const after = await server.rss();
-  await peer.write("\n");
+  await peer.waitForLine("stdout", /^started$/);
+  await delay(seconds * 1000);
+  const after = await server.memory();
+  await peer.write("reset\n");
   await peer.closeStdin();
   await peer.finished(60_000);
-  const growth = after - before;
+  const answers = await server.answers();
+  const growth = after.rss - before.rss;
+  const perConnection = growth / connections;
+  const change = (from: number, to: number): string =>
+    `${to - from >= 0 ? "+" : ""}${(to - from).toFixed(1)}`;
   console.log(
-    `never-read: RSS ${before} -> ${after} MiB (+${
-      growth.toFixed(1)
-    } MiB) with 20 Pow(1, count 1000000) calls unread for 15 s (target: <= 16 MB)`,
+    `never-read ${connections} connection(s) x ${streams} calls, window ${window}, ` +
+      `${seconds} s: RSS ${before.rss} -> ${after.rss} MiB, ${
+        change(0, growth)
+      } = ` +
+      `${change(0, perConnection)} MiB per connection (V8 heap used ` +
+      `${change(before.heapUsed, after.heapUsed)}, V8 heap reserved ` +
+      `${change(before.heapTotal, after.heapTotal)}, external ` +
+      `${
+        change(before.external, after.external)
+      }); replies held by one connection ` +
+      `at most ${after.peakConnectionKiB} KiB; answers afterwards ${
+        answers ? "right" : "WRONG"
+      }`,
   );
-  return growth <= 16;
+  // The target is in MB (10^6 bytes); the figures are in MiB.
+  return answers && perConnection * 2 ** 20 <= 16e6;
+}
+
+async function neverRead(seconds: number): Promise<boolean> {
+  let ok = true;
+  for (const each of NEVER_READ_CASES) {
+    ok = await neverReadCase(each, seconds) && ok;
+  }
+  return ok;
 }
 
 const { values, positionals } = parseArgs({
@@ -192,6 +274,7 @@ const { values, positionals } = parseArgs({
   options: {
     "cancel-seconds": { type: "string", default: "120" },
     "mix-runs": { type: "string", default: "3" },
+    "never-read-seconds": { type: "string", default: "15" },
   },
 });
 const chosen = positionals.length > 0
@@ -206,7 +289,8 @@ for (const name of chosen) {
   if (name === "cancels") {
     ok = await cancels(Number(values["cancel-seconds"])) && ok;
   } else if (name === "mix") ok = await mix(Number(values["mix-runs"])) && ok;
-  else if (name === "never-read") ok = await neverRead() && ok;
-  else throw new Error(`Unknown soak run: ${name}`);
+  else if (name === "never-read") {
+    ok = await neverRead(Number(values["never-read-seconds"])) && ok;
+  } else throw new Error(`Unknown soak run: ${name}`);
 }
 Deno.exit(ok ? 0 : 1);
