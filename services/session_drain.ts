@@ -26,6 +26,7 @@
  * @module
  */
 import type http2 from "node:http2";
+import net from "node:net";
 import { setImmediate } from "node:timers";
 
 type Session = http2.Http2Session;
@@ -143,6 +144,73 @@ function drainSession(session: Session, ackWaitMs: number): void {
   setImmediate(probe);
 }
 
+/** The longest wait for the listener to accept the connections queued before its close. */
+const ACCEPT_QUEUE_WAIT_MS = 1_000;
+
+/**
+ * Holds back `close()` of `listener` until the connections already waiting in its accept queue
+ * have been accepted. Closing a listening socket resets every connection the kernel has
+ * completed but the process has not yet accepted, and the peer may already have sent a request
+ * on it: nginx then logs `recv() failed (104: Connection reset by peer) while reading response
+ * header` and fails the call, since it never retries a request it has sent. Deno accepts one
+ * connection at a time from JavaScript, so on a busy machine (a long turn of the event loop)
+ * several can be waiting. The queue is first in, first out: once a connection the listener
+ * opens to itself is accepted, every connection queued before it has been, and the listener
+ * closes in that same callback. The connections accepted this way are drained like the others.
+ */
+function acceptQueuedBeforeClose(listener: net.Server): void {
+  const close = listener.close;
+  listener.close = function closeAfterQueue(
+    callback?: (error?: Error) => void,
+  ): net.Server {
+    listener.close = close;
+    const address = listener.address();
+    if (address === null || typeof address === "string") {
+      return close.call(listener, callback);
+    }
+    let done = false;
+    let sentinelPort = -1;
+    const accepted = new Set<number>();
+    function finish(): void {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      listener.off("connection", onConnection);
+      sentinel.destroy();
+      close.call(listener, callback);
+    }
+    function onConnection(socket: net.Socket): void {
+      if (socket.remotePort === sentinelPort) {
+        socket.destroy();
+        finish();
+      } else if (socket.remotePort !== undefined) {
+        accepted.add(socket.remotePort);
+      }
+    }
+    listener.on("connection", onConnection);
+    const host = address.address === "0.0.0.0"
+      ? "127.0.0.1"
+      : address.address === "::"
+      ? "::1"
+      : address.address;
+    // Without leave to connect to its own address (`--allow-net` naming only other hosts), or
+    // with a listener that does not report connections (TLS), the close comes after the
+    // longest wait or at once, as it would have.
+    const timer = setTimeout(finish, ACCEPT_QUEUE_WAIT_MS);
+    const sentinel = new net.Socket();
+    sentinel.on("error", finish);
+    try {
+      sentinel.connect({ host, port: address.port }, () => {
+        sentinelPort = sentinel.localPort ?? -1;
+        if (accepted.has(sentinelPort)) finish();
+      });
+    } catch {
+      finish();
+    }
+    return listener;
+  } as typeof listener.close;
+}
+
 /** What {@linkcode drainSessions} returns: a way to stop watching for new sessions. */
 export interface SessionDrain {
   /** Stops draining sessions that open from now on (those already draining go on). */
@@ -174,6 +242,7 @@ export function drainSessions(server: object, ackWaitMs: number): SessionDrain {
   for (const [http2Server, info] of entries) {
     for (const session of info.sessions ?? []) drainSession(session, ackWaitMs);
     http2Server.on("session", onSession);
+    acceptQueuedBeforeClose(http2Server);
   }
   return {
     stop(): void {
