@@ -73,7 +73,11 @@ function answering(session: Session): boolean {
  * `QUIET_ACKS` PING round trips in a row have brought no new stream, or after `ackWaitMs` at
  * most.
  */
-function drainSession(session: Session, ackWaitMs: number): void {
+function drainSession(
+  session: Session,
+  ackWaitMs: number,
+  listenersClosed: Promise<void>,
+): void {
   if (draining.has(session) || session.closed || session.destroyed) return;
   draining.add(session);
   const close = session.close;
@@ -138,10 +142,10 @@ function drainSession(session: Session, ackWaitMs: number): void {
   session.once("close", proceed);
   session.on("stream", onStream);
   const timer = setTimeout(proceed, ackWaitMs);
-  // After the caller has closed the listeners: a proxy closes the idle connections the PING
-  // reaches and opens new ones, which must be refused (and retried elsewhere), not caught in
-  // the accept queue of a listener about to close.
-  setImmediate(probe);
+  // Once the listeners have closed: a proxy closes the idle connections the PING reaches and
+  // opens new ones, which must be refused (and retried elsewhere), not caught in the accept
+  // queue of a listener about to close.
+  listenersClosed.then(() => setImmediate(probe));
 }
 
 /** The longest wait for the listener to accept the connections queued before its close. */
@@ -158,14 +162,17 @@ const ACCEPT_QUEUE_WAIT_MS = 1_000;
  * opens to itself is accepted, every connection queued before it has been, and the listener
  * closes in that same callback. The connections accepted this way are drained like the others.
  */
-function acceptQueuedBeforeClose(listener: net.Server): void {
+function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
   const close = listener.close;
+  let closed: () => void = () => {};
+  const whenClosed = new Promise<void>((resolve) => closed = resolve);
   listener.close = function closeAfterQueue(
     callback?: (error?: Error) => void,
   ): net.Server {
     listener.close = close;
     const address = listener.address();
     if (address === null || typeof address === "string") {
+      closed();
       return close.call(listener, callback);
     }
     let done = false;
@@ -178,6 +185,7 @@ function acceptQueuedBeforeClose(listener: net.Server): void {
       listener.off("connection", onConnection);
       sentinel.destroy();
       close.call(listener, callback);
+      closed();
     }
     function onConnection(socket: net.Socket): void {
       if (socket.remotePort === sentinelPort) {
@@ -209,6 +217,7 @@ function acceptQueuedBeforeClose(listener: net.Server): void {
     }
     return listener;
   } as typeof listener.close;
+  return whenClosed;
 }
 
 /** What {@linkcode drainSessions} returns: a way to stop watching for new sessions. */
@@ -234,15 +243,20 @@ export function drainSessions(server: object, ackWaitMs: number): SessionDrain {
     http2.Http2Server,
     { sessions?: Set<Session> },
   ][];
+  // The wrappers go on first: grpc-js closes the listeners as its shutdown begins.
+  const listenersClosed = Promise.all(
+    entries.map(([http2Server]) => acceptQueuedBeforeClose(http2Server)),
+  ).then(() => {});
   function onSession(session: Session): void {
     // grpc-js closes only the sessions that were open when its shutdown began.
-    drainSession(session, ackWaitMs);
+    drainSession(session, ackWaitMs, listenersClosed);
     session.close();
   }
   for (const [http2Server, info] of entries) {
-    for (const session of info.sessions ?? []) drainSession(session, ackWaitMs);
+    for (const session of info.sessions ?? []) {
+      drainSession(session, ackWaitMs, listenersClosed);
+    }
     http2Server.on("session", onSession);
-    acceptQueuedBeforeClose(http2Server);
   }
   return {
     stop(): void {
