@@ -84,9 +84,21 @@ function drainSession(
   let ready = false;
   let closeWanted = false;
   let opened = 0;
+  // No final GOAWAY while the listener is still open: the peer would open a new connection in
+  // place of this one, and it could be caught in the accept queue at the close.
+  let listening = true;
+  let proceedWanted = false;
+  listenersClosed.then(() => {
+    listening = false;
+    if (proceedWanted) proceed();
+  });
 
   function proceed(): void {
     if (ready) return;
+    if (listening) {
+      proceedWanted = true;
+      return;
+    }
     ready = true;
     clearTimeout(timer);
     session.off("stream", onStream);
