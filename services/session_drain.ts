@@ -85,20 +85,17 @@ function drainSession(
   let closeWanted = false;
   let opened = 0;
   // No final GOAWAY while the listener is still open: the peer would open a new connection in
-  // place of this one, and it could be caught in the accept queue at the close.
+  // place of this one, and it could be caught in the accept queue at the close. Once it has
+  // closed, the probe decides afresh (a stream answered then may be over by now).
   let listening = true;
-  let proceedWanted = false;
+  let waitedLongest = false;
   listenersClosed.then(() => {
     listening = false;
-    if (proceedWanted) proceed();
+    if (waitedLongest) proceed();
   });
 
   function proceed(): void {
-    if (ready) return;
-    if (listening) {
-      proceedWanted = true;
-      return;
-    }
+    if (ready || listening) return;
     ready = true;
     clearTimeout(timer);
     session.off("stream", onStream);
@@ -153,7 +150,10 @@ function drainSession(
   };
   session.once("close", proceed);
   session.on("stream", onStream);
-  const timer = setTimeout(proceed, ackWaitMs);
+  const timer = setTimeout(() => {
+    waitedLongest = true;
+    proceed();
+  }, ackWaitMs);
   // Once the listeners have closed: a proxy closes the idle connections the PING reaches and
   // opens new ones, which must be refused (and retried elsewhere), not caught in the accept
   // queue of a listener about to close.

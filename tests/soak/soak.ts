@@ -8,7 +8,9 @@
  * - never-read: a raw HTTP/2 peer advertises 2^31-1 windows, starts 20 `Pow(1, count
  *   1000000)` calls and reads nothing for 15 s; the server's RSS before and after.
  *
- * Usage: `deno task soak [cancels|mix|never-read ...] [--cancel-seconds N] [--mix-runs N]`.
+ * Usage: `deno task soak [cancels|mix|never-read ...] [--cancel-seconds N] [--mix-runs N]
+ * [--stall 10s] [--deadline 30s]`; `--stall` is how long a mix stream may wait for one answer
+ * before it counts as stalled, `--deadline` the deadline of each mix call.
  *
  * @module
  */
@@ -141,14 +143,27 @@ async function buildGoClient(): Promise<string> {
   return `${out}/soakclient`;
 }
 
-async function mix(runs: number): Promise<boolean> {
+async function mix(
+  runs: number,
+  stall: string,
+  deadline: string,
+): Promise<boolean> {
   const binary = await buildGoClient();
   let ok = true;
   for (let run = 1; run <= runs; run++) {
     await using server = await new ServerProcess().start();
     const before = await server.rss();
     const result = await new Deno.Command(binary, {
-      args: ["-address", `127.0.0.1:${server.port}`, "-duration", "45s"],
+      args: [
+        "-address",
+        `127.0.0.1:${server.port}`,
+        "-duration",
+        "45s",
+        "-stall",
+        stall,
+        "-deadline",
+        deadline,
+      ],
     }).output();
     const after = await server.rss();
     const text = new TextDecoder().decode(result.stdout).trim();
@@ -206,6 +221,8 @@ const { values, positionals } = parseArgs({
   options: {
     "cancel-seconds": { type: "string", default: "120" },
     "mix-runs": { type: "string", default: "3" },
+    stall: { type: "string", default: "10s" },
+    deadline: { type: "string", default: "30s" },
   },
 });
 const chosen = positionals.length > 0
@@ -219,8 +236,13 @@ let ok = true;
 for (const name of chosen) {
   if (name === "cancels") {
     ok = await cancels(Number(values["cancel-seconds"])) && ok;
-  } else if (name === "mix") ok = await mix(Number(values["mix-runs"])) && ok;
-  else if (name === "never-read") ok = await neverRead() && ok;
+  } else if (name === "mix") {
+    ok = await mix(
+      Number(values["mix-runs"]),
+      values.stall,
+      values.deadline,
+    ) && ok;
+  } else if (name === "never-read") ok = await neverRead() && ok;
   else throw new Error(`Unknown soak run: ${name}`);
 }
 Deno.exit(ok ? 0 : 1);
