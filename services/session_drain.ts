@@ -26,6 +26,7 @@
  * @module
  */
 import type http2 from "node:http2";
+import net from "node:net";
 import { setImmediate } from "node:timers";
 
 type Session = http2.Http2Session;
@@ -72,16 +73,29 @@ function answering(session: Session): boolean {
  * `QUIET_ACKS` PING round trips in a row have brought no new stream, or after `ackWaitMs` at
  * most.
  */
-function drainSession(session: Session, ackWaitMs: number): void {
+function drainSession(
+  session: Session,
+  ackWaitMs: number,
+  listenersClosed: Promise<void>,
+): void {
   if (draining.has(session) || session.closed || session.destroyed) return;
   draining.add(session);
   const close = session.close;
   let ready = false;
   let closeWanted = false;
   let opened = 0;
+  // No final GOAWAY while the listener is still open: the peer would open a new connection in
+  // place of this one, and it could be caught in the accept queue at the close. Once it has
+  // closed, the probe decides afresh (a stream answered then may be over by now).
+  let listening = true;
+  let waitedLongest = false;
+  listenersClosed.then(() => {
+    listening = false;
+    if (waitedLongest) proceed();
+  });
 
   function proceed(): void {
-    if (ready) return;
+    if (ready || listening) return;
     ready = true;
     clearTimeout(timer);
     session.off("stream", onStream);
@@ -136,11 +150,86 @@ function drainSession(session: Session, ackWaitMs: number): void {
   };
   session.once("close", proceed);
   session.on("stream", onStream);
-  const timer = setTimeout(proceed, ackWaitMs);
-  // After the caller has closed the listeners: a proxy closes the idle connections the PING
-  // reaches and opens new ones, which must be refused (and retried elsewhere), not caught in
-  // the accept queue of a listener about to close.
-  setImmediate(probe);
+  const timer = setTimeout(() => {
+    waitedLongest = true;
+    proceed();
+  }, ackWaitMs);
+  // Once the listeners have closed: a proxy closes the idle connections the PING reaches and
+  // opens new ones, which must be refused (and retried elsewhere), not caught in the accept
+  // queue of a listener about to close.
+  listenersClosed.then(() => setImmediate(probe));
+}
+
+/** The longest wait for the listener to accept the connections queued before its close. */
+const ACCEPT_QUEUE_WAIT_MS = 1_000;
+
+/**
+ * Holds back `close()` of `listener` until the connections already waiting in its accept queue
+ * have been accepted. Closing a listening socket resets every connection the kernel has
+ * completed but the process has not yet accepted, and the peer may already have sent a request
+ * on it: nginx then logs `recv() failed (104: Connection reset by peer) while reading response
+ * header` and fails the call, since it never retries a request it has sent. Deno accepts one
+ * connection at a time from JavaScript, so on a busy machine (a long turn of the event loop)
+ * several can be waiting. The queue is first in, first out: once a connection the listener
+ * opens to itself is accepted, every connection queued before it has been, and the listener
+ * closes in that same callback. The connections accepted this way are drained like the others.
+ */
+function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
+  const close = listener.close;
+  let closed: () => void = () => {};
+  const whenClosed = new Promise<void>((resolve) => closed = resolve);
+  listener.close = function closeAfterQueue(
+    callback?: (error?: Error) => void,
+  ): net.Server {
+    listener.close = close;
+    const address = listener.address();
+    if (address === null || typeof address === "string") {
+      closed();
+      return close.call(listener, callback);
+    }
+    let done = false;
+    let sentinelPort = -1;
+    const accepted = new Set<number>();
+    function finish(): void {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      listener.off("connection", onConnection);
+      sentinel.destroy();
+      close.call(listener, callback);
+      closed();
+    }
+    function onConnection(socket: net.Socket): void {
+      if (socket.remotePort === sentinelPort) {
+        socket.destroy();
+        finish();
+      } else if (socket.remotePort !== undefined) {
+        accepted.add(socket.remotePort);
+      }
+    }
+    listener.on("connection", onConnection);
+    const host = address.address === "0.0.0.0"
+      ? "127.0.0.1"
+      : address.address === "::"
+      ? "::1"
+      : address.address;
+    // Without leave to connect to its own address (`--allow-net` naming only other hosts), or
+    // with a listener that does not report connections (TLS), the close comes after the
+    // longest wait or at once, as it would have.
+    const timer = setTimeout(finish, ACCEPT_QUEUE_WAIT_MS);
+    const sentinel = new net.Socket();
+    sentinel.on("error", finish);
+    try {
+      sentinel.connect({ host, port: address.port }, () => {
+        sentinelPort = sentinel.localPort ?? -1;
+        if (accepted.has(sentinelPort)) finish();
+      });
+    } catch {
+      finish();
+    }
+    return listener;
+  } as typeof listener.close;
+  return whenClosed;
 }
 
 /** What {@linkcode drainSessions} returns: a way to stop watching for new sessions. */
@@ -166,13 +255,19 @@ export function drainSessions(server: object, ackWaitMs: number): SessionDrain {
     http2.Http2Server,
     { sessions?: Set<Session> },
   ][];
+  // The wrappers go on first: grpc-js closes the listeners as its shutdown begins.
+  const listenersClosed = Promise.all(
+    entries.map(([http2Server]) => acceptQueuedBeforeClose(http2Server)),
+  ).then(() => {});
   function onSession(session: Session): void {
     // grpc-js closes only the sessions that were open when its shutdown began.
-    drainSession(session, ackWaitMs);
+    drainSession(session, ackWaitMs, listenersClosed);
     session.close();
   }
   for (const [http2Server, info] of entries) {
-    for (const session of info.sessions ?? []) drainSession(session, ackWaitMs);
+    for (const session of info.sessions ?? []) {
+      drainSession(session, ackWaitMs, listenersClosed);
+    }
     http2Server.on("session", onSession);
   }
   return {

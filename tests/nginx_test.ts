@@ -1,8 +1,7 @@
 /**
  * Three `serve` processes behind nginx (`grpc_pass`), the documented configuration of
  * `docs/scaling.md`: calls spread over the three, and a backend killed mid-call fails only
- * the calls it held. The rolling restart under load is `deno task soak:nginx`
- * (`tests/soak/nginx_rolling_restart.ts`).
+ * the calls it held. The rolling restart under load is `tests/nginx_rolling_restart_test.ts`.
  *
  * @module
  */

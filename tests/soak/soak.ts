@@ -13,7 +13,9 @@
  *   connection.
  *
  * Usage: `deno task soak [cancels|mix|never-read ...] [--cancel-seconds N] [--mix-runs N]
- * [--never-read-seconds N]`.
+ * [--never-read-seconds N] [--stall 10s] [--deadline 30s]`; `--stall` is how long a mix stream
+ * may wait for one answer before it counts as stalled, `--deadline` the deadline of each mix
+ * call.
  *
  * @module
  */
@@ -168,14 +170,32 @@ async function buildGoClient(): Promise<string> {
   return `${out}/soakclient`;
 }
 
-async function mix(runs: number): Promise<boolean> {
+/** How long a mix stream may wait for one answer, and each mix call's deadline (Go durations). */
+interface MixTimes {
+  stall: string;
+  deadline: string;
+}
+
+async function mix(
+  runs: number,
+  { stall, deadline }: MixTimes,
+): Promise<boolean> {
   const binary = await buildGoClient();
   let ok = true;
   for (let run = 1; run <= runs; run++) {
     await using server = await SoakServer.start();
     const before = await server.rss();
     const result = await new Deno.Command(binary, {
-      args: ["-address", `127.0.0.1:${server.port}`, "-duration", "45s"],
+      args: [
+        "-address",
+        `127.0.0.1:${server.port}`,
+        "-duration",
+        "45s",
+        "-stall",
+        stall,
+        "-deadline",
+        deadline,
+      ],
     }).output();
     const after = await server.rss();
     const text = new TextDecoder().decode(result.stdout).trim();
@@ -275,6 +295,8 @@ const { values, positionals } = parseArgs({
     "cancel-seconds": { type: "string", default: "120" },
     "mix-runs": { type: "string", default: "3" },
     "never-read-seconds": { type: "string", default: "15" },
+    stall: { type: "string", default: "10s" },
+    deadline: { type: "string", default: "30s" },
   },
 });
 const chosen = positionals.length > 0
@@ -288,8 +310,10 @@ let ok = true;
 for (const name of chosen) {
   if (name === "cancels") {
     ok = await cancels(Number(values["cancel-seconds"])) && ok;
-  } else if (name === "mix") ok = await mix(Number(values["mix-runs"])) && ok;
-  else if (name === "never-read") {
+  } else if (name === "mix") {
+    const { stall, deadline } = values;
+    ok = await mix(Number(values["mix-runs"]), { stall, deadline }) && ok;
+  } else if (name === "never-read") {
     ok = await neverRead(Number(values["never-read-seconds"])) && ok;
   } else throw new Error(`Unknown soak run: ${name}`);
 }

@@ -1,18 +1,15 @@
 /**
  * A rolling restart of three `serve` backends behind nginx under continuous load, which must
  * fail no call: each backend in turn gets SIGTERM (with the documented drain period), must exit
- * 0, and starts again on its port. Run it with `deno task soak:nginx`.
- *
- * It is not part of `deno task test` because on a busy machine it still loses a call in some
- * runs (docs/scaling.md says which); it runs as a test so that a lost call fails it.
+ * 0, and starts again on its port.
  *
  * @module
  */
 import { setTimeout as delay } from "node:timers/promises";
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
-import { createClient } from "../../mod.ts";
-import { unusedPort } from "../subprocess.ts";
-import { runLoad, startBackend, startNginx } from "../nginx.ts";
+import { createClient } from "../mod.ts";
+import { unusedPort } from "./subprocess.ts";
+import { runLoad, startBackend, startNginx } from "./nginx.ts";
 
 Deno.test("nginx loses no call in a rolling restart of three servers under load", async () => {
   const ports = [unusedPort(), unusedPort(), unusedPort()];
