@@ -24,6 +24,7 @@
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
 import { deferCloseAfterGoaway } from "../proto/http2_session.ts";
+import { missedFastPath, usedFastPath } from "./fast_paths.ts";
 
 /** nghttp2's default burst of stream resets a connection may send at once. */
 export const RESET_BURST = 1_000;
@@ -109,7 +110,11 @@ export function guardSessions(
   options: GuardOptions = {},
 ): boolean {
   const http2Servers = (server as { http2Servers?: unknown }).http2Servers;
-  if (!(http2Servers instanceof Map)) return false;
+  if (!(http2Servers instanceof Map)) {
+    missedFastPath("session guard", "grpc-js server.http2Servers");
+    return false;
+  }
+  usedFastPath("session guard");
   const handshakeTimeout = options.handshakeTimeout ?? 10_000;
   for (
     const http2Server of http2Servers.keys() as Iterable<http2.Http2Server>

@@ -33,6 +33,7 @@ import process from "node:process";
 import { setImmediate } from "node:timers";
 import type { CallRecorder } from "../proto/telemetry.ts";
 import { serverCallRecorder } from "./telemetry.ts";
+import { missedFastPath, usedFastPath } from "./fast_paths.ts";
 
 /** A server call that sends messages: server streaming or bidirectional. */
 export type WritableCall =
@@ -230,8 +231,10 @@ function rawStreamOf(call: WritableCall): RawStream | undefined {
     typeof stream.once !== "function" || typeof stream.off !== "function" ||
     typeof stream.on !== "function"
   ) {
+    missedFastPath("reply writer", "grpc-js call.stream or call.sendMetadata");
     return undefined;
   }
+  usedFastPath("reply writer");
   return stream as RawStream;
 }
 

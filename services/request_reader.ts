@@ -38,6 +38,7 @@ import type { Buffer } from "node:buffer";
 import process from "node:process";
 import { gunzipSync, inflateSync } from "node:zlib";
 import { observedRequestSink } from "./telemetry.ts";
+import { missedFastPath, usedFastPath } from "./fast_paths.ts";
 
 /** grpc-js's default for `grpc.max_receive_message_length`: 4 MiB. */
 const DEFAULT_MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
@@ -121,12 +122,19 @@ function internalsOf(call: ReadableCall): GrpcJsCallInternals | undefined {
   const stream = inner?.stream as Partial<RequestStream> | undefined;
   if (
     inner === undefined || typeof inner.handleDataFrame !== "function" ||
-    !Array.isArray(inner.readQueue) || inner.readQueue.length !== 0 ||
+    !Array.isArray(inner.readQueue) ||
     typeof stream?.pause !== "function" ||
     typeof stream.resume !== "function" || typeof stream.on !== "function"
   ) {
+    missedFastPath(
+      "request reader",
+      "grpc-js call.handleDataFrame, call.readQueue or call.stream",
+    );
     return undefined;
   }
+  // Messages grpc-js has already read must reach the handler through grpc-js.
+  if (inner.readQueue.length !== 0) return undefined;
+  usedFastPath("request reader");
   return inner as GrpcJsCallInternals;
 }
 
@@ -237,7 +245,13 @@ function readFromHandle(
       ? { handle, updateTimer }
       : null;
   }
-  if (denoKeys === null) return undefined;
+  if (denoKeys === null) {
+    missedFastPath(
+      "request frames from Deno's handle",
+      "the stream's kHandle or kUpdateTimer symbol",
+    );
+    return undefined;
+  }
   const keys = denoKeys;
   const fields = stream as unknown as Record<symbol, unknown> & {
     readonly readableLength?: unknown;
@@ -257,8 +271,16 @@ function readFromHandle(
     typeof sessionHandle?.sendPending !== "function" ||
     typeof fields.readableLength !== "number"
   ) {
+    // A stream or session already destroyed has no handle: that is not a missing field.
+    if (handle !== undefined && sessionHandle !== undefined) {
+      missedFastPath(
+        "request frames from Deno's handle",
+        "the handle's onread or readStart, or the session handle's sendPending",
+      );
+    }
     return undefined;
   }
+  usedFastPath("request frames from Deno's handle");
   const sendPending = sessionHandle.sendPending.bind(sessionHandle);
   const readStart = handle.readStart.bind(handle);
   const state = { frames: 0, acknowledging: false };

@@ -22,6 +22,7 @@ import { createHealth, type Health } from "./health.ts";
 import { createReflection } from "./reflection.ts";
 import { drainSessions } from "./session_drain.ts";
 import { ObservedServer } from "./telemetry.ts";
+import { reportFallbacksTo } from "./fast_paths.ts";
 
 export type { ServerLogger } from "./handlers.ts";
 
@@ -428,6 +429,9 @@ export async function startServer(
     }
   }
 
+  const stopReporting = options.logger === undefined
+    ? undefined
+    : reportFallbacksTo(options.logger);
   const ports: number[] = [];
   try {
     for (const port of requestedPorts) {
@@ -435,6 +439,7 @@ export async function startServer(
       guardSessions(server, { handshakeTimeout });
     }
   } catch (error) {
+    stopReporting?.();
     server.forceShutdown();
     throw error;
   }
@@ -448,7 +453,7 @@ export async function startServer(
       health?.endWatches();
       closing = delay(drainPeriod).then(() =>
         shutDown(server, gracePeriod, handlers.endRunningCalls)
-      );
+      ).finally(() => stopReporting?.());
     }
     return closing;
   }

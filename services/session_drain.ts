@@ -28,6 +28,7 @@
 import type http2 from "node:http2";
 import net from "node:net";
 import { setImmediate } from "node:timers";
+import { missedFastPath, usedFastPath } from "./fast_paths.ts";
 
 type Session = http2.Http2Session;
 
@@ -59,7 +60,11 @@ function answering(session: Session): boolean {
     streams?: { values?: () => Iterable<http2.Http2Stream> };
   } | undefined;
   const streams = state?.streams;
-  if (typeof streams?.values !== "function") return false;
+  if (typeof streams?.values !== "function") {
+    missedFastPath("session drain", "the session's state.streams");
+    return false;
+  }
+  usedFastPath("session drain");
   for (const stream of streams.values()) {
     if (!stream.writableEnded && !stream.destroyed) return true;
   }

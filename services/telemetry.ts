@@ -32,6 +32,7 @@ import {
   STATUS_CANCELLED,
   STATUS_DEADLINE_EXCEEDED,
 } from "../proto/telemetry.ts";
+import { missedFastPath, usedFastPath } from "./fast_paths.ts";
 
 /** Reads `traceparent` and `tracestate` from a call's request metadata. */
 const METADATA_GETTER: TextMapGetter<grpc.Metadata> = {
@@ -123,10 +124,18 @@ export interface RequestSinkLike {
 
 function innerCallOf(call: ServerCall): InnerCall | undefined {
   const inner = (call as unknown as { call?: Partial<InnerCall> }).call;
-  return typeof inner?.sendStatus === "function" &&
-      typeof inner.sendMessage === "function"
-    ? inner as InnerCall
-    : undefined;
+  if (
+    typeof inner?.sendStatus !== "function" ||
+    typeof inner.sendMessage !== "function"
+  ) {
+    missedFastPath(
+      "call telemetry",
+      "grpc-js call.sendStatus or call.sendMessage",
+    );
+    return undefined;
+  }
+  usedFastPath("call telemetry");
+  return inner as InnerCall;
 }
 
 function peerAttributes(call: ServerCall): Record<string, string | number> {

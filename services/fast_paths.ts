@@ -1,0 +1,84 @@
+/**
+ * The server's reliance on private fields of grpc-js 1.14.7 and Deno 2.9.6's `node:http2`,
+ * made loud. Each fast path below reads a field neither project documents; when a field is
+ * gone (an upgrade of either), the path falls back to the public API, which still answers
+ * every call correctly, only slower or with less care on shutdown. The first fallback of
+ * each path is said once per process through the logger of every server running (or
+ * `console.warn` when none has a logger), and `tests/fast_paths_test.ts` fails when a path
+ * is not in use on the pinned versions.
+ *
+ * @module
+ */
+import type { ServerLogger } from "./handlers.ts";
+
+/** A fast path of the server, by what it does. */
+export type FastPath =
+  /** `reply_writer.ts`: writes replies in chunks to grpc-js's HTTP/2 stream. */
+  | "reply writer"
+  /** `request_reader.ts`: reads Sum and Sqrt requests from grpc-js's HTTP/2 stream. */
+  | "request reader"
+  /** `request_reader.ts`: takes DATA frames from Deno's native stream handle. */
+  | "request frames from Deno's handle"
+  /** `telemetry.ts`: counts messages and takes the status where grpc-js sends them. */
+  | "call telemetry"
+  /** `goaway_guard.ts`: guards the HTTP/2 sessions grpc-js keeps in a private map. */
+  | "session guard"
+  /** `session_drain.ts`: reads Deno's session state to see streams still answering. */
+  | "session drain";
+
+/** Every fast path, in the order above. */
+export const FAST_PATHS: readonly FastPath[] = [
+  "reply writer",
+  "request reader",
+  "request frames from Deno's handle",
+  "call telemetry",
+  "session guard",
+  "session drain",
+];
+
+const used = new Set<FastPath>();
+const missed = new Map<FastPath, string>();
+const loggers = new Set<ServerLogger>();
+
+/** Records that `path` found the fields it needs. Cheap enough for every call. */
+export function usedFastPath(path: FastPath): void {
+  if (!used.has(path)) used.add(path);
+}
+
+/**
+ * Records that `path` fell back because a private field is gone, and says so the first time.
+ *
+ * @param path The fast path that fell back.
+ * @param missing What was not found, e.g. `grpc-js call.stream`.
+ */
+export function missedFastPath(path: FastPath, missing: string): void {
+  if (missed.has(path)) return;
+  missed.set(path, missing);
+  const line =
+    `Fast path off: ${path}: ${missing} not found (the private fields of grpc-js 1.14.7 and Deno 2.9.6 it relies on changed); calls go on through the public API`;
+  if (loggers.size === 0) console.warn(line);
+  for (const logger of loggers) logger.warn(line);
+}
+
+/**
+ * Lets a running server's logger hear of fallbacks.
+ *
+ * @returns A function that stops it, for when the server closes.
+ */
+export function reportFallbacksTo(logger: ServerLogger): () => void {
+  loggers.add(logger);
+  return () => loggers.delete(logger);
+}
+
+/** What the fast paths have done so far in this process. */
+export interface FastPathRecord {
+  /** The paths that found their fields at least once. */
+  used: ReadonlySet<FastPath>;
+  /** The paths that fell back, with what they did not find. */
+  missed: ReadonlyMap<FastPath, string>;
+}
+
+/** Returns what the fast paths have done so far in this process, for tests. */
+export function fastPathRecord(): FastPathRecord {
+  return { used: new Set(used), missed: new Map(missed) };
+}
