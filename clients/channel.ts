@@ -16,7 +16,7 @@ import tls from "node:tls";
 import { Buffer } from "node:buffer";
 import { addAbortSignal } from "node:stream";
 import denoConfig from "../deno.json" with { type: "json" };
-import { deferCloseAfterGoaway } from "../proto/http2_session.ts";
+import { deferCloseAfterGoaway } from "../workarounds/deno_goaway_close.ts";
 import { GrpcError, Status, type Trailers } from "./grpc_error.ts";
 import {
   type CallRecorder,
@@ -1070,7 +1070,7 @@ export class Channel {
         MAX_BACKOFF_MS,
       );
     });
-    // A server that shuts down gracefully sends a GOAWAY; see proto/http2_session.ts.
+    // A server that shuts down gracefully sends a GOAWAY; see workarounds/deno_goaway_close.ts.
     deferCloseAfterGoaway(session);
     session.on("error", (error: Error & { code?: string }) => {
       this.lastError = error;

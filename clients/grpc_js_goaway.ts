@@ -1,18 +1,18 @@
 /**
- * The Deno GOAWAY guard of `proto/http2_session.ts` (denoland/deno#36788), for the HTTP/2
+ * The Deno GOAWAY guard of `workarounds/deno_goaway_close.ts` (denoland/deno#36788), for the HTTP/2
  * sessions of grpc-js 1.14.7's client, on the channels of the grpc-js transport.
  *
  * grpc-js answers a GOAWAY by shutting its transport down from inside the `goaway` event
  * (`Http2Transport`'s listener reports the disconnect, the subchannel goes idle and calls
  * `session.close()`), and Deno 2.9.6 closes the session again once the listeners have run:
  * either close frees the nghttp2 session while nghttp2 still handles the frame. So, unlike
- * `proto/http2_session.ts`, which defers the one close Deno makes, this guard defers every
+ * `workarounds/deno_goaway_close.ts`, which defers the one close Deno makes, this guard defers every
  * close and destroy until the next turn of the event loop. grpc-js creates its sessions
  * itself and drops every listener set before the handshake, so the guard goes on once
  * `createSession` has made the transport, in front of grpc-js's own listener. Only sessions
  * of channels that set {@linkcode GOAWAY_GUARD_OPTION} are touched.
  *
- * Remove it with the guard of `proto/http2_session.ts`, once denoland/deno#36788 is fixed in
+ * Remove it with the guard of `workarounds/deno_goaway_close.ts`, once denoland/deno#36788 is fixed in
  * the oldest Deno the module supports; `tests/grpc_js_transport_test.ts` ("survives a server that shuts
  * down while the connection idles") covers it.
  *

@@ -2,7 +2,7 @@
  * What the server does to every HTTP/2 session grpc-js opens, beyond what grpc-js does:
  *
  * - Keeps a client's GOAWAY from aborting the server's process under Deno: the close that
- *   follows a GOAWAY is deferred (see `proto/http2_session.ts` for why). Without it, any
+ *   follows a GOAWAY is deferred (see `workarounds/deno_goaway_close.ts` for why). Without it, any
  *   client that closes its connection politely could bring the server down.
  * - Closes a connection that has not finished the HTTP/2 handshake (the client's preface and
  *   SETTINGS) within the handshake timeout, so half-open connections cannot pile up.
@@ -23,7 +23,7 @@
  */
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
-import { deferCloseAfterGoaway } from "../proto/http2_session.ts";
+import { deferCloseAfterGoaway } from "../workarounds/deno_goaway_close.ts";
 import { missedFastPath, usedFastPath } from "./fast_paths.ts";
 
 /** nghttp2's default burst of stream resets a connection may send at once. */

@@ -8,7 +8,10 @@
  * (denoland/deno#36788). A server meets it when a polite client (grpc-js, Go) closes its
  * connection; a client meets it when a server shuts down gracefully. Deferring that close to
  * the next turn of the event loop lets nghttp2 finish with the frame first; the session still
- * closes, a moment later.
+ * closes, a moment later. Remove it (with `clients/grpc_js_goaway.ts`) once
+ * denoland/deno#36788 is fixed in the oldest Deno the module supports;
+ * `tests/resilience_test.ts` ("survives a server that shuts down while the connection idles")
+ * and the drain test of `tests/server_test.ts` fail without it.
  *
  * @module
  */
