@@ -11,7 +11,7 @@
  * closes, a moment later. Remove it (with `clients/grpc_js_goaway.ts`) once
  * denoland/deno#36788 is fixed in the oldest Deno the module supports;
  * `tests/resilience_test.ts` ("survives a server that shuts down while the connection idles")
- * and the drain test of `tests/server_test.ts` fail without it.
+ * covers it.
  *
  * @module
  */
