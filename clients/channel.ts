@@ -63,6 +63,9 @@ const MAX_BACKOFF_MS = 120_000;
 /** Sent with every call, so a server's logs can tell this client and its version. */
 const USER_AGENT = `grpc-stream-deno/${denoConfig.version}`;
 
+/** The HTTP/2 frame type of HEADERS, as `frameError` events report it. */
+const HEADERS_FRAME = 1;
+
 const {
   HTTP2_HEADER_STATUS,
   HTTP2_HEADER_CONTENT_TYPE,
@@ -450,6 +453,8 @@ export class GrpcCall {
   #heldBytes = 0;
   #halfClosed = false;
   #paused = false;
+  /** Whether the stream's HEADERS frame was never sent (nghttp2 reported it not sent). */
+  #unsent = false;
 
   /**
    * @param stream The HTTP/2 stream the call runs on, its request headers sent.
@@ -478,6 +483,11 @@ export class GrpcCall {
 
   /** Hears what `stream` reports, for as long as it is the call's stream. */
   #listen(stream: http2.ClientHttp2Stream): void {
+    stream.on("frameError", (type: number) => {
+      if (stream === this.#stream && type === HEADERS_FRAME) {
+        this.#unsent = true;
+      }
+    });
     stream.on("response", (headers) => {
       if (stream === this.#stream) this.#onResponse(headers);
     });
@@ -589,7 +599,7 @@ export class GrpcCall {
 
   /**
    * Retries the call on a new stream if its server provably never processed it (see
-   * {@linkcode GrpcCall}), at most once.
+   * {@linkcode GrpcCall}): at most once, unless the request never left this side.
    *
    * @returns Whether the call goes on, on a new stream.
    */
@@ -602,18 +612,29 @@ export class GrpcCall {
     ) {
       return false;
     }
-    this.#commit();
-    this.#requestHeaders = undefined;
-    const deadline = this.#deadline;
-    if (deadline !== undefined && headers["grpc-timeout"] !== undefined) {
-      if (deadline <= Date.now()) return false;
-      headers["grpc-timeout"] = encodeTimeout(deadline - Date.now());
+    // A request whose HEADERS were never sent (queued behind the server's stream limit when
+    // its GOAWAY came) does not use up the one retry, as in grpc-js and gRPC's C core: it
+    // keeps what it holds, for the next connection if need be.
+    const sent = !this.#unsent;
+    this.#unsent = false;
+    if (sent) {
+      this.#commit();
+      this.#requestHeaders = undefined;
     }
-    let stream: http2.ClientHttp2Stream;
-    try {
-      stream = this.#channel.openStream(headers, this.#telemetry);
-    } catch {
-      // No connection to retry on: the refusal stands.
+    const deadline = this.#deadline;
+    let stream: http2.ClientHttp2Stream | undefined;
+    if (deadline === undefined || deadline > Date.now()) {
+      if (deadline !== undefined && headers["grpc-timeout"] !== undefined) {
+        headers["grpc-timeout"] = encodeTimeout(deadline - Date.now());
+      }
+      try {
+        stream = this.#channel.openStream(headers, this.#telemetry);
+      } catch {
+        // No connection to retry on: the refusal stands.
+      }
+    }
+    if (stream === undefined) {
+      this.#commit();
       return false;
     }
     this.#stream = stream;

@@ -6,7 +6,12 @@ import { forever } from "./test_utils.ts";
 const PROXY = new URL("./fixtures/h2_refusing_proxy.py", import.meta.url)
   .pathname;
 
-type Fault = "goaway" | "refuse" | "reset-internal" | "refuse-after-headers";
+type Fault =
+  | "goaway"
+  | "refuse"
+  | "reset-internal"
+  | "refuse-after-headers"
+  | "queued";
 
 /**
  * A raw HTTP/2 peer (python3-h2) in front of a real server: the first `count` request
@@ -216,4 +221,36 @@ Deno.test("createClient() does not retry a call the server may have seen", async
       "stream 2 relayed",
     ]);
   });
+});
+
+Deno.test("createClient() retries a call it never sent without using up its retry", async () => {
+  await using server = await startServer({ port: 0 });
+  // The first connection takes one stream at a time, then goes away; the next connection
+  // refuses the first stream it sees.
+  await using proxy = await startProxy(server.port, "queued", 1);
+  using client = createClient(proxy.address);
+  const goaway = proxy.process.waitForLine("stdout", /^goaway$/);
+  const { promise: released, resolve: release } = Promise.withResolvers<
+    void
+  >();
+  async function* numbers(): AsyncGenerator<number> {
+    yield 4;
+    await released;
+    yield 9;
+  }
+  const roots = client.sqrt(numbers());
+  deepStrictEqual(await roots.next(), { done: false, value: 2 });
+  // Queued behind the Sqrt: its HEADERS are never sent before the GOAWAY.
+  const powers = Array.fromAsync(client.pow(2, { count: 3 }));
+  await goaway;
+  release();
+  deepStrictEqual(await Array.fromAsync(roots), [3]);
+  // Sent twice after the GOAWAY: refused once (its one retry), then answered.
+  deepStrictEqual(await powers, [1n, 2n, 4n]);
+  deepStrictEqual(await proxy.streams(3), [
+    "stream 1 relayed",
+    "stream 2 refuse",
+    "stream 3 relayed",
+  ]);
+  strictEqual(proxy.connections(), 2);
 });
