@@ -419,7 +419,9 @@ export interface CallSetup {
  * written so far, which the call holds until the server's response headers arrive (the
  * commit), up to {@linkcode RETRY_BUFFER_CALL_BYTES} per call and
  * {@linkcode RETRY_BUFFER_CHANNEL_BYTES} per channel; past either, the call is not retried.
- * The deadline runs across both attempts. A stream reset with any other code, or after
+ * A request that never left this side (nghttp2 reports its HEADERS frame not sent: it was
+ * queued behind the server's stream limit when the GOAWAY came) does not use up the retry.
+ * The deadline runs across every attempt. A stream reset with any other code, or after
  * response headers, is not retried: the server may have seen it.
  */
 export class GrpcCall {
