@@ -63,6 +63,9 @@ const MAX_BACKOFF_MS = 120_000;
 /** Sent with every call, so a server's logs can tell this client and its version. */
 const USER_AGENT = `grpc-stream-deno/${denoConfig.version}`;
 
+/** The HTTP/2 frame type of HEADERS, as `frameError` events report it. */
+const HEADERS_FRAME = 1;
+
 const {
   HTTP2_HEADER_STATUS,
   HTTP2_HEADER_CONTENT_TYPE,
@@ -364,7 +367,27 @@ export interface GrpcCallSetup {
   maxSendBytes?: number;
   /** The call's span and metrics, when OpenTelemetry is on. */
   telemetry?: CallRecorder | undefined;
+  /**
+   * The headers the stream was opened with, to open another one for a transparent retry
+   * (see {@linkcode GrpcCall}); without them the call is never retried.
+   *
+   * @default {undefined}
+   */
+  requestHeaders?: http2.OutgoingHttpHeaders | undefined;
 }
+
+/**
+ * The most request bytes (messages with their prefixes) one call holds for a transparent
+ * retry; a call that has sent more is no longer retried. As the grpc-js transport's default
+ * per-call retry buffer (`clients/grpc_js_retry_buffer.ts`).
+ */
+export const RETRY_BUFFER_CALL_BYTES = 16 * 1024;
+
+/**
+ * The most request bytes all the calls of one channel hold for transparent retries; a call
+ * that would go past it is not retried.
+ */
+export const RETRY_BUFFER_CHANNEL_BYTES = 256 * 1024;
 
 /** How to start a call with {@linkcode Channel.startCall}. */
 export interface CallSetup {
@@ -384,7 +407,23 @@ export interface CallSetup {
   deadline?: number | undefined;
 }
 
-/** One call on a channel: request headers sent, messages written and read, one status. */
+/**
+ * One call on a channel: request headers sent, messages written and read, one status.
+ *
+ * A call the server provably never processed is retried once, transparently, as gRPC does
+ * (gRFC A6): its stream was refused (`RST_STREAM(REFUSED_STREAM)`) before any response
+ * headers, or a GOAWAY's last-stream-id is below it (nghttp2 closes such streams with
+ * `REFUSED_STREAM` too). That happens when a server or proxy retires a connection while a
+ * request is on its way (nginx's `keepalive_requests`, a server's GOAWAY). The retry goes on
+ * the channel's current connection, a new one after a GOAWAY, and re-sends the messages
+ * written so far, which the call holds until the server's response headers arrive (the
+ * commit), up to {@linkcode RETRY_BUFFER_CALL_BYTES} per call and
+ * {@linkcode RETRY_BUFFER_CHANNEL_BYTES} per channel; past either, the call is not retried.
+ * A request that never left this side (nghttp2 reports its HEADERS frame not sent: it was
+ * queued behind the server's stream limit when the GOAWAY came) does not use up the retry.
+ * The deadline runs across every attempt. A stream reset with any other code, or after
+ * response headers, is not retried: the server may have seen it.
+ */
 export class GrpcCall {
   #stream: http2.ClientHttp2Stream;
   #listener: CallListener;
@@ -405,6 +444,19 @@ export class GrpcCall {
    */
   #early: Buffer[] | undefined = [];
   #telemetry: CallRecorder | undefined;
+  /** The request headers, to open a stream for a transparent retry. */
+  #requestHeaders: http2.OutgoingHttpHeaders | undefined;
+  #deadline: number | undefined;
+  /**
+   * The request frames written so far, held for a transparent retry until the call commits;
+   * `undefined` once it can no longer be retried.
+   */
+  #held: Buffer[] | undefined = [];
+  #heldBytes = 0;
+  #halfClosed = false;
+  #paused = false;
+  /** Whether the stream's HEADERS frame was never sent (nghttp2 reported it not sent). */
+  #unsent = false;
 
   /**
    * @param stream The HTTP/2 stream the call runs on, its request headers sent.
@@ -419,9 +471,33 @@ export class GrpcCall {
     this.#stream = stream;
     this.#listener = listener;
     this.#decoder = new MessageDecoder(maxReceiveBytes);
-    stream.on("response", (headers) => this.#onResponse(headers));
-    stream.on("data", (chunk: Buffer) => this.#onData(chunk));
+    this.#requestHeaders = setup.requestHeaders;
+    this.#deadline = deadline;
+    if (setup.requestHeaders === undefined) this.#held = undefined;
+    this.#listen(stream);
+    if (deadline !== undefined) {
+      this.#timer = startDeadlineTimer(
+        deadline,
+        () => this.cancel(Status.DEADLINE_EXCEEDED, "Deadline exceeded"),
+      );
+    }
+  }
+
+  /** Hears what `stream` reports, for as long as it is the call's stream. */
+  #listen(stream: http2.ClientHttp2Stream): void {
+    stream.on("frameError", (type: number) => {
+      if (stream === this.#stream && type === HEADERS_FRAME) {
+        this.#unsent = true;
+      }
+    });
+    stream.on("response", (headers) => {
+      if (stream === this.#stream) this.#onResponse(headers);
+    });
+    stream.on("data", (chunk: Buffer) => {
+      if (stream === this.#stream) this.#onData(chunk);
+    });
     stream.on("trailers", (headers) => {
+      if (stream !== this.#stream) return;
       this.#status ??= statusFromHeaders(headers) ?? {
         code: Status.INTERNAL,
         details: "Server ended the call without a gRPC status",
@@ -429,19 +505,16 @@ export class GrpcCall {
       };
     });
     stream.on("end", () => {
+      if (stream !== this.#stream) return;
       this.#readEnded = true;
       this.#maybeFinish();
     });
     stream.on("error", (error: Error & { code?: string }) => {
-      this.#error ??= error;
+      if (stream === this.#stream) this.#error ??= error;
     });
-    stream.on("close", () => this.#onClose());
-    if (deadline !== undefined) {
-      this.#timer = startDeadlineTimer(
-        deadline,
-        () => this.cancel(Status.DEADLINE_EXCEEDED, "Deadline exceeded"),
-      );
-    }
+    stream.on("close", () => {
+      if (stream === this.#stream) this.#onClose();
+    });
   }
 
   /** Whether the call has ended (its status is reported or about to be). */
@@ -468,6 +541,7 @@ export class GrpcCall {
     frame.writeUInt32BE(message.length, 1);
     frame.set(message, 5);
     this.#telemetry?.sent();
+    if (this.#held !== undefined) this.#hold(frame);
     return this.#stream.write(frame);
   }
 
@@ -488,17 +562,92 @@ export class GrpcCall {
 
   /** Half-closes the call: no more messages from this side. */
   end(): void {
+    this.#halfClosed = true;
     if (!this.#finished) this.#stream.end();
   }
 
   /** Stops reading from the network until {@linkcode GrpcCall.resume}. */
   pause(): void {
+    this.#paused = true;
     if (!this.#finished) this.#stream.pause();
   }
 
   /** Reads from the network again. */
   resume(): void {
+    this.#paused = false;
     if (!this.#finished) this.#stream.resume();
+  }
+
+  /** Keeps `frame` for a transparent retry, or gives up retrying past the limits. */
+  #hold(frame: Buffer): void {
+    if (
+      this.#heldBytes + frame.length > RETRY_BUFFER_CALL_BYTES ||
+      !this.#channel.holdForRetry(frame.length)
+    ) {
+      this.#commit();
+      return;
+    }
+    this.#held!.push(frame);
+    this.#heldBytes += frame.length;
+  }
+
+  /** The call can no longer be retried: what it held is let go. */
+  #commit(): void {
+    if (this.#held === undefined) return;
+    this.#held = undefined;
+    this.#channel.holdForRetry(-this.#heldBytes);
+    this.#heldBytes = 0;
+  }
+
+  /**
+   * Retries the call on a new stream if its server provably never processed it (see
+   * {@linkcode GrpcCall}): at most once, unless the request never left this side.
+   *
+   * @returns Whether the call goes on, on a new stream.
+   */
+  #retryUnprocessed(): boolean {
+    const held = this.#held;
+    const headers = this.#requestHeaders;
+    if (
+      held === undefined || headers === undefined || this.#answered ||
+      !this.#channel.unprocessed(this.#stream, this.#session)
+    ) {
+      return false;
+    }
+    // A request whose HEADERS were never sent (queued behind the server's stream limit when
+    // its GOAWAY came) does not use up the one retry, as in grpc-js and gRPC's C core: it
+    // keeps what it holds, for the next connection if need be.
+    const sent = !this.#unsent;
+    this.#unsent = false;
+    if (sent) {
+      this.#commit();
+      this.#requestHeaders = undefined;
+    }
+    const deadline = this.#deadline;
+    let stream: http2.ClientHttp2Stream | undefined;
+    if (deadline === undefined || deadline > Date.now()) {
+      if (deadline !== undefined && headers["grpc-timeout"] !== undefined) {
+        headers["grpc-timeout"] = encodeTimeout(deadline - Date.now());
+      }
+      try {
+        stream = this.#channel.openStream(headers, this.#telemetry);
+      } catch {
+        // No connection to retry on: the refusal stands.
+      }
+    }
+    if (stream === undefined) {
+      this.#commit();
+      return false;
+    }
+    this.#stream = stream;
+    this.#session = stream.session;
+    this.#error = undefined;
+    this.#early = [];
+    this.#listen(stream);
+    for (const frame of held) stream.write(frame);
+    if (this.#halfClosed) stream.end();
+    if (this.#paused) stream.pause();
+    return true;
   }
 
   /** Ends the call from this side: the server sees it cancelled; the status is `code`. */
@@ -520,6 +669,7 @@ export class GrpcCall {
   #onResponse(headers: http2.IncomingHttpHeaders): void {
     const early = this.#early ?? [];
     this.#early = undefined;
+    this.#commit();
     this.#checkResponse(headers);
     for (const chunk of early) this.#onData(chunk);
   }
@@ -580,6 +730,7 @@ export class GrpcCall {
       this.#finish();
       return;
     }
+    if (this.#retryUnprocessed()) return;
     // A connection that went down takes its streams with it: its cause explains them best.
     const sessionLost = this.#session?.destroyed === true ||
       this.#session?.closed === true;
@@ -632,6 +783,7 @@ export class GrpcCall {
     if (this.#finished) return;
     this.#finished = true;
     this.#timer?.clear();
+    this.#commit();
     let status = this.#status!;
     if (status.code === Status.OK && !this.#decoder.empty) {
       status = {
@@ -837,6 +989,10 @@ export class Channel {
   #socket: net.Socket | undefined;
   #activeCalls = 0;
   #closed = false;
+  /** What the calls of this channel hold for transparent retries, in bytes. */
+  #retryBytes = 0;
+  /** The last-stream-id of the GOAWAY each connection received. */
+  #goaways = new WeakMap<http2.Http2Session, number>();
   /** Cancelled streams waiting to be reset, each with what resets it now. */
   #pendingResets = new Set<() => void>();
   #keepalive: ReturnType<typeof setInterval> | undefined;
@@ -886,22 +1042,12 @@ export class Channel {
     });
     let stream: http2.ClientHttp2Stream;
     try {
-      stream = inCallContext(
-        telemetry,
-        () => session.request(requestHeaders, { endStream: false }),
-      );
-    } catch (cause) {
-      telemetry?.end(Status.UNAVAILABLE, String(cause));
-      throw new GrpcError(
-        Status.UNAVAILABLE,
-        `Cannot start a call on ${this.authority}: ${
-          cause instanceof Error ? cause.message : cause
-        }`,
-        { cause },
-      );
+      stream = this.#request(session, requestHeaders, telemetry);
+    } catch (error) {
+      telemetry?.end(Status.UNAVAILABLE, String((error as GrpcError).cause));
+      throw error;
     }
     this.#activeCalls += 1;
-    session.ref();
     if (this.#activeCalls === 1) this.#startKeepalive();
     return new GrpcCall(stream, {
       channel: this,
@@ -910,7 +1056,84 @@ export class Channel {
       maxReceiveBytes: this.#options.maxReceiveMessageBytes,
       maxSendBytes: this.#options.maxSendMessageBytes ?? Infinity,
       telemetry,
+      requestHeaders,
     });
+  }
+
+  /**
+   * Opens another stream for a call already counted as active (a transparent retry), on the
+   * current connection or a new one.
+   *
+   * @param headers The call's request headers.
+   * @param telemetry The call's span and metrics, if any.
+   * @returns The stream, its headers sent.
+   * @throws {GrpcError} `UNAVAILABLE` when the channel is closed or has no connection.
+   */
+  openStream(
+    headers: http2.OutgoingHttpHeaders,
+    telemetry: CallRecorder | undefined,
+  ): http2.ClientHttp2Stream {
+    if (this.#closed) {
+      throw new GrpcError(Status.UNAVAILABLE, "Client is closed");
+    }
+    return this.#request(this.#connect(), headers, telemetry);
+  }
+
+  #request(
+    session: http2.ClientHttp2Session,
+    headers: http2.OutgoingHttpHeaders,
+    telemetry: CallRecorder | undefined,
+  ): http2.ClientHttp2Stream {
+    let stream: http2.ClientHttp2Stream;
+    try {
+      stream = inCallContext(
+        telemetry,
+        () => session.request(headers, { endStream: false }),
+      );
+    } catch (cause) {
+      throw new GrpcError(
+        Status.UNAVAILABLE,
+        `Cannot start a call on ${this.authority}: ${
+          cause instanceof Error ? cause.message : cause
+        }`,
+        { cause },
+      );
+    }
+    session.ref();
+    return stream;
+  }
+
+  /**
+   * Takes `bytes` more (or gives back `-bytes`) of the channel's transparent-retry buffer.
+   *
+   * @param bytes How many bytes a call holds for a retry, negative for bytes it lets go.
+   * @returns Whether they fit within {@linkcode RETRY_BUFFER_CHANNEL_BYTES}; if not, nothing
+   * is taken.
+   */
+  holdForRetry(bytes: number): boolean {
+    if (bytes > 0 && this.#retryBytes + bytes > RETRY_BUFFER_CHANNEL_BYTES) {
+      return false;
+    }
+    this.#retryBytes += bytes;
+    return true;
+  }
+
+  /**
+   * Whether the server provably never processed `stream`: refused (`REFUSED_STREAM`), or
+   * above the last-stream-id of a GOAWAY its connection received.
+   *
+   * @param stream A closed stream of this channel.
+   * @param session The connection it ran on.
+   * @returns Whether a retry cannot run the call twice.
+   */
+  unprocessed(
+    stream: http2.ClientHttp2Stream,
+    session: http2.Http2Session | undefined,
+  ): boolean {
+    if (stream.rstCode === NGHTTP2_REFUSED_STREAM) return true;
+    const lastStreamId = session && this.#goaways.get(session);
+    return lastStreamId !== undefined && stream.id !== undefined &&
+      stream.id > lastStreamId;
   }
 
   /** Called by each call when it ends, so an idle connection does not keep Deno alive. */
@@ -1079,7 +1302,10 @@ export class Channel {
       if (this.#session === session) this.#session = undefined;
     };
     session.on("close", forget);
-    session.on("goaway", forget);
+    session.on("goaway", (_code: number, lastStreamId: number) => {
+      this.#goaways.set(session, lastStreamId);
+      forget();
+    });
     this.#session = session;
     return session;
   }

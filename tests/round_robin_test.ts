@@ -1,7 +1,12 @@
-import { strictEqual } from "node:assert";
+import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { createClient, startServer } from "../mod.ts";
 import { delay, recordingLogger } from "./test_utils.ts";
-import { RUN_PERMISSIONS, startServerProcess } from "./subprocess.ts";
+import {
+  RUN_PERMISSIONS,
+  startServerProcess,
+  unusedPort,
+} from "./subprocess.ts";
+import { runLoad, startBackend } from "./nginx.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 
@@ -129,4 +134,40 @@ Deno.test("createClient() over grpc-js spreads calls over three servers and surv
       `Sum calls per server: ${before} then ${after}`,
     );
   });
+});
+
+Deno.test("createClient() over grpc-js loses no call while three servers restart in turn", async () => {
+  // `serve` processes, stopped as in production: SIGTERM, a drain period, then a graceful
+  // close; each is started again on its port before the next one stops.
+  const ports = [unusedPort(), unusedPort(), unusedPort()];
+  const backends = await Promise.all(ports.map(startBackend));
+  try {
+    using client = createClient(
+      `ipv4:${ports.map((port) => `127.0.0.1:${port}`).join(",")}`,
+      {
+        transport: "grpc-js",
+        channelOptions: { "grpc.service_config": SERVICE_CONFIG },
+      },
+    );
+    const load = runLoad(client, 4);
+    try {
+      for (let index = 0; index < backends.length; index++) {
+        const before = load.calls;
+        backends[index]!.kill("SIGTERM");
+        strictEqual((await backends[index]!.finished()).code, 0);
+        backends[index] = await startBackend(ports[index]!);
+        // The restarted server is back in the rotation before the next one stops.
+        await backends[index]!.waitForLine("stdout", /^client closed$/);
+        ok(load.calls > before, "Calls went on during the restart");
+      }
+    } finally {
+      await load.stop();
+    }
+    deepStrictEqual(load.failures, []);
+    ok(load.calls > 0);
+  } finally {
+    await Promise.all(
+      backends.map((backend) => backend[Symbol.asyncDispose]()),
+    );
+  }
 });
