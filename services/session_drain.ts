@@ -194,22 +194,32 @@ function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
     }
     let done = false;
     let sentinelPort = -1;
+    /** Connections other than the sentinel accepted since the round began. */
+    let others = 0;
     const accepted = new Set<number>();
+    const sentinels: net.Socket[] = [];
     function finish(): void {
       if (done) return;
       done = true;
       clearTimeout(timer);
       listener.off("connection", onConnection);
-      sentinel.destroy();
+      for (const sentinel of sentinels) sentinel.destroy();
       close.call(listener, callback);
       closed();
+    }
+    // A round in which another connection came in means a peer is still connecting: one more
+    // round, so that the close does not fall on the connections right behind it.
+    function roundDone(): void {
+      if (others === 0) finish();
+      else startRound();
     }
     function onConnection(socket: net.Socket): void {
       if (socket.remotePort === sentinelPort) {
         socket.destroy();
-        finish();
+        roundDone();
       } else if (socket.remotePort !== undefined) {
         accepted.add(socket.remotePort);
+        others += 1;
       }
     }
     listener.on("connection", onConnection);
@@ -222,16 +232,27 @@ function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
     // with a listener that does not report connections (TLS), the close comes after the
     // longest wait or at once, as it would have.
     const timer = setTimeout(finish, ACCEPT_QUEUE_WAIT_MS);
-    const sentinel = new net.Socket();
-    sentinel.on("error", finish);
-    try {
-      sentinel.connect({ host, port: address.port }, () => {
-        sentinelPort = sentinel.localPort ?? -1;
-        if (accepted.has(sentinelPort)) finish();
-      });
-    } catch {
-      finish();
+    const port = address.port;
+    function startRound(): void {
+      others = 0;
+      sentinelPort = -1;
+      const sentinel = new net.Socket();
+      sentinels.push(sentinel);
+      sentinel.on("error", finish);
+      try {
+        sentinel.connect({ host, port }, () => {
+          sentinelPort = sentinel.localPort ?? -1;
+          if (accepted.has(sentinelPort)) {
+            // Accepted before this callback ran: counted as another connection above.
+            others -= 1;
+            roundDone();
+          }
+        });
+      } catch {
+        finish();
+      }
     }
+    startRound();
     return listener;
   } as typeof listener.close;
   return whenClosed;
