@@ -148,8 +148,15 @@ def format_double(value):
 # ---- Server ------------------------------------------------------------------------------
 
 
+_log_lock = threading.Lock()
+
+
 def log(line):
-    print(line, file=sys.stderr, flush=True)
+    # Handlers run on several threads, and print() writes the line and its end separately:
+    # one write under a lock keeps two calls' lines from running together.
+    with _log_lock:
+        sys.stderr.write(line + "\n")
+        sys.stderr.flush()
 
 
 def log_call(method, context):
