@@ -912,8 +912,9 @@ function cancelStream(stream: http2.ClientHttp2Stream): void {
  * paused instead, so its flow-control window is no longer replenished, and reset once the
  * server has used up the window (nothing can follow the reset then), or after a second at
  * most (a server that sent that little in a second sends little after the reset too). A
- * server that has not answered at all is reading the request and sends nothing, so its
- * stream is reset after {@linkcode RESET_UNANSWERED_MS} (if no answer turns up meanwhile):
+ * server that has not answered at all and has not had the whole request is reading it and
+ * sends nothing, so its stream is reset after {@linkcode RESET_UNANSWERED_MS} (if no answer
+ * turns up meanwhile):
  * a `Sum` server hears of the cancel within tens of milliseconds. (A window that stops
  * moving does not show that the server stopped: Deno 2.9.6 often stops reading a paused
  * stream's data, so its window stands still while the server's frames queue up unread.)
@@ -936,6 +937,10 @@ export function resetWhenQuiet(
   stream.pause();
   const started = Date.now();
   let answered = options.answered ?? true;
+  // A server with the whole request (a `Pow`) answers whatever it has heard, and may flood
+  // the window after the reset if it is reset before its answer arrives (seen on a busy
+  // machine): only a server still reading a request is quiet until it ends.
+  const requestSent = stream.writableEnded;
   let timer: ReturnType<typeof setTimeout> | undefined;
   let done = false;
   const onResponse = (): void => {
@@ -955,7 +960,7 @@ export function resetWhenQuiet(
     const waited = Date.now() - started;
     if (
       (window !== undefined && window <= RESET_WINDOW_BYTES) ||
-      (!answered && waited >= RESET_UNANSWERED_MS) ||
+      (!answered && !requestSent && waited >= RESET_UNANSWERED_MS) ||
       waited >= RESET_WAIT_MS
     ) {
       reset();
