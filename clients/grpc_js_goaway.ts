@@ -79,6 +79,7 @@ export function guardGrpcJsSessions(): void {
     );
   }
   installed = true;
+  // deno-lint-ignore grpc-stream/max-required-params -- replaces grpc-js's own method
   prototype.createSession = function (secureConnectResult, address, options) {
     const created = createSession.call(
       this,

@@ -23,10 +23,17 @@ const MAX_GROUP_DEPTH = 100;
 
 const TWO_TO_32 = 4_294_967_296;
 
-/** A position in a message being decoded. */
+/**
+ * A position in a message being decoded, and the tag of the field read last. One reader goes
+ * through a whole message, so reading a field allocates nothing.
+ */
 interface Reader {
   bytes: Uint8Array;
   offset: number;
+  /** The number of the field whose tag was read last. */
+  field: number;
+  /** The wire type of that field. */
+  wireType: number;
 }
 
 function truncated(): never {
@@ -77,12 +84,9 @@ function readDouble(reader: Reader): number {
   );
 }
 
-function skipField(
-  reader: Reader,
-  field: number,
-  wireType: number,
-  depth = 0,
-): void {
+/** Skips the field whose tag `reader` has just read, inside `depth` groups. */
+function skipField(reader: Reader, depth = 0): void {
+  const wireType = reader.wireType;
   switch (wireType) {
     case WIRE_VARINT:
       readVarint64(reader);
@@ -97,7 +101,7 @@ function skipField(
       break;
     }
     case WIRE_START_GROUP:
-      skipGroup(reader, field, depth + 1);
+      skipGroup(reader, depth + 1);
       return;
     case WIRE_FIXED32:
       reader.offset += 4;
@@ -109,8 +113,12 @@ function skipField(
   if (reader.offset > reader.bytes.length) truncated();
 }
 
-/** Skips the fields of a group (a proto2 encoding) up to its end tag, groups within included. */
-function skipGroup(reader: Reader, field: number, depth: number): void {
+/**
+ * Skips the fields of the group (a proto2 encoding) whose start tag `reader` has just read, up
+ * to its end tag, groups within included.
+ */
+function skipGroup(reader: Reader, depth: number): void {
+  const field = reader.field;
   if (depth > MAX_GROUP_DEPTH) {
     throw new RangeError("Groups are nested too deeply");
   }
@@ -127,7 +135,9 @@ function skipGroup(reader: Reader, field: number, depth: number): void {
       }
       return;
     }
-    skipField(reader, tag >>> 3, tag & 7, depth);
+    reader.field = tag >>> 3;
+    reader.wireType = tag & 7;
+    skipField(reader, depth);
   }
   truncated();
 }
@@ -137,24 +147,25 @@ function skipGroup(reader: Reader, field: number, depth: number): void {
  */
 function readFields(
   bytes: Uint8Array,
-  onField: (field: number, wireType: number, reader: Reader) => boolean,
+  onField: (reader: Reader) => boolean,
 ): void {
-  const reader: Reader = { bytes, offset: 0 };
+  const reader: Reader = { bytes, offset: 0, field: 0, wireType: 0 };
   while (reader.offset < bytes.length) {
     const { low: tag, high } = readVarint64(reader);
     if (high !== 0 || tag >>> 3 === 0) {
       throw new RangeError("Field number is invalid");
     }
-    const field = tag >>> 3;
-    const wireType = tag & 7;
-    if (!onField(field, wireType, reader)) skipField(reader, field, wireType);
+    reader.field = tag >>> 3;
+    reader.wireType = tag & 7;
+    if (!onField(reader)) skipField(reader);
   }
 }
 
-function expectWireType(field: number, actual: number, expected: number): void {
-  if (actual !== expected) {
+/** Checks the wire type of the field whose tag `reader` has just read. */
+function expectWireType(reader: Reader, expected: number): void {
+  if (reader.wireType !== expected) {
     throw new RangeError(
-      `Field ${field} has wire type ${actual}, expected ${expected}`,
+      `Field ${reader.field} has wire type ${reader.wireType}, expected ${expected}`,
     );
   }
 }
@@ -268,14 +279,14 @@ export function encodePowRequest(message: PowRequest): Buffer {
 /** Decodes a `stream.ServerStreamReq`. */
 export function decodePowRequest(bytes: Uint8Array): PowRequest {
   const message: PowRequest = { number: 0n, count: 0 };
-  readFields(bytes, (field, wireType, reader) => {
-    if (field === 1) {
-      expectWireType(field, wireType, WIRE_VARINT);
+  readFields(bytes, (reader) => {
+    if (reader.field === 1) {
+      expectWireType(reader, WIRE_VARINT);
       message.number = readInt64(reader);
       return true;
     }
-    if (field === 2) {
-      expectWireType(field, wireType, WIRE_VARINT);
+    if (reader.field === 2) {
+      expectWireType(reader, WIRE_VARINT);
       message.count = readVarint64(reader).low;
       return true;
     }
@@ -286,9 +297,9 @@ export function decodePowRequest(bytes: Uint8Array): PowRequest {
 
 function decodeInt64Message(bytes: Uint8Array): bigint {
   let value = 0n;
-  readFields(bytes, (field, wireType, reader) => {
-    if (field !== 1) return false;
-    expectWireType(field, wireType, WIRE_VARINT);
+  readFields(bytes, (reader) => {
+    if (reader.field !== 1) return false;
+    expectWireType(reader, WIRE_VARINT);
     value = readInt64(reader);
     return true;
   });
@@ -297,9 +308,9 @@ function decodeInt64Message(bytes: Uint8Array): bigint {
 
 function decodeDoubleMessage(bytes: Uint8Array): number {
   let value = 0;
-  readFields(bytes, (field, wireType, reader) => {
-    if (field !== 1) return false;
-    expectWireType(field, wireType, WIRE_FIXED64);
+  readFields(bytes, (reader) => {
+    if (reader.field !== 1) return false;
+    expectWireType(reader, WIRE_FIXED64);
     value = readDouble(reader);
     return true;
   });

@@ -15,7 +15,7 @@ import {
 import { INT64_MAX, INT64_MIN } from "../proto/limits.ts";
 import "../workarounds/deno_http2_constants.ts";
 import { ReplyWriter } from "./reply_writer.ts";
-import { openRequestReader } from "./request_reader.ts";
+import { type MessageSpan, openRequestReader } from "./request_reader.ts";
 import type {
   PowReply,
   PowRequest,
@@ -80,19 +80,6 @@ function status(code: grpc.status, details: string): grpc.StatusObject {
   return { code, details, metadata: new grpc.Metadata() };
 }
 
-function internalError(
-  logger: ServerLogger | undefined,
-  method: string,
-  cause: unknown,
-): grpc.StatusObject {
-  try {
-    logger?.error(`${method} failed inside the server: ${describe(cause)}`);
-  } catch {
-    // A logger that fails too must not turn one failed call into a crashed server.
-  }
-  return status(grpc.status.INTERNAL, `${method} failed inside the server`);
-}
-
 /**
  * Runs `body` and hands anything it throws to `onFault`: an exception in an event listener
  * would otherwise escape grpc-js and end the whole process.
@@ -122,11 +109,8 @@ const SMALL_TOTAL_LIMIT = 2 ** 52;
  * shape of nearly every number a `Sum` adds, without a bigint; the empty message is 0.
  * Returns -1 for any other shape, which the full decoder then reads.
  */
-function smallInt64Field1(
-  bytes: Uint8Array,
-  start: number,
-  end: number,
-): number {
+function smallInt64Field1(span: Readonly<MessageSpan>): number {
+  const { bytes, start, end } = span;
   const length = end - start;
   if (length === 0) return 0;
   if (length > 5 || bytes[start] !== 0x08) return -1;
@@ -149,7 +133,8 @@ SCRATCH_DOUBLE[0] = 1;
 const LITTLE_ENDIAN = SCRATCH_BYTES[7] === 0x3f;
 
 /** Reads an `AllStreamReq`: the common shape (tag 0x09 and 8 bytes) at once, else decoded. */
-function doubleField1(bytes: Uint8Array, start: number, end: number): number {
+function doubleField1(span: Readonly<MessageSpan>): number {
+  const { bytes, start, end } = span;
   if (end === start) return 0;
   if (LITTLE_ENDIAN && end - start === 9 && bytes[start] === 0x09) {
     for (let index = 0; index < 8; index++) {
@@ -157,17 +142,15 @@ function doubleField1(bytes: Uint8Array, start: number, end: number): number {
     }
     return SCRATCH_DOUBLE[0]!;
   }
-  return decodeRequest(decodeSqrtRequest, bytes, start, end).number;
+  return decodeRequest(decodeSqrtRequest, span).number;
 }
 
 function decodeRequest<Request>(
   decode: (bytes: Uint8Array) => Request,
-  bytes: Uint8Array,
-  start: number,
-  end: number,
+  span: Readonly<MessageSpan>,
 ): Request {
   try {
-    return decode(bytes.subarray(start, end));
+    return decode(span.bytes.subarray(span.start, span.end));
   } catch (cause) {
     throw new RequestError(
       `Request message does not decode: ${
@@ -179,23 +162,6 @@ function decodeRequest<Request>(
 
 /** A request message that is not what its method takes: the client's fault. */
 class RequestError extends Error {}
-
-/** The status for a failure while reading a request: `INTERNAL`, as grpc-js answers. */
-function requestFailure(
-  logger: ServerLogger | undefined,
-  method: string,
-  cause: unknown,
-): grpc.StatusObject {
-  if (!(cause instanceof RequestError)) {
-    return internalError(logger, method, cause);
-  }
-  try {
-    logger?.warn(`${method} refused a request: ${cause.message}`);
-  } catch {
-    // A logger that fails too must not turn one refused call into a crashed server.
-  }
-  return status(grpc.status.INTERNAL, cause.message);
-}
 
 /**
  * Runs `then` after the current turn of the event loop unless the call was cancelled by then.
@@ -224,6 +190,28 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
   /** How to end each streaming call in flight with a status of the server's choosing. */
   const running = new Set<(failure: grpc.StatusObject) => void>();
 
+  function internalError(method: string, cause: unknown): grpc.StatusObject {
+    try {
+      logger?.error(`${method} failed inside the server: ${describe(cause)}`);
+    } catch {
+      // A logger that fails too must not turn one failed call into a crashed server.
+    }
+    return status(grpc.status.INTERNAL, `${method} failed inside the server`);
+  }
+
+  /** The status for a failure while reading a request: `INTERNAL`, as grpc-js answers. */
+  function requestFailure(method: string, cause: unknown): grpc.StatusObject {
+    if (!(cause instanceof RequestError)) {
+      return internalError(method, cause);
+    }
+    try {
+      logger?.warn(`${method} refused a request: ${cause.message}`);
+    } catch {
+      // A logger that fails too must not turn one refused call into a crashed server.
+    }
+    return status(grpc.status.INTERNAL, cause.message);
+  }
+
   function endRunningCalls(): void {
     const failure = status(
       grpc.status.UNAVAILABLE,
@@ -234,8 +222,10 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
 
   async function streamPowers(
     call: grpc.ServerWritableStream<PowRequest, PowReply>,
-    replies: ReplyWriter<PowReply>,
-    endedByServer: () => boolean,
+    { replies, endedByServer }: {
+      replies: ReplyWriter<PowReply>;
+      endedByServer: () => boolean;
+    },
   ): Promise<void> {
     const base = call.request.number;
     const count = call.request.count === 0
@@ -296,9 +286,9 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       replies.fail(failure);
     }
     running.add(end);
-    streamPowers(call, replies, () => ended)
+    streamPowers(call, { replies, endedByServer: () => ended })
       .catch((cause: unknown) => {
-        if (!ended) replies.fail(internalError(logger, "Pow", cause));
+        if (!ended) replies.fail(internalError("Pow", cause));
       })
       .finally(() => running.delete(end));
   }
@@ -320,7 +310,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
     }
     running.add(finish);
     function failSum(cause: unknown): void {
-      finish(internalError(logger, "Sum", cause));
+      finish(internalError("Sum", cause));
     }
     function add(addend: bigint): void {
       messageLogger?.info(`Recved ${addend}`);
@@ -349,12 +339,12 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
         }, failSum));
     }
     const reader = openRequestReader(call, {
-      message(bytes, start, end): void {
+      message(span): void {
         if (finished) return;
         try {
-          const small = smallInt64Field1(bytes, start, end);
+          const small = smallInt64Field1(span);
           if (small < 0) {
-            add(decodeRequest(decodeSumRequest, bytes, start, end).number);
+            add(decodeRequest(decodeSumRequest, span).number);
             return;
           }
           messageLogger?.info(`Recved ${small}`);
@@ -364,7 +354,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
             smallTotal = 0;
           }
         } catch (cause) {
-          finish(requestFailure(logger, "Sum", cause));
+          finish(requestFailure("Sum", cause));
         }
       },
       end: complete,
@@ -443,13 +433,13 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       }
     }
     const reader = openRequestReader(call, {
-      message(bytes, start, end): void {
+      message(span): void {
         if (finished) return;
         try {
-          answer(doubleField1(bytes, start, end));
+          answer(doubleField1(span));
         } catch (cause) {
           markFinished();
-          replies.fail(requestFailure(logger, "Sqrt", cause));
+          replies.fail(requestFailure("Sqrt", cause));
         }
       },
       end: ended,
@@ -472,7 +462,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
           if (finished) return;
           markFinished();
           replies.end();
-        }, (cause) => replies.fail(internalError(logger, "Sqrt", cause))));
+        }, (cause) => replies.fail(internalError("Sqrt", cause))));
     }
     if (reader === undefined) {
       call.on("data", (request: SqrtRequest) => {
@@ -481,7 +471,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
           answer(request.number);
         } catch (cause) {
           markFinished();
-          replies.fail(internalError(logger, "Sqrt", cause));
+          replies.fail(internalError("Sqrt", cause));
         }
       });
       call.on("end", ended);
@@ -513,7 +503,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       }
       callback(null, { sqrt: Math.sqrt(number) });
     } catch (cause) {
-      callback(internalError(logger, "Single Sqrt", cause));
+      callback(internalError("Single Sqrt", cause));
     }
   }
 

@@ -85,13 +85,24 @@ export type ReadableCall =
   | grpc.ServerReadableStream<unknown, unknown>
   | grpc.ServerDuplexStream<unknown, unknown>;
 
+/**
+ * Where one request message lies: `bytes[start..end)`, the bytes after its 5-byte prefix. A
+ * reader hands the same object over for every message (no allocation per message), so it and
+ * its bytes are only valid during the call that receives them.
+ */
+export interface MessageSpan {
+  /** The chunk that holds the message. */
+  bytes: Uint8Array;
+  /** Where the message starts in `bytes`. */
+  start: number;
+  /** Where the message ends in `bytes` (exclusive). */
+  end: number;
+}
+
 /** What a reader tells its handler. */
 export interface RequestSink {
-  /**
-   * One whole message, as the bytes after its 5-byte prefix: `bytes[start..end)`. The bytes
-   * are only valid during the call.
-   */
-  message(bytes: Uint8Array, start: number, end: number): void;
+  /** One whole message; `span` is only valid during the call. */
+  message(span: Readonly<MessageSpan>): void;
   /** The client half-closed the call after whole messages. */
   end(): void;
   /** The request broke the gRPC framing or a limit; the call must end with `failure`. */
@@ -162,11 +173,10 @@ export function openRequestReader(
   const encoding = typeof inner.incomingEncoding === "string"
     ? inner.incomingEncoding
     : "identity";
-  const deframer = new Deframer(
-    observedRequestSink(call, sink),
+  const deframer = new Deframer(observedRequestSink(call, sink), {
     maxBytes,
     encoding,
-  );
+  });
   const stream = inner.stream;
   // grpc-js's 'data' listener calls this per-call method; its own queue stays empty and its
   // 'end' listener only queues a half-close that nothing reads.
@@ -175,7 +185,10 @@ export function openRequestReader(
     deframer.write(data);
   };
   let paused = false;
-  const direct = readFromHandle(stream, deframer, () => paused);
+  const direct = readFromHandle(stream, {
+    deframer,
+    paused: () => paused,
+  });
   stream.on("end", () => {
     if (direct?.holdsEnd() !== true) deframer.end();
   });
@@ -235,8 +248,7 @@ interface DirectRead {
  */
 function readFromHandle(
   stream: RequestStream,
-  deframer: Deframer,
-  paused: () => boolean,
+  { deframer, paused }: { deframer: Deframer; paused: () => boolean },
 ): DirectRead | undefined {
   if (denoKeys === undefined) {
     const handle = findSymbol(stream, "kHandle");
@@ -352,9 +364,21 @@ function readFromHandle(
   };
 }
 
+/** How a {@linkcode Deframer} reads its call's messages. */
+interface DeframerOptions {
+  /** The largest message accepted, after decompression; `Infinity` for no limit. */
+  maxBytes: number;
+  /** The call's `grpc-encoding`. */
+  encoding: string;
+}
+
+const NO_BYTES = new Uint8Array(0);
+
 /** Cuts a byte stream into gRPC length-prefixed messages. */
 class Deframer {
   #sink: RequestSink;
+  /** The one span every message is handed over in. */
+  #span: MessageSpan = { bytes: NO_BYTES, start: 0, end: 0 };
   #maxBytes: number;
   #encoding: string;
   /** The prefix of a message cut across chunks. */
@@ -366,10 +390,10 @@ class Deframer {
   #compressed = false;
   #failed = false;
 
-  constructor(sink: RequestSink, maxBytes: number, encoding: string) {
+  constructor(sink: RequestSink, options: DeframerOptions) {
     this.#sink = sink;
-    this.#maxBytes = maxBytes;
-    this.#encoding = encoding;
+    this.#maxBytes = options.maxBytes;
+    this.#encoding = options.encoding;
   }
 
   write(chunk: Uint8Array): void {
@@ -400,7 +424,11 @@ class Deframer {
         this.#compressed = flag === 1;
         return;
       }
-      this.#deliver(flag === 1, chunk, start, end);
+      const span = this.#span;
+      span.bytes = chunk;
+      span.start = start;
+      span.end = end;
+      this.#deliver(flag === 1);
       offset = end;
     }
   }
@@ -432,7 +460,11 @@ class Deframer {
     offset += taken;
     if (this.#bodyUsed < body.length) return -1;
     this.#body = undefined;
-    this.#deliver(this.#compressed, body, 0, body.length);
+    const span = this.#span;
+    span.bytes = body;
+    span.start = 0;
+    span.end = body.length;
+    this.#deliver(this.#compressed);
     return this.#failed ? -1 : offset;
   }
 
@@ -462,18 +494,21 @@ class Deframer {
     return true;
   }
 
-  #deliver(
-    compressed: boolean,
-    bytes: Uint8Array,
-    start: number,
-    end: number,
-  ): void {
-    if (!compressed) {
-      this.#sink.message(bytes, start, end);
-      return;
+  /** Hands over the message `#span` holds, decompressed first if `compressed`. */
+  #deliver(compressed: boolean): void {
+    const span = this.#span;
+    if (compressed) {
+      const plain = this.#decompress(
+        span.bytes.subarray(span.start, span.end),
+      );
+      if (plain === undefined) return;
+      span.bytes = plain;
+      span.start = 0;
+      span.end = plain.length;
     }
-    const plain = this.#decompress(bytes.subarray(start, end));
-    if (plain !== undefined) this.#sink.message(plain, 0, plain.length);
+    this.#sink.message(span);
+    // The chunk is not kept alive past its last message.
+    span.bytes = NO_BYTES;
   }
 
   #decompress(bytes: Uint8Array): Uint8Array | undefined {

@@ -217,8 +217,10 @@ function hostPort(hostname: string, port: number): string {
 
 function bind(
   server: grpc.Server,
-  address: string,
-  credentials: grpc.ServerCredentials,
+  { address, credentials }: {
+    address: string;
+    credentials: grpc.ServerCredentials;
+  },
 ): Promise<number> {
   // grpc-js meets a missing permission as an exception outside any callback, which would end
   // the process; asking first turns it into an error the caller can handle.
@@ -314,8 +316,10 @@ const GOAWAY_PING_WAIT_MS = 3_000;
  */
 function shutDown(
   server: grpc.Server,
-  gracePeriod: number,
-  endRunningCalls: () => void,
+  { gracePeriod, endRunningCalls }: {
+    gracePeriod: number;
+    endRunningCalls: () => void;
+  },
 ): Promise<void> {
   // Before grpc-js closes the listeners and sessions, so that its `close()` of each session
   // sends the final GOAWAY only once the peer has seen the first.
@@ -435,7 +439,9 @@ export async function startServer(
   const ports: number[] = [];
   try {
     for (const port of requestedPorts) {
-      ports.push(await bind(server, hostPort(hostname, port), credentials));
+      ports.push(
+        await bind(server, { address: hostPort(hostname, port), credentials }),
+      );
       guardSessions(server, { handshakeTimeout });
     }
   } catch (error) {
@@ -452,7 +458,10 @@ export async function startServer(
       health?.setAll("NOT_SERVING");
       health?.endWatches();
       closing = delay(drainPeriod).then(() =>
-        shutDown(server, gracePeriod, handlers.endRunningCalls)
+        shutDown(server, {
+          gracePeriod,
+          endRunningCalls: handlers.endRunningCalls,
+        })
       ).finally(() => stopReporting?.());
     }
     return closing;

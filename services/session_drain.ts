@@ -80,8 +80,10 @@ function answering(session: Session): boolean {
  */
 function drainSession(
   session: Session,
-  ackWaitMs: number,
-  listenersClosed: Promise<void>,
+  { ackWaitMs, listenersClosed }: {
+    ackWaitMs: number;
+    listenersClosed: Promise<void>;
+  },
 ): void {
   if (draining.has(session) || session.closed || session.destroyed) return;
   draining.add(session);
@@ -287,12 +289,12 @@ export function drainSessions(server: object, ackWaitMs: number): SessionDrain {
   ).then(() => {});
   function onSession(session: Session): void {
     // grpc-js closes only the sessions that were open when its shutdown began.
-    drainSession(session, ackWaitMs, listenersClosed);
+    drainSession(session, { ackWaitMs, listenersClosed });
     session.close();
   }
   for (const [http2Server, info] of entries) {
     for (const session of info.sessions ?? []) {
-      drainSession(session, ackWaitMs, listenersClosed);
+      drainSession(session, { ackWaitMs, listenersClosed });
     }
     http2Server.on("session", onSession);
   }

@@ -94,18 +94,18 @@ export function observedRequestSink<Sink extends RequestSinkLike>(
   if (!recorder.recording) {
     return {
       ...sink,
-      message(bytes, start, end): void {
+      message(span): void {
         recorder.received();
-        sink.message(bytes, start, end);
+        sink.message(span);
       },
     };
   }
   const active = recorder.context;
   return {
     ...sink,
-    message(bytes, start, end): void {
+    message(span): void {
       recorder.received();
-      context.with(active, () => sink.message(bytes, start, end));
+      context.with(active, () => sink.message(span));
     },
     end: context.bind(active, sink.end.bind(sink)),
     fail: context.bind(active, sink.fail.bind(sink)),
@@ -114,8 +114,10 @@ export function observedRequestSink<Sink extends RequestSinkLike>(
 
 /** The shape of a request reader's sink (`services/request_reader.ts`). */
 export interface RequestSinkLike {
-  /** One message: `bytes[start..end)`. */
-  message(bytes: Uint8Array, start: number, end: number): void;
+  /** One message: `span.bytes[span.start..span.end)`, valid during the call only. */
+  message(
+    span: Readonly<{ bytes: Uint8Array; start: number; end: number }>,
+  ): void;
   /** The client half-closed the call. */
   end(): void;
   /** The request broke the framing or a limit. */

@@ -44,6 +44,7 @@ Deno.test("createClient() over grpc-js runs interceptors and passes channel opti
   const seen: string[] = [];
   const interceptor: grpc.Interceptor = (options, nextCall) =>
     new grpc.InterceptingCall(nextCall(options), {
+      // deno-lint-ignore grpc-stream/max-required-params -- grpc-js's Requester.start signature
       start(metadata, _listener, next) {
         seen.push(`start ${options.method_definition.path}`);
         next(metadata, {

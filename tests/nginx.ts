@@ -16,8 +16,7 @@ const DRAIN_PERIOD_MS = 300;
 /** The configuration of `docs/scaling.md`, in a test's own directory and ports. */
 function nginxConfig(
   dir: string,
-  listenPort: number,
-  ports: readonly number[],
+  { listenPort, ports }: { listenPort: number; ports: readonly number[] },
 ): string {
   const servers = ports.map((port) =>
     `    server 127.0.0.1:${port} max_fails=0;`
@@ -89,7 +88,7 @@ export async function startNginx(ports: readonly number[]): Promise<Nginx> {
   const listenPort = unusedPort();
   await Deno.writeTextFile(
     `${dir}/nginx.conf`,
-    nginxConfig(dir, listenPort, ports),
+    nginxConfig(dir, { listenPort, ports }),
   );
   const child = new Deno.Command(NGINX, {
     args: ["-p", dir, "-c", `${dir}/nginx.conf`, "-e", `${dir}/error.log`],
@@ -212,12 +211,23 @@ export function spread(
   );
 }
 
-/** `promise`, or a failure naming `what` if it has not settled within `ms`. */
+/** How long {@linkcode within} waits. */
+export interface WithinOptions {
+  /**
+   * How long the promise may take to settle, in ms.
+   *
+   * @default {10_000}
+   */
+  ms?: number;
+}
+
+/** `promise`, or a failure naming `what` if it has not settled within `options.ms`. */
 export async function within<T>(
   promise: Promise<T>,
-  ms: number,
   what: string,
+  options: WithinOptions = {},
 ): Promise<T> {
+  const { ms = 10_000 } = options;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const hung = new Promise<never>((_, reject) => {
     timer = setTimeout(
@@ -246,8 +256,7 @@ export interface HeldCall {
 
 export function holdCall(
   client: StreamClient,
-  kind: "sum" | "sqrt",
-  id: number,
+  { kind, id }: { kind: "sum" | "sqrt"; id: number },
 ): HeldCall {
   const { promise: released, resolve: release } = Promise.withResolvers<void>();
   const first = 1000 + id;

@@ -41,7 +41,8 @@ Deno.test("nginx spreads calls over three servers and routes around a killed one
       async () => {
         const held = Array.from(
           { length: 12 },
-          (_, id) => holdCall(client, id % 2 === 0 ? "sqrt" : "sum", id),
+          (_, id) =>
+            holdCall(client, { kind: id % 2 === 0 ? "sqrt" : "sum", id }),
         );
         const holders = await Promise.all(held.map(async (call) => {
           const index = await within(
@@ -49,7 +50,6 @@ Deno.test("nginx spreads calls over three servers and routes around a killed one
               await backend.waitForLine("stdout", new RegExp(`^${call.line}$`));
               return index;
             })),
-            10_000,
             `${call.kind} reaching a server`,
           );
           return index;
@@ -70,18 +70,13 @@ Deno.test("nginx spreads calls over three servers and routes around a killed one
               call.answered
             ),
           ),
-          10_000,
           "the first roots",
         );
         backends[victim]!.kill("SIGKILL");
         await backends[victim]!.finished();
         for (const call of held) call.release();
         for (const [i, call] of held.entries()) {
-          const outcome = await within(
-            call.outcome,
-            10_000,
-            `${call.kind} call`,
-          );
+          const outcome = await within(call.outcome, `${call.kind} call`);
           if (holders[i] === victim) {
             ok(
               outcome instanceof GrpcError,

@@ -51,12 +51,28 @@ function sumMessage(number: number): Buffer {
  * Sends one request over a raw HTTP/2 session, each chunk a DATA frame of its own, and reads
  * the answer: what no gRPC library would send.
  */
+/** Where a raw request goes and what it adds to the usual headers. */
+interface RawRequestOptions {
+  /**
+   * The method's path.
+   *
+   * @default {"/stream.ClientStream/Sum"}
+   */
+  path?: string;
+  /**
+   * Headers that add to or replace the usual gRPC ones.
+   *
+   * @default {{}}
+   */
+  headers?: Record<string, string>;
+}
+
 function rawRequest(
   session: http2.ClientHttp2Session,
-  path: string,
   chunks: readonly Uint8Array[],
-  headers: Record<string, string> = {},
+  options: RawRequestOptions = {},
 ): Promise<RawAnswer> {
+  const { path = "/stream.ClientStream/Sum", headers = {} } = options;
   return new Promise((resolve, reject) => {
     const stream = session.request({
       ":method": "POST",
@@ -120,8 +136,8 @@ Deno.test("openRequestReader() reads the requests of a grpc-js call itself", asy
           callback: grpc.sendUnaryData<SumReply>,
         ): void {
           const sink: RequestSink = {
-            message(_bytes, start, end) {
-              received.push(end - start);
+            message(span) {
+              received.push(span.end - span.start);
             },
             end() {
               callback(null, { sum: BigInt(received.length) });
@@ -159,7 +175,7 @@ Deno.test("openRequestReader() reads the requests of a grpc-js call itself", asy
           callback: grpc.sendUnaryData<SumReply>,
         ): void {
           reader = openRequestReader(call, {
-            message(bytes, start, end) {
+            message({ bytes, start, end }) {
               received.push(
                 decodeSumRequest(bytes.subarray(start, end)).number ===
                     BigInt(received.length)
@@ -182,7 +198,6 @@ Deno.test("openRequestReader() reads the requests of a grpc-js call itself", asy
         // One DATA frame per message, as grpc-go sends them.
         const answer = await rawRequest(
           session,
-          "/stream.ClientStream/Sum",
           Array.from({ length: count }, (_, index) => sumMessage(index)),
         );
         strictEqual(answer.grpcStatus, "0", String(answer.grpcMessage));
@@ -339,9 +354,7 @@ Deno.test("startServer() holds the gRPC framing on the receive path", async (t) 
         sumMessage(22),
         Buffer.from([0, 0, 0, 0, 9, 0x08, 0x01]),
       ]);
-      const answer = await rawRequest(session, "/stream.ClientStream/Sum", [
-        cut,
-      ]);
+      const answer = await rawRequest(session, [cut]);
       strictEqual(answer.grpcStatus, String(grpc.status.INTERNAL));
       ok(
         answer.grpcMessage?.includes("ended inside a message"),
@@ -350,11 +363,9 @@ Deno.test("startServer() holds the gRPC framing on the receive path", async (t) 
     });
 
     await t.step("a Sqrt cut inside a message prefix is INTERNAL", async () => {
-      const answer = await rawRequest(
-        session,
-        "/stream.BidirectionalStreamServer/Sqrt",
-        [Buffer.from([0, 0, 0])],
-      );
+      const answer = await rawRequest(session, [Buffer.from([0, 0, 0])], {
+        path: "/stream.BidirectionalStreamServer/Sqrt",
+      });
       strictEqual(answer.grpcStatus, String(grpc.status.INTERNAL));
     });
 
@@ -367,9 +378,9 @@ Deno.test("startServer() holds the gRPC framing on the receive path", async (t) 
             "/stream.BidirectionalStreamServer/Sqrt",
           ]
         ) {
-          const answer = await rawRequest(session, path, [
+          const answer = await rawRequest(session, [
             frame(Buffer.from([0x08, 0x05]), 1),
-          ]);
+          ], { path });
           strictEqual(answer.grpcStatus, String(grpc.status.INTERNAL), path);
           ok(
             answer.grpcMessage?.includes("compressed"),
@@ -380,10 +391,10 @@ Deno.test("startServer() holds the gRPC framing on the receive path", async (t) 
     );
 
     await t.step("a gzip message on a gzip call is read", async () => {
-      const answer = await rawRequest(session, "/stream.ClientStream/Sum", [
+      const answer = await rawRequest(session, [
         frame(gzipSync(encodeSumRequest({ number: 40n })), 1),
         sumMessage(2),
-      ], { "grpc-encoding": "gzip" });
+      ], { headers: { "grpc-encoding": "gzip" } });
       strictEqual(answer.grpcStatus, "0");
       // The reply: prefix, then field 1 = 42.
       deepStrictEqual([...answer.body], [0, 0, 0, 0, 2, 0x08, 42]);
@@ -396,11 +407,7 @@ Deno.test("startServer() holds the gRPC framing on the receive path", async (t) 
           [1, 300, 70_000, 2 ** 35, -5].map(sumMessage),
         );
         const chunks = [...bytes].map((byte) => Buffer.from([byte]));
-        const answer = await rawRequest(
-          session,
-          "/stream.ClientStream/Sum",
-          chunks,
-        );
+        const answer = await rawRequest(session, chunks);
         strictEqual(answer.grpcStatus, "0");
         const expected = 1 + 300 + 70_000 + 2 ** 35 - 5;
         deepStrictEqual(
@@ -420,10 +427,10 @@ Deno.test("startServer() holds the gRPC framing on the receive path", async (t) 
           ]
         ) {
           // An empty message first (0 for either method), then one byte over the limit.
-          const answer = await rawRequest(session, path, [
+          const answer = await rawRequest(session, [
             frame(Buffer.alloc(0)),
             frame(Buffer.alloc(1025)),
-          ]);
+          ], { path });
           strictEqual(
             answer.grpcStatus,
             String(grpc.status.RESOURCE_EXHAUSTED),
@@ -435,7 +442,7 @@ Deno.test("startServer() holds the gRPC framing on the receive path", async (t) 
         filler[0] = 0x12;
         filler[1] = 0x80 | (1021 & 0x7f);
         filler[2] = 1021 >> 7;
-        const answer = await rawRequest(session, "/stream.ClientStream/Sum", [
+        const answer = await rawRequest(session, [
           frame(filler),
           sumMessage(7),
         ]);
@@ -447,12 +454,9 @@ Deno.test("startServer() holds the gRPC framing on the receive path", async (t) 
     await t.step(
       "a request that is not application/grpc gets HTTP 415",
       async () => {
-        const plain = await rawRequest(
-          session,
-          "/stream.ClientStream/Sum",
-          [sumMessage(1)],
-          { "content-type": "text/plain" },
-        );
+        const plain = await rawRequest(session, [sumMessage(1)], {
+          headers: { "content-type": "text/plain" },
+        });
         strictEqual(plain.httpStatus, 415);
         const none = await new Promise<number | undefined>(
           (resolve, reject) => {

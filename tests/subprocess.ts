@@ -51,6 +51,22 @@ interface LineWaiter {
 
 const DEFAULT_WAIT_MS = 15_000;
 
+/** How many lines {@linkcode DenoProcess.waitForLines} waits for, and how long. */
+export interface WaitForLinesOptions {
+  /**
+   * How many matching lines to wait for.
+   *
+   * @default {1}
+   */
+  count?: number;
+  /**
+   * How long to wait, in ms.
+   *
+   * @default {15_000}
+   */
+  timeoutMs?: number;
+}
+
 /** A running `deno` subprocess whose stdout and stderr are collected as lines. */
 export class DenoProcess implements AsyncDisposable {
   /** Lines written to stdout so far. */
@@ -112,13 +128,16 @@ export class DenoProcess implements AsyncDisposable {
     pattern: RegExp,
     timeoutMs = DEFAULT_WAIT_MS,
   ): Promise<RegExpExecArray> {
-    const [match] = await this.waitForLines(stream, pattern, 1, timeoutMs);
+    const [match] = await this.waitForLines(stream, pattern, { timeoutMs });
     return match!;
   }
 
   /**
-   * Waits until `count` lines of `stream` match `pattern`, counting lines already written.
+   * Waits until `options.count` lines of `stream` match `pattern`, counting lines already
+   * written.
    *
+   * @param options How many lines, and how long to wait. A bare number is the count, for
+   * `tests/round_robin_test.ts` until it passes `{ count }`.
    * @returns The first `count` matches, in order.
    * @throws {Error} If the stream ends or the time runs out first; the message shows the
    * output so far.
@@ -126,9 +145,12 @@ export class DenoProcess implements AsyncDisposable {
   waitForLines(
     stream: StreamName,
     pattern: RegExp,
-    count: number,
-    timeoutMs = DEFAULT_WAIT_MS,
+    options: WaitForLinesOptions | number = {},
   ): Promise<RegExpExecArray[]> {
+    const { count = 1, timeoutMs = DEFAULT_WAIT_MS } = typeof options ===
+        "number"
+      ? { count: options }
+      : options;
     const matches: RegExpExecArray[] = [];
     for (const line of this[stream]) {
       const match = pattern.exec(line);
@@ -319,11 +341,9 @@ export async function startServerProcess(
 ): Promise<ServerProcess> {
   const process = DenoProcess.spawn(args);
   try {
-    const matches = await process.waitForLines(
-      "stdout",
-      SERVING,
-      expectedAddresses,
-    );
+    const matches = await process.waitForLines("stdout", SERVING, {
+      count: expectedAddresses,
+    });
     return {
       process,
       addresses: matches.map((match) => match[1]!),

@@ -83,13 +83,13 @@ function readSettings(args: string[]): Settings {
   return {
     quick,
     json: values.json,
-    repeat: wholeNumber(values.repeat, quick ? 1 : 3, "Repeat"),
-    limitSeconds: wholeNumber(values.limit, quick ? 20 : 60, "Limit"),
+    repeat: wholeNumber(values.repeat, "Repeat") ?? (quick ? 1 : 3),
+    limitSeconds: wholeNumber(values.limit, "Limit") ?? (quick ? 20 : 60),
     powCount: quick ? 200_000 : 1_000_000,
     sumCount: quick ? 200_000 : 1_000_000,
     sqrtCount: quick ? 50_000 : 200_000,
     slowCount: 1_000_000,
-    slowWindowSeconds: wholeNumber(values.window, quick ? 5 : 15, "Window"),
+    slowWindowSeconds: wholeNumber(values.window, "Window") ?? (quick ? 5 : 15),
     slowReadDelayMs: 1,
     articleCount: quick ? 500 : 2_000,
     articleWorkCount: quick ? 200 : 500,
@@ -99,12 +99,12 @@ function readSettings(args: string[]): Settings {
   };
 }
 
+/** `value` as a positive integer, or `undefined` when the option was not given. */
 function wholeNumber(
   value: string | undefined,
-  fallback: number,
   name: string,
-): number {
-  if (value === undefined) return fallback;
+): number | undefined {
+  if (value === undefined) return undefined;
   const parsed = Number(value);
   if (!Number.isSafeInteger(parsed) || parsed < 1) {
     throw new RangeError(`${name} must be a positive integer: ${value}`);
@@ -130,12 +130,28 @@ const GRPC_JS_CLIENT_PERMISSIONS = [
 /** Every child still running, so an interrupted run can end them all. */
 const liveChildren = new Set<Deno.ChildProcess>();
 
+/** How a benchmark program runs. */
+interface SpawnOptions {
+  /**
+   * Its `deno run` permission flags.
+   *
+   * @default {RUN_PERMISSIONS}
+   */
+  permissions?: readonly string[];
+  /**
+   * Kills it when aborted.
+   *
+   * @default {undefined}
+   */
+  signal?: AbortSignal;
+}
+
 function spawnDeno(
   program: string,
-  permissions: readonly string[],
   args: readonly string[],
-  signal?: AbortSignal,
+  options: SpawnOptions = {},
 ): Deno.ChildProcess {
+  const { permissions = RUN_PERMISSIONS, signal } = options;
   const child = new Deno.Command(Deno.execPath(), {
     args: [
       "run",
@@ -220,11 +236,13 @@ class ServerProcess implements AsyncDisposable {
   readonly #drained: Promise<unknown>;
 
   private constructor(
-    label: string,
     child: Deno.ChildProcess,
-    port: number,
-    stderr: { text: string },
-    drained: Promise<unknown>,
+    { label, port, stderr, drained }: {
+      label: string;
+      port: number;
+      stderr: { text: string };
+      drained: Promise<unknown>;
+    },
   ) {
     this.label = label;
     this.#child = child;
@@ -243,7 +261,7 @@ class ServerProcess implements AsyncDisposable {
     program: string,
     args: readonly string[] = [],
   ): Promise<ServerProcess> {
-    const child = spawnDeno(program, RUN_PERMISSIONS, args);
+    const child = spawnDeno(program, args);
     const stderr = { text: "" };
     const stderrDone = collectTail(child.stderr, stderr);
     const lines = child.stdout.pipeThrough(new TextDecoderStream())
@@ -277,13 +295,12 @@ class ServerProcess implements AsyncDisposable {
           // Discarded.
         }
       })();
-      return new ServerProcess(
+      return new ServerProcess(child, {
         label,
-        child,
-        announcement.port,
+        port: announcement.port,
         stderr,
-        Promise.all([stdoutDone, stderrDone]),
-      );
+        drained: Promise.all([stdoutDone, stderrDone]),
+      });
     } catch (error) {
       killQuietly(child);
       await child.status;
@@ -390,14 +407,30 @@ class MemorySampler {
 }
 
 /** Runs a client program to its end and returns the result it printed. */
+/** How a client program runs, and for how long at most. */
+interface ClientRunOptions {
+  /**
+   * Its `deno run` permission flags.
+   *
+   * @default {RUN_PERMISSIONS}
+   */
+  permissions?: readonly string[];
+  /**
+   * When to kill it, in ms: past its own limit, for a client that hangs.
+   *
+   * @default {120_000}
+   */
+  hardLimitMs?: number;
+}
+
 async function runClient(
   program: string,
-  permissions: readonly string[],
   args: readonly string[],
-  hardLimitMs: number,
+  options: ClientRunOptions = {},
 ): Promise<ClientResult> {
+  const { permissions = RUN_PERMISSIONS, hardLimitMs = 120_000 } = options;
   const signal = AbortSignal.timeout(hardLimitMs);
-  const child = spawnDeno(program, permissions, args, signal);
+  const child = spawnDeno(program, args, { permissions, signal });
   await child.stdin.close();
   const stdout = { text: "" };
   const stderr = { text: "" };
@@ -550,9 +583,14 @@ function median(values: readonly number[]): number | undefined {
     : (sorted[middle - 1]! + sorted[middle]!) / 2;
 }
 
+/** Which cell of the throughput table: a shape through a pairing of client and server. */
+interface CellKey {
+  shape: Shape;
+  pairing: Pairing;
+}
+
 async function measureThroughputRun(
-  shape: Shape,
-  pairing: Pairing,
+  { shape, pairing }: CellKey,
   settings: Settings,
 ): Promise<ThroughputRun> {
   const info = PAIRINGS[pairing];
@@ -569,7 +607,6 @@ async function measureThroughputRun(
       : Math.max(settings.limitSeconds, 120);
     const result = await runClient(
       info.client,
-      info.clientPermissions,
       [
         shape,
         server.address,
@@ -579,7 +616,10 @@ async function measureThroughputRun(
         String(limitSeconds),
         ...info.extraArgs(settings),
       ],
-      (limitSeconds + 60) * 1000,
+      {
+        permissions: info.clientPermissions,
+        hardLimitMs: (limitSeconds + 60) * 1000,
+      },
     );
     // A server that fails on the client's goodbye does so within moments of it.
     await sampler.sample();
@@ -599,9 +639,7 @@ function isFailure(result: ClientResult): boolean {
 }
 
 function summarizeCell(
-  shape: Shape,
-  pairing: Pairing,
-  settings: Settings,
+  { shape, pairing, count }: CellKey & { count: number },
   runs: ThroughputRun[],
 ): ThroughputCell {
   const good = runs.filter((run) => run.result.ok);
@@ -616,7 +654,7 @@ function summarizeCell(
     shape,
     pairing,
     label: PAIRINGS[pairing].label,
-    count: countOf(shape, settings),
+    count,
     runs,
     medianRate: median(
       (good.length > 0 ? good : stalledRuns).map((run) => run.result.rate),
@@ -737,7 +775,7 @@ async function measureThroughput(
         // A plain grpc-js run that stalled would stall again for the whole limit: one is
         // enough to report it, and the time goes to the runs that still vary.
         if (previous.some((run) => run.result.stalled)) continue;
-        const run = await measureThroughputRun(shape, pairing, settings);
+        const run = await measureThroughputRun({ shape, pairing }, settings);
         runs.set(key, [...previous, run]);
         log(
           `${shape} ${
@@ -750,9 +788,7 @@ async function measureThroughput(
   return shapes.flatMap((shape) =>
     SHAPE_PAIRINGS[shape].map((pairing) =>
       summarizeCell(
-        shape,
-        pairing,
-        settings,
+        { shape, pairing, count: countOf(shape, settings) },
         runs.get(`${shape}/${pairing}`) ?? [],
       )
     )
@@ -798,7 +834,6 @@ async function measureSlowReader(
   try {
     result = await runClient(
       "our_client.ts",
-      RUN_PERMISSIONS,
       [
         "slow-pow",
         serverProcess.address,
@@ -809,7 +844,7 @@ async function measureSlowReader(
         "--window",
         String(settings.slowWindowSeconds),
       ],
-      (settings.slowWindowSeconds + 60) * 1000,
+      { hardLimitMs: (settings.slowWindowSeconds + 60) * 1000 },
     );
   } finally {
     await sampler.stop();
@@ -907,9 +942,7 @@ async function measureArticle(settings: Settings): Promise<ArticleCell[]> {
           }
           const result = await runClient(
             "article_client.ts",
-            RUN_PERMISSIONS,
             [mode, server.address, "--count", String(count)],
-            120_000,
           );
           const cell = cells.find((candidate) =>
             candidate.mode === mode && candidate.workMs === workMs
@@ -1054,8 +1087,7 @@ function formatRatio(ratio: number | undefined, lowerBound = false): string {
 
 function cellOf(
   report: Pick<Report, "throughput">,
-  shape: Shape,
-  pairing: Pairing,
+  { shape, pairing }: CellKey,
 ): ThroughputCell | undefined {
   return report.throughput.find((cell) =>
     cell.shape === shape && cell.pairing === pairing
@@ -1093,7 +1125,7 @@ function evaluateTargets(
 ): Target[] {
   const targets: Target[] = [];
   const fullCounts = !report.settings.quick;
-  const sum = cellOf(report, "sum", "ours");
+  const sum = cellOf(report, { shape: "sum", pairing: "ours" });
   targets.push({
     target: "our sum ≥ 50,000 msg/s over the whole million",
     figure: `${formatRate(sum?.medianRate)} msg/s over ${
@@ -1105,7 +1137,7 @@ function evaluateTargets(
       ? sum.medianRate >= 50_000
       : null,
   });
-  const sqrt = cellOf(report, "sqrt", "ours");
+  const sqrt = cellOf(report, { shape: "sqrt", pairing: "ours" });
   targets.push({
     target: "our sqrt ≥ 25,000 answers/s",
     figure: `${formatRate(sqrt?.medianRate)} answers/s`,
@@ -1114,8 +1146,8 @@ function evaluateTargets(
       : sqrt.medianRate >= 25_000,
   });
   const powRatio = ratioOf(
-    cellOf(report, "pow", "ours"),
-    cellOf(report, "pow", "baseline"),
+    cellOf(report, { shape: "pow", pairing: "ours" }),
+    cellOf(report, { shape: "pow", pairing: "baseline" }),
   );
   targets.push({
     target: "our pow ≥ 1.5× the plain grpc-js baseline",
@@ -1124,8 +1156,8 @@ function evaluateTargets(
   });
   for (const shape of ["pow", "sum", "sqrt"] as const) {
     const serverRatio = ratioOf(
-      cellOf(report, shape, "ours"),
-      cellOf(report, shape, "oursOnBaseline"),
+      cellOf(report, { shape, pairing: "ours" }),
+      cellOf(report, { shape, pairing: "oursOnBaseline" }),
     );
     targets.push({
       target: `our server ≥ 1.0× the grpc-js handlers on ${shape} (a/c)`,
@@ -1198,10 +1230,10 @@ function renderReport(report: Report): string {
       "(e) our helpers, grpc-js transport → our server",
     ],
     shapes.map((shape) => {
-      const a = cellOf(report, shape, "ours");
-      const b = cellOf(report, shape, "baseline");
-      const c = cellOf(report, shape, "oursOnBaseline");
-      const d = cellOf(report, shape, "tunedBaseline");
+      const a = cellOf(report, { shape, pairing: "ours" });
+      const b = cellOf(report, { shape, pairing: "baseline" });
+      const c = cellOf(report, { shape, pairing: "oursOnBaseline" });
+      const d = cellOf(report, { shape, pairing: "tunedBaseline" });
       const ab = ratioOf(a, b);
       const ac = ratioOf(a, c);
       return [
@@ -1213,7 +1245,7 @@ function renderReport(report: Report): string {
         rateCell(c),
         formatRatio(ac.ratio, ac.lowerBound),
         d === undefined ? "(same as b)" : rateCell(d),
-        rateCell(cellOf(report, shape, "oursOverGrpcJs")),
+        rateCell(cellOf(report, { shape, pairing: "oursOverGrpcJs" })),
       ];
     }),
   ));
@@ -1238,9 +1270,11 @@ function renderReport(report: Report): string {
     ["shape", "(a) our server", "(b) grpc-js handlers", "(c) grpc-js handlers"],
     shapes.map((shape) => [
       shape,
-      formatMiB(cellOf(report, shape, "ours")?.peakRssKb),
-      formatMiB(cellOf(report, shape, "baseline")?.peakRssKb),
-      formatMiB(cellOf(report, shape, "oursOnBaseline")?.peakRssKb),
+      formatMiB(cellOf(report, { shape, pairing: "ours" })?.peakRssKb),
+      formatMiB(cellOf(report, { shape, pairing: "baseline" })?.peakRssKb),
+      formatMiB(
+        cellOf(report, { shape, pairing: "oursOnBaseline" })?.peakRssKb,
+      ),
     ]),
   ));
   out.push("");

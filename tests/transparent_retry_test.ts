@@ -29,11 +29,23 @@ interface RefusingProxy extends AsyncDisposable {
   connections(): number;
 }
 
+/** How many of a proxy's streams meet its fault. */
+interface ProxyOptions {
+  /**
+   * How many request streams, the first ones over every connection, get the fault; the
+   * proxy relays the rest.
+   *
+   * @default {1}
+   */
+  count?: number;
+}
+
 async function startProxy(
   upstreamPort: number,
   fault: Fault,
-  count: number,
+  options: ProxyOptions = {},
 ): Promise<RefusingProxy> {
+  const { count = 1 } = options;
   const process = DenoProcess.spawn(
     [PROXY, String(upstreamPort), fault, String(count)],
     { program: "/usr/bin/python3" },
@@ -44,7 +56,7 @@ async function startProxy(
       address: `127.0.0.1:${port}`,
       process,
       streams: async (count) => {
-        await process.waitForLines("stdout", /^stream /, count);
+        await process.waitForLines("stdout", /^stream /, { count });
         return process.stdout.filter((line) => line.startsWith("stream "));
       },
       connections: () =>
@@ -99,7 +111,7 @@ for (const fault of ["goaway", "refuse"] as const) {
 
     for (const [kind, call] of Object.entries(CALLS)) {
       await t.step(`a ${kind} call succeeds on the retry`, async () => {
-        await using proxy = await startProxy(server.port, fault, 1);
+        await using proxy = await startProxy(server.port, fault);
         using client = createClient(proxy.address);
         await call(client);
         deepStrictEqual(await proxy.streams(2), [
@@ -114,7 +126,7 @@ for (const fault of ["goaway", "refuse"] as const) {
     await t.step(
       "a call refused again is not retried a second time",
       async () => {
-        await using proxy = await startProxy(server.port, fault, 2);
+        await using proxy = await startProxy(server.port, fault, { count: 2 });
         using client = createClient(proxy.address);
         const error = await failure(Array.fromAsync(client.pow(2)));
         strictEqual(error.code, Status.UNAVAILABLE, String(error));
@@ -131,7 +143,7 @@ for (const fault of ["goaway", "refuse"] as const) {
     await t.step(
       "the messages written before the refusal are sent again",
       async () => {
-        await using proxy = await startProxy(server.port, fault, 1);
+        await using proxy = await startProxy(server.port, fault);
         using client = createClient(proxy.address);
         // About 7 KiB of requests, under the 16 KiB a call holds for a retry; the last
         // number is written once the first stream has been refused.
@@ -151,7 +163,7 @@ for (const fault of ["goaway", "refuse"] as const) {
     await t.step(
       "a call that sent more than the retry buffer holds is not retried",
       async () => {
-        await using proxy = await startProxy(server.port, fault, 1);
+        await using proxy = await startProxy(server.port, fault);
         using client = createClient(proxy.address);
         // About 28 KiB of requests before the refusal: more than a call holds.
         const numbers = Array.from({ length: 4_000 }, (_, i) => i + 1_000_000);
@@ -170,7 +182,7 @@ for (const fault of ["goaway", "refuse"] as const) {
     );
 
     await t.step("the deadline runs across the retry", async () => {
-      await using proxy = await startProxy(server.port, fault, 1);
+      await using proxy = await startProxy(server.port, fault);
       using client = createClient(proxy.address);
       async function* oneThenNothing(): AsyncGenerator<number> {
         yield 4;
@@ -193,7 +205,7 @@ Deno.test("createClient() does not retry a call the server may have seen", async
   await using server = await startServer({ port: 0 });
 
   await t.step("a stream reset with another code", async () => {
-    await using proxy = await startProxy(server.port, "reset-internal", 1);
+    await using proxy = await startProxy(server.port, "reset-internal");
     using client = createClient(proxy.address);
     const error = await failure(client.sum([1, 2, 3]));
     strictEqual(error.code, Status.INTERNAL, String(error));
@@ -207,11 +219,7 @@ Deno.test("createClient() does not retry a call the server may have seen", async
   });
 
   await t.step("a stream refused after the response headers", async () => {
-    await using proxy = await startProxy(
-      server.port,
-      "refuse-after-headers",
-      1,
-    );
+    await using proxy = await startProxy(server.port, "refuse-after-headers");
     using client = createClient(proxy.address);
     const error = await failure(Array.fromAsync(client.pow(2)));
     strictEqual(error.code, Status.UNAVAILABLE, String(error));
@@ -227,7 +235,7 @@ Deno.test("createClient() retries a call it never sent without using up its retr
   await using server = await startServer({ port: 0 });
   // The first connection takes one stream at a time, then goes away; the next connection
   // refuses the first stream it sees.
-  await using proxy = await startProxy(server.port, "queued", 1);
+  await using proxy = await startProxy(server.port, "queued");
   using client = createClient(proxy.address);
   const goaway = proxy.process.waitForLine("stdout", /^goaway$/);
   const { promise: released, resolve: release } = Promise.withResolvers<

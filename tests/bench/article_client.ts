@@ -221,7 +221,11 @@ async function main(): Promise<ClientResult> {
     error = describeError(caught);
   }
   const elapsed = performance.now() - start;
-  return resultOf(count, error === undefined ? count : 0, elapsed, error);
+  return resultOf({
+    expected: count,
+    completed: error === undefined ? count : 0,
+    milliseconds: elapsed,
+  }, { error });
 }
 
 reportResult(await main());

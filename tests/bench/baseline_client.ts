@@ -55,12 +55,18 @@ function finished(call: grpc.ClientReadableStream<unknown>): Promise<void> {
   });
 }
 
-function startPow(
-  address: string,
-  count: number,
-  run: Run,
-  options: grpc.ClientOptions,
-): Started {
+/** What a run asks of the server, and how its client is made. */
+interface Plan {
+  address: string;
+  /** How many messages to move. */
+  count: number;
+  options: grpc.ClientOptions;
+  /** Whether writes wait for 'drain' once grpc-js's buffer is full. */
+  waitForDrain: boolean;
+}
+
+function startPow(plan: Plan, run: Run): Started {
+  const { address, count, options } = plan;
   const client = new streamPackage.ServerStream(
     address,
     grpc.credentials.createInsecure(),
@@ -80,13 +86,8 @@ function startPow(
   return { done, cancel: () => call.cancel() };
 }
 
-function startSum(
-  address: string,
-  count: number,
-  run: Run,
-  options: grpc.ClientOptions,
-  waitForDrain: boolean,
-): Started {
+function startSum(plan: Plan, run: Run): Started {
+  const { address, count, options, waitForDrain } = plan;
   const client = new streamPackage.ClientStream(
     address,
     grpc.credentials.createInsecure(),
@@ -127,13 +128,8 @@ function startSum(
   return { done, cancel: () => call.cancel() };
 }
 
-function startSqrt(
-  address: string,
-  count: number,
-  run: Run,
-  options: grpc.ClientOptions,
-  waitForDrain: boolean,
-): Started {
+function startSqrt(plan: Plan, run: Run): Started {
+  const { address, count, options, waitForDrain } = plan;
   const client = new streamPackage.BidirectionalStreamServer(
     address,
     grpc.credentials.createInsecure(),
@@ -202,16 +198,17 @@ async function main(): Promise<ClientResult> {
     ]);
   }
   const sampler = setInterval(sample, 1_000);
+  const plan: Plan = { address, count, options, waitForDrain };
   let started: Started;
   switch (shape) {
     case "pow":
-      started = startPow(address, count, run, options);
+      started = startPow(plan, run);
       break;
     case "sum":
-      started = startSum(address, count, run, options, waitForDrain);
+      started = startSum(plan, run);
       break;
     case "sqrt":
-      started = startSqrt(address, count, run, options, waitForDrain);
+      started = startSqrt(plan, run);
       break;
     default:
       throw new TypeError(`Unknown shape: ${shape}`);
@@ -226,11 +223,8 @@ async function main(): Promise<ClientResult> {
   clearInterval(sampler);
   sample();
   const result = resultOf(
-    count,
-    run.completed,
-    elapsed,
-    run.error,
-    run.stalled,
+    { expected: count, completed: run.completed, milliseconds: elapsed },
+    { error: run.error, stalled: run.stalled },
   );
   result.progress = samples;
   return result;

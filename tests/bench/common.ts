@@ -93,23 +93,45 @@ export function reportResult(result: ClientResult): void {
   console.log(JSON.stringify(result));
 }
 
+/** How much a run moved and in what time. */
+export interface RunCounts {
+  /** How many messages the run should move. */
+  expected: number;
+  /** How many it moved. */
+  completed: number;
+  /** How long it took. */
+  milliseconds: number;
+}
+
+/** How a run ended, beyond its counts. */
+export interface ResultOptions {
+  /**
+   * Why it failed, if it did.
+   *
+   * @default {undefined}
+   */
+  error?: string | undefined;
+  /**
+   * Whether it hit its time limit.
+   *
+   * @default {false}
+   */
+  stalled?: boolean;
+}
+
 /**
  * Builds a result from a run's counts and timing.
  *
- * @param expected How many messages the run should move.
- * @param completed How many it moved.
- * @param milliseconds How long it took.
- * @param error Why it failed, if it did.
- * @param stalled Whether it hit its time limit.
+ * @param counts What the run moved, and how long it took.
+ * @param options How it ended.
  * @returns The result.
  */
 export function resultOf(
-  expected: number,
-  completed: number,
-  milliseconds: number,
-  error: string | undefined,
-  stalled = false,
+  counts: RunCounts,
+  options: ResultOptions = {},
 ): ClientResult {
+  const { expected, completed, milliseconds } = counts;
+  const { error, stalled = false } = options;
   const seconds = milliseconds / 1000;
   const result: ClientResult = {
     expected,

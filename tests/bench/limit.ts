@@ -175,8 +175,7 @@ class Server implements AsyncDisposable {
 
   private constructor(
     child: Deno.ChildProcess,
-    port: number,
-    drained: Promise<unknown>,
+    { port, drained }: { port: number; drained: Promise<unknown> },
   ) {
     this.#child = child;
     this.port = port;
@@ -255,7 +254,7 @@ class Server implements AsyncDisposable {
       await child.status;
       throw new Error(`${SERVER_LABELS[kind]} did not start: ${first}`);
     }
-    return new Server(child, port, drained);
+    return new Server(child, { port, drained });
   }
 
   get address(): string {
@@ -289,12 +288,23 @@ function bench(program: string): string {
   return new URL(program, BENCH_DIRECTORY).href;
 }
 
+/** How long a load client may run. */
+interface LoadOptions {
+  /**
+   * When to kill it, in ms.
+   *
+   * @default {120_000}
+   */
+  limitMs?: number;
+}
+
 /** Runs a load client and parses the JSON line it prints. */
 async function runLoad<Result>(
   command: string,
   args: string[],
-  limitMs: number,
+  options: LoadOptions = {},
 ): Promise<Result | string> {
+  const { limitMs = 120_000 } = options;
   const output = await new Deno.Command(command, {
     args,
     cwd: PROJECT_DIRECTORY,
@@ -379,7 +389,7 @@ async function measureStreams(
           String(count),
           "-limit",
           "120",
-        ], 180_000);
+        ], { limitMs: 180_000 });
         if (typeof result === "string") cell.failures.push(result);
         else if (!result.ok) {
           cell.failures.push(result.error ?? "stalled or incomplete");
@@ -427,7 +437,7 @@ async function measureShort(
                 String(connections),
                 "-seconds",
                 ...common,
-              ], 120_000)
+              ])
               : await runLoad<ShortResult>(Deno.execPath(), [
                 "run",
                 "--quiet",
@@ -444,7 +454,7 @@ async function measureShort(
                 String(connections),
                 "--seconds",
                 ...common,
-              ], 120_000);
+              ]);
             cells.push({
               shape,
               pairing,

@@ -63,11 +63,18 @@ function* countingNumbers(
   progress.completed = count;
 }
 
+/** One timed run of a call. */
+interface Run {
+  /** How many messages to move. */
+  count: number;
+  progress: Progress;
+  /** Aborts the call at the time limit. */
+  signal: AbortSignal;
+}
+
 async function runPow(
   client: StreamClient,
-  count: number,
-  progress: Progress,
-  signal: AbortSignal,
+  { count, progress, signal }: Run,
 ): Promise<string | undefined> {
   for await (const power of client.pow(1, { count, signal })) {
     if (power !== 1n) return `Power ${progress.completed} is ${power}, not 1`;
@@ -78,9 +85,7 @@ async function runPow(
 
 async function runSum(
   client: StreamClient,
-  count: number,
-  progress: Progress,
-  signal: AbortSignal,
+  { count, progress, signal }: Run,
 ): Promise<string | undefined> {
   const total = await client.sum(countingNumbers(count, progress), { signal });
   const expected = expectedSum(count);
@@ -89,9 +94,7 @@ async function runSum(
 
 async function runSqrt(
   client: StreamClient,
-  count: number,
-  progress: Progress,
-  signal: AbortSignal,
+  { count, progress, signal }: Run,
 ): Promise<string | undefined> {
   // `completed` counts answers here, so the numbers come from a plain generator.
   function* numbers(): Generator<number> {
@@ -111,12 +114,20 @@ function delay(milliseconds: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, milliseconds));
 }
 
+/** A `Pow` read slowly for a window of time. */
+interface SlowRun {
+  /** How many powers to ask for. */
+  count: number;
+  progress: Progress;
+  /** The pause after each power read. */
+  readDelayMs: number;
+  /** How long to read before leaving the call. */
+  windowMs: number;
+}
+
 async function runSlowPow(
   client: StreamClient,
-  count: number,
-  progress: Progress,
-  readDelayMs: number,
-  windowMs: number,
+  { count, progress, readDelayMs, windowMs }: SlowRun,
 ): Promise<string | undefined> {
   for await (const power of client.pow(1, { count })) {
     if (power !== 1n) return `Power ${progress.completed} is ${power}, not 1`;
@@ -155,33 +166,32 @@ async function main(): Promise<ClientResult> {
   const progress = new Progress();
   const timer = setTimeout(() => controller.abort(), limitMs);
   let error: string | undefined;
+  const run: Run = { count, progress, signal: controller.signal };
   try {
     switch (shape) {
       case "pow":
-        error = await runPow(client, count, progress, controller.signal);
+        error = await runPow(client, run);
         break;
       case "sum":
-        error = await runSum(client, count, progress, controller.signal);
+        error = await runSum(client, run);
         break;
       case "sqrt":
-        error = await runSqrt(client, count, progress, controller.signal);
+        error = await runSqrt(client, run);
         break;
       case "slow-pow": {
         const windowMs = positiveInteger(values.window, "Window") * 1000;
         const readDelayMs = positiveInteger(values["read-delay"], "Read delay");
-        error = await runSlowPow(
-          client,
+        error = await runSlowPow(client, {
           count,
           progress,
           readDelayMs,
           windowMs,
-        );
-        const result = resultOf(
-          count,
-          progress.completed,
-          progress.elapsedMs,
-          error,
-        );
+        });
+        const result = resultOf({
+          expected: count,
+          completed: progress.completed,
+          milliseconds: progress.elapsedMs,
+        }, { error });
         // A window reads only part of the call by design; it is not a failure.
         result.ok = error === undefined;
         return result;
@@ -196,13 +206,11 @@ async function main(): Promise<ClientResult> {
     progress.stop();
   }
   progress.sample();
-  const result = resultOf(
-    count,
-    progress.completed,
-    progress.elapsedMs,
-    error,
-    controller.signal.aborted,
-  );
+  const result = resultOf({
+    expected: count,
+    completed: progress.completed,
+    milliseconds: progress.elapsedMs,
+  }, { error, stalled: controller.signal.aborted });
   result.progress = progress.samples;
   return result;
 }

@@ -89,24 +89,24 @@ const CALL = /^Call \w+ from (\S+)$/;
 async function serve(program: string, args: string[]): Promise<PeerServer> {
   const process = DenoProcess.spawn(args, { program });
   try {
-    const [match] = await process.waitForLines("stdout", SERVING, 1, 30_000);
+    const [match] = await process.waitForLines("stdout", SERVING, {
+      timeoutMs: 30_000,
+    });
     const matched = new Map<string, number>();
     return {
       address: match![1]!,
       async waitForLog(pattern: RegExp): Promise<string> {
         const count = (matched.get(pattern.source) ?? 0) + 1;
         // A call's end is logged within milliseconds: a missing line fails soon.
-        const lines = await process.waitForLines(
-          "stderr",
-          pattern,
+        const lines = await process.waitForLines("stderr", pattern, {
           count,
-          5_000,
-        );
+          timeoutMs: 5_000,
+        });
         matched.set(pattern.source, count);
         return lines[count - 1]![0];
       },
       async callers(count: number): Promise<string[]> {
-        if (count > 0) await process.waitForLines("stderr", CALL, count);
+        if (count > 0) await process.waitForLines("stderr", CALL, { count });
         return process.stderr.flatMap((line) => CALL.exec(line)?.[1] ?? []);
       },
       [Symbol.asyncDispose]: () => process[Symbol.asyncDispose](),

@@ -70,7 +70,7 @@ class SoakServer implements AsyncDisposable {
     const figures = await this.#process.waitForLines(
       "stdout",
       /^[\d.]+(?: [\d.]+){4}$/,
-      ++this.#figures,
+      { count: ++this.#figures },
     );
     const [rss, heapUsed, heapTotal, external, peak] = figures.at(-1)![0]
       .split(" ").map(Number);
