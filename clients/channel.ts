@@ -1128,7 +1128,7 @@ export class Channel {
     });
     let stream: http2.ClientHttp2Stream;
     try {
-      stream = this.#request(session, requestHeaders, telemetry);
+      stream = this.#request(session, { headers: requestHeaders, telemetry });
     } catch (error) {
       telemetry?.end(Status.UNAVAILABLE, String((error as GrpcError).cause));
       throw error;
@@ -1162,13 +1162,15 @@ export class Channel {
     if (this.#closed) {
       throw new GrpcError(Status.UNAVAILABLE, "Client is closed");
     }
-    return this.#request(this.#connect(), headers, telemetry);
+    return this.#request(this.#connect(), { headers, telemetry });
   }
 
   #request(
     session: http2.ClientHttp2Session,
-    headers: http2.OutgoingHttpHeaders,
-    telemetry: CallRecorder | undefined,
+    { headers, telemetry }: {
+      headers: http2.OutgoingHttpHeaders;
+      telemetry: CallRecorder | undefined;
+    },
   ): http2.ClientHttp2Stream {
     let stream: http2.ClientHttp2Stream;
     try {
@@ -1345,7 +1347,10 @@ export class Channel {
     const host = hostname.startsWith("[") ? hostname.slice(1, -1) : hostname;
     const socket = this.#options.tls === undefined
       ? net.connect({ host, port: Number(port || 80) })
-      : this.#connectTls(host, Number(port || 443), this.#options.tls);
+      : this.#connectTls(
+        { host, port: Number(port || 443) },
+        this.#options.tls,
+      );
     socket.setNoDelay(true);
     coalesceWrites(socket);
     this.#socket = socket;
@@ -1402,7 +1407,10 @@ export class Channel {
    * that fails (an untrusted or mismatched certificate, a refused client certificate) ends
    * the calls on it with `UNAVAILABLE`.
    */
-  #connectTls(host: string, port: number, settings: ChannelTls): tls.TLSSocket {
+  #connectTls(
+    { host, port }: { host: string; port: number },
+    settings: ChannelTls,
+  ): tls.TLSSocket {
     const serverName = settings.serverName ?? host;
     const socket = tls.connect({
       host,

@@ -69,8 +69,10 @@ Deno.test("createClient() over grpc-js spreads calls over three servers and surv
   /** `calls` calls, `width` at a time, each checked; resolves with how many succeeded. */
   async function run(
     calls: number,
-    width: number,
-    onCall: (index: number) => Promise<void> | void,
+    { width, onCall }: {
+      width: number;
+      onCall: (index: number) => Promise<void> | void;
+    },
   ): Promise<number> {
     let next = 0;
     let succeeded = 0;
@@ -89,9 +91,9 @@ Deno.test("createClient() over grpc-js spreads calls over three servers and surv
   }
 
   await t.step("round_robin sends calls to every server", async () => {
-    strictEqual(await run(30, 1, () => {}), 30);
+    strictEqual(await run(30, { width: 1, onCall: () => {} }), 30);
     // The subprocess prints its lines a moment after it answers.
-    await third.process.waitForLines("stdout", /^client closed$/, 1);
+    await third.process.waitForLine("stdout", /^client closed$/);
     const seen = counts();
     strictEqual(
       seen.every((count) => count > 0),
@@ -103,8 +105,11 @@ Deno.test("createClient() over grpc-js spreads calls over three servers and surv
   await t.step("a server closed mid-run fails no call", async () => {
     const before = counts();
     let closing: Promise<void> | undefined;
-    const succeeded = await run(60, 4, (index) => {
-      if (index === 20) closing = first.close();
+    const succeeded = await run(60, {
+      width: 4,
+      onCall: (index) => {
+        if (index === 20) closing = first.close();
+      },
     });
     await closing;
     strictEqual(succeeded, 60);
@@ -120,11 +125,14 @@ Deno.test("createClient() over grpc-js spreads calls over three servers and surv
     // One call at a time, killed between two: a call that has started answering cannot be
     // retried (gRPC commits it), so a kill in the middle of one fails it in any client.
     const before = counts();
-    const succeeded = await run(60, 1, async (index) => {
-      if (index === 20) {
-        third.process.kill("SIGKILL");
-        await delay(0);
-      }
+    const succeeded = await run(60, {
+      width: 1,
+      onCall: async (index) => {
+        if (index === 20) {
+          third.process.kill("SIGKILL");
+          await delay(0);
+        }
+      },
     });
     strictEqual(succeeded, 60);
     const after = counts();

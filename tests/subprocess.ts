@@ -136,8 +136,7 @@ export class DenoProcess implements AsyncDisposable {
    * Waits until `options.count` lines of `stream` match `pattern`, counting lines already
    * written.
    *
-   * @param options How many lines, and how long to wait. A bare number is the count, for
-   * `tests/round_robin_test.ts` until it passes `{ count }`.
+   * @param options How many lines, and how long to wait.
    * @returns The first `count` matches, in order.
    * @throws {Error} If the stream ends or the time runs out first; the message shows the
    * output so far.
@@ -145,12 +144,9 @@ export class DenoProcess implements AsyncDisposable {
   waitForLines(
     stream: StreamName,
     pattern: RegExp,
-    options: WaitForLinesOptions | number = {},
+    options: WaitForLinesOptions = {},
   ): Promise<RegExpExecArray[]> {
-    const { count = 1, timeoutMs = DEFAULT_WAIT_MS } = typeof options ===
-        "number"
-      ? { count: options }
-      : options;
+    const { count = 1, timeoutMs = DEFAULT_WAIT_MS } = options;
     const matches: RegExpExecArray[] = [];
     for (const line of this[stream]) {
       const match = pattern.exec(line);
