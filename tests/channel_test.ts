@@ -18,7 +18,7 @@ import {
   startServerProcess,
   unusedPort,
 } from "./subprocess.ts";
-import { delay, forever } from "./test_utils.ts";
+import { delay, failure, forever } from "./test_utils.ts";
 
 const RAW_SERVER = new URL("./fixtures/raw_http2_server.ts", import.meta.url)
   .pathname;
@@ -136,16 +136,6 @@ function answer(
     for (const reply of replies) stream.write(grpcFrame(reply));
     stream.end();
   };
-}
-
-async function failure(promise: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof GrpcError) return error;
-    throw error;
-  }
-  throw new Error("The call did not fail");
 }
 
 Deno.test("createClient() reports a response that is not gRPC by its HTTP status", async (t) => {

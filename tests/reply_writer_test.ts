@@ -10,7 +10,12 @@ import {
   takePeakConnectionBytes,
 } from "../services/reply_writer.ts";
 import { POWERS_OF_TWO } from "./article_lines.ts";
-import { delay, type GrpcJsServer, listenOnFreePort } from "./test_utils.ts";
+import {
+  assertServes,
+  delay,
+  type GrpcJsServer,
+  listenOnFreePort,
+} from "./test_utils.ts";
 
 const SLOW_READER = new URL("./fixtures/slow_reader.py", import.meta.url)
   .pathname;
@@ -204,14 +209,5 @@ Deno.test("startServer() holds a bounded amount of replies per connection for a 
     );
   }
 
-  await t.step("the server still answers", async () => {
-    using client = createClient(server.addresses[0]!);
-    deepStrictEqual(await Array.fromAsync(client.pow(2, { count: 3 })), [
-      1n,
-      2n,
-      4n,
-    ]);
-    strictEqual(await client.sum([1, 2, 3]), 6n);
-    deepStrictEqual(await Array.fromAsync(client.sqrt([9, 16])), [3, 4]);
-  });
+  await t.step("the server still answers", () => assertServes(server));
 });

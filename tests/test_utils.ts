@@ -5,7 +5,12 @@
  */
 import { deepStrictEqual, strictEqual } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
-import { createClient, type ServerLogger, type StreamServer } from "../mod.ts";
+import {
+  createClient,
+  GrpcError,
+  type ServerLogger,
+  type StreamServer,
+} from "../mod.ts";
 import {
   GOAWAY_GUARD_OPTION,
   guardGrpcJsSessions,
@@ -89,6 +94,22 @@ export async function assertServes(server: StreamServer): Promise<void> {
   ]);
   strictEqual(await client.sum([1, 2, 3]), 6n);
   deepStrictEqual(await Array.fromAsync(client.sqrt([9, 16])), [3, 4]);
+}
+
+/**
+ * Waits for a call that must fail with a gRPC status.
+ *
+ * @returns The call's `GrpcError`.
+ * @throws {Error} If the call succeeds or fails with another error.
+ */
+export async function failure(promise: Promise<unknown>): Promise<GrpcError> {
+  try {
+    await promise;
+  } catch (error) {
+    if (error instanceof GrpcError) return error;
+    throw error;
+  }
+  throw new Error("The call did not fail");
 }
 
 /** A promise that never settles and holds no timer, for sources that must stall. */

@@ -1,7 +1,7 @@
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
-import { createClient, GrpcError, startServer, Status } from "../mod.ts";
+import { createClient, startServer, Status } from "../mod.ts";
 import { DenoProcess } from "./subprocess.ts";
-import { forever } from "./test_utils.ts";
+import { failure, forever } from "./test_utils.ts";
 
 const PROXY = new URL("./fixtures/h2_refusing_proxy.py", import.meta.url)
   .pathname;
@@ -67,16 +67,6 @@ async function startProxy(
     await process[Symbol.asyncDispose]();
     throw error;
   }
-}
-
-async function failure(promise: Promise<unknown>): Promise<GrpcError> {
-  try {
-    await promise;
-  } catch (error) {
-    if (error instanceof GrpcError) return error;
-    throw error;
-  }
-  throw new Error("The call did not fail");
 }
 
 /** `values`, then, before the last one, a wait for `gate`. */
