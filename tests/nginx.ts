@@ -16,7 +16,11 @@ const DRAIN_PERIOD_MS = 300;
 /** The configuration of `docs/scaling.md`, in a test's own directory and ports. */
 function nginxConfig(
   dir: string,
-  { listenPort, ports }: { listenPort: number; ports: readonly number[] },
+  { listenPort, ports, keepaliveRequests }: {
+    listenPort: number;
+    ports: readonly number[];
+    keepaliveRequests: number;
+  },
 ): string {
   const servers = ports.map((port) =>
     `    server 127.0.0.1:${port} max_fails=0;`
@@ -41,7 +45,7 @@ ${servers}
   }
   server {
     listen 127.0.0.1:${listenPort} http2;
-    keepalive_requests 1000000;
+    keepalive_requests ${keepaliveRequests};
     location / {
       grpc_pass grpc://grpc_stream;
       grpc_next_upstream error timeout;
@@ -83,12 +87,26 @@ export interface Nginx extends AsyncDisposable {
   accessLog(): string[];
 }
 
-export async function startNginx(ports: readonly number[]): Promise<Nginx> {
+/** Options for {@linkcode startNginx}. */
+export interface NginxOptions {
+  /**
+   * After how many requests nginx retires a client connection with a GOAWAY.
+   *
+   * @default {1_000_000} (as docs/scaling.md configures it)
+   */
+  keepaliveRequests?: number;
+}
+
+export async function startNginx(
+  ports: readonly number[],
+  options: NginxOptions = {},
+): Promise<Nginx> {
   const dir = await Deno.makeTempDir({ prefix: "grpc_stream_nginx_" });
   const listenPort = unusedPort();
+  const keepaliveRequests = options.keepaliveRequests ?? 1_000_000;
   await Deno.writeTextFile(
     `${dir}/nginx.conf`,
-    nginxConfig(dir, { listenPort, ports }),
+    nginxConfig(dir, { listenPort, ports, keepaliveRequests }),
   );
   const child = new Deno.Command(NGINX, {
     args: ["-p", dir, "-c", `${dir}/nginx.conf`, "-e", `${dir}/error.log`],
