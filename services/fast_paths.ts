@@ -42,7 +42,7 @@ const loggers = new Set<ServerLogger>();
 
 /** Records that `path` found the fields it needs. Cheap enough for every call. */
 export function usedFastPath(path: FastPath): void {
-  if (!used.has(path)) used.add(path);
+  used.add(path);
 }
 
 /**

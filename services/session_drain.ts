@@ -179,7 +179,9 @@ const ACCEPT_QUEUE_WAIT_MS = 1_000;
  * connection at a time from JavaScript, so on a busy machine (a long turn of the event loop)
  * several can be waiting. The queue is first in, first out: once a connection the listener
  * opens to itself is accepted, every connection queued before it has been, and the listener
- * closes in that same callback. The connections accepted this way are drained like the others.
+ * closes in that same callback, unless another connection came in during that round (a peer
+ * still connecting): then it probes again, within {@linkcode ACCEPT_QUEUE_WAIT_MS} in all. The
+ * connections accepted this way are drained like the others.
  */
 function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
   const close = listener.close;
@@ -238,6 +240,8 @@ function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
     function startRound(): void {
       others = 0;
       sentinelPort = -1;
+      // Ports of an earlier round may be in use again, by this round's sentinel among others.
+      accepted.clear();
       const sentinel = new net.Socket();
       sentinels.push(sentinel);
       sentinel.on("error", finish);
