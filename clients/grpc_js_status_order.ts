@@ -16,6 +16,14 @@
  * waiting. When the stream closes without its end (a reset, a lost connection), the
  * messages already decoded are handed up and the status follows them.
  *
+ * The same holds when the server closes the connection right after a call's status, as a
+ * gracefully stopping server does: the messages a slow reader had not taken yet sat in the
+ * paused HTTP/2 stream, which the session destroys when the connection ends, and grpc-js's
+ * `onDisconnect` replaced the waiting `OK` with `UNAVAILABLE: Connection dropped`. A
+ * round-robin client lost a `Sqrt` that way in rolling restarts. Trailers come after the
+ * whole body, so the body is now read out of the stream into grpc-js's own queue when they
+ * arrive, and a connection lost after them no longer replaces their status.
+ *
  * The patch touches `Http2SubchannelCall`'s private methods as grpc-js 1.14.7 has them, and
  * applies only to calls on channels that set {@linkcode KEEP_MESSAGES_OPTION}, so other
  * grpc-js clients in the process are left as they are. Remove it when grpc-js reports a
@@ -34,7 +42,6 @@ export const PATCHED_GRPC_JS_VERSION = "1.14.7";
 /** The channel option that turns the fix on for a channel's calls. */
 export const KEEP_MESSAGES_OPTION = "grpc-stream.keep_messages_before_status";
 
-const OK = 0;
 const HELD = Symbol("statusHeldForMessages");
 const STREAM_CLOSED = Symbol("streamClosed");
 
@@ -42,11 +49,13 @@ const STREAM_CLOSED = Symbol("streamClosed");
 interface SubchannelCallInternals {
   http2Stream: {
     resume(): void;
+    read(): unknown;
     once(event: "close", listener: () => void): void;
   };
   transport: { getOptions(): Record<string, unknown> };
   finalStatus: { code: number } | null;
   readsClosed: boolean;
+  connectionDropped: boolean;
   canPush: boolean;
   statusOutput: boolean;
   isPushPending: boolean;
@@ -57,13 +66,18 @@ interface SubchannelCallInternals {
   handleTrailers(headers: unknown): void;
   cancelWithStatus(code: number, details: string): void;
   startRead(): void;
+  onDisconnect(): void;
   [HELD]?: boolean;
   [STREAM_CLOSED]?: boolean;
 }
 
 type Prototype = Pick<
   SubchannelCallInternals,
-  "maybeOutputStatus" | "handleTrailers" | "cancelWithStatus" | "startRead"
+  | "maybeOutputStatus"
+  | "handleTrailers"
+  | "cancelWithStatus"
+  | "startRead"
+  | "onDisconnect"
 >;
 
 let installed = false;
@@ -74,8 +88,7 @@ function isOurs(call: SubchannelCallInternals): boolean {
 
 /** Whether the call holds a status from trailers back for messages still to hand up. */
 function holding(call: SubchannelCallInternals): boolean {
-  return call[HELD] === true && call.finalStatus !== null &&
-    call.finalStatus.code !== OK;
+  return call[HELD] === true && call.finalStatus !== null && !call.statusOutput;
 }
 
 /** Whether every message before the held status has been handed up. */
@@ -106,6 +119,7 @@ export function keepMessagesBeforeStatus(): void {
     handleTrailers: prototype.handleTrailers,
     cancelWithStatus: prototype.cancelWithStatus,
     startRead: prototype.startRead,
+    onDisconnect: prototype.onDisconnect,
   };
   for (const [name, method] of Object.entries(original)) {
     if (typeof method !== "function") {
@@ -120,11 +134,10 @@ export function keepMessagesBeforeStatus(): void {
     this: SubchannelCallInternals,
     headers: unknown,
   ): void {
-    // Only a status the trailers are about to set is held; one already set stays as it is.
-    if (
-      isOurs(this) &&
-      (this.finalStatus === null || this.finalStatus.code === OK)
-    ) {
+    // Only a status the trailers are about to set is held; one this side set stays as it is.
+    const hold = isOurs(this) && !this.statusOutput &&
+      (this.finalStatus === null || this.finalStatus.code === 0);
+    if (hold) {
       this[HELD] = true;
       this.http2Stream.once("close", () => {
         this[STREAM_CLOSED] = true;
@@ -132,12 +145,19 @@ export function keepMessagesBeforeStatus(): void {
       });
     }
     original.handleTrailers.call(this, headers);
+    // The whole body came before the trailers: each `read` hands a chunk to grpc-js's `data`
+    // listener, which keeps the messages it cannot push yet in its own queue.
+    if (hold) { while (this.http2Stream.read() !== null); }
   };
 
   prototype.maybeOutputStatus = function (
     this: SubchannelCallInternals,
   ): void {
-    if (holding(this) && !drained(this)) return;
+    if (holding(this)) {
+      if (!drained(this)) return;
+      // A stream that closed after its trailers has no more body to read.
+      this.readsClosed = true;
+    }
     original.maybeOutputStatus.call(this);
   };
 
@@ -152,6 +172,18 @@ export function keepMessagesBeforeStatus(): void {
       this.finalStatus = null;
     }
     original.cancelWithStatus.call(this, code, details);
+  };
+
+  prototype.onDisconnect = function (this: SubchannelCallInternals): void {
+    // The server has said how the call ended and its body is in grpc-js's queue: losing the
+    // connection now takes nothing away.
+    if (holding(this)) {
+      this.connectionDropped = true;
+      this[STREAM_CLOSED] = true;
+      this.maybeOutputStatus();
+      return;
+    }
+    original.onDisconnect.call(this);
   };
 
   prototype.startRead = function (this: SubchannelCallInternals): void {

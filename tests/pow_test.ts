@@ -190,3 +190,22 @@ test("pow() on its own channel goes to the given address and closes it", async (
       error instanceof GrpcError && error.codeName === "OUT_OF_RANGE",
   );
 });
+
+test("pow() delivers every power a server sent before it closed the connection", async (t) => {
+  // The server answers the whole call, then closes the connection, while the reader still
+  // holds the first power and the client has stopped reading (more powers than it reads
+  // ahead): the powers after it must not go down with the connection.
+  const server = await startServer({ port: 0 });
+  try {
+    using client = createClient(server.addresses[0]!, {
+      transport: t.transport,
+    });
+    const values = client.pow(1, { count: 2_000 })[Symbol.asyncIterator]();
+    deepStrictEqual(await values.next(), { value: 1n, done: false });
+    await server.close();
+    const rest = await collect({ [Symbol.asyncIterator]: () => values });
+    deepStrictEqual(rest, { values: powers(1n, 1_999), error: undefined });
+  } finally {
+    await server.close();
+  }
+});
