@@ -14,6 +14,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { Buffer } from "node:buffer";
+import process from "node:process";
 import { addAbortSignal } from "node:stream";
 import denoConfig from "../deno.json" with { type: "json" };
 import { deferCloseAfterGoaway } from "../workarounds/deno_goaway_close.ts";
@@ -348,6 +349,12 @@ class MessageDecoder {
   }
 }
 
+/**
+ * How many bytes of messages a call holds within one turn before it writes them (see
+ * `GrpcCall.#queue`): a DATA frame's default largest size.
+ */
+const QUEUE_FLUSH_BYTES = 16 * 1024;
+
 /** What a {@linkcode GrpcCall} needs besides its stream. */
 export interface GrpcCallSetup {
   /** The channel the call belongs to. */
@@ -457,6 +464,9 @@ export class GrpcCall {
   #paused = false;
   /** Whether the stream's HEADERS frame was never sent (nghttp2 reported it not sent). */
   #unsent = false;
+  /** Frames written in this turn, not yet handed to the stream (see `#queue`). */
+  #queued: Buffer[] = [];
+  #queuedBytes = 0;
 
   /**
    * @param stream The HTTP/2 stream the call runs on, its request headers sent.
@@ -542,12 +552,44 @@ export class GrpcCall {
     frame.set(message, 5);
     this.#telemetry?.sent();
     if (this.#held !== undefined) this.#hold(frame);
-    return this.#stream.write(frame);
+    return this.#queue(frame);
+  }
+
+  /**
+   * Holds `frame` until the end of the current turn (or until the call half-closes), so the
+   * messages written in one turn go to `node:http2` as one write. Deno 2.9.6's `node:http2`
+   * frames the first write at once and the ones after it, buffered by the stream, in a DATA
+   * frame of their own, then sends END_STREAM in a third, empty one (a 10-number `Sum` was
+   * four packets); one write followed by `end()` goes out as one DATA frame with END_STREAM.
+   */
+  #queue(frame: Buffer): boolean {
+    this.#queued.push(frame);
+    this.#queuedBytes += frame.length;
+    if (this.#queuedBytes >= QUEUE_FLUSH_BYTES) return this.#flush();
+    if (this.#queued.length === 1) process.nextTick(this.#flushQueued);
+    return !this.#stream.writableNeedDrain;
+  }
+
+  #flushQueued = (): void => {
+    this.#flush();
+  };
+
+  /** Writes the queued frames as one chunk; returns what the stream's `write` returned. */
+  #flush(): boolean {
+    const queued = this.#queued;
+    if (queued.length === 0) return !this.#stream.writableNeedDrain;
+    this.#queued = [];
+    this.#queuedBytes = 0;
+    if (this.#finished) return false;
+    return this.#stream.write(
+      queued.length === 1 ? queued[0]! : Buffer.concat(queued),
+    );
   }
 
   /** Resolves when the call can take more writes, or when it has ended. */
   drained(): Promise<void> {
     if (this.#finished) return Promise.resolve();
+    if (this.#flush()) return Promise.resolve();
     return new Promise((resolve) => {
       const stream = this.#stream;
       function done(): void {
@@ -563,7 +605,17 @@ export class GrpcCall {
   /** Half-closes the call: no more messages from this side. */
   end(): void {
     this.#halfClosed = true;
-    if (!this.#finished) this.#stream.end();
+    if (this.#finished) return;
+    // The last messages and END_STREAM in one DATA frame (see `#queue`).
+    const queued = this.#queued;
+    this.#queued = [];
+    this.#queuedBytes = 0;
+    if (queued.length === 0) this.#stream.end();
+    else {
+      this.#stream.end(
+        queued.length === 1 ? queued[0]! : Buffer.concat(queued),
+      );
+    }
   }
 
   /** Stops reading from the network until {@linkcode GrpcCall.resume}. */
@@ -644,6 +696,9 @@ export class GrpcCall {
     this.#error = undefined;
     this.#early = [];
     this.#listen(stream);
+    // What `held` has includes the frames not yet written (see `#queue`).
+    this.#queued = [];
+    this.#queuedBytes = 0;
     for (const frame of held) stream.write(frame);
     if (this.#halfClosed) stream.end();
     if (this.#paused) stream.pause();
@@ -979,6 +1034,32 @@ export function resetWhenQuiet(
   return reset;
 }
 
+/**
+ * Sends what the HTTP/2 session writes to `socket` in one turn as one `writev`. Deno 2.9.6's
+ * `node:http2` writes each frame it takes from nghttp2 with a `socket.write` of its own, so a
+ * call's HEADERS and its first DATA frame were two system calls and two packets; corked, they
+ * go out together, within the same turn (the uncork runs in the same `nextTick` queue).
+ */
+function coalesceWrites(socket: net.Socket): void {
+  const write = socket.write;
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    socket.uncork();
+  };
+  socket.write = function (
+    this: net.Socket,
+    ...args: Parameters<net.Socket["write"]>
+  ): boolean {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(uncork);
+    }
+    return write.apply(this, args);
+  } as net.Socket["write"];
+}
+
 /** Request headers for a call: the caller's metadata, already checked and encoded. */
 export type RequestHeaders = Record<string, string | string[]>;
 
@@ -1271,6 +1352,7 @@ export class Channel {
         this.#options.tls,
       );
     socket.setNoDelay(true);
+    coalesceWrites(socket);
     this.#socket = socket;
     this.lastError = undefined;
     // A server that drops the connection (one refusing a client certificate, or one that
