@@ -74,6 +74,7 @@ const {
   NGHTTP2_REFUSED_STREAM,
   NGHTTP2_ENHANCE_YOUR_CALM,
   NGHTTP2_INADEQUATE_SECURITY,
+  NGHTTP2_STREAM_STATE_IDLE,
 } = http2.constants;
 
 const CONNECTION_ERROR_CODES = new Set([
@@ -839,6 +840,10 @@ export class GrpcCall {
     this.#finished = true;
     this.#timer?.clear();
     this.#commit();
+    // A call that ends before the turn's queued requests are written never writes them (see
+    // `#queue`): a cancelled call reaches the server as a reset, not as a finished request.
+    this.#queued = [];
+    this.#queuedBytes = 0;
     let status = this.#status!;
     if (status.code === Status.OK && !this.#decoder.empty) {
       status = {
@@ -940,6 +945,26 @@ function localWindow(stream: http2.ClientHttp2Stream): number | undefined {
 }
 
 /**
+ * Whether `stream`'s HEADERS frame has not been sent yet, so that a reset now would be lost.
+ * Deno 2.9.6's `node:http2` sends a request's HEADERS at the next `setImmediate` (or
+ * later, behind the server's stream limit), and until then nghttp2 has no stream for it (its
+ * state reads idle); its `rstStream` drops a reset for a stream nghttp2 does not have, and the
+ * HEADERS still go out: the server sees a request that never ends (a `Sum` waits for numbers
+ * until the connection closes). Node's own `rstStream` cancels the unsent HEADERS instead.
+ * Remove once Deno's `submit_rst_stream` (ext/node/ops/http2/session.rs) hands such a reset to
+ * nghttp2 (no upstream issue found as of Deno 2.9.6).
+ */
+function headersUnsent(stream: http2.ClientHttp2Stream): boolean {
+  // A stream with no id yet (its connection is being set up) is dropped whole by a reset.
+  if (stream.closed || stream.destroyed || stream.pending) return false;
+  try {
+    return stream.state?.state === NGHTTP2_STREAM_STATE_IDLE;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Resets `stream` with `RST_STREAM(CANCEL)` and nothing before it. `stream.close(CANCEL)` in
  * Deno 2.9.6's `node:http2` ends the writable side first, so a server reading a request
  * stream (`Sum`, `Sqrt`) gets an empty DATA frame with END_STREAM, takes it as the end of the
@@ -1011,6 +1036,10 @@ export function resetWhenQuiet(
     settled?.();
   };
   const check = (): void => {
+    if (headersUnsent(stream)) {
+      timer = setTimeout(check, RESET_CHECK_MS);
+      return;
+    }
     const window = localWindow(stream);
     const waited = Date.now() - started;
     if (
@@ -1024,7 +1053,10 @@ export function resetWhenQuiet(
     timer = setTimeout(check, RESET_CHECK_MS);
   };
   const window = localWindow(stream);
-  if (window !== undefined && window <= RESET_WINDOW_BYTES) {
+  if (
+    !headersUnsent(stream) && window !== undefined &&
+    window <= RESET_WINDOW_BYTES
+  ) {
     reset();
     return reset;
   }
