@@ -9,9 +9,16 @@ import { createClient, type StreamClient } from "../mod.ts";
 const PREFACE_LENGTH = 24;
 const DATA = 0;
 const HEADERS = 1;
+const RST_STREAM = 3;
 const SETTINGS = 4;
 const END_STREAM = 1;
 const ACK = 1;
+const CANCEL = 8;
+/**
+ * How long the peer waits for the stream to end before it stops recording: a client that
+ * sends neither END_STREAM nor RST_STREAM fails the test instead of hanging it.
+ */
+const STALL_MS = 5_000;
 
 /** One HTTP/2 frame as the client sent it. */
 interface Frame {
@@ -28,8 +35,9 @@ function frame(type: number, flags: number): Uint8Array {
 
 /**
  * Accepts one connection, answers the client's SETTINGS, and records the frames of the
- * client's second stream until its END_STREAM; then drops the connection (the calls fail,
- * which the tests expect: only what the client sent counts). The first stream, once its
+ * client's second stream until its END_STREAM or its RST_STREAM (or {@linkcode STALL_MS});
+ * then drops the connection (the calls fail, which the tests expect: only what the client
+ * sent counts). The first stream, once its
  * request is complete, resolves `connected`: a call that starts on a connection still
  * being set up waits for it, and Deno 2.9.6's `node:http2` then sends its END_STREAM apart.
  */
@@ -39,14 +47,18 @@ async function recordSecondStream(
 ): Promise<Frame[]> {
   const connection = await listener.accept();
   const frames: Frame[] = [];
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const stalled = new Promise<"stalled">((resolve) => {
+    timer = setTimeout(() => resolve("stalled"), STALL_MS);
+  });
   try {
     await connection.write(frame(SETTINGS, 0));
     let bytes = new Uint8Array(0);
     let prefaceSeen = false;
     const chunk = new Uint8Array(65536);
     while (true) {
-      const read = await connection.read(chunk);
-      if (read === null) return frames;
+      const read = await Promise.race([connection.read(chunk), stalled]);
+      if (read === null || read === "stalled") return frames;
       const joined = new Uint8Array(bytes.length + read);
       joined.set(bytes);
       joined.set(chunk.subarray(0, read), bytes.length);
@@ -73,10 +85,11 @@ async function recordSecondStream(
         if (next.stream === 1 && next.flags & END_STREAM) connected();
         if (next.stream !== 3) continue;
         frames.push(next);
-        if (next.flags & END_STREAM) return frames;
+        if (next.flags & END_STREAM || next.type === RST_STREAM) return frames;
       }
     }
   } finally {
+    clearTimeout(timer);
     connection.close();
   }
 }
@@ -170,4 +183,28 @@ Deno.test("createClient() sends a short call's requests and END_STREAM in one DA
     });
     deepStrictEqual(decoded, numbers);
   });
+});
+
+Deno.test("createClient() resets a call that fails in the turn it writes, with nothing queued sent", async (t) => {
+  // The requests before the bad number are queued for the end of the turn; the call must
+  // reach the server as RST_STREAM(CANCEL), never as requests with END_STREAM (the server
+  // would answer a finished Sum), and the reset must not be lost before the HEADERS go out.
+  for (
+    const [name, numbers] of [
+      ["a bad number after good ones", [1, 2, 2.5]],
+      ["a bad number first", [2.5]],
+    ] as const
+  ) {
+    await t.step(name, async () => {
+      const frames = await framesOf((client) => client.sum(numbers));
+      deepStrictEqual(frames.map((f) => [f.type, f.flags & END_STREAM]), [
+        [HEADERS, 0],
+        [RST_STREAM, 0],
+      ]);
+      strictEqual(
+        new DataView(frames[1]!.payload.buffer).getUint32(0),
+        CANCEL,
+      );
+    });
+  }
 });
