@@ -186,17 +186,27 @@ Deno.test("createClient() sends a short call's requests and END_STREAM in one DA
 });
 
 Deno.test("createClient() resets a call that fails in the turn it writes, with nothing queued sent", async (t) => {
-  // The requests before the bad number are queued for the end of the turn; the call must
-  // reach the server as RST_STREAM(CANCEL), never as requests with END_STREAM (the server
-  // would answer a finished Sum), and the reset must not be lost before the HEADERS go out.
-  for (
-    const [name, numbers] of [
-      ["a bad number after good ones", [1, 2, 2.5]],
-      ["a bad number first", [2.5]],
-    ] as const
-  ) {
+  // The requests before the failure are queued for the end of the turn; the call must reach
+  // the server as RST_STREAM(CANCEL), never as requests with END_STREAM (the server would
+  // answer a finished Sum), and the reset must not be lost before the HEADERS go out.
+  function abortedAfterTwo(client: StreamClient): Promise<bigint> {
+    const controller = new AbortController();
+    function* numbers(): Generator<number> {
+      yield 1;
+      yield 2;
+      controller.abort();
+      yield 3;
+    }
+    return client.sum(numbers(), { signal: controller.signal });
+  }
+  const cases: [string, (client: StreamClient) => Promise<unknown>][] = [
+    ["a bad number after good ones", (client) => client.sum([1, 2, 2.5])],
+    ["a bad number first", (client) => client.sum([2.5])],
+    ["a signal aborted after two numbers", abortedAfterTwo],
+  ];
+  for (const [name, call] of cases) {
     await t.step(name, async () => {
-      const frames = await framesOf((client) => client.sum(numbers));
+      const frames = await framesOf(call);
       deepStrictEqual(frames.map((f) => [f.type, f.flags & END_STREAM]), [
         [HEADERS, 0],
         [RST_STREAM, 0],
