@@ -14,6 +14,7 @@ import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
 import { Buffer } from "node:buffer";
+import process from "node:process";
 import { addAbortSignal } from "node:stream";
 import denoConfig from "../deno.json" with { type: "json" };
 import { deferCloseAfterGoaway } from "../workarounds/deno_goaway_close.ts";
@@ -73,6 +74,7 @@ const {
   NGHTTP2_REFUSED_STREAM,
   NGHTTP2_ENHANCE_YOUR_CALM,
   NGHTTP2_INADEQUATE_SECURITY,
+  NGHTTP2_STREAM_STATE_IDLE,
 } = http2.constants;
 
 const CONNECTION_ERROR_CODES = new Set([
@@ -348,6 +350,12 @@ class MessageDecoder {
   }
 }
 
+/**
+ * How many bytes of messages a call holds within one turn before it writes them (see
+ * `GrpcCall.#queue`): a DATA frame's default largest size.
+ */
+const QUEUE_FLUSH_BYTES = 16 * 1024;
+
 /** What a {@linkcode GrpcCall} needs besides its stream. */
 export interface GrpcCallSetup {
   /** The channel the call belongs to. */
@@ -457,6 +465,9 @@ export class GrpcCall {
   #paused = false;
   /** Whether the stream's HEADERS frame was never sent (nghttp2 reported it not sent). */
   #unsent = false;
+  /** Frames written in this turn, not yet handed to the stream (see `#queue`). */
+  #queued: Buffer[] = [];
+  #queuedBytes = 0;
 
   /**
    * @param stream The HTTP/2 stream the call runs on, its request headers sent.
@@ -542,12 +553,44 @@ export class GrpcCall {
     frame.set(message, 5);
     this.#telemetry?.sent();
     if (this.#held !== undefined) this.#hold(frame);
-    return this.#stream.write(frame);
+    return this.#queue(frame);
+  }
+
+  /**
+   * Holds `frame` until the end of the current turn (or until the call half-closes), so the
+   * messages written in one turn go to `node:http2` as one write. Deno 2.9.6's `node:http2`
+   * frames the first write at once and the ones after it, buffered by the stream, in a DATA
+   * frame of their own, then sends END_STREAM in a third, empty one (a 10-number `Sum` was
+   * four packets); one write followed by `end()` goes out as one DATA frame with END_STREAM.
+   */
+  #queue(frame: Buffer): boolean {
+    this.#queued.push(frame);
+    this.#queuedBytes += frame.length;
+    if (this.#queuedBytes >= QUEUE_FLUSH_BYTES) return this.#flush();
+    if (this.#queued.length === 1) process.nextTick(this.#flushQueued);
+    return !this.#stream.writableNeedDrain;
+  }
+
+  #flushQueued = (): void => {
+    this.#flush();
+  };
+
+  /** Writes the queued frames as one chunk; returns what the stream's `write` returned. */
+  #flush(): boolean {
+    const queued = this.#queued;
+    if (queued.length === 0) return !this.#stream.writableNeedDrain;
+    this.#queued = [];
+    this.#queuedBytes = 0;
+    if (this.#finished) return false;
+    return this.#stream.write(
+      queued.length === 1 ? queued[0]! : Buffer.concat(queued),
+    );
   }
 
   /** Resolves when the call can take more writes, or when it has ended. */
   drained(): Promise<void> {
     if (this.#finished) return Promise.resolve();
+    if (this.#flush()) return Promise.resolve();
     return new Promise((resolve) => {
       const stream = this.#stream;
       function done(): void {
@@ -563,7 +606,17 @@ export class GrpcCall {
   /** Half-closes the call: no more messages from this side. */
   end(): void {
     this.#halfClosed = true;
-    if (!this.#finished) this.#stream.end();
+    if (this.#finished) return;
+    // The last messages and END_STREAM in one DATA frame (see `#queue`).
+    const queued = this.#queued;
+    this.#queued = [];
+    this.#queuedBytes = 0;
+    if (queued.length === 0) this.#stream.end();
+    else {
+      this.#stream.end(
+        queued.length === 1 ? queued[0]! : Buffer.concat(queued),
+      );
+    }
   }
 
   /** Stops reading from the network until {@linkcode GrpcCall.resume}. */
@@ -644,6 +697,9 @@ export class GrpcCall {
     this.#error = undefined;
     this.#early = [];
     this.#listen(stream);
+    // What `held` has includes the frames not yet written (see `#queue`).
+    this.#queued = [];
+    this.#queuedBytes = 0;
     for (const frame of held) stream.write(frame);
     if (this.#halfClosed) stream.end();
     if (this.#paused) stream.pause();
@@ -784,6 +840,10 @@ export class GrpcCall {
     this.#finished = true;
     this.#timer?.clear();
     this.#commit();
+    // A call that ends before the turn's queued requests are written never writes them (see
+    // `#queue`): a cancelled call reaches the server as a reset, not as a finished request.
+    this.#queued = [];
+    this.#queuedBytes = 0;
     let status = this.#status!;
     if (status.code === Status.OK && !this.#decoder.empty) {
       status = {
@@ -885,6 +945,26 @@ function localWindow(stream: http2.ClientHttp2Stream): number | undefined {
 }
 
 /**
+ * Whether `stream`'s HEADERS frame has not been sent yet, so that a reset now would be lost.
+ * Deno 2.9.6's `node:http2` sends a request's HEADERS at the next `setImmediate` (or
+ * later, behind the server's stream limit), and until then nghttp2 has no stream for it (its
+ * state reads idle); its `rstStream` drops a reset for a stream nghttp2 does not have, and the
+ * HEADERS still go out: the server sees a request that never ends (a `Sum` waits for numbers
+ * until the connection closes). Node's own `rstStream` cancels the unsent HEADERS instead.
+ * Remove once Deno's `submit_rst_stream` (ext/node/ops/http2/session.rs) hands such a reset to
+ * nghttp2 (no upstream issue found as of Deno 2.9.6).
+ */
+function headersUnsent(stream: http2.ClientHttp2Stream): boolean {
+  // A stream with no id yet (its connection is being set up) is dropped whole by a reset.
+  if (stream.closed || stream.destroyed || stream.pending) return false;
+  try {
+    return stream.state?.state === NGHTTP2_STREAM_STATE_IDLE;
+  } catch {
+    return false;
+  }
+}
+
+/**
  * Resets `stream` with `RST_STREAM(CANCEL)` and nothing before it. `stream.close(CANCEL)` in
  * Deno 2.9.6's `node:http2` ends the writable side first, so a server reading a request
  * stream (`Sum`, `Sqrt`) gets an empty DATA frame with END_STREAM, takes it as the end of the
@@ -956,6 +1036,10 @@ export function resetWhenQuiet(
     settled?.();
   };
   const check = (): void => {
+    if (headersUnsent(stream)) {
+      timer = setTimeout(check, RESET_CHECK_MS);
+      return;
+    }
     const window = localWindow(stream);
     const waited = Date.now() - started;
     if (
@@ -969,7 +1053,10 @@ export function resetWhenQuiet(
     timer = setTimeout(check, RESET_CHECK_MS);
   };
   const window = localWindow(stream);
-  if (window !== undefined && window <= RESET_WINDOW_BYTES) {
+  if (
+    !headersUnsent(stream) && window !== undefined &&
+    window <= RESET_WINDOW_BYTES
+  ) {
     reset();
     return reset;
   }
@@ -977,6 +1064,32 @@ export function resetWhenQuiet(
   stream.on("response", onResponse);
   timer = setTimeout(check, RESET_CHECK_MS);
   return reset;
+}
+
+/**
+ * Sends what the HTTP/2 session writes to `socket` in one turn as one `writev`. Deno 2.9.6's
+ * `node:http2` writes each frame it takes from nghttp2 with a `socket.write` of its own, so a
+ * call's HEADERS and its first DATA frame were two system calls and two packets; corked, they
+ * go out together, within the same turn (the uncork runs in the same `nextTick` queue).
+ */
+function coalesceWrites(socket: net.Socket): void {
+  const write = socket.write;
+  let corked = false;
+  const uncork = (): void => {
+    corked = false;
+    socket.uncork();
+  };
+  socket.write = function (
+    this: net.Socket,
+    ...args: Parameters<net.Socket["write"]>
+  ): boolean {
+    if (!corked) {
+      corked = true;
+      socket.cork();
+      process.nextTick(uncork);
+    }
+    return write.apply(this, args);
+  } as net.Socket["write"];
 }
 
 /** Request headers for a call: the caller's metadata, already checked and encoded. */
@@ -1271,6 +1384,7 @@ export class Channel {
         this.#options.tls,
       );
     socket.setNoDelay(true);
+    coalesceWrites(socket);
     this.#socket = socket;
     this.lastError = undefined;
     // A server that drops the connection (one refusing a client certificate, or one that

@@ -94,6 +94,54 @@ test("sum() rejects a number that is not an int64 and cancels the call", async (
   });
 });
 
+test("sum() cancelled by a bad number in the same turn reaches the server as cancelled, not complete", async (t) => {
+  // The module's client writes a turn's requests at the turn's end, with END_STREAM when the
+  // call half-closes: a call that fails before then must reach the server as a reset, never
+  // as a finished request, whether requests came before the bad number or not.
+  const logger = recordingLogger();
+  await using server = await startServer({ port: 0, logger });
+  using client = createClient(server.addresses[0]!, { transport: t.transport });
+  // Connected first: grpc-js starts a call only once it has a connection.
+  strictEqual(await client.sum([0]), 0n);
+  function count(line: string): number {
+    return logger.lines.filter((seen) => seen === line).length;
+  }
+  for (
+    const [name, numbers] of [
+      ["after good numbers", [1, 2, 2.5]],
+      ["first", [2.5]],
+    ] as const
+  ) {
+    await t.step(name, async () => {
+      const completed = count("client closed");
+      const cancelled = count("Sum cancelled by the client");
+      await rejects(client.sum(numbers), RangeError);
+      for (
+        let waited = 0;
+        count("Sum cancelled by the client") === cancelled;
+      ) {
+        if (waited >= 5_000) {
+          throw new Error(
+            `The server did not see the call cancelled: ${
+              logger.lines.join(" | ")
+            }`,
+          );
+        }
+        await delay(10);
+        waited += 10;
+      }
+      strictEqual(
+        count("client closed"),
+        completed,
+        "The server took the call as complete",
+      );
+    });
+  }
+  await t.step("the server still answers", async () => {
+    strictEqual(await client.sum([1, 2]), 3n);
+  });
+});
+
 test("sum() on its own channel goes to the given address", async (t) => {
   await using server = await startServer({ port: 0 });
   strictEqual(

@@ -366,6 +366,21 @@ function testCancels(peer: Peer, transport: ClientTransport): void {
     );
 
     await t.step(
+      "a bad number in the turn a Sum writes cancels it on the server, not completes it; the next call works",
+      async () => {
+        await using connection = await connect();
+        const { server, client } = connection;
+        await thenNextCall({ server, client, calls: 2 }, async () => {
+          // Connected first: grpc-js starts a call only once it has a connection, so a call
+          // it cancels before then never reaches the server.
+          strictEqual(await client.sum([0]), 0n);
+          await rejects(client.sum([1, 2, 2.5]), RangeError);
+        });
+        await server.waitForLog(/^Sum cancelled after \d numbers$/);
+      },
+    );
+
+    await t.step(
       "a deadline ends Sum and Sqrt with DEADLINE_EXCEEDED after the answers; the next call works",
       async () => {
         await using connection = await connect();
