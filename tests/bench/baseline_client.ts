@@ -122,8 +122,9 @@ function startSum(plan: Plan, run: Run): Started {
     }
     call.end();
   }
+  // A writer waiting for 'drain' when the time limit cancels the call sees the cancel.
   writeAll().catch((error: unknown) => {
-    run.error ??= describeError(error);
+    if (!run.stalled) run.error ??= describeError(error);
   });
   return { done, cancel: () => call.cancel() };
 }
@@ -154,8 +155,9 @@ function startSqrt(plan: Plan, run: Run): Started {
     }
     call.end();
   }
+  // A writer waiting for 'drain' when the time limit cancels the call sees the cancel.
   writeAll().catch((error: unknown) => {
-    run.error ??= describeError(error);
+    if (!run.stalled) run.error ??= describeError(error);
   });
   const done = finished(call).finally(() => client.close());
   return { done, cancel: () => call.cancel() };
