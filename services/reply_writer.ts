@@ -72,8 +72,9 @@ export const CONNECTION_BUFFER_LIMIT = 256 * 1024;
 
 /**
  * How many bytes of replies one call may hold besides its connection's share: the chunk it is
- * gathering (16 KiB, more only for a single larger reply) and what its HTTP/2 stream holds
- * while the peer's window is closed (the stream takes a chunk while it holds under 16 KiB).
+ * gathering (16 KiB, plus the answers to the rest of the request frame being read, or a single
+ * larger reply) and what its HTTP/2 stream holds while the peer's window is closed (the stream
+ * takes a chunk while it holds under 16 KiB).
  */
 export const STREAM_BUFFER_LIMIT = 3 * CHUNK_BYTES;
 
@@ -315,9 +316,11 @@ export class ReplyWriter<Reply> {
     if (this.#used + 5 + message.length > this.#chunk.length) {
       this.flush();
       if (this.#used + 5 + message.length > this.#chunk.length) {
-        // The connection had no room: the chunk waits, and grows to take the reply.
+        // The connection had no room: the chunk waits, and grows to take the reply. It doubles,
+        // since the replies to the rest of a request frame follow one by one: growing to fit each
+        // would copy the chunk once per reply.
         const larger = Buffer.allocUnsafe(
-          Math.max(CHUNK_BYTES, this.#used + 5 + message.length),
+          Math.max(2 * this.#chunk.length, this.#used + 5 + message.length),
         );
         larger.set(this.#chunk.subarray(0, this.#used));
         this.#chunk = larger;
