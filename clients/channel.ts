@@ -468,6 +468,16 @@ export class GrpcCall {
   /** Frames written in this turn, not yet handed to the stream (see `#queue`). */
   #queued: Buffer[] = [];
   #queuedBytes = 0;
+  /**
+   * Whether the stream waits behind the server's stream limit, its HEADERS unsent: the
+   * request frames stay in `#queued` until the HEADERS go (see `#waitForSlot`).
+   */
+  #waitingForSlot = false;
+  #slotTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Whether `end()` was called while waiting for a slot. */
+  #endWhenSent = false;
+  /** Writers waiting in `drained()` while the call waits for a slot. */
+  #slotWaiters: (() => void)[] = [];
 
   /**
    * @param stream The HTTP/2 stream the call runs on, its request headers sent.
@@ -486,6 +496,7 @@ export class GrpcCall {
     this.#deadline = deadline;
     if (setup.requestHeaders === undefined) this.#held = undefined;
     this.#listen(stream);
+    if (channel.behindStreamLimit(stream)) this.#waitForSlot();
     if (deadline !== undefined) {
       this.#timer = startDeadlineTimer(
         deadline,
@@ -575,9 +586,51 @@ export class GrpcCall {
     this.#flush();
   };
 
+  /**
+   * Holds the request frames while the stream waits behind the server's stream limit, until
+   * its HEADERS are sent. Deno 2.9.6's `node:http2` cannot take back a request it has queued
+   * there (see `headersUnsent`): frames handed to the stream go out with the HEADERS once a
+   * slot frees, even if the call was cancelled meanwhile, and a server takes a `Sum` with
+   * END_STREAM as finished. Held here, they are dropped with a cancelled call, whose server
+   * sees the HEADERS and then the reset.
+   */
+  #waitForSlot(): void {
+    this.#waitingForSlot = true;
+    const check = (): void => {
+      this.#slotTimer = undefined;
+      if (this.#finished) return;
+      if (headersUnsent(this.#stream)) {
+        this.#slotTimer = setTimeout(check, SLOT_CHECK_MS);
+        return;
+      }
+      this.#waitingForSlot = false;
+      if (this.#endWhenSent) this.end();
+      else this.#flush();
+      this.#releaseSlotWaiters();
+    };
+    // The count can be a stream high (one that has closed and not yet said so): look first
+    // just after the HEADERS would have gone, then every SLOT_CHECK_MS.
+    this.#slotTimer = setTimeout(check, 0);
+  }
+
+  #stopWaitingForSlot(): void {
+    this.#waitingForSlot = false;
+    this.#endWhenSent = false;
+    clearTimeout(this.#slotTimer);
+    this.#slotTimer = undefined;
+    this.#releaseSlotWaiters();
+  }
+
+  #releaseSlotWaiters(): void {
+    const waiters = this.#slotWaiters;
+    this.#slotWaiters = [];
+    for (const release of waiters) release();
+  }
+
   /** Writes the queued frames as one chunk; returns what the stream's `write` returned. */
   #flush(): boolean {
     const queued = this.#queued;
+    if (this.#waitingForSlot) return this.#finished || queued.length === 0;
     if (queued.length === 0) return !this.#stream.writableNeedDrain;
     this.#queued = [];
     this.#queuedBytes = 0;
@@ -591,6 +644,9 @@ export class GrpcCall {
   drained(): Promise<void> {
     if (this.#finished) return Promise.resolve();
     if (this.#flush()) return Promise.resolve();
+    if (this.#waitingForSlot) {
+      return new Promise((resolve) => this.#slotWaiters.push(resolve));
+    }
     return new Promise((resolve) => {
       const stream = this.#stream;
       function done(): void {
@@ -607,6 +663,10 @@ export class GrpcCall {
   end(): void {
     this.#halfClosed = true;
     if (this.#finished) return;
+    if (this.#waitingForSlot) {
+      this.#endWhenSent = true;
+      return;
+    }
     // The last messages and END_STREAM in one DATA frame (see `#queue`).
     const queued = this.#queued;
     this.#queued = [];
@@ -700,6 +760,7 @@ export class GrpcCall {
     // What `held` has includes the frames not yet written (see `#queue`).
     this.#queued = [];
     this.#queuedBytes = 0;
+    this.#stopWaitingForSlot();
     for (const frame of held) stream.write(frame);
     if (this.#halfClosed) stream.end();
     if (this.#paused) stream.pause();
@@ -844,6 +905,7 @@ export class GrpcCall {
     // `#queue`): a cancelled call reaches the server as a reset, not as a finished request.
     this.#queued = [];
     this.#queuedBytes = 0;
+    this.#stopWaitingForSlot();
     let status = this.#status!;
     if (status.code === Status.OK && !this.#decoder.empty) {
       status = {
@@ -912,6 +974,8 @@ export interface ChannelOptions {
  * {@linkcode resetWhenQuiet}.
  */
 const RESET_CHECK_MS = 10;
+/** How often a call waiting behind the server's stream limit checks whether its HEADERS went. */
+const SLOT_CHECK_MS = 10;
 /** A remainder of the window small enough to reset at once: a few frames at most. */
 const RESET_WINDOW_BYTES = 64;
 /** The longest a reset waits for the window to be used up. */
@@ -1111,6 +1175,8 @@ export class Channel {
   #retryBytes = 0;
   /** The last-stream-id of the GOAWAY each connection received. */
   #goaways = new WeakMap<http2.Http2Session, number>();
+  /** The streams each connection has opened and not yet closed, sent or not. */
+  #openStreams = new WeakMap<http2.Http2Session, number>();
   /** Cancelled streams waiting to be reset, each with what resets it now. */
   #pendingResets = new Set<() => void>();
   #keepalive: ReturnType<typeof setInterval> | undefined;
@@ -1220,7 +1286,27 @@ export class Channel {
       );
     }
     session.ref();
+    this.#openStreams.set(session, (this.#openStreams.get(session) ?? 0) + 1);
+    stream.once("close", () => {
+      this.#openStreams.set(session, (this.#openStreams.get(session) ?? 1) - 1);
+    });
     return stream;
+  }
+
+  /**
+   * Whether `stream`, just opened, waits behind its server's limit on concurrent streams: the
+   * connection already has as many streams open as the server allows, so nghttp2 holds its
+   * HEADERS until one closes.
+   *
+   * @param stream A stream this channel has just opened.
+   * @returns Whether its HEADERS wait for a free slot.
+   */
+  behindStreamLimit(stream: http2.ClientHttp2Stream): boolean {
+    const session = stream.session;
+    if (session === undefined || session === null) return false;
+    const limit = session.remoteSettings?.maxConcurrentStreams;
+    const open = this.#openStreams.get(session) ?? 0;
+    return typeof limit === "number" && open - 1 >= limit;
   }
 
   /**

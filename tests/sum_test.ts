@@ -142,6 +142,75 @@ test("sum() cancelled by a bad number in the same turn reaches the server as can
   });
 });
 
+test("sum() cancelled while queued behind the server's stream limit reaches the server as cancelled, not complete", async (t) => {
+  // With one call allowed per connection, a second call waits in the client with its HEADERS
+  // unsent. Cancelled there, it must reach the server as a cancelled call once a slot frees
+  // (or not at all), never as a finished request, and must not keep the server's only slot.
+  const logger = recordingLogger();
+  await using server = await startServer({
+    port: 0,
+    logger,
+    channelOptions: { "grpc.max_concurrent_streams": 1 },
+  });
+  using client = createClient(server.addresses[0]!, { transport: t.transport });
+  function count(line: string): number {
+    return logger.lines.filter((seen) => seen === line).length;
+  }
+  // Connected first, so the client knows the limit before the calls below.
+  strictEqual(await client.sum([0]), 0n);
+  const { promise: released, resolve: release } = Promise.withResolvers<void>();
+  async function* heldOpen(): AsyncGenerator<number> {
+    yield 1;
+    await released;
+    yield 2;
+  }
+  const holding = client.sum(heldOpen());
+  const controller = new AbortController();
+  const queued = client.sum([5, 6], { signal: controller.signal });
+
+  await t.step("the queued call rejects with the abort", async () => {
+    await delay(100);
+    controller.abort();
+    await rejects(
+      queued,
+      (error: unknown) =>
+        error instanceof DOMException && error.name === "AbortError",
+    );
+  });
+
+  await t.step("the call that held the slot ends as usual", async () => {
+    release();
+    strictEqual(await holding, 3n);
+  });
+
+  await t.step("the next call gets the slot", async () => {
+    const next = client.sum([1, 2]);
+    const timeout = new AbortController();
+    const stuck = delay(5_000, "stuck" as const, { signal: timeout.signal })
+      .catch(() => "stopped" as const);
+    try {
+      strictEqual(
+        await Promise.race([next, stuck]),
+        3n,
+        `The server's slot stayed taken: ${logger.lines.join(" | ")}`,
+      );
+    } finally {
+      timeout.abort();
+      await stuck;
+    }
+  });
+
+  await t.step("the server took only the finished calls as complete", () => {
+    strictEqual(
+      count("client closed"),
+      3,
+      `The server took the cancelled call as complete: ${
+        logger.lines.join(" | ")
+      }`,
+    );
+  });
+});
+
 test("sum() on its own channel goes to the given address", async (t) => {
   await using server = await startServer({ port: 0 });
   strictEqual(
