@@ -24,7 +24,9 @@ export type FastPath =
   /** `goaway_guard.ts`: guards the HTTP/2 sessions grpc-js keeps in a private map. */
   | "session guard"
   /** `session_drain.ts`: reads Deno's session state to see streams still answering. */
-  | "session drain";
+  | "session drain"
+  /** `frame_tap.ts`: takes request DATA frames from the socket's bytes before nghttp2. */
+  | "frame tap";
 
 /** Every fast path, in the order above. */
 export const FAST_PATHS: readonly FastPath[] = [
@@ -34,6 +36,7 @@ export const FAST_PATHS: readonly FastPath[] = [
   "call telemetry",
   "session guard",
   "session drain",
+  "frame tap",
 ];
 
 const used = new Set<FastPath>();

@@ -39,6 +39,13 @@ import process from "node:process";
 import { gunzipSync, inflateSync } from "node:zlib";
 import { observedRequestSink } from "./telemetry.ts";
 import { missedFastPath, usedFastPath } from "./fast_paths.ts";
+import { tapOf } from "./frame_tap.ts";
+
+/**
+ * The most request bytes a paused reader holds from the frame tap: far above the 64 KiB stream
+ * window the server grants, so only a peer that ignores flow control reaches it.
+ */
+const TAPPED_HOLD_LIMIT = 4 * 1024 * 1024;
 
 /** grpc-js's default for `grpc.max_receive_message_length`: 4 MiB. */
 const DEFAULT_MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
@@ -49,7 +56,7 @@ interface RequestStream {
   readonly closed: boolean;
   pause(): unknown;
   resume(): unknown;
-  on(event: "end", listener: () => void): unknown;
+  on(event: "end" | "close", listener: () => void): unknown;
 }
 
 /**
@@ -312,6 +319,7 @@ function readFromHandle(
     while (next < held.length && !paused() && !stream.destroyed) {
       const frame = held[next]!;
       held[next++] = undefined;
+      heldBytes -= frame.length;
       deframer.write(frame);
     }
     if (next < held.length && !stream.destroyed) return;
@@ -322,25 +330,75 @@ function readFromHandle(
       if (!stream.destroyed) deframer.end();
     }
   }
-  handle.onread = function (
+  function take(frame: Uint8Array, borrowed: boolean): void {
+    (updateTimer as () => void).call(stream);
+    state.frames += 1;
+    if (paused() || next < held.length) {
+      // A borrowed frame lies in the socket read's buffer, which is only lent for the call.
+      held.push(borrowed ? frame.slice() : frame);
+      heldBytes += frame.length;
+    } else deframer.write(frame);
+  }
+  let heldBytes = 0;
+  /** Whether the session's frame tap has taken this stream's frames (see `frame_tap.ts`). */
+  let tapped = false;
+  function onread(
     this: StreamHandle,
     bytes: Uint8Array | undefined,
     length?: number,
   ): unknown {
+    if (typeof length === "number" && length > 0 && tapped) {
+      // The tap has handed this frame over already, before nghttp2 read it.
+      return undefined;
+    }
     if (
       typeof length === "number" && length > 0 && bytes !== undefined &&
       bytes.length >= length && !stream.destroyed &&
       fields.readableLength === 0
     ) {
-      (updateTimer as () => void).call(stream);
-      state.frames += 1;
-      const frame = bytes.length === length ? bytes : bytes.subarray(0, length);
-      if (paused() || next < held.length) held.push(frame);
-      else deframer.write(frame);
+      take(bytes.length === length ? bytes : bytes.subarray(0, length), false);
       return undefined;
     }
-    return original.call(this, bytes, length);
-  };
+    return original!.call(this, bytes, length);
+  }
+  handle.onread = onread;
+  const tap = tapOf(fields.session);
+  const streamId = (stream as { id?: unknown }).id;
+  if (tap !== undefined && typeof streamId === "number") {
+    const untap = tap.add(streamId, {
+      ready(): boolean {
+        if (stream.destroyed || fields.readableLength !== 0) return false;
+        tapped = true;
+        // Not a function: Deno then skips the frame's buffer and call (see `frame_tap.ts`).
+        (handle as { onread: unknown }).onread = null;
+        return true;
+      },
+      data(bytes: Uint8Array): void {
+        if (stream.destroyed) return;
+        if ((handle as { onread: unknown }).onread !== null) {
+          // Something else took the handle's onread back: the frames go its way, once.
+          untap();
+          return;
+        }
+        if (heldBytes + bytes.length > TAPPED_HOLD_LIMIT) {
+          // More than any window this server grants while the reader waits: the peer ignores
+          // flow control (nghttp2 resets the stream too). The call ends rather than lose data.
+          untap();
+          handle.onread = onread;
+          deframer.abort(
+            grpc.status.RESOURCE_EXHAUSTED,
+            `Client sent more than ${TAPPED_HOLD_LIMIT} bytes past flow control`,
+          );
+          return;
+        }
+        take(bytes, true);
+      },
+      released(): void {
+        handle.onread = onread;
+      },
+    });
+    stream.on("close", untap);
+  }
   return {
     get frames(): number {
       return state.frames;
@@ -569,6 +627,16 @@ class Deframer {
       return;
     }
     this.#sink.end();
+  }
+
+  /**
+   * Ends the call with `code`: the request cannot be read on.
+   *
+   * @param code The status.
+   * @param details What went wrong.
+   */
+  abort(code: grpc.status, details: string): void {
+    if (!this.#failed) this.#fail(code, details);
   }
 
   #fail(code: grpc.status, details: string): void {

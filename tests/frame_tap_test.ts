@@ -1,0 +1,65 @@
+import { ok, strictEqual } from "node:assert";
+import { createClient, startServer } from "../mod.ts";
+import { takeTappedBytes } from "../services/frame_tap.ts";
+import { assertServes } from "./test_utils.ts";
+
+const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
+
+function* numbersUpTo(count: number): Generator<number> {
+  for (let number = 0; number < count; number++) yield number;
+}
+
+Deno.test("startServer() reads request DATA frames from the socket's bytes before nghttp2", async (t) => {
+  await using server = await startServer({ port: 0 });
+
+  await t.step("a long sum arrives whole and exact", async () => {
+    using client = createClient(server.addresses[0]!);
+    const count = 200_000;
+    takeTappedBytes();
+    strictEqual(
+      await client.sum(numbersUpTo(count)),
+      BigInt(count * (count - 1) / 2),
+    );
+    // Each number takes 5 + 1 + up to 3 bytes; all but the first socket reads are tapped.
+    const tapped = takeTappedBytes();
+    ok(tapped > count * 4, `The tap handed over only ${tapped} bytes`);
+  });
+
+  await t.step(
+    "padded DATA frames, cut anywhere by the socket, lose their padding and nothing else",
+    async () => {
+      const count = 20_000;
+      takeTappedBytes();
+      const output = await new Deno.Command("/usr/bin/python3", {
+        args: [
+          H2_PEER,
+          server.hostname,
+          String(server.port),
+          "padded-sum",
+          String(count),
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "inherit",
+      }).output();
+      strictEqual(
+        new TextDecoder().decode(output.stdout).trim(),
+        `answered 0 ${count * (count - 1) / 2}`,
+      );
+      ok(takeTappedBytes() > 0, "The tap took none of the padded frames");
+    },
+  );
+
+  await t.step("sqrt answers every number in order", async () => {
+    using client = createClient(server.addresses[0]!);
+    const count = 50_000;
+    let position = 0;
+    for await (const root of client.sqrt(numbersUpTo(count))) {
+      strictEqual(root, Math.sqrt(position));
+      position += 1;
+    }
+    strictEqual(position, count);
+  });
+
+  await t.step("the server still answers", () => assertServes(server));
+});
