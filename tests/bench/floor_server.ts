@@ -1,8 +1,9 @@
 /**
- * The benchmark's floor for `Sum` under Deno: a bare `node:http2` server with no gRPC library,
- * taking the DATA frames from each stream's native handle as `services/request_reader.ts`
- * does, adding the numbers and answering with the sum. What it costs per message is what
- * Deno's `node:http2` costs for one frame per message; our server cannot go below it.
+ * What Deno's `node:http2` costs for a `Sum` sent one frame per message: a bare `node:http2`
+ * server with no gRPC library, taking each DATA frame from its stream's native handle
+ * (`onread`), adding the numbers and answering with the sum. Every frame costs it Deno's
+ * per-frame buffer and call into JavaScript; our server reads the frames from the socket's
+ * bytes before nghttp2 (`services/frame_tap.ts`) and skips that cost, so it can run faster.
  *
  * It reads only what the grpc-go load client sends (non-negative numbers whose sum stays
  * below 2^53) and checks nothing else: a measuring device, not a server.
