@@ -120,13 +120,13 @@ export function tapSession(session: http2.ServerHttp2Session): boolean {
     ) => unknown;
     readableLength?: unknown;
   } | undefined;
-  // Bytes already buffered would reach nghttp2 without the tap seeing them.
-  if (
-    typeof socket?.prependListener !== "function" ||
-    socket.readableLength !== 0
-  ) {
+  if (typeof socket?.prependListener !== "function") {
+    missedFastPath("frame tap", "the session socket's prependListener");
     return false;
   }
+  // Bytes already buffered would reach nghttp2 without the tap seeing them.
+  if (socket.readableLength !== 0) return false;
+  usedFastPath("frame tap");
   const waiting = new Map<number, TappedStream>();
   const tapped = new Map<number, TappedStream>();
   let part = PREFACE_PART;
@@ -275,7 +275,6 @@ export function tapSessions(server: object): boolean {
     missedFastPath("frame tap", "grpc-js server.http2Servers");
     return false;
   }
-  usedFastPath("frame tap");
   for (
     const http2Server of http2Servers.keys() as Iterable<http2.Http2Server>
   ) {
