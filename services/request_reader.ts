@@ -391,7 +391,19 @@ function readFromHandle(
           );
           return;
         }
-        take(bytes, true);
+        try {
+          take(bytes, true);
+        } catch (cause) {
+          // The socket's listener must not throw: Deno's own, after it, feeds nghttp2.
+          untap();
+          handle.onread = onread;
+          deframer.abort(
+            grpc.status.INTERNAL,
+            `Failed to read the request: ${
+              cause instanceof Error ? cause.message : cause
+            }`,
+          );
+        }
       },
       released(): void {
         handle.onread = onread;
