@@ -1,6 +1,7 @@
 import { ok, strictEqual } from "node:assert";
 import { createClient, startServer } from "../mod.ts";
 import { takeTappedBytes } from "../services/frame_tap.ts";
+import { testCertificates } from "./certificates.ts";
 import { assertServes } from "./test_utils.ts";
 
 const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
@@ -62,4 +63,26 @@ Deno.test("startServer() reads request DATA frames from the socket's bytes befor
   });
 
   await t.step("the server still answers", () => assertServes(server));
+});
+
+Deno.test("startServer() over TLS reads request DATA frames from the decrypted bytes", async (t) => {
+  const certificates = await testCertificates();
+  await using server = await startServer({
+    port: 0,
+    tls: { cert: certificates.serverCert, key: certificates.serverKey },
+  });
+  using client = createClient(server.addresses[0]!, {
+    tls: { ca: certificates.ca, serverName: "localhost" },
+  });
+
+  await t.step("a long sum arrives whole and exact", async () => {
+    const count = 100_000;
+    takeTappedBytes();
+    strictEqual(
+      await client.sum(numbersUpTo(count)),
+      BigInt(count * (count - 1) / 2),
+    );
+    const tapped = takeTappedBytes();
+    ok(tapped > count * 4, `The tap handed over only ${tapped} bytes`);
+  });
 });
