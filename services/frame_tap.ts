@@ -24,8 +24,9 @@
  *
  * Relies on Deno 2.9's `node:http2` feeding nghttp2 from `socket.on("data")` (the session's
  * listener is the one this goes before) and skipping a handle whose `onread` is not a
- * function. Without a tap (another runtime, a grpc-js server that hides its HTTP/2 servers)
- * the reader takes frames from `onread` as before.
+ * function. `goaway_guard.ts` taps every session as it opens. Without a tap (another runtime,
+ * a grpc-js server that hides its HTTP/2 servers) the reader takes frames from `onread` as
+ * before.
  *
  * @module
  */
@@ -258,31 +259,5 @@ export function tapSession(session: http2.ServerHttp2Session): boolean {
       };
     },
   });
-  return true;
-}
-
-const tappedServers = new WeakSet<object>();
-
-/**
- * Taps every session of a grpc-js server's HTTP/2 servers bound so far, as each opens.
- *
- * @param server A grpc-js server, after `bindAsync` has succeeded.
- * @returns Whether grpc-js exposed its HTTP/2 servers (it keeps them in a private map).
- */
-export function tapSessions(server: object): boolean {
-  const http2Servers = (server as { http2Servers?: unknown }).http2Servers;
-  if (!(http2Servers instanceof Map)) {
-    missedFastPath("frame tap", "grpc-js server.http2Servers");
-    return false;
-  }
-  for (
-    const http2Server of http2Servers.keys() as Iterable<http2.Http2Server>
-  ) {
-    if (tappedServers.has(http2Server)) continue;
-    tappedServers.add(http2Server);
-    http2Server.on("session", (session: http2.ServerHttp2Session) => {
-      tapSession(session);
-    });
-  }
   return true;
 }

@@ -18,6 +18,8 @@
  *   took: calls in flight finish, the client opens a new connection for new calls, and
  *   nghttp2 stops counting once a GOAWAY is out. A burst faster than the guard can react (the
  *   attack) still meets nghttp2's own cut.
+ * - Reads the request DATA frames of `Sum` and `Sqrt` calls from the connection's bytes before
+ *   nghttp2 does (`frame_tap.ts`), which spares Deno's per-frame work.
  *
  * @module
  */
@@ -25,6 +27,7 @@ import http2 from "node:http2";
 import { setImmediate } from "node:timers";
 import { deferCloseAfterGoaway } from "../workarounds/deno_goaway_close.ts";
 import { missedFastPath, usedFastPath } from "./fast_paths.ts";
+import { tapSession } from "./frame_tap.ts";
 
 /** nghttp2's default burst of stream resets a connection may send at once. */
 export const RESET_BURST = 1_000;
@@ -125,6 +128,7 @@ export function guardSessions(
       deferCloseAfterGoaway(session);
       limitHandshake(session, handshakeTimeout);
       budgetResets(session);
+      tapSession(session);
     });
   }
   return true;

@@ -314,6 +314,7 @@ function readFromHandle(
   // the native read is stopped meanwhile, so the stream's window bounds them.
   const held: (Uint8Array | undefined)[] = [];
   let next = 0;
+  let heldBytes = 0;
   let endHeld = false;
   function handOver(): void {
     while (next < held.length && !paused() && !stream.destroyed) {
@@ -339,7 +340,6 @@ function readFromHandle(
       heldBytes += frame.length;
     } else deframer.write(frame);
   }
-  let heldBytes = 0;
   /** Whether the session's frame tap has taken this stream's frames (see `frame_tap.ts`). */
   let tapped = false;
   function onread(

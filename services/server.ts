@@ -17,7 +17,6 @@ import {
   reflectionPackageDefinition,
 } from "../proto/standard.ts";
 import { guardSessions } from "./goaway_guard.ts";
-import { tapSessions } from "./frame_tap.ts";
 import { createHandlers, type ServerLogger } from "./handlers.ts";
 import { createHealth, type Health } from "./health.ts";
 import { createReflection } from "./reflection.ts";
@@ -444,7 +443,6 @@ export async function startServer(
         await bind(server, { address: hostPort(hostname, port), credentials }),
       );
       guardSessions(server, { handshakeTimeout });
-      tapSessions(server);
     }
   } catch (error) {
     stopReporting?.();

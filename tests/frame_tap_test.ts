@@ -1,13 +1,27 @@
 import { ok, strictEqual } from "node:assert";
-import { createClient, startServer } from "../mod.ts";
+import { createClient, startServer, type StreamClient } from "../mod.ts";
 import { takeTappedBytes } from "../services/frame_tap.ts";
 import { testCertificates } from "./certificates.ts";
-import { assertServes } from "./test_utils.ts";
+import { assertServes, numbersUpTo } from "./test_utils.ts";
 
 const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
 
-function* numbersUpTo(count: number): Generator<number> {
-  for (let number = 0; number < count; number++) yield number;
+/**
+ * Sums 0 … count-1 through `client` and checks the sum, and that the tap handed over most of
+ * the request: each number takes 5 + 1 + up to 3 bytes, and all but the first socket reads
+ * are tapped.
+ */
+async function assertTappedSum(
+  client: StreamClient,
+  count: number,
+): Promise<void> {
+  takeTappedBytes();
+  strictEqual(
+    await client.sum(numbersUpTo(count)),
+    BigInt(count * (count - 1) / 2),
+  );
+  const tapped = takeTappedBytes();
+  ok(tapped > count * 4, `The tap handed over only ${tapped} bytes`);
 }
 
 Deno.test("startServer() reads request DATA frames from the socket's bytes before nghttp2", async (t) => {
@@ -15,15 +29,7 @@ Deno.test("startServer() reads request DATA frames from the socket's bytes befor
 
   await t.step("a long sum arrives whole and exact", async () => {
     using client = createClient(server.addresses[0]!);
-    const count = 200_000;
-    takeTappedBytes();
-    strictEqual(
-      await client.sum(numbersUpTo(count)),
-      BigInt(count * (count - 1) / 2),
-    );
-    // Each number takes 5 + 1 + up to 3 bytes; all but the first socket reads are tapped.
-    const tapped = takeTappedBytes();
-    ok(tapped > count * 4, `The tap handed over only ${tapped} bytes`);
+    await assertTappedSum(client, 200_000);
   });
 
   await t.step(
@@ -76,13 +82,6 @@ Deno.test("startServer() over TLS reads request DATA frames from the decrypted b
   });
 
   await t.step("a long sum arrives whole and exact", async () => {
-    const count = 100_000;
-    takeTappedBytes();
-    strictEqual(
-      await client.sum(numbersUpTo(count)),
-      BigInt(count * (count - 1) / 2),
-    );
-    const tapped = takeTappedBytes();
-    ok(tapped > count * 4, `The tap handed over only ${tapped} bytes`);
+    await assertTappedSum(client, 100_000);
   });
 });

@@ -16,6 +16,7 @@ import {
   delay,
   type GrpcJsServer,
   listenOnFreePort,
+  numbersUpTo,
 } from "./test_utils.ts";
 
 const SLOW_READER = new URL("./fixtures/slow_reader.py", import.meta.url)
@@ -260,7 +261,3 @@ Deno.test("startServer() gathers the answers to a request frame it cannot send y
   );
   await t.step("the server still answers", () => assertServes(server));
 });
-
-function* numbersUpTo(count: number): Generator<number> {
-  for (let number = 0; number < count; number++) yield number;
-}

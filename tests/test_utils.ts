@@ -120,6 +120,16 @@ export function forever(): Promise<never> {
 /** Resolves after `ms` milliseconds: `node:timers/promises`' `setTimeout`, by its usual name. */
 export { setTimeout as delay } from "node:timers/promises";
 
+/**
+ * The numbers 0 … count-1, one at a time.
+ *
+ * @param count How many.
+ * @returns A generator of them.
+ */
+export function* numbersUpTo(count: number): Generator<number> {
+  for (let number = 0; number < count; number++) yield number;
+}
+
 /** What {@linkcode grpcJsSumServer}'s `answer` learns of a call. */
 export interface SumCall {
   /** The call's metadata. */
