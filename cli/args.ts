@@ -52,6 +52,13 @@ export const COMMON_OPTIONS = {
   "server-name": { type: "string" },
 } as const satisfies ParseArgsOptionsConfig;
 
+/** The options of the one-call commands (`pow`, `sum`, `sqrt`): also their time limits. */
+export const CALL_OPTIONS = {
+  ...COMMON_OPTIONS,
+  timeout: { type: "string" },
+  "connect-timeout": { type: "string" },
+} as const satisfies ParseArgsOptionsConfig;
+
 /** The options of `serve`. */
 export const SERVE_OPTIONS = {
   help: COMMON_OPTIONS.help,
@@ -69,7 +76,7 @@ export const SERVE_OPTIONS = {
 
 /** The options of `pow`. */
 export const POW_OPTIONS = {
-  ...COMMON_OPTIONS,
+  ...CALL_OPTIONS,
   count: { type: "string" },
 } as const satisfies ParseArgsOptionsConfig;
 
@@ -214,6 +221,28 @@ const MAX_DURATION_MS = 2 ** 31 - 1;
 /** Reads a duration in milliseconds, 0 to 2^31-1 (the longest timer delay). */
 export function parseMilliseconds(text: string, what: string): number {
   return parseWholeNumber(text, what, { max: MAX_DURATION_MS });
+}
+
+const DURATION = /^(\d+(?:\.\d*)?|\.\d+)(ms|s|m)?$/;
+const DURATION_UNITS_MS = { ms: 1, s: 1_000, m: 60_000 } as const;
+
+/**
+ * Reads a duration for `--timeout` and `--connect-timeout`: milliseconds as the command
+ * line's other durations, or a number with a unit, `ms`, `s` or `m` (`500ms`, `1.5s`,
+ * `2m`). The result is whole milliseconds, rounded up, from 1 to 2^31-1.
+ */
+export function parseDuration(text: string, what: string): number {
+  const match = DURATION.exec(text);
+  const unit = (match?.[2] ?? "ms") as keyof typeof DURATION_UNITS_MS;
+  const value = match === null
+    ? Number.NaN
+    : Math.ceil(Number(match[1]) * DURATION_UNITS_MS[unit]);
+  if (!(value >= 1 && value <= MAX_DURATION_MS)) {
+    throw new InputError(
+      `${what} must be a duration from 1 ms to ${MAX_DURATION_MS} ms, such as 500, 500ms, 2s or 1m: ${text}`,
+    );
+  }
+  return value;
 }
 
 /** Runs `parse` on a command-line argument, where bad input is a usage error. */

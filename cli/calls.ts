@@ -6,7 +6,7 @@
 import { createClient, DEFAULT_ADDRESSES, MAX_UINT32 } from "../mod.ts";
 import {
   asUsageError,
-  COMMON_OPTIONS,
+  CALL_OPTIONS,
   EXIT_OK,
   parseCommandLine,
   parseFloat64,
@@ -15,7 +15,7 @@ import {
   POW_OPTIONS,
   UsageError,
 } from "./args.ts";
-import { checkServerAddress, clientOptions } from "./connect.ts";
+import { callTimeout, checkServerAddress, clientOptions } from "./connect.ts";
 import {
   POW_HELP,
   POW_USAGE,
@@ -50,6 +50,7 @@ export async function callPow(args: string[]): Promise<number> {
     POW_USAGE,
     () => parseWholeNumber(values.count!, "Count", { min: 1, max: MAX_UINT32 }),
   );
+  const timeout = callTimeout(values, POW_USAGE);
   const options = await clientOptions(values, POW_USAGE);
   using client = createClient(
     await checkServerAddress(
@@ -58,7 +59,10 @@ export async function callPow(args: string[]): Promise<number> {
     ),
     options,
   );
-  const powers = client.pow(base, count === undefined ? {} : { count });
+  const powers = client.pow(base, {
+    ...timeout,
+    ...(count === undefined ? {} : { count }),
+  });
   for await (const power of powers) console.log(power.toString());
   return EXIT_OK;
 }
@@ -67,12 +71,13 @@ export async function callPow(args: string[]): Promise<number> {
 export async function callSum(args: string[]): Promise<number> {
   const { values, positionals } = asUsageError(
     SUM_USAGE,
-    () => parseCommandLine(args, COMMON_OPTIONS),
+    () => parseCommandLine(args, CALL_OPTIONS),
   );
   if (values.help) return printHelp(SUM_HELP);
   const numbersFromArgs = positionals.map((text) =>
     asUsageError(SUM_USAGE, () => parseInt64(text, "Number"))
   );
+  const timeout = callTimeout(values, SUM_USAGE);
   const options = await clientOptions(values, SUM_USAGE);
   const address = await checkServerAddress(
     values.address ?? DEFAULT_ADDRESSES.sum,
@@ -83,7 +88,7 @@ export async function callSum(args: string[]): Promise<number> {
     ? numbersFromArgs
     : readInt64s(Deno.stdin.readable);
   using client = createClient(address, options);
-  console.log((await client.sum(numbers)).toString());
+  console.log((await client.sum(numbers, timeout)).toString());
   return EXIT_OK;
 }
 
@@ -91,12 +96,13 @@ export async function callSum(args: string[]): Promise<number> {
 export async function callSqrt(args: string[]): Promise<number> {
   const { values, positionals } = asUsageError(
     SQRT_USAGE,
-    () => parseCommandLine(args, COMMON_OPTIONS),
+    () => parseCommandLine(args, CALL_OPTIONS),
   );
   if (values.help) return printHelp(SQRT_HELP);
   const numbersFromArgs = positionals.map((text) =>
     asUsageError(SQRT_USAGE, () => parseFloat64(text, "Number"))
   );
+  const timeout = callTimeout(values, SQRT_USAGE);
   const options = await clientOptions(values, SQRT_USAGE);
   const address = await checkServerAddress(
     values.address ?? DEFAULT_ADDRESSES.sqrt,
@@ -107,7 +113,9 @@ export async function callSqrt(args: string[]): Promise<number> {
     ? undefined
     : readFloat64s(Deno.stdin.readable);
   using client = createClient(address, options);
-  for await (const root of client.sqrt(stdin?.numbers ?? numbersFromArgs)) {
+  for await (
+    const root of client.sqrt(stdin?.numbers ?? numbersFromArgs, timeout)
+  ) {
     console.log(formatRoot(root));
   }
   const badInput = stdin?.badInput();

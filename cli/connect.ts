@@ -9,7 +9,7 @@ import {
   parseAddress,
   type ServerTlsOptions,
 } from "../mod.ts";
-import { InputError, UsageError } from "./args.ts";
+import { asUsageError, InputError, parseDuration, UsageError } from "./args.ts";
 
 /** Splits `host:port` or `[v6]:port` as the client does; another form is a usage error. */
 export function splitAddress(address: string, usage: string): Address {
@@ -73,8 +73,44 @@ async function readPemFile(
   }
 }
 
-/** The TLS options of the calling commands, read into {@linkcode ClientOptions}. */
+/** The calling commands' options for one call: `--timeout`, as a call's `timeout`. */
+export function callTimeout(
+  values: { timeout?: string | undefined },
+  usage: string,
+): { timeout?: number } {
+  if (values.timeout === undefined) return {};
+  return {
+    timeout: asUsageError(
+      usage,
+      () => parseDuration(values.timeout!, "Timeout"),
+    ),
+  };
+}
+
+/** The connection options of the calling commands, read into {@linkcode ClientOptions}. */
 export async function clientOptions(
+  values: {
+    tls?: boolean | undefined;
+    ca?: string | undefined;
+    cert?: string | undefined;
+    key?: string | undefined;
+    "server-name"?: string | undefined;
+    "connect-timeout"?: string | undefined;
+  },
+  usage: string,
+): Promise<ClientOptions> {
+  const connectTimeout = values["connect-timeout"];
+  const connection: ClientOptions = connectTimeout === undefined ? {} : {
+    connectTimeoutMs: asUsageError(
+      usage,
+      () => parseDuration(connectTimeout, "Connect timeout"),
+    ),
+  };
+  return { ...connection, ...await tlsOptions(values, usage) };
+}
+
+/** The TLS options of the calling commands. */
+async function tlsOptions(
   values: {
     tls?: boolean | undefined;
     ca?: string | undefined;

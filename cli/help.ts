@@ -92,9 +92,19 @@ TLS (the files need read permission: --allow-read=FILE,...):
                        of --address)
 `;
 
+/** The time limits of the one-call commands, for their help texts. */
+export const CALL_TIME_HELP = `
+Time limits (MS milliseconds, or a number with a unit: 500ms, 1.5s, 2m):
+  --timeout MS          Give up on the call after this long: DEADLINE_EXCEEDED
+                        (default: no limit)
+  --connect-timeout MS  Give up on a connection whose TCP connection, TLS handshake and
+                        the server's first HTTP/2 SETTINGS frame take longer: UNAVAILABLE
+                        (default: 20s, as gRPC's)
+`;
+
 /** The usage line of `pow`. */
 export const POW_USAGE =
-  `Usage: ${PROGRAM} pow N [--count C] [--address HOST:PORT] [TLS options]`;
+  `Usage: ${PROGRAM} pow N [--count C] [--address HOST:PORT] [--timeout MS] [--connect-timeout MS] [TLS options]`;
 
 /** The help of `pow --help`. */
 export const POW_HELP =
@@ -109,11 +119,11 @@ Options:
   --count C            How many powers (default: 10)
   --address HOST:PORT  The server (default: ${DEFAULT_ADDRESSES.pow})
   -h, --help           Show this help
-${CLIENT_TLS_HELP}`;
+${CALL_TIME_HELP}${CLIENT_TLS_HELP}`;
 
 /** The usage line of `sum`. */
 export const SUM_USAGE =
-  `Usage: ${PROGRAM} sum [N ...] [--address HOST:PORT] [TLS options]`;
+  `Usage: ${PROGRAM} sum [N ...] [--address HOST:PORT] [--timeout MS] [--connect-timeout MS] [TLS options]`;
 
 /** The help of `sum --help`. */
 export const SUM_HELP =
@@ -128,11 +138,11 @@ negative one as -5.
 Options:
   --address HOST:PORT  The server (default: ${DEFAULT_ADDRESSES.sum})
   -h, --help           Show this help
-${CLIENT_TLS_HELP}`;
+${CALL_TIME_HELP}${CLIENT_TLS_HELP}`;
 
 /** The usage line of `sqrt`. */
 export const SQRT_USAGE =
-  `Usage: ${PROGRAM} sqrt [X ...] [--address HOST:PORT] [TLS options]`;
+  `Usage: ${PROGRAM} sqrt [X ...] [--address HOST:PORT] [--timeout MS] [--connect-timeout MS] [TLS options]`;
 
 /** The help of `sqrt --help`. */
 export const SQRT_HELP =
@@ -147,7 +157,7 @@ with INVALID_ARGUMENT (exit status 1) after the answers before it.
 Options:
   --address HOST:PORT  The server (default: ${DEFAULT_ADDRESSES.sqrt})
   -h, --help           Show this help
-${CLIENT_TLS_HELP}`;
+${CALL_TIME_HELP}${CLIENT_TLS_HELP}`;
 
 /** The usage line of `demo`. */
 export const DEMO_USAGE =

@@ -42,6 +42,15 @@ export interface CallOptions {
    * @default {{}}
    */
   metadata?: MetadataInit;
+  /**
+   * Whether the call, made while the client is connecting or waiting to dial again after a
+   * failed attempt, waits for the connection (within its deadline) instead of failing at
+   * once with `UNAVAILABLE`: gRPC's wait-for-ready. A call that waits past its deadline ends
+   * with `DEADLINE_EXCEEDED`. Overrides the client's `waitForReady`.
+   *
+   * @default {The client's waitForReady, false unless set}
+   */
+  waitForReady?: boolean;
 }
 
 /** A call's options, checked and ready for the transport. */
@@ -52,6 +61,8 @@ export interface PreparedCall {
   deadline: number | undefined;
   /** The abort signal, if any. */
   signal: AbortSignal | undefined;
+  /** Whether the call waits for a connection; `undefined` leaves it to the client. */
+  waitForReady: boolean | undefined;
 }
 
 const METADATA_KEY = /^[0-9a-z_.-]+$/;
@@ -142,18 +153,25 @@ function toDeadline(options: CallOptions): number | undefined {
  * Checks a call's options and prepares them for the transport.
  *
  * @param options The caller's options.
- * @returns The request headers, the deadline and the signal.
+ * @returns The request headers, the deadline, the signal and whether to wait for ready.
  * @throws {RangeError} If the timeout or deadline is not a valid time.
- * @throws {TypeError} If the metadata or the signal is malformed.
+ * @throws {TypeError} If the metadata, the signal or `waitForReady` is malformed.
  */
 export function prepareCall(options: CallOptions): PreparedCall {
   const { signal } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {
     throw new TypeError("Signal must be an AbortSignal");
   }
+  const { waitForReady } = options;
+  if (waitForReady !== undefined && typeof waitForReady !== "boolean") {
+    throw new TypeError(
+      `Wait for ready must be a boolean: ${typeof waitForReady}`,
+    );
+  }
   return {
     headers: toHeaders(options.metadata),
     deadline: toDeadline(options),
     signal,
+    waitForReady,
   };
 }

@@ -26,6 +26,8 @@ import {
 } from "./telemetry.ts";
 import { type DeadlineTimer, startDeadlineTimer } from "./deadline.ts";
 import { MAX_TIMER_MS } from "../proto/limits.ts";
+import type { TransportCall } from "./transport.ts";
+import { WaitingCall } from "./wait_for_ready.ts";
 
 /** How a call ended. */
 export interface CallStatus {
@@ -57,9 +59,26 @@ export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 20_000;
 
 /** gRPC's connection backoff: the first delay after a failed connection attempt. */
 export const DEFAULT_INITIAL_BACKOFF_MS = 1_000;
-const BACKOFF_MULTIPLIER = 1.6;
+/** gRPC's connection backoff: how much longer each delay is than the one before. */
+export const DEFAULT_BACKOFF_MULTIPLIER = 1.6;
+/** gRPC's connection backoff: the longest delay between two connection attempts. */
+export const DEFAULT_MAX_BACKOFF_MS = 120_000;
+/** gRPC's connection backoff: each delay is this much shorter or longer, at random. */
 const BACKOFF_JITTER = 0.2;
-const MAX_BACKOFF_MS = 120_000;
+
+/**
+ * How long a connection attempt may take, TCP, TLS and the server's first SETTINGS frame
+ * together, unless told otherwise: gRPC's minimum connect timeout (grpc-go and C-core).
+ */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
+
+/**
+ * The least time between two connection attempts that wait-for-ready calls bring forward
+ * during a backoff (see {@linkcode Channel}): a server that is back within a call's deadline
+ * is found within this much, while a loop of such calls dials a server that is down at most
+ * five times a second.
+ */
+export const WAIT_FOR_READY_REDIAL_MS = 200;
 
 /** Sent with every call, so a server's logs can tell this client and its version. */
 const USER_AGENT = `grpc-stream-deno/${denoConfig.version}`;
@@ -91,7 +110,43 @@ const CONNECTION_ERROR_CODES = new Set([
   "ERR_HTTP2_STREAM_CANCEL",
   "ERR_HTTP2_INVALID_SESSION",
   "ERR_GRPC_KEEPALIVE_TIMEOUT",
+  "ERR_GRPC_CONNECT_TIMEOUT",
 ]);
+
+/**
+ * Says in plain words why a connection failed, for a call's details after
+ * `Cannot reach HOST:PORT: `. Node's words for a request made while the connection was being
+ * set up ("The pending stream has been canceled (caused by: connect ECONNREFUSED …)") give
+ * way to their cause.
+ */
+function describeConnectionError(
+  error: Error & { code?: string; cause?: unknown },
+): string {
+  if (
+    error.code === "ERR_HTTP2_STREAM_CANCEL" && error.cause instanceof Error
+  ) {
+    return describeConnectionError(error.cause);
+  }
+  switch (error.code) {
+    case "ECONNREFUSED":
+      return "Connection refused";
+    case "ECONNRESET":
+      // Not this module's own words ("Connection closed by the server").
+      return /ECONNRESET|^(read|write) /.test(error.message)
+        ? "Connection reset by the server"
+        : error.message;
+    case "ETIMEDOUT":
+      return "Connection timed out";
+    case "EHOSTUNREACH":
+    case "ENETUNREACH":
+      return "No route to the host";
+    case "ENOTFOUND":
+    case "EAI_AGAIN":
+      return "Host name not found";
+    default:
+      return error.message;
+  }
+}
 
 /**
  * Whether `error` means the server could not be reached: a refused or lost connection, or a
@@ -413,6 +468,14 @@ export interface CallSetup {
    * @default {undefined} (never)
    */
   deadline?: number | undefined;
+  /**
+   * Whether the call, made while the channel is connecting or backing off after a failed
+   * attempt, waits (within its deadline) for a connection rather than failing with
+   * `UNAVAILABLE`.
+   *
+   * @default {The channel's waitForReady}
+   */
+  waitForReady?: boolean | undefined;
 }
 
 /**
@@ -870,7 +933,9 @@ export class GrpcCall {
       error !== undefined && isConnectionError(error)
     ) {
       code = Status.UNAVAILABLE;
-      details = `Cannot reach ${this.#channel.authority}: ${error.message}`;
+      details = `Cannot reach ${this.#channel.authority}: ${
+        describeConnectionError(error)
+      }`;
     } else if (sessionLost) {
       code = Status.UNAVAILABLE;
       details =
@@ -961,11 +1026,38 @@ export interface ChannelOptions {
   keepaliveTimeoutMs?: number | undefined;
   /**
    * The delay after a first failed connection attempt before the next one, in milliseconds;
-   * each further failure multiplies it by 1.6 (with 20% jitter), up to two minutes.
+   * each further failure multiplies it by `backoffMultiplier` (with 20% jitter), up to
+   * `maxBackoffMs`.
    *
    * @default {1_000}
    */
   initialBackoffMs?: number | undefined;
+  /**
+   * How much longer each delay between failed connection attempts is than the one before.
+   *
+   * @default {1.6}
+   */
+  backoffMultiplier?: number | undefined;
+  /**
+   * The longest delay between two connection attempts, in milliseconds.
+   *
+   * @default {120_000}
+   */
+  maxBackoffMs?: number | undefined;
+  /**
+   * How long a connection attempt may take, in milliseconds: TCP, TLS and the server's first
+   * SETTINGS frame together. Calls on an attempt that runs out end with `UNAVAILABLE`.
+   *
+   * @default {20_000}
+   */
+  connectTimeoutMs?: number | undefined;
+  /**
+   * Whether calls that do not say otherwise wait for ready (see
+   * {@linkcode CallSetup.waitForReady}).
+   *
+   * @default {false}
+   */
+  waitForReady?: boolean | undefined;
 }
 
 /**
@@ -1160,15 +1252,69 @@ function coalesceWrites(socket: net.Socket): void {
 export type RequestHeaders = Record<string, string | string[]>;
 
 /**
+ * Where a channel's connection stands, as gRPC names the states: none (`idle`: not opened
+ * yet, or lost, so the next call dials at once), an attempt under way (`connecting`: TCP,
+ * TLS, then the server's SETTINGS frame, within the connect timeout), a connection calls can
+ * use (`ready`), or a pause after a failed attempt (`backoff`, until `retryAt`).
+ */
+type Connection =
+  | { state: "idle" }
+  | {
+    state: "connecting";
+    session: http2.ClientHttp2Session;
+    socket: net.Socket;
+    /** Ends the attempt once the connect timeout has passed. */
+    timer: ReturnType<typeof setTimeout>;
+  }
+  | { state: "ready"; session: http2.ClientHttp2Session; socket: net.Socket }
+  | {
+    state: "backoff";
+    /** When the next attempt is due, in epoch milliseconds. */
+    retryAt: number;
+    /** Dials when wait-for-ready calls are waiting; none otherwise. */
+    timer: ReturnType<typeof setTimeout> | undefined;
+  };
+
+/** A call waiting for its channel to be ready; see {@linkcode Channel.whenReady}. */
+export interface ReadyWaiter {
+  /** The channel is ready: the call can start. */
+  ready(): void;
+  /** The channel was closed while the call waited. */
+  closed(): void;
+}
+
+/** The phases of a connection attempt, for the words of a connect timeout. */
+type AttemptPhase = "tcp" | "tls" | "settings";
+
+function describeConnectTimeout(
+  phase: AttemptPhase,
+  timeoutMs: number,
+): string {
+  switch (phase) {
+    case "tcp":
+      return `No TCP connection within ${timeoutMs} ms (connect timeout)`;
+    case "tls":
+      return `Server did not complete the TLS handshake within ${timeoutMs} ms (connect timeout; TCP connected)`;
+    case "settings":
+      return `Server did not complete the HTTP/2 handshake within ${timeoutMs} ms (connect timeout; TCP connected, no SETTINGS frame from the server)`;
+  }
+}
+
+/**
  * An HTTP/2 connection to one server, opened on the first call, reopened after it is lost,
  * and shared by every call.
+ *
+ * A connection attempt is ready once the server's SETTINGS frame has arrived, and must get
+ * there within the connect timeout. After a failed attempt the next one waits its backoff;
+ * calls meanwhile fail fast with `UNAVAILABLE`, as gRPC's do by default, unless they wait for
+ * ready: then the channel dials again when its backoff is over, and at once when such a call
+ * arrives and the last attempt began at least {@linkcode WAIT_FOR_READY_REDIAL_MS} before.
  */
 export class Channel {
   readonly authority: string;
   #url: string;
   #options: ChannelOptions;
-  #session: http2.ClientHttp2Session | undefined;
-  #socket: net.Socket | undefined;
+  #connection: Connection = { state: "idle" };
   #activeCalls = 0;
   #closed = false;
   /** What the calls of this channel hold for transparent retries, in bytes. */
@@ -1179,11 +1325,13 @@ export class Channel {
   #openStreams = new WeakMap<http2.Http2Session, number>();
   /** Cancelled streams waiting to be reset, each with what resets it now. */
   #pendingResets = new Set<() => void>();
+  /** Calls that wait for the channel to be ready. */
+  #waiters = new Set<ReadyWaiter>();
   #keepalive: ReturnType<typeof setInterval> | undefined;
   #pingTimer: ReturnType<typeof setTimeout> | undefined;
-  /** The next connection attempt waits until then (epoch ms) after a failed one. */
-  #retryAt = 0;
   #backoffMs: number;
+  /** When the last connection attempt began, in epoch milliseconds. */
+  #lastAttemptAt = 0;
   /** The last connection-level error, to explain why a stream failed. */
   lastError: (Error & { code?: string }) | undefined;
 
@@ -1196,16 +1344,36 @@ export class Channel {
     this.#backoffMs = options.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS;
   }
 
+  /** The connection calls go on, while an attempt is under way or once it is ready. */
+  get #session(): http2.ClientHttp2Session | undefined {
+    const connection = this.#connection;
+    return connection.state === "connecting" || connection.state === "ready"
+      ? connection.session
+      : undefined;
+  }
+
   /**
-   * Starts a call on `path`.
+   * Starts a call on `path`. A call that waits for ready, made while the channel is not
+   * ready, starts once it is (see {@linkcode WaitingCall}).
    *
    * @param path The method path, e.g. `/stream.ServerStream/Pow`.
    * @param setup Who hears about the call, its metadata and its deadline.
    * @returns The call.
+   * @throws {TypeError} If the channel is closed.
+   * @throws {GrpcError} `UNAVAILABLE` when the channel backs off after a failed attempt and
+   * the call does not wait for ready.
    */
-  startCall(path: string, setup: CallSetup): GrpcCall {
-    const { headers = {}, deadline, listener } = setup;
+  startCall(path: string, setup: CallSetup): TransportCall {
     if (this.#closed) throw new TypeError("Client is closed");
+    const waitForReady = setup.waitForReady ?? this.#options.waitForReady;
+    if (waitForReady === true && this.#connection.state !== "ready") {
+      return new WaitingCall(this, { path, setup });
+    }
+    return this.#startNow(path, setup);
+  }
+
+  #startNow(path: string, setup: CallSetup): GrpcCall {
+    const { headers = {}, deadline, listener } = setup;
     const session = this.#connect();
     const requestHeaders: http2.OutgoingHttpHeaders = {
       ...headers,
@@ -1242,6 +1410,79 @@ export class Channel {
       telemetry,
       requestHeaders,
     });
+  }
+
+  /**
+   * Has `waiter` told once the channel is ready, dialling now if it is idle, or if it backs
+   * off and the last attempt began at least {@linkcode WAIT_FOR_READY_REDIAL_MS} ago;
+   * otherwise when the backoff is over.
+   *
+   * @param waiter What to tell.
+   * @returns A function that forgets the waiter (its call ended while it waited).
+   */
+  whenReady(waiter: ReadyWaiter): () => void {
+    if (this.#closed) {
+      waiter.closed();
+      return () => {};
+    }
+    this.#waiters.add(waiter);
+    this.#serveWaiters(true);
+    return () => {
+      this.#waiters.delete(waiter);
+      const connection = this.#connection;
+      if (
+        this.#waiters.size === 0 && connection.state === "backoff" &&
+        connection.timer !== undefined
+      ) {
+        clearTimeout(connection.timer);
+        connection.timer = undefined;
+      }
+    };
+  }
+
+  /**
+   * Moves the calls waiting for ready along: starts them on a ready channel, or dials (see
+   * {@linkcode Channel.whenReady}). `arrival` says a call has just come to wait.
+   */
+  #serveWaiters(arrival: boolean): void {
+    if (this.#waiters.size === 0 || this.#closed) return;
+    const connection = this.#connection;
+    switch (connection.state) {
+      case "ready": {
+        const waiters = [...this.#waiters];
+        this.#waiters.clear();
+        for (const waiter of waiters) waiter.ready();
+        return;
+      }
+      case "connecting":
+        return;
+      case "idle":
+        this.#dial();
+        return;
+      case "backoff": {
+        const now = Date.now();
+        if (
+          now >= connection.retryAt ||
+          (arrival && now - this.#lastAttemptAt >= WAIT_FOR_READY_REDIAL_MS)
+        ) {
+          clearTimeout(connection.timer);
+          this.#dial();
+          return;
+        }
+        connection.timer ??= setTimeout(() => {
+          connection.timer = undefined;
+          if (this.#connection === connection) this.#serveWaiters(false);
+        }, connection.retryAt - now);
+        return;
+      }
+    }
+  }
+
+  /** Why the channel has no connection, for a call that gave up waiting for one. */
+  describeLastError(): string | undefined {
+    return this.lastError === undefined
+      ? undefined
+      : describeConnectionError(this.lastError);
   }
 
   /**
@@ -1351,9 +1592,15 @@ export class Channel {
     else this.#session?.unref();
   }
 
-  /** Closes the connection once the calls in flight have ended. */
+  /**
+   * Closes the connection once the calls in flight have ended. Calls still waiting for a
+   * connection end with `UNAVAILABLE`.
+   */
   close(): void {
     this.#closed = true;
+    const waiters = [...this.#waiters];
+    this.#waiters.clear();
+    for (const waiter of waiters) waiter.closed();
     if (this.#activeCalls === 0) this.#disconnect();
   }
 
@@ -1437,47 +1684,78 @@ export class Channel {
   #disconnect(): void {
     // Streams still waiting for their reset go with the connection.
     for (const reset of [...this.#pendingResets]) reset();
-    const session = this.#session;
-    this.#session = undefined;
-    this.#socket?.destroy();
-    this.#socket = undefined;
-    session?.destroy();
+    const connection = this.#connection;
+    this.#connection = { state: "idle" };
+    switch (connection.state) {
+      case "connecting":
+        clearTimeout(connection.timer);
+        // falls through
+      case "ready":
+        connection.socket.destroy();
+        connection.session.destroy();
+        break;
+      case "backoff":
+        clearTimeout(connection.timer);
+        break;
+    }
   }
 
   #connect(): http2.ClientHttp2Session {
-    const current = this.#session;
-    if (current !== undefined && !current.closed && !current.destroyed) {
-      return current;
+    const session = this.#session;
+    if (session !== undefined && !session.closed && !session.destroyed) {
+      return session;
     }
     // After a failed attempt the next one waits its backoff; calls meanwhile fail fast, as
     // gRPC's do by default (no wait-for-ready), rather than each dialling again.
-    const wait = this.#retryAt - Date.now();
+    const connection = this.#connection;
+    const wait = connection.state === "backoff"
+      ? connection.retryAt - Date.now()
+      : 0;
     if (wait > 0) {
       throw new GrpcError(
         Status.UNAVAILABLE,
         `Cannot reach ${this.authority}: ${
-          this.lastError?.message ?? "Connection failed"
+          this.describeLastError() ?? "Connection failed"
         } (next attempt in ${Math.ceil(wait)} ms)`,
         { cause: this.lastError },
       );
     }
+    return this.#dial();
+  }
+
+  /** Makes a connection attempt, which is `connecting` until the server's SETTINGS arrive. */
+  #dial(): http2.ClientHttp2Session {
+    const previous = this.#connection;
+    if (previous.state === "connecting" || previous.state === "backoff") {
+      clearTimeout(previous.timer);
+    }
+    this.#lastAttemptAt = Date.now();
     const { hostname, port } = new URL(this.#url);
     const host = hostname.startsWith("[") ? hostname.slice(1, -1) : hostname;
-    const socket = this.#options.tls === undefined
+    const tlsSettings = this.#options.tls;
+    const socket = tlsSettings === undefined
       ? net.connect({ host, port: Number(port || 80) })
-      : this.#connectTls(
-        { host, port: Number(port || 443) },
-        this.#options.tls,
-      );
+      : this.#connectTls({ host, port: Number(port || 443) }, tlsSettings);
     socket.setNoDelay(true);
     coalesceWrites(socket);
-    this.#socket = socket;
     this.lastError = undefined;
+    let phase: AttemptPhase = "tcp";
+    socket.once("connect", () => {
+      phase = tlsSettings === undefined ? "settings" : "tls";
+    });
+    socket.once("secureConnect", () => {
+      phase = "settings";
+    });
+    // Node's http2 reports a failed connection to the streams waiting on it before the
+    // session's own error: the socket's error comes first.
+    socket.once("error", (error: Error & { code?: string }) => {
+      if (this.#session === session) this.lastError ??= error;
+    });
     // A server that drops the connection (one refusing a client certificate, or one that
     // speaks TLS to a plaintext client) may close it without an error: the calls on it must
     // then end UNAVAILABLE rather than CANCELLED.
     socket.once("end", () => {
-      if (this.#socket === socket) {
+      if (this.#session === session) {
         this.lastError ??= Object.assign(
           new Error("Connection closed by the server"),
           { code: "ECONNRESET" },
@@ -1487,37 +1765,76 @@ export class Channel {
     const session = http2.connect(this.#url, {
       createConnection: () => socket,
     });
-    let connected = false;
-    session.once("connect", () => {
-      connected = true;
-      this.#retryAt = 0;
+    const timeoutMs = this.#options.connectTimeoutMs ??
+      DEFAULT_CONNECT_TIMEOUT_MS;
+    // An infinite timeout never fires (`setTimeout` would fire at once).
+    const timer = setTimeout(() => {
+      if (this.#session !== session || !Number.isFinite(timeoutMs)) return;
+      this.lastError = Object.assign(
+        new Error(describeConnectTimeout(phase, timeoutMs)),
+        { code: "ERR_GRPC_CONNECT_TIMEOUT" },
+      );
+      socket.destroy();
+      session.destroy();
+    }, Number.isFinite(timeoutMs) ? timeoutMs : MAX_TIMER_MS);
+    // gRPC counts a connection as up once the server's SETTINGS frame has arrived: a peer
+    // that accepts TCP and says nothing is not a server.
+    session.once("remoteSettings", () => {
+      const connection = this.#connection;
+      if (connection.state !== "connecting" || connection.session !== session) {
+        return;
+      }
+      clearTimeout(connection.timer);
+      this.#connection = { state: "ready", session, socket };
       this.#backoffMs = this.#options.initialBackoffMs ??
         DEFAULT_INITIAL_BACKOFF_MS;
+      this.#serveWaiters(false);
     });
     session.once("close", () => {
-      if (connected || this.#closed) return;
-      const jitter = 1 + BACKOFF_JITTER * (2 * Math.random() - 1);
-      this.#retryAt = Date.now() + this.#backoffMs * jitter;
-      this.#backoffMs = Math.min(
-        this.#backoffMs * BACKOFF_MULTIPLIER,
-        MAX_BACKOFF_MS,
-      );
+      const connection = this.#connection;
+      if (
+        (connection.state !== "connecting" && connection.state !== "ready") ||
+        connection.session !== session
+      ) {
+        return;
+      }
+      if (connection.state === "ready" || this.#closed) {
+        // A connection that was up is redialled at once, by the next call.
+        this.#connection = { state: "idle" };
+        this.#serveWaiters(false);
+        return;
+      }
+      clearTimeout(connection.timer);
+      this.#backOff();
     });
     // A server that shuts down gracefully sends a GOAWAY; see workarounds/deno_goaway_close.ts.
     deferCloseAfterGoaway(session);
     session.on("error", (error: Error & { code?: string }) => {
       this.lastError = error;
     });
-    const forget = (): void => {
-      if (this.#session === session) this.#session = undefined;
-    };
-    session.on("close", forget);
     session.on("goaway", (_code: number, lastStreamId: number) => {
       this.#goaways.set(session, lastStreamId);
-      forget();
+      // Its calls finish on it; new ones go on a new connection.
+      if (this.#session === session) {
+        this.#connection = { state: "idle" };
+        this.#serveWaiters(false);
+      }
     });
-    this.#session = session;
+    this.#connection = { state: "connecting", session, socket, timer };
     return session;
+  }
+
+  /** A connection attempt failed: the next one waits, longer after each failure. */
+  #backOff(): void {
+    const jitter = 1 + BACKOFF_JITTER * (2 * Math.random() - 1);
+    const retryAt = Date.now() + this.#backoffMs * jitter;
+    this.#backoffMs = Math.min(
+      this.#backoffMs *
+        (this.#options.backoffMultiplier ?? DEFAULT_BACKOFF_MULTIPLIER),
+      this.#options.maxBackoffMs ?? DEFAULT_MAX_BACKOFF_MS,
+    );
+    this.#connection = { state: "backoff", retryAt, timer: undefined };
+    this.#serveWaiters(false);
   }
 
   /**

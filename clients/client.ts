@@ -6,7 +6,12 @@
 import { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import net from "node:net";
-import { INT64_MAX, INT64_MIN, MAX_UINT32 } from "../proto/limits.ts";
+import {
+  INT64_MAX,
+  INT64_MIN,
+  MAX_TIMER_MS,
+  MAX_UINT32,
+} from "../proto/limits.ts";
 import { checkPem } from "../proto/pem.ts";
 import { parseAddress } from "./address.ts";
 import { streamMethods } from "../proto/definitions.ts";
@@ -15,6 +20,10 @@ import {
   type CallStatus,
   Channel,
   type ChannelTls,
+  DEFAULT_BACKOFF_MULTIPLIER,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_INITIAL_BACKOFF_MS,
+  DEFAULT_MAX_BACKOFF_MS,
   DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
 } from "./channel.ts";
 import { GrpcError, Status } from "./grpc_error.ts";
@@ -160,6 +169,48 @@ export interface ClientOptions {
    * @default {20_000}
    */
   keepaliveTimeoutMs?: number;
+  /**
+   * How long a connection attempt may take, in milliseconds: the TCP connection, the TLS
+   * handshake and the server's first HTTP/2 SETTINGS frame together. A peer that accepts the
+   * connection and then says nothing (a hung process, the wrong port, a firewall that
+   * swallows data) fails the calls on it with `UNAVAILABLE` once it runs out, as grpc-go and
+   * C-core do with the same default. The attempt counts as failed: the next one waits its
+   * backoff.
+   *
+   * @default {20_000}
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Whether calls made while the client is connecting or waiting to dial again after a
+   * failed attempt wait for the connection (within their deadline) instead of failing at
+   * once with `UNAVAILABLE`: gRPC's wait-for-ready, for every call that does not say
+   * otherwise (see {@linkcode CallOptions.waitForReady}). Give such calls a deadline: one
+   * without waits as long as the server is down.
+   *
+   * @default {false}
+   */
+  waitForReady?: boolean;
+  /**
+   * The delay after a failed connection attempt before the next one, in milliseconds
+   * (gRPC's connection backoff). Each further failure makes it `backoffMultiplier` times
+   * longer, up to `maxBackoffMs`, with ±20% jitter; a connection resets it.
+   *
+   * @default {1_000}
+   */
+  initialBackoffMs?: number;
+  /**
+   * How much longer each backoff delay is than the one before, at least 1. Only the default
+   * over `transport: "grpc-js"`, whose backoff multiplier is fixed.
+   *
+   * @default {1.6}
+   */
+  backoffMultiplier?: number;
+  /**
+   * The longest backoff delay between two connection attempts, in milliseconds.
+   *
+   * @default {120_000}
+   */
+  maxBackoffMs?: number;
   /**
    * Connect over TLS: `true` to trust Deno's default root store, or the CA to trust and,
    * for mutual TLS, the client's certificate. A server that cannot be verified ends each
@@ -310,12 +361,13 @@ function callPow(
     number: toInt64(base, "Base"),
     count: toPowCount(options.count),
   });
-  const { headers, deadline, signal } = prepareCall(options);
+  const { headers, deadline, signal, waitForReady } = prepareCall(options);
   return new ReplyIterator<bigint>(
     (listener) => {
       const call = channel.startCall(streamMethods.pow.path, {
         headers,
         deadline,
+        waitForReady,
         listener,
       });
       call.write(request);
@@ -332,7 +384,7 @@ function callSum(
   options: CallOptions = {},
 ): Promise<bigint> {
   checkSource(numbers);
-  const { headers, deadline, signal } = prepareCall(options);
+  const { headers, deadline, signal, waitForReady } = prepareCall(options);
   signal?.throwIfAborted();
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -351,6 +403,7 @@ function callSum(
     const call = channel.startCall(streamMethods.sum.path, {
       headers,
       deadline,
+      waitForReady,
       listener: {
         onMessage(message: Buffer): void {
           // Sum has one reply; grpc-js ends a call that gets more the same way.
@@ -400,12 +453,13 @@ function callSqrt(
   options: CallOptions = {},
 ): AsyncIterableIterator<number> {
   checkSource(numbers);
-  const { headers, deadline, signal } = prepareCall(options);
+  const { headers, deadline, signal, waitForReady } = prepareCall(options);
   return new ReplyIterator<number>(
     (listener, iterator) => {
       const call = channel.startCall(streamMethods.sqrt.path, {
         headers,
         deadline,
+        waitForReady,
         listener,
       });
       writeAll(call, { values: numbers, encode: encodeSqrt }).catch((
@@ -523,7 +577,10 @@ function toBuffer(pem: string | Uint8Array | undefined): Buffer | null {
 
 function openGrpcJsChannel(
   target: string,
-  options: ClientOptions & { maxReceiveMessageBytes: number },
+  options:
+    & ClientOptions
+    & ConnectionSettings
+    & { maxReceiveMessageBytes: number },
 ): GrpcJsChannel {
   if (!isGrpcJsTarget(target)) {
     throw new TypeError(
@@ -554,9 +611,16 @@ function openGrpcJsChannel(
     throw new TypeError("Interceptors must be an array of functions");
   }
   const tls = toChannelTls(options.tls);
+  if (options.backoffMultiplier !== DEFAULT_BACKOFF_MULTIPLIER) {
+    throw new TypeError(
+      `Option backoffMultiplier needs transport "http2": grpc-js's is fixed at ${DEFAULT_BACKOFF_MULTIPLIER}`,
+    );
+  }
   const defaults: grpc.ChannelOptions = {
     "grpc.use_local_subchannel_pool": 1,
     "grpc.max_receive_message_length": options.maxReceiveMessageBytes,
+    "grpc.initial_reconnect_backoff_ms": options.initialBackoffMs,
+    "grpc.max_reconnect_backoff_ms": options.maxBackoffMs,
   };
   // The options both transports share, in grpc-js's own names.
   if (
@@ -584,6 +648,8 @@ function openGrpcJsChannel(
         )),
     channelOptions: { ...defaults, ...channelOptions } as grpc.ChannelOptions,
     interceptors: interceptors as grpc.Interceptor[],
+    connectTimeoutMs: options.connectTimeoutMs,
+    waitForReady: options.waitForReady,
   });
 }
 
@@ -605,8 +671,13 @@ function openChannel(address: string, options: ClientOptions): Transport {
   checkLimit(maxSendMessageBytes, "Max send message bytes");
   checkLimit(keepaliveMs, "Keepalive ms", { min: 1 });
   checkLimit(keepaliveTimeoutMs, "Keepalive timeout ms", { min: 1 });
+  const connection = checkConnectionOptions(options);
   if (transport === "grpc-js") {
-    return openGrpcJsChannel(address, { ...options, maxReceiveMessageBytes });
+    return openGrpcJsChannel(address, {
+      ...options,
+      maxReceiveMessageBytes,
+      ...connection,
+    });
   }
   for (
     const key of ["channelOptions", "credentials", "interceptors"] as const
@@ -622,7 +693,81 @@ function openChannel(address: string, options: ClientOptions): Transport {
     maxSendMessageBytes,
     keepaliveMs,
     keepaliveTimeoutMs,
+    ...connection,
   });
+}
+
+/** How a client connects and reconnects, checked, with the defaults filled in. */
+interface ConnectionSettings {
+  connectTimeoutMs: number;
+  waitForReady: boolean;
+  initialBackoffMs: number;
+  backoffMultiplier: number;
+  maxBackoffMs: number;
+}
+
+/** Checks `timeout`: a whole number of milliseconds a timer can wait, or `Infinity`. */
+function checkTimerMs(value: unknown, name: string): void {
+  if (value === Infinity) return;
+  if (
+    typeof value !== "number" || !Number.isInteger(value) || value < 1 ||
+    value > MAX_TIMER_MS
+  ) {
+    throw new RangeError(
+      `${name} must be an integer from 1 to ${MAX_TIMER_MS}, or Infinity: ${value}`,
+    );
+  }
+}
+
+function checkConnectionOptions(options: ClientOptions): ConnectionSettings {
+  const {
+    connectTimeoutMs = DEFAULT_CONNECT_TIMEOUT_MS,
+    waitForReady = false,
+    initialBackoffMs = DEFAULT_INITIAL_BACKOFF_MS,
+    backoffMultiplier = DEFAULT_BACKOFF_MULTIPLIER,
+    maxBackoffMs = DEFAULT_MAX_BACKOFF_MS,
+  } = options;
+  checkTimerMs(connectTimeoutMs, "Connect timeout ms");
+  if (typeof waitForReady !== "boolean") {
+    throw new TypeError(
+      `Wait for ready must be a boolean: ${typeof waitForReady}`,
+    );
+  }
+  for (
+    const [value, name] of [
+      [initialBackoffMs, "Initial backoff ms"],
+      [maxBackoffMs, "Max backoff ms"],
+    ] as const
+  ) {
+    if (
+      typeof value !== "number" || !Number.isInteger(value) || value < 1 ||
+      value > MAX_TIMER_MS
+    ) {
+      throw new RangeError(
+        `${name} must be an integer from 1 to ${MAX_TIMER_MS}: ${value}`,
+      );
+    }
+  }
+  if (maxBackoffMs < initialBackoffMs) {
+    throw new RangeError(
+      `Max backoff ms must be at least the initial backoff ms: ${maxBackoffMs} < ${initialBackoffMs}`,
+    );
+  }
+  if (
+    typeof backoffMultiplier !== "number" ||
+    !Number.isFinite(backoffMultiplier) || backoffMultiplier < 1
+  ) {
+    throw new RangeError(
+      `Backoff multiplier must be a finite number >= 1: ${backoffMultiplier}`,
+    );
+  }
+  return {
+    connectTimeoutMs,
+    waitForReady,
+    initialBackoffMs,
+    backoffMultiplier,
+    maxBackoffMs,
+  };
 }
 
 /**
@@ -635,7 +780,8 @@ function openChannel(address: string, options: ClientOptions): Transport {
  * @throws {TypeError} If `address` is not `host:port` or `[ipv6]:port`, or the TLS options
  * are malformed (for example a `cert` without its `key`).
  * @throws {RangeError} If `maxReceiveMessageBytes` or `maxSendMessageBytes` is not an integer
- * >= 0, or `keepaliveMs` or `keepaliveTimeoutMs` is not an integer >= 1.
+ * >= 0, `keepaliveMs` or `keepaliveTimeoutMs` is not an integer >= 1, or `connectTimeoutMs`,
+ * `initialBackoffMs`, `maxBackoffMs` or `backoffMultiplier` is out of range.
  *
  * @example Call all three methods over one connection
  * ```ts

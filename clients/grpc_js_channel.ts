@@ -23,6 +23,10 @@ import { withRetryBufferLimit } from "./grpc_js_retry_buffer.ts";
 import { GOAWAY_GUARD_OPTION, guardGrpcJsSessions } from "./grpc_js_goaway.ts";
 import { CANCEL_RESET_OPTION, resetCancelledCalls } from "./grpc_js_cancel.ts";
 import {
+  CONNECT_TIMEOUT_OPTION,
+  limitGrpcJsConnectTime,
+} from "./grpc_js_connect_timeout.ts";
+import {
   type CallRecorder,
   inCallContext,
   startClientCall,
@@ -38,6 +42,10 @@ export interface GrpcJsChannelOptions {
   channelOptions: grpc.ChannelOptions;
   /** Interceptors run on every call, outermost first. */
   interceptors: grpc.Interceptor[];
+  /** How long a connection attempt may take, in milliseconds; `Infinity` is no limit. */
+  connectTimeoutMs: number;
+  /** Whether calls that do not say otherwise wait for ready. */
+  waitForReady: boolean;
 }
 
 function toBuffer(message: Uint8Array): Buffer {
@@ -224,6 +232,7 @@ export class GrpcJsChannel implements Transport {
   #client: grpc.Client;
   #authority: string;
   #interceptors: grpc.Interceptor[];
+  #waitForReady: boolean;
   #closed = false;
 
   /**
@@ -235,7 +244,9 @@ export class GrpcJsChannel implements Transport {
     keepMessagesBeforeStatus();
     guardGrpcJsSessions();
     resetCancelledCalls();
+    limitGrpcJsConnectTime();
     this.#interceptors = options.interceptors;
+    this.#waitForReady = options.waitForReady;
     // What the telemetry names as the server: the target without a `dns:` scheme.
     this.#authority = target.replace(/^dns:(\/\/[^/]*\/)?/, "");
     try {
@@ -244,6 +255,9 @@ export class GrpcJsChannel implements Transport {
         [KEEP_MESSAGES_OPTION]: 1,
         [GOAWAY_GUARD_OPTION]: 1,
         [CANCEL_RESET_OPTION]: 1,
+        ...(Number.isFinite(options.connectTimeoutMs)
+          ? { [CONNECT_TIMEOUT_OPTION]: options.connectTimeoutMs }
+          : {}),
       });
     } catch (cause) {
       throw new TypeError(
@@ -258,6 +272,7 @@ export class GrpcJsChannel implements Transport {
   startCall(path: string, setup: CallSetup): TransportCall {
     const { headers = {}, deadline, listener } = setup;
     if (this.#closed) throw new TypeError("Client is closed");
+    const waitForReady = setup.waitForReady ?? this.#waitForReady;
     const callOptions: grpc.CallOptions = {
       interceptors: this.#interceptors,
     };
@@ -271,6 +286,9 @@ export class GrpcJsChannel implements Transport {
       authority: this.#authority,
       headers: requestHeaders,
     });
+    const metadata = toMetadata(requestHeaders);
+    // grpc-js takes wait-for-ready from the metadata's options.
+    if (waitForReady) metadata.setOptions({ waitForReady });
     let stream: grpc.ClientDuplexStream<Uint8Array, Buffer>;
     try {
       stream = inCallContext(
@@ -280,7 +298,7 @@ export class GrpcJsChannel implements Transport {
             path,
             toBuffer,
             identity,
-            toMetadata(requestHeaders),
+            metadata,
             callOptions,
           ),
       );

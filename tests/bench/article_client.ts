@@ -24,8 +24,8 @@ import {
   type CallStatus,
   Channel,
   DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
-  type GrpcCall,
 } from "../../clients/channel.ts";
+import type { TransportCall } from "../../clients/transport.ts";
 import { streamMethods } from "../../proto/definitions.ts";
 import {
   type ClientResult,
@@ -113,8 +113,8 @@ async function sharedUnary(address: string, count: number): Promise<void> {
 function openStream(
   channel: Channel,
   onAnswer: (root: number) => void,
-): { call: GrpcCall; done: Promise<void> } {
-  let call: GrpcCall | undefined;
+): { call: TransportCall; done: Promise<void> } {
+  let call: TransportCall | undefined;
   const done = new Promise<void>((resolve, reject) => {
     call = channel.startCall(streamMethods.sqrt.path, {
       listener: {
