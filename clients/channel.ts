@@ -437,6 +437,13 @@ export interface GrpcCallSetup {
    * @default {undefined}
    */
   requestHeaders?: http2.OutgoingHttpHeaders | undefined;
+  /**
+   * Whether a transparent retry waits for a connection when the channel has none ready,
+   * as the call itself did.
+   *
+   * @default {false}
+   */
+  waitForReady?: boolean | undefined;
 }
 
 /**
@@ -541,6 +548,10 @@ export class GrpcCall {
   #endWhenSent = false;
   /** Writers waiting in `drained()` while the call waits for a slot. */
   #slotWaiters: (() => void)[] = [];
+  /** Whether a transparent retry waits for a connection (see `#retryUnprocessed`). */
+  #waitForReady: boolean;
+  /** Forgets the retry's wait for a connection, while it waits. */
+  #forgetReadyWait: (() => void) | undefined;
 
   /**
    * @param stream The HTTP/2 stream the call runs on, its request headers sent.
@@ -557,6 +568,7 @@ export class GrpcCall {
     this.#decoder = new MessageDecoder(maxReceiveBytes);
     this.#requestHeaders = setup.requestHeaders;
     this.#deadline = deadline;
+    this.#waitForReady = setup.waitForReady ?? false;
     if (setup.requestHeaders === undefined) this.#held = undefined;
     this.#listen(stream);
     if (channel.behindStreamLimit(stream)) this.#waitForSlot();
@@ -800,34 +812,103 @@ export class GrpcCall {
       this.#requestHeaders = undefined;
     }
     const deadline = this.#deadline;
-    let stream: http2.ClientHttp2Stream | undefined;
-    if (deadline === undefined || deadline > Date.now()) {
-      if (deadline !== undefined && headers["grpc-timeout"] !== undefined) {
-        headers["grpc-timeout"] = encodeTimeout(deadline - Date.now());
-      }
-      try {
-        stream = this.#channel.openStream(headers, this.#telemetry);
-      } catch {
-        // No connection to retry on: the refusal stands.
-      }
+    // What `held` has includes the frames not yet written (see `#queue`).
+    this.#queued = [];
+    this.#queuedBytes = 0;
+    if (
+      this.#waitForReady && !this.#channel.ready &&
+      (deadline === undefined || deadline > Date.now())
+    ) {
+      // The retry waits for a connection, as the call did; what is written meanwhile
+      // follows what it holds, which then no longer grows.
+      this.#commit();
+      this.#requestHeaders = undefined;
+      this.#awaitReadyToRetry(headers, held);
+      return true;
     }
+    const stream = this.#openRetry(headers);
     if (stream === undefined) {
       this.#commit();
       return false;
     }
+    this.#resumeOn(stream, held);
+    return true;
+  }
+
+  /** Opens the stream of a retry, or `undefined` when the deadline passed or no connection. */
+  #openRetry(
+    headers: http2.OutgoingHttpHeaders,
+  ): http2.ClientHttp2Stream | undefined {
+    const deadline = this.#deadline;
+    if (deadline !== undefined && deadline <= Date.now()) return undefined;
+    if (deadline !== undefined && headers["grpc-timeout"] !== undefined) {
+      headers["grpc-timeout"] = encodeTimeout(deadline - Date.now());
+    }
+    try {
+      return this.#channel.openStream(headers, this.#telemetry);
+    } catch {
+      // No connection to retry on: the refusal stands.
+      return undefined;
+    }
+  }
+
+  /**
+   * Holds a wait-for-ready call's retry until its channel is ready; frames written meanwhile
+   * wait in `#queued`, as behind a stream limit.
+   */
+  #awaitReadyToRetry(
+    headers: http2.OutgoingHttpHeaders,
+    held: Buffer[],
+  ): void {
+    this.#waitingForSlot = true;
+    this.#forgetReadyWait = this.#channel.whenReady({
+      ready: () => {
+        this.#forgetReadyWait = undefined;
+        if (this.#finished) return;
+        const stream = this.#openRetry(headers);
+        if (stream === undefined) {
+          this.#status = {
+            code: Status.UNAVAILABLE,
+            details: `Cannot reach ${this.#channel.authority}: ${
+              this.#channel.describeLastError() ?? "Connection failed"
+            }`,
+            trailers: {},
+          };
+          this.#finish();
+          return;
+        }
+        this.#resumeOn(stream, held);
+      },
+      closed: () => {
+        this.#forgetReadyWait = undefined;
+        if (this.#finished) return;
+        this.#status = {
+          code: Status.UNAVAILABLE,
+          details: "Client closed while the call waited for a connection",
+          trailers: {},
+          local: true,
+        };
+        this.#finish();
+      },
+    });
+  }
+
+  /** Goes on on `stream`, a retry's, re-sending `held` and what was written since. */
+  #resumeOn(stream: http2.ClientHttp2Stream, held: Buffer[]): void {
     this.#stream = stream;
     this.#session = stream.session;
     this.#error = undefined;
     this.#early = [];
     this.#listen(stream);
-    // What `held` has includes the frames not yet written (see `#queue`).
+    // Frames written while a retry waited for ready, which it does not hold.
+    const later = this.#held === undefined ? this.#queued : [];
     this.#queued = [];
     this.#queuedBytes = 0;
     this.#stopWaitingForSlot();
     for (const frame of held) stream.write(frame);
+    for (const frame of later) stream.write(frame);
     if (this.#halfClosed) stream.end();
     if (this.#paused) stream.pause();
-    return true;
   }
 
   /** Ends the call from this side: the server sees it cancelled; the status is `code`. */
@@ -971,6 +1052,8 @@ export class GrpcCall {
     this.#queued = [];
     this.#queuedBytes = 0;
     this.#stopWaitingForSlot();
+    this.#forgetReadyWait?.();
+    this.#forgetReadyWait = undefined;
     let status = this.#status!;
     if (status.code === Status.OK && !this.#decoder.empty) {
       status = {
@@ -1344,6 +1427,11 @@ export class Channel {
     this.#backoffMs = options.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS;
   }
 
+  /** Whether the channel has a connection calls can use. */
+  get ready(): boolean {
+    return this.#connection.state === "ready";
+  }
+
   /** The connection calls go on, while an attempt is under way or once it is ready. */
   get #session(): http2.ClientHttp2Session | undefined {
     const connection = this.#connection;
@@ -1409,6 +1497,7 @@ export class Channel {
       maxSendBytes: this.#options.maxSendMessageBytes ?? Infinity,
       telemetry,
       requestHeaders,
+      waitForReady: setup.waitForReady ?? this.#options.waitForReady ?? false,
     });
   }
 

@@ -157,10 +157,8 @@ export class WaitingCall implements TransportCall {
     waiting.timer?.clear();
     let call: TransportCall;
     try {
-      call = this.#channel.startCall(this.#path, {
-        ...this.#setup,
-        waitForReady: false,
-      });
+      // The channel is ready: the call starts at once, and waits again only for a retry.
+      call = this.#channel.startCall(this.#path, this.#setup);
     } catch (error) {
       this.#finish({
         code: Status.UNAVAILABLE,

@@ -230,6 +230,17 @@ async function buildGoPeer(): Promise<string> {
 
 let goPeerBinary: Promise<string> | undefined;
 
+/**
+ * The grpc-go peer's binary, built if need be, for its modes beyond `serve` and `client`
+ * (`loop`: see tests/peers/go/restart_loop.go).
+ *
+ * @returns Its path.
+ */
+export function goPeerProgram(): Promise<string> {
+  goPeerBinary ??= buildGoPeer();
+  return goPeerBinary;
+}
+
 /** grpc-go (Debian's, 1.33 in bookworm), built from tests/peers/go/main.go. */
 export const GO_PEER: Peer = {
   name: "grpc-go",

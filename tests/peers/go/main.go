@@ -17,6 +17,8 @@
 //	peer client HOST:PORT   reads a JSON array of calls on stdin (see tests/peers/README.md),
 //	                        makes them one after another over one connection and prints one
 //	                        JSON line per call: {"values": [...], "code": "OK", "details": ""}
+//	peer loop HOST:PORT …   Sum calls at a steady pace while the server restarts (see
+//	                        restart_loop.go)
 package main
 
 import (
@@ -567,8 +569,15 @@ func main() {
 		err = serve()
 	case len(os.Args) == 3 && os.Args[1] == "client":
 		err = runClient(os.Args[2])
+	case len(os.Args) >= 2 && os.Args[1] == "loop":
+		address, interval, deadline, waitForReady, parseErr := parseLoopArgs(os.Args[2:])
+		if parseErr != nil {
+			fmt.Fprintln(os.Stderr, parseErr)
+			os.Exit(2)
+		}
+		err = runLoop(address, interval, deadline, waitForReady)
 	default:
-		fmt.Fprintln(os.Stderr, "usage: peer serve | peer client HOST:PORT < calls.json")
+		fmt.Fprintln(os.Stderr, "usage: peer serve | peer client HOST:PORT < calls.json | peer loop HOST:PORT INTERVAL_MS DEADLINE_MS WAIT_FOR_READY")
 		os.Exit(2)
 	}
 	if err != nil {
