@@ -39,6 +39,7 @@ export {
   type ConnectOptions,
   createClient,
   DEFAULT_ADDRESSES,
+  DEFAULT_CONNECT_TIMEOUT_MS,
   type GrpcJsChannelOptions,
   type GrpcJsCredentials,
   type GrpcJsInterceptor,

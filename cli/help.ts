@@ -3,7 +3,11 @@
  *
  * @module
  */
-import { DEFAULT_ADDRESSES, DEFAULT_GRACE_PERIOD_MS } from "../mod.ts";
+import {
+  DEFAULT_ADDRESSES,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  DEFAULT_GRACE_PERIOD_MS,
+} from "../mod.ts";
 import {
   DEFAULT_DEMO_INTERVAL_MS,
   EXIT_OK,
@@ -99,7 +103,7 @@ Time limits (MS milliseconds, or a number with a unit: 500ms, 1.5s, 2m):
                         (default: no limit)
   --connect-timeout MS  Give up on a connection whose TCP connection, TLS handshake and
                         the server's first HTTP/2 SETTINGS frame take longer: UNAVAILABLE
-                        (default: 20s, as gRPC's)
+                        (default: ${DEFAULT_CONNECT_TIMEOUT_MS}, as gRPC's)
 `;
 
 /** The usage line of `pow`. */

@@ -68,9 +68,19 @@ const BACKOFF_JITTER = 0.2;
 
 /**
  * How long a connection attempt may take, TCP, TLS and the server's first SETTINGS frame
- * together, unless told otherwise: gRPC's minimum connect timeout (grpc-go and C-core).
+ * together, unless `connectTimeoutMs` says otherwise: gRPC's minimum connect timeout
+ * (grpc-go and C-core). Calls on an attempt that runs out end with `UNAVAILABLE`.
+ *
+ * @example Allow a slow link twice the default
+ * ```ts
+ * import { createClient, DEFAULT_CONNECT_TIMEOUT_MS } from "@streamrpc/grpc-stream";
+ *
+ * using client = createClient("127.0.0.1:8082", {
+ *   connectTimeoutMs: 2 * DEFAULT_CONNECT_TIMEOUT_MS,
+ * });
+ * ```
  */
-export const DEFAULT_CONNECT_TIMEOUT_MS = 20_000;
+export const DEFAULT_CONNECT_TIMEOUT_MS: number = 20_000;
 
 /**
  * The least time between two connection attempts that wait-for-ready calls bring forward

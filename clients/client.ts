@@ -32,6 +32,7 @@ import { errorFromStatus, ReplyIterator, writeAll } from "./streams.ts";
 import type { Transport } from "./transport.ts";
 
 export type { CallOptions, MetadataInit } from "./call_options.ts";
+export { DEFAULT_CONNECT_TIMEOUT_MS } from "./channel.ts";
 
 /** Options for {@linkcode StreamClient.pow}. */
 export interface PowOptions extends CallOptions {
@@ -793,6 +794,23 @@ function checkConnectionOptions(options: ClientOptions): ConnectionSettings {
  * deepStrictEqual(await Array.fromAsync(client.pow(2, { count: 4 })), [1n, 2n, 4n, 8n]);
  * strictEqual(await client.sum([1, 2, 3n]), 6n);
  * deepStrictEqual(await Array.fromAsync(client.sqrt([4, 9])), [2, 3]);
+ * ```
+ *
+ * @example Wait out a server that is not up yet, and give up on a silent one sooner
+ * ```ts
+ * import { createClient, startServer } from "@streamrpc/grpc-stream";
+ * import { strictEqual } from "node:assert";
+ *
+ * const port = 20_000 + Math.floor(Math.random() * 10_000);
+ * using client = createClient(`127.0.0.1:${port}`, {
+ *   waitForReady: true,
+ *   connectTimeoutMs: 5_000,
+ *   initialBackoffMs: 500,
+ * });
+ * // Made before the server listens: the call waits (within its deadline) for it.
+ * const total = client.sum([1, 2, 3], { timeout: 5_000 });
+ * await using _server = await startServer({ port });
+ * strictEqual(await total, 6n);
  * ```
  */
 export function createClient(

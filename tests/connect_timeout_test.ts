@@ -1,6 +1,5 @@
 import { deepStrictEqual, match, ok, strictEqual, throws } from "node:assert";
-import { createClient, GrpcError } from "../mod.ts";
-import { DEFAULT_CONNECT_TIMEOUT_MS } from "../clients/channel.ts";
+import { createClient, DEFAULT_CONNECT_TIMEOUT_MS, GrpcError } from "../mod.ts";
 import { CLI, RUN_PERMISSIONS, runDeno } from "./subprocess.ts";
 
 /**
