@@ -135,6 +135,16 @@ export interface Outage {
   backAt: number;
 }
 
+/** How {@linkcode RestartingServer.restart} restarts. */
+export interface RestartOptions {
+  /**
+   * Keep the server down at least this long from the signal, in ms.
+   *
+   * @default {0} (start again as soon as the process is gone)
+   */
+  downMs?: number;
+}
+
 /**
  * A `grpc-stream serve` on one port that can be stopped and started again there.
  */
@@ -171,15 +181,21 @@ export class RestartingServer implements AsyncDisposable {
    * the same port.
    *
    * @param signal How to stop it.
+   * @param options How long it stays down at least.
    * @returns When it was stopped and when it served again.
    */
-  async restart(signal: "SIGKILL" | "SIGTERM"): Promise<Outage> {
+  async restart(
+    signal: "SIGKILL" | "SIGTERM",
+    { downMs = 0 }: RestartOptions = {},
+  ): Promise<Outage> {
     const server = this.#server!;
     this.#server = undefined;
     const stoppedAt = Date.now();
     server.process.kill(signal);
     await server.process.finished(30_000);
     await server[Symbol.asyncDispose]();
+    const left = stoppedAt + downMs - Date.now();
+    if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
     this.#server = await RestartingServer.#serve(this.port);
     return { signal, stoppedAt, backAt: Date.now() };
   }
@@ -223,4 +239,92 @@ export function outageFigures(
     failures,
     attemptsPerSecond: down / ((outage.backAt - outage.stoppedAt) / 1_000),
   };
+}
+
+/**
+ * How long after the server is back a waiting call may still be waiting: the redial floor
+ * of wait-for-ready calls (200 ms), and time for a busy machine to run the timers.
+ */
+const BACK_SLACK_MS = 400;
+/**
+ * How grpc-js ends a call whose connection broke under a write: `INTERNAL`, as it does on
+ * Node.
+ */
+const GRPC_JS_WRITE_FAILED =
+  /^Received RST_STREAM with code 2 triggered by internal client error: write (EPIPE|ECONNRESET)/;
+/** How long after the stop signal a call may start and still be on the dying connection. */
+const IN_FLIGHT_SLACK_MS = 50;
+
+/**
+ * How long after the server is back a grpc-js channel may still back off: it dials a
+ * waiting call no sooner than its backoff allows (1 s, then 1.6 s, ±20%).
+ */
+const GRPC_JS_BACKOFF_SLACK_MS = 1_920;
+
+/**
+ * Why a failed wait-for-ready call may fail, or `undefined` when it should not have: it was
+ * on the connection when the server died, or the server was back too late for its deadline
+ * (with `backoffSlackMs` more for a channel that waits out its backoff).
+ */
+function excuse(
+  call: CallRecord,
+  { outages, backoffSlackMs, deadlineMs }: {
+    outages: readonly Outage[];
+    backoffSlackMs: number;
+    deadlineMs: number;
+  },
+): string | undefined {
+  for (const outage of outages) {
+    if (
+      (call.code === "UNAVAILABLE" ||
+        GRPC_JS_WRITE_FAILED.test(call.details)) &&
+      outage.signal === "SIGKILL" &&
+      call.start >= outage.stoppedAt - deadlineMs &&
+      call.start <= outage.stoppedAt + IN_FLIGHT_SLACK_MS
+    ) {
+      return "in flight at the kill";
+    }
+    if (
+      call.code === "DEADLINE_EXCEEDED" &&
+      call.start >= outage.stoppedAt - deadlineMs &&
+      call.start + deadlineMs <
+        outage.backAt + BACK_SLACK_MS + backoffSlackMs
+    ) {
+      return "the server was back too late for its deadline";
+    }
+  }
+  return undefined;
+}
+
+/** Where a wait-for-ready caller's failures are judged. */
+export interface FailureSetting {
+  /** The caller. */
+  kind: CallerKind;
+  /** The outages it called through. */
+  outages: readonly Outage[];
+  /** Its calls' deadline, in ms. */
+  deadlineMs: number;
+}
+
+/**
+ * The failed calls of a wait-for-ready caller that should not have failed: neither on the
+ * connection when its server was killed, nor waiting for a server that came back too late
+ * for the call's deadline.
+ *
+ * @param calls The caller's calls.
+ * @param setting Which caller, the outages, the deadline.
+ * @returns The calls that failed without an excuse.
+ */
+export function unexcusedFailures(
+  calls: readonly CallRecord[],
+  { kind, outages, deadlineMs }: FailureSetting,
+): CallRecord[] {
+  // Ours dials at once for a waiting call; over grpc-js the channel keeps its backoff.
+  const backoffSlackMs = kind.stack === "ours" && kind.transport !== "grpc-js"
+    ? 0
+    : GRPC_JS_BACKOFF_SLACK_MS;
+  return calls.filter((call) =>
+    call.code !== "OK" &&
+    excuse(call, { outages, backoffSlackMs, deadlineMs }) === undefined
+  );
 }

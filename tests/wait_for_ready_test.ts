@@ -3,69 +3,15 @@ import { createClient, startServer } from "../mod.ts";
 import { unusedPort } from "./subprocess.ts";
 import {
   type CallerKind,
-  type CallRecord,
   type Outage,
   outageFigures,
   RestartingServer,
   startCaller,
+  unexcusedFailures,
 } from "./restart_callers.ts";
 import { delay, failure } from "./test_utils.ts";
 
 const PACE = { intervalMs: 10, deadlineMs: 1_000 };
-/**
- * How long after the server is back a waiting call may still be waiting: the redial floor
- * of wait-for-ready calls (200 ms), and time for a busy machine to run the timers.
- */
-const BACK_SLACK_MS = 400;
-/**
- * How grpc-js ends a call whose connection broke under a write: `INTERNAL`, as it does on
- * Node.
- */
-const GRPC_JS_WRITE_FAILED =
-  /^Received RST_STREAM with code 2 triggered by internal client error: write (EPIPE|ECONNRESET)/;
-/** How long after the stop signal a call may start and still be on the dying connection. */
-const IN_FLIGHT_SLACK_MS = 50;
-
-/**
- * How long after the server is back a grpc-js channel may still back off: it dials a
- * waiting call no sooner than its backoff allows (1 s, then 1.6 s, ±20%).
- */
-const GRPC_JS_BACKOFF_SLACK_MS = 1_920;
-
-/**
- * Why a failed wait-for-ready call may fail, or `undefined` when it should not have: it was
- * on the connection when the server died, or the server was back too late for its deadline
- * (with `backoffSlackMs` more for a channel that waits out its backoff).
- */
-function excuse(
-  call: CallRecord,
-  { outages, backoffSlackMs }: {
-    outages: readonly Outage[];
-    backoffSlackMs: number;
-  },
-): string | undefined {
-  for (const outage of outages) {
-    if (
-      (call.code === "UNAVAILABLE" ||
-        GRPC_JS_WRITE_FAILED.test(call.details)) &&
-      outage.signal === "SIGKILL" &&
-      call.start >= outage.stoppedAt - PACE.deadlineMs &&
-      call.start <= outage.stoppedAt + IN_FLIGHT_SLACK_MS
-    ) {
-      return "in flight at the kill";
-    }
-    if (
-      call.code === "DEADLINE_EXCEEDED" &&
-      call.start >= outage.stoppedAt - PACE.deadlineMs &&
-      call.start + PACE.deadlineMs <
-        outage.backAt + BACK_SLACK_MS + backoffSlackMs
-    ) {
-      return "the server was back too late for its deadline";
-    }
-  }
-  return undefined;
-}
-
 Deno.test("waitForReady calls wait out a server's SIGKILL and SIGTERM restarts", async () => {
   await using server = await RestartingServer.start(unusedPort());
   const kinds: CallerKind[] = [
@@ -118,14 +64,11 @@ Deno.test("waitForReady calls wait out a server's SIGKILL and SIGTERM restarts",
         );
       }
       if (!caller.kind.waitForReady) continue;
-      // Ours dials at once for a waiting call; over grpc-js the channel keeps its backoff.
-      const backoffSlackMs = caller.kind.transport === "grpc-js"
-        ? GRPC_JS_BACKOFF_SLACK_MS
-        : 0;
-      const unexcused = calls.filter((call) =>
-        call.code !== "OK" &&
-        excuse(call, { outages, backoffSlackMs }) === undefined
-      );
+      const unexcused = unexcusedFailures(calls, {
+        kind: caller.kind,
+        outages,
+        deadlineMs: PACE.deadlineMs,
+      });
       deepStrictEqual(
         unexcused,
         [],

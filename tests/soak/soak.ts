@@ -12,8 +12,12 @@
  *   connection, and the most bytes of replies one connection held. The target: <= 16 MB per
  *   connection.
  *
- * Usage: `deno task soak [cancels|mix|never-read ...] [--cancel-seconds N] [--mix-runs N]
- * [--never-read-seconds N] [--stall 10s] [--deadline 30s]`; `--stall` is how long a mix stream
+ * - restart: `Sum` callers, ours and grpc-go's, by default and with wait-for-ready, call
+ *   every 10 ms through SIGKILL and SIGTERM restarts of `grpc-stream serve` (see restart.ts).
+ *
+ * Usage: `deno task soak [cancels|mix|never-read|restart ...] [--cancel-seconds N]
+ * [--mix-runs N] [--never-read-seconds N] [--restart-runs N] [--down-seconds N] [--stall 10s]
+ * [--deadline 30s]`; `--stall` is how long a mix stream
  * may wait for one answer before it counts as stalled, `--deadline` the deadline of each mix
  * call.
  *
@@ -23,6 +27,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { createClient } from "../../mod.ts";
 import { DenoProcess } from "../subprocess.ts";
+import { restarts } from "./restart.ts";
 
 const here = new URL(".", import.meta.url).pathname;
 const root = new URL("../../", import.meta.url).pathname;
@@ -295,6 +300,8 @@ const { values, positionals } = parseArgs({
     "cancel-seconds": { type: "string", default: "120" },
     "mix-runs": { type: "string", default: "3" },
     "never-read-seconds": { type: "string", default: "15" },
+    "restart-runs": { type: "string", default: "3" },
+    "down-seconds": { type: "string", default: "10" },
     stall: { type: "string", default: "10s" },
     deadline: { type: "string", default: "30s" },
   },
@@ -315,6 +322,11 @@ for (const name of chosen) {
     ok = await mix(Number(values["mix-runs"]), { stall, deadline }) && ok;
   } else if (name === "never-read") {
     ok = await neverRead(Number(values["never-read-seconds"])) && ok;
+  } else if (name === "restart") {
+    ok = await restarts(
+      Number(values["restart-runs"]),
+      Number(values["down-seconds"]),
+    ) && ok;
   } else throw new Error(`Unknown soak run: ${name}`);
 }
 Deno.exit(ok ? 0 : 1);
