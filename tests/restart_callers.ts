@@ -131,6 +131,8 @@ export interface Outage {
   signal: "SIGKILL" | "SIGTERM";
   /** When the signal was sent. */
   stoppedAt: number;
+  /** When the stopped process had exited, its connections closed. */
+  exitedAt: number;
   /** When the new server printed that it serves. */
   backAt: number;
 }
@@ -193,11 +195,12 @@ export class RestartingServer implements AsyncDisposable {
     const stoppedAt = Date.now();
     server.process.kill(signal);
     await server.process.finished(30_000);
+    const exitedAt = Date.now();
     await server[Symbol.asyncDispose]();
     const left = stoppedAt + downMs - Date.now();
     if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
     this.#server = await RestartingServer.#serve(this.port);
-    return { signal, stoppedAt, backAt: Date.now() };
+    return { signal, stoppedAt, exitedAt, backAt: Date.now() };
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -210,6 +213,8 @@ export class RestartingServer implements AsyncDisposable {
 export interface OutageFigures {
   /** Calls that failed, by status, that started from the stop to a deadline after it. */
   failures: Record<string, number>;
+  /** Of those, the calls that started once the server was back. */
+  failedAfterBack: number;
   /** Connection attempts per second from the stop until the server served again. */
   attemptsPerSecond: number;
 }
@@ -223,6 +228,7 @@ export function outageFigures(
   { outage, deadlineMs }: { outage: Outage; deadlineMs: number },
 ): OutageFigures {
   const failures: Record<string, number> = {};
+  let failedAfterBack = 0;
   for (const call of calls) {
     if (
       call.code === "OK" || call.start < outage.stoppedAt - deadlineMs ||
@@ -231,12 +237,14 @@ export function outageFigures(
       continue;
     }
     failures[call.code] = (failures[call.code] ?? 0) + 1;
+    if (call.start >= outage.backAt) failedAfterBack += 1;
   }
   const down =
     attempts.filter((at) => at >= outage.stoppedAt && at <= outage.backAt)
       .length;
   return {
     failures,
+    failedAfterBack,
     attemptsPerSecond: down / ((outage.backAt - outage.stoppedAt) / 1_000),
   };
 }
@@ -252,8 +260,11 @@ const BACK_SLACK_MS = 400;
  */
 const GRPC_JS_WRITE_FAILED =
   /^Received RST_STREAM with code 2 triggered by internal client error: write (EPIPE|ECONNRESET)/;
-/** How long after the stop signal a call may start and still be on the dying connection. */
-const IN_FLIGHT_SLACK_MS = 50;
+/**
+ * How long after the stopped process has exited a call may start and still be on the dead
+ * connection: the client has not heard of its end yet.
+ */
+const IN_FLIGHT_SLACK_MS = 20;
 
 /**
  * How long after the server is back a grpc-js channel may still back off: it dials a
@@ -280,7 +291,7 @@ function excuse(
         GRPC_JS_WRITE_FAILED.test(call.details)) &&
       outage.signal === "SIGKILL" &&
       call.start >= outage.stoppedAt - deadlineMs &&
-      call.start <= outage.stoppedAt + IN_FLIGHT_SLACK_MS
+      call.start <= outage.exitedAt + IN_FLIGHT_SLACK_MS
     ) {
       return "in flight at the kill";
     }

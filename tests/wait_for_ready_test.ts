@@ -47,7 +47,9 @@ Deno.test("waitForReady calls wait out a server's SIGKILL and SIGTERM restarts",
           outages.map((outage, index) =>
             `${outage.signal} (back after ${
               outage.backAt - outage.stoppedAt
-            } ms): failed ${JSON.stringify(figures[index]!.failures)}, ${
+            } ms): failed ${JSON.stringify(figures[index]!.failures)} (${
+              figures[index]!.failedAfterBack
+            } started once the server was back), ${
               figures[index]!.attemptsPerSecond.toFixed(1)
             } attempts/s`
           ).join("; ")
