@@ -12,7 +12,8 @@
  * one, so the subchannel goes to TRANSIENT_FAILURE, its calls fail with `UNAVAILABLE` (unless
  * they wait for ready) and the next attempt follows grpc-js's backoff. The session being set
  * up is destroyed; an attempt still in its TCP or TLS phase is left to finish and its
- * transport, if it ever comes, is shut down.
+ * transport, if it ever comes, is shut down. `tcpConnect` is wrapped too, only to say how
+ * far a timed-out attempt got.
  *
  * Remove it if grpc-js gets a connect timeout of its own (none as of 1.14.7);
  * `tests/connect_timeout_test.ts` fails without it.
@@ -31,14 +32,37 @@ interface ConnectorInternals {
   session?: http2.ClientHttp2Session | null;
 }
 
+type TcpConnect = (
+  this: object,
+  address: unknown,
+  options: unknown,
+) => Promise<unknown>;
+
 type Connect = (
-  this: ConnectorInternals,
+  this: ConnectorInternals & object,
   address: unknown,
   secureConnector: unknown,
   options: Record<string, unknown>,
 ) => Promise<{ shutdown(): void }>;
 
 let installed = false;
+
+/** Connectors whose attempt under way has its TCP connection, for a timeout's words. */
+const tcpConnected = new WeakSet<object>();
+
+/** What a timed-out attempt had got to, in a connect timeout's words. */
+function describeTimeout(
+  connector: ConnectorInternals & object,
+  timeoutMs: number,
+): string {
+  const session = connector.session;
+  if (session !== null && session !== undefined) {
+    return `Server did not complete the HTTP/2 handshake within ${timeoutMs} ms (connect timeout; TCP connected, no SETTINGS frame from the server)`;
+  }
+  return tcpConnected.has(connector)
+    ? `Server did not complete the TLS handshake within ${timeoutMs} ms (connect timeout; TCP connected)`
+    : `No TCP connection within ${timeoutMs} ms (connect timeout)`;
+}
 
 /**
  * Wraps grpc-js's `Http2SubchannelConnector.connect` once, so that channels that set
@@ -49,16 +73,25 @@ let installed = false;
 export function limitGrpcJsConnectTime(): void {
   if (installed) return;
   const prototype = transportModule.Http2SubchannelConnector
-    .prototype as unknown as { connect: Connect };
-  const connect = prototype.connect;
-  if (grpcJsPackage.version !== "1.14.7" || typeof connect !== "function") {
+    .prototype as unknown as { connect: Connect; tcpConnect: TcpConnect };
+  const { connect, tcpConnect } = prototype;
+  if (
+    grpcJsPackage.version !== "1.14.7" || typeof connect !== "function" ||
+    typeof tcpConnect !== "function"
+  ) {
     throw new Error(
       `The connect timeout for grpc-js was written for grpc-js 1.14.7, not ${grpcJsPackage.version}: check whether it is still needed`,
     );
   }
   installed = true;
+  prototype.tcpConnect = function (address, options) {
+    const connected = tcpConnect.call(this, address, options);
+    connected.then(() => tcpConnected.add(this), () => {});
+    return connected;
+  };
   // deno-lint-ignore grpc-stream/max-required-params -- replaces grpc-js's own method
   prototype.connect = function (address, secureConnector, options) {
+    tcpConnected.delete(this);
     const attempt = connect.call(this, address, secureConnector, options);
     const timeoutMs = options?.[CONNECT_TIMEOUT_OPTION];
     if (typeof timeoutMs !== "number" || !Number.isFinite(timeoutMs)) {
@@ -68,16 +101,11 @@ export function limitGrpcJsConnectTime(): void {
       let timedOut = false;
       const timer = setTimeout(() => {
         timedOut = true;
-        const session = this.session;
         // grpc-js's own failures read as text with the time they happened.
         reject(
-          `${
-            session === null || session === undefined
-              ? `No TCP connection within ${timeoutMs} ms (connect timeout)`
-              : `Server did not complete the HTTP/2 handshake within ${timeoutMs} ms (connect timeout; TCP connected, no SETTINGS frame from the server)`
-          } (${new Date().toISOString()})`,
+          `${describeTimeout(this, timeoutMs)} (${new Date().toISOString()})`,
         );
-        session?.destroy();
+        this.session?.destroy();
       }, timeoutMs);
       attempt.then(
         (transport) => {

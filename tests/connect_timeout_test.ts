@@ -94,6 +94,28 @@ Deno.test("createClient() gives up on a peer that accepts TCP and never answers"
     );
   }
 
+  for (const transport of ["http2", "grpc-js"] as const) {
+    await t.step(
+      `over ${transport} with TLS: the TLS handshake is inside it`,
+      async () => {
+        await using peer = silentPeer();
+        // grpc-js sends the target's host as the TLS server name, which Deno's node:tls
+        // refuses for an IP address: a name is given instead.
+        using client = createClient(peer.address, {
+          transport,
+          tls: { serverName: "localhost" },
+          connectTimeoutMs: 300,
+        });
+        const error = await outcome(client.sum([1]), 10_000);
+        strictEqual(error.codeName, "UNAVAILABLE", String(error));
+        match(
+          error.details,
+          /Server did not complete the TLS handshake within 300 ms \(connect timeout; TCP connected\)/,
+        );
+      },
+    );
+  }
+
   await t.step(
     "a deadline shorter than the connect timeout still applies",
     async () => {
