@@ -236,7 +236,11 @@ export function parseDuration(text: string, what: string): number {
   const unit = (match?.[2] ?? "ms") as keyof typeof DURATION_UNITS_MS;
   const value = match === null
     ? Number.NaN
-    : Math.ceil(Number(match[1]) * DURATION_UNITS_MS[unit]);
+    // Rounded to microseconds first, so that 0.27m is 16200 ms and not 16201 (0.27 * 60000
+    // is 16200.000000000002 in floating point).
+    : Math.ceil(
+      Math.round(Number(match[1]) * DURATION_UNITS_MS[unit] * 1_000) / 1_000,
+    );
   if (!(value >= 1 && value <= MAX_DURATION_MS)) {
     throw new InputError(
       `${what} must be a duration from 1 ms to ${MAX_DURATION_MS} ms, such as 500, 500ms, 2s or 1m: ${text}`,

@@ -1,5 +1,12 @@
 import { deepStrictEqual, match, ok, strictEqual, throws } from "node:assert";
-import { createClient, DEFAULT_CONNECT_TIMEOUT_MS, GrpcError } from "../mod.ts";
+import {
+  createClient,
+  DEFAULT_CONNECT_TIMEOUT_MS,
+  GrpcError,
+  pow,
+  sqrt,
+  sum,
+} from "../mod.ts";
 import { CLI, RUN_PERMISSIONS, runDeno } from "./subprocess.ts";
 
 /**
@@ -125,6 +132,22 @@ Deno.test("createClient() gives up on a peer that accepts TCP and never answers"
       strictEqual(error.codeName, "DEADLINE_EXCEEDED", String(error));
     },
   );
+
+  await t.step("the one-call sum, pow and sqrt take it too", async () => {
+    await using peer = silentPeer();
+    const options = { address: peer.address, connectTimeoutMs: 300 };
+    for (
+      const call of [
+        sum([1], options),
+        Array.fromAsync(pow(2, options)),
+        Array.fromAsync(sqrt([4], options)),
+      ]
+    ) {
+      const error = await outcome(call, 10_000);
+      strictEqual(error.codeName, "UNAVAILABLE", String(error));
+      match(error.details, HANDSHAKE_TIMEOUT);
+    }
+  });
 
   await t.step("the default is gRPC's 20 s, and bad values are refused", () => {
     strictEqual(DEFAULT_CONNECT_TIMEOUT_MS, 20_000);
