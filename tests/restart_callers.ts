@@ -253,7 +253,7 @@ export function outageFigures(
  * How long after the server is back a waiting call may still be waiting: the redial floor
  * of wait-for-ready calls (200 ms), and time for a busy machine to run the timers.
  */
-const BACK_SLACK_MS = 400;
+const BACK_SLACK_MS = 500;
 /**
  * How grpc-js ends a call whose connection broke under a write: `INTERNAL`, as it does on
  * Node.
