@@ -28,6 +28,7 @@ import { setImmediate } from "node:timers";
 import { deferCloseAfterGoaway } from "../workarounds/deno_goaway_close.ts";
 import { missedFastPath, usedFastPath } from "./fast_paths.ts";
 import { tapSession } from "./frame_tap.ts";
+import { answeredResets, resetTaken } from "./honest_resets.ts";
 
 /** nghttp2's default burst of stream resets a connection may send at once. */
 export const RESET_BURST = 1_000;
@@ -86,7 +87,10 @@ function budgetResets(session: http2.Http2Session): void {
   }
   session.on("stream", (stream: http2.ServerHttp2Stream) => {
     stream.once("close", () => {
-      if (retiring || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR) {
+      if (
+        retiring || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR ||
+        resetTaken(stream)
+      ) {
         return;
       }
       const now = Math.floor(performance.now() / 1000);
@@ -128,7 +132,7 @@ export function guardSessions(
       deferCloseAfterGoaway(session);
       limitHandshake(session, handshakeTimeout);
       budgetResets(session);
-      tapSession(session);
+      tapSession(session, { resets: answeredResets(session) });
     });
   }
   return true;
