@@ -229,10 +229,11 @@ Deno.test("startServer() keeps a connection whose client cancels each call after
   const logger = recordingLogger();
   await using server = await startServer({ port: 0, logger });
   const cancels = 2_000;
+  let cancelled = 0;
   takeResetsTaken();
 
   await t.step(
-    "2,000 cancels at 150 a second, with a Sqrt beside them that keeps answering",
+    "up to 2,000 cancels at 150 a second, with a Sqrt beside them that keeps answering",
     async () => {
       // nghttp2 alone cuts such a client after about 1,000 cancels and 33 more a second (at
       // 150 a second, about 960); the rapid-reset line of the server before cut it at 750 net.
@@ -243,32 +244,40 @@ Deno.test("startServer() keeps a connection whose client cancels each call after
         "1",
         String(cancels),
       ]);
-      const [, answered, sent] = line.match(
-        /^open 2000 sqrt (\d+)\/(\d+) open$/,
+      // On a busy machine the peer may fall short of 150 a second; past 1,500 cancels it is
+      // still beyond where the old line cut it at any rate above 66 a second.
+      const [, done, answered, sent] = line.match(
+        /^open (\d+) sqrt (\d+)\/(\d+) open$/,
       ) ?? [];
-      strictEqual(answered !== undefined, true, `The peer saw: ${line}`);
+      strictEqual(done !== undefined, true, `The peer saw: ${line}`);
+      strictEqual(Number(done) >= 1_500, true, line);
       strictEqual(Number(sent) >= 50, true, line);
-      // The answer to the number sent last may still be on its way.
-      strictEqual(Number(answered) >= Number(sent) - 1, true, line);
+      strictEqual(answered, sent, line);
+      cancelled = Number(done);
     },
   );
 
   await t.step("every cancelled call is logged as cancelled", async () => {
-    const cancelled = /^Pow\(1\) cancelled after \d+ of 1000000 powers$/;
+    const cancelledLine = /^Pow\(1\) cancelled after \d+ of 1000000 powers$/;
     const until = performance.now() + 5_000;
     let logged = 0;
     while (performance.now() < until) {
-      logged = logger.lines.filter((line) => cancelled.test(line)).length;
-      if (logged >= cancels) break;
+      logged = logger.lines.filter((line) => cancelledLine.test(line)).length;
+      if (logged >= cancelled) break;
       await delay(50);
     }
-    strictEqual(logged, cancels);
+    // Calls the peer had started but not cancelled when it stopped end with its connection.
+    strictEqual(logged >= cancelled, true, `${logged} of ${cancelled} logged`);
   });
 
   await t.step("the server took the resets, not nghttp2", () => {
     // A reset whose frame header straddles two socket reads goes to nghttp2 as sent.
     const taken = takeResetsTaken();
-    strictEqual(taken > cancels - 50 && taken <= cancels, true, `${taken}`);
+    strictEqual(
+      taken > cancelled - 50 && taken <= cancelled,
+      true,
+      `${taken} of ${cancelled}`,
+    );
   });
 
   await t.step("the server still answers", () => assertServes(server));
