@@ -4,6 +4,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { createClient, GrpcError, startServer, Status } from "../mod.ts";
 import type { StreamServer } from "../mod.ts";
 import { takeResetsTaken } from "../services/honest_resets.ts";
+import { tempDirectory, writeCertificates } from "./certificates.ts";
 import { assertServes, recordingLogger } from "./test_utils.ts";
 
 const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
@@ -12,10 +13,11 @@ const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
 async function runPeer(
   server: StreamServer,
   args: readonly string[],
-  options: { stdin?: Promise<void> } = {},
+  options: { stdin?: Promise<void>; env?: Record<string, string> } = {},
 ): Promise<string> {
   const child = new Deno.Command("/usr/bin/python3", {
     args: [H2_PEER, server.hostname, String(server.port), ...args],
+    env: options.env ?? {},
     stdin: "piped",
     stdout: "piped",
     stderr: "inherit",
@@ -281,6 +283,44 @@ Deno.test("startServer() keeps a connection whose client cancels each call after
   });
 
   await t.step("the server still answers", () => assertServes(server));
+});
+
+Deno.test("startServer() over TLS takes the resets of answered calls from the decrypted bytes", async (t) => {
+  await using directory = await tempDirectory();
+  const files = await writeCertificates(directory.path);
+  await using server = await startServer({
+    port: 0,
+    tls: {
+      cert: await Deno.readTextFile(files.serverCert),
+      key: await Deno.readTextFile(files.serverKey),
+    },
+  });
+  takeResetsTaken();
+
+  await t.step(
+    "1,500 cancels as fast as 400 a second keep the connection",
+    async () => {
+      // At 400 a second nghttp2 alone cuts after about 1,000; the old line, after about 820.
+      strictEqual(
+        await runPeer(server, ["cancel-rate", "400", "20", "0", "1500"], {
+          env: { H2_PEER_CA: files.ca },
+        }),
+        "open 1500",
+      );
+      strictEqual(takeResetsTaken() > 1_450, true);
+    },
+  );
+
+  await t.step("the server still answers", async () => {
+    using client = createClient(server.addresses[0]!, {
+      tls: { ca: await Deno.readTextFile(files.ca), serverName: "localhost" },
+    });
+    deepStrictEqual(await Array.fromAsync(client.pow(2, { count: 3 })), [
+      1n,
+      2n,
+      4n,
+    ]);
+  });
 });
 
 Deno.test("startServer() still cuts a rapid-reset flood off", async (t) => {
