@@ -22,9 +22,15 @@
  * RST_STREAM) reaches nghttp2, so Deno's own end-of-stream path, which also goes through
  * `onread`, runs as usual.
  *
- * Relies on Deno 2.9's `node:http2` feeding nghttp2 from `socket.on("data")` (the session's
- * listener is the one this goes before) and skipping a handle whose `onread` is not a
- * function. `goaway_guard.ts` taps every session as it opens. Without a tap (another runtime,
+ * The same parser lets a {@linkcode ResetFilter} take a peer's RST_STREAM away from nghttp2:
+ * the frame is rewritten in the read's buffer, before nghttp2 sees it, into a WINDOW_UPDATE of 1
+ * on the same stream, and the filter ends the stream itself (`honest_resets.ts` says which
+ * resets and why). Only a frame whose type byte is in the current read can be rewritten (the
+ * bytes before it have gone to nghttp2); any other reaches nghttp2 as sent.
+ *
+ * Relies on Deno 2.9's `node:http2` feeding nghttp2 from `socket.on("data")` with the same
+ * buffer the listeners before it see (the session's listener is the one this goes before) and
+ * skipping a handle whose `onread` is not a function. `goaway_guard.ts` taps every session as it opens. Without a tap (another runtime,
  * a grpc-js server that hides its HTTP/2 servers) the reader takes frames from `onread` as
  * before.
  *
@@ -48,6 +54,35 @@ export interface TappedStream {
   released(): void;
 }
 
+/** Takes a peer's RST_STREAM frames away from nghttp2 when it chooses to. */
+export interface ResetFilter {
+  /**
+   * Called when the header of a RST_STREAM frame has been read and can still be rewritten.
+   *
+   * @param streamId The stream the peer resets.
+   * @returns Whether to take the frame: nghttp2 then sees a WINDOW_UPDATE of 1 instead, and
+   * {@linkcode ResetFilter.taken} must end the stream before that frame reaches nghttp2.
+   */
+  take(streamId: number): boolean;
+  /**
+   * A taken frame has been read whole; the read that carries its end reaches nghttp2 next.
+   *
+   * @param streamId The stream.
+   * @param code The peer's error code.
+   */
+  taken(streamId: number, code: number): void;
+}
+
+/** How a session is tapped. */
+export interface TapOptions {
+  /**
+   * Takes the peer's RST_STREAM frames that it chooses away from nghttp2.
+   *
+   * @default {undefined}
+   */
+  resets?: ResetFilter;
+}
+
 /** A session's tap. */
 export interface FrameTap {
   /**
@@ -65,6 +100,11 @@ const FRAME_HEADER_BYTES = 9;
 const DATA = 0;
 const HEADERS = 1;
 const RST_STREAM = 3;
+const WINDOW_UPDATE = 8;
+/** What a taken RST_STREAM's payload becomes: a window increment of 1. */
+const TAKEN_PAYLOAD = [0, 0, 0, 1];
+/** Where a frame's type byte is in its header. */
+const TYPE_BYTE = 3;
 const FLAG_END_STREAM = 0x1;
 const FLAG_PADDED = 0x8;
 
@@ -111,9 +151,14 @@ const BROKEN = 5;
  * bytes reach nghttp2).
  *
  * @param session A new server session of Deno's `node:http2`.
+ * @param options A filter for the peer's resets.
  * @returns Whether the session has a tap (its socket takes listeners).
  */
-export function tapSession(session: http2.ServerHttp2Session): boolean {
+export function tapSession(
+  session: http2.ServerHttp2Session,
+  options: TapOptions = {},
+): boolean {
+  const resets = options.resets;
   const socket = session.socket as unknown as {
     prependListener?: (
       event: "data",
@@ -142,6 +187,10 @@ export function tapSession(session: http2.ServerHttp2Session): boolean {
   let padding = 0;
   /** The stream the current DATA frame's payload goes to, if tapped. */
   let target: TappedStream | undefined;
+  /** Whether the current frame is a RST_STREAM taken by the filter, being rewritten. */
+  let taking = false;
+  /** The taken frame's error code, as its payload is read. */
+  let code = 0;
 
   function frameEnded(): void {
     if (
@@ -159,6 +208,10 @@ export function tapSession(session: http2.ServerHttp2Session): boolean {
     target = undefined;
     part = HEADER_PART;
     headerSeen = 0;
+    if (taking) {
+      taking = false;
+      resets!.taken(streamId, code >>> 0);
+    }
   }
 
   function read(bytes: Uint8Array): void {
@@ -183,6 +236,7 @@ export function tapSession(session: http2.ServerHttp2Session): boolean {
           break;
         }
         case HEADER_PART: {
+          const seenBefore = headerSeen;
           while (offset < end && headerSeen < FRAME_HEADER_BYTES) {
             header[headerSeen++] = bytes[offset++]!;
           }
@@ -194,6 +248,16 @@ export function tapSession(session: http2.ServerHttp2Session): boolean {
             (header[7]! << 8) | header[8]!;
           target = type === DATA ? tapped.get(streamId) : undefined;
           padding = 0;
+          if (
+            type === RST_STREAM && left === TAKEN_PAYLOAD.length &&
+            streamId !== 0 && resets !== undefined &&
+            seenBefore <= TYPE_BYTE && resets.take(streamId)
+          ) {
+            // The header's last byte is at offset - 1, so its type byte is in this read.
+            bytes[offset - FRAME_HEADER_BYTES + TYPE_BYTE] = WINDOW_UPDATE;
+            taking = true;
+            code = 0;
+          }
           if (type === DATA && flags & FLAG_PADDED) {
             if (left === 0) {
               standAside();
@@ -220,6 +284,12 @@ export function tapSession(session: http2.ServerHttp2Session): boolean {
           if (target !== undefined) {
             tappedBytes += take;
             target.data(bytes.subarray(offset, offset + take));
+          } else if (taking) {
+            for (let i = offset; i < offset + take; i++) {
+              code = code * 256 + bytes[i]!;
+              bytes[i] =
+                TAKEN_PAYLOAD[TAKEN_PAYLOAD.length - left + i - offset]!;
+            }
           }
           offset += take;
           left -= take;

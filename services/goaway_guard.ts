@@ -6,20 +6,21 @@
  *   client that closes its connection politely could bring the server down.
  * - Closes a connection that has not finished the HTTP/2 handshake (the client's preface and
  *   SETTINGS) within the handshake timeout, so half-open connections cannot pile up.
- * - Retires a connection gracefully before nghttp2's protection against "rapid reset"
- *   (CVE-2023-44487) ends it abruptly. nghttp2 (1.68, inside Deno's `node:http2`) lets a
- *   client reset a burst of 1,000 streams and then 33 a second, and past that sends
- *   `GOAWAY INTERNAL_ERROR`, failing every call on the connection. A client that stops
- *   reading a stream early (a `break` out of a `for await`, a cancel) resets one, so an honest
- *   client cancelling 100 calls a second crossed that line after about 15 s. Deno 2.9.6 does
- *   not expose nghttp2's `stream_reset_rate_limit` option, so the guard counts the resets a
- *   connection sees with the same token bucket, and once fewer than
- *   {@linkcode RESET_RESERVE} are left it sends `GOAWAY NO_ERROR` with the last stream it
- *   took: calls in flight finish, the client opens a new connection for new calls, and
- *   nghttp2 stops counting once a GOAWAY is out. A burst faster than the guard can react (the
- *   attack) still meets nghttp2's own cut.
+ * - Keeps nghttp2's protection against "rapid reset" (CVE-2023-44487) from ending a connection
+ *   whose client cancels calls at an honest rate. nghttp2 (1.68, inside Deno's `node:http2`)
+ *   lets a client reset a burst of 1,000 streams and then 33 a second, and past that sends
+ *   `GOAWAY INTERNAL_ERROR`, failing every call on the connection; Deno 2.9.6 drops the
+ *   `streamResetBurst`/`streamResetRate` options that would raise it. The resets of calls the
+ *   server has already answered are taken away from nghttp2 (`honest_resets.ts`): they add no
+ *   work a complete call would not, so they need no limit. The other resets (before any
+ *   answer, as in the attack) still count; the guard counts them with nghttp2's token bucket,
+ *   and once fewer than {@linkcode RESET_RESERVE} are left it sends `GOAWAY NO_ERROR` with the
+ *   last stream it took: calls in flight finish, the client opens a new connection for new
+ *   calls, and nghttp2 stops counting once a GOAWAY is out. A burst faster than the guard can
+ *   react (the attack) still meets nghttp2's own cut.
  * - Reads the request DATA frames of `Sum` and `Sqrt` calls from the connection's bytes before
- *   nghttp2 does (`frame_tap.ts`), which spares Deno's per-frame work.
+ *   nghttp2 does (`frame_tap.ts`), which spares Deno's per-frame work, and takes the resets
+ *   above from the same bytes.
  *
  * @module
  */
@@ -28,6 +29,7 @@ import { setImmediate } from "node:timers";
 import { deferCloseAfterGoaway } from "../workarounds/deno_goaway_close.ts";
 import { missedFastPath, usedFastPath } from "./fast_paths.ts";
 import { tapSession } from "./frame_tap.ts";
+import { answeredResets, resetTaken } from "./honest_resets.ts";
 
 /** nghttp2's default burst of stream resets a connection may send at once. */
 export const RESET_BURST = 1_000;
@@ -71,7 +73,8 @@ function limitHandshake(session: http2.Http2Session, timeout: number): void {
 /**
  * Counts the streams `session` sees reset, with nghttp2's token bucket, and retires the
  * session with a graceful GOAWAY before the bucket runs dry. Resets the server sent itself
- * count too: nghttp2 does not count those, so the guard only errs on the early side.
+ * count too: nghttp2 does not count those, so the guard only errs on the early side. Resets
+ * taken from nghttp2 (`honest_resets.ts`) do not.
  */
 function budgetResets(session: http2.Http2Session): void {
   let tokens = RESET_BURST;
@@ -86,7 +89,10 @@ function budgetResets(session: http2.Http2Session): void {
   }
   session.on("stream", (stream: http2.ServerHttp2Stream) => {
     stream.once("close", () => {
-      if (retiring || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR) {
+      if (
+        retiring || stream.rstCode === http2.constants.NGHTTP2_NO_ERROR ||
+        resetTaken(stream)
+      ) {
         return;
       }
       const now = Math.floor(performance.now() / 1000);
@@ -128,7 +134,7 @@ export function guardSessions(
       deferCloseAfterGoaway(session);
       limitHandshake(session, handshakeTimeout);
       budgetResets(session);
-      tapSession(session);
+      tapSession(session, { resets: answeredResets(session) });
     });
   }
   return true;

@@ -2,7 +2,12 @@
  * `deno task soak`: long load runs against a server in its own process, printing figures.
  *
  * - cancels: one client cancels `Pow` calls after their first value, 100 a second, beside one
- *   long `Sqrt` call on the same client; every call must succeed or end as cancelled.
+ *   long `Sqrt` call on the same client; every call must succeed or end as cancelled. Two
+ *   cancellers: ours (`createClient`, which holds its resets back a little), and a raw HTTP/2
+ *   peer (tests/fixtures/h2_peer.py `cancel-rate`) that sends RST_STREAM(CANCEL) as soon as a
+ *   call's first value arrives, as grpc-go, grpc-js and C-core do, with a `Sqrt` beside its
+ *   cancels on the same connection; it must end with the connection open, no GOAWAY, and the
+ *   `Sqrt` answering.
  * - mix: a grpc-go client runs 1,000 concurrent calls of the three kinds over 10 connections
  *   for 45 s, three times, and counts the streams that stopped answering.
  * - never-read: a raw HTTP/2 peer (tests/fixtures/slow_reader.py) starts `Pow(1, count
@@ -16,8 +21,8 @@
  *   every 10 ms through SIGKILL and SIGTERM restarts of `grpc-stream serve` (see restart.ts).
  *
  * Usage: `deno task soak [cancels|mix|never-read|restart ...] [--cancel-seconds N]
- * [--mix-runs N] [--never-read-seconds N] [--restart-runs N] [--down-seconds N] [--stall 10s]
- * [--deadline 30s]`; `--stall` is how long a mix stream
+ * [--canceller ours|raw|both] [--mix-runs N] [--never-read-seconds N] [--restart-runs N]
+ * [--down-seconds N] [--stall 10s] [--deadline 30s]`; `--stall` is how long a mix stream
  * may wait for one answer before it counts as stalled, `--deadline` the deadline of each mix
  * call.
  *
@@ -108,8 +113,49 @@ class SoakServer implements AsyncDisposable {
   }
 }
 
+/** The raw HTTP/2 canceller: 100 cancels a second and a `Sqrt` beside them, on one connection. */
+async function rawCancels(seconds: number): Promise<boolean> {
+  await using server = await SoakServer.start();
+  const before = await server.memory();
+  const started = performance.now();
+  const { stdout, success } = await new Deno.Command("/usr/bin/python3", {
+    args: [
+      `${root}tests/fixtures/h2_peer.py`,
+      "127.0.0.1",
+      String(server.port),
+      "cancel-rate",
+      "100",
+      String(seconds),
+      "1",
+    ],
+    stderr: "inherit",
+  }).output();
+  const elapsed = (performance.now() - started) / 1000;
+  const line = new TextDecoder().decode(stdout).trim();
+  const after = await server.memory();
+  const answers = await server.answers();
+  const [, state, count, answered, sent] =
+    line.match(/^(\S+(?: \d+)?) (\d+) sqrt (\d+)\/(\d+) open$/) ?? [];
+  console.log(
+    `cancels (raw HTTP/2 peer): ${
+      count ?? "?"
+    } Pow calls cancelled after their first value in ${elapsed.toFixed(0)} s ` +
+      `(${(Number(count) / elapsed).toFixed(0)}/s); the connection ended ${
+        state === "open" ? "open, no GOAWAY" : `as "${line}"`
+      }; the Sqrt beside them got ${answered ?? "?"} of ${
+        sent ?? "?"
+      } answers; ` +
+      `server RSS ${before.rss} -> ${after.rss} MiB (V8 heap used ${before.heapUsed} -> ${after.heapUsed}, external ${before.external} -> ${after.external}); answers afterwards ${
+        answers ? "right" : "WRONG"
+      }`,
+  );
+  return success && state === "open" && answers &&
+    Number(answered) >= Number(sent) - 1;
+}
+
 async function cancels(seconds: number): Promise<boolean> {
   await using server = await SoakServer.start();
+  const before = await server.memory();
   using client = createClient(`127.0.0.1:${server.port}`);
   const failures = new Map<string, number>();
   let calls = 0;
@@ -147,12 +193,13 @@ async function cancels(seconds: number): Promise<boolean> {
   let sqrtError = "";
   await sqrt.catch((error) => sqrtError = String(error));
   const failed = [...failures.values()].reduce((a, b) => a + b, 0);
+  const after = await server.memory();
   console.log(
     `cancels: ${calls} Pow calls cancelled after their first value in ${seconds} s ` +
       `(${(calls / seconds).toFixed(0)}/s), ${failed} failed; ` +
       `the Sqrt beside them got ${sqrtAnswers} answers${
         sqrtError ? `, then ${sqrtError}` : ""
-      }`,
+      }; server RSS ${before.rss} -> ${after.rss} MiB (V8 heap used ${before.heapUsed} -> ${after.heapUsed})`,
   );
   for (const [error, count] of failures) console.log(`  ${count} x ${error}`);
   return failed === 0 && sqrtError === "";
@@ -298,6 +345,7 @@ const { values, positionals } = parseArgs({
   allowPositionals: true,
   options: {
     "cancel-seconds": { type: "string", default: "120" },
+    canceller: { type: "string", default: "both" },
     "mix-runs": { type: "string", default: "3" },
     "never-read-seconds": { type: "string", default: "15" },
     "restart-runs": { type: "string", default: "3" },
@@ -316,7 +364,12 @@ console.log(
 let ok = true;
 for (const name of chosen) {
   if (name === "cancels") {
-    ok = await cancels(Number(values["cancel-seconds"])) && ok;
+    const seconds = Number(values["cancel-seconds"]);
+    if (!["ours", "raw", "both"].includes(values.canceller)) {
+      throw new Error(`Unknown canceller: ${values.canceller}`);
+    }
+    if (values.canceller !== "raw") ok = await cancels(seconds) && ok;
+    if (values.canceller !== "ours") ok = await rawCancels(seconds) && ok;
   } else if (name === "mix") {
     const { stall, deadline } = values;
     ok = await mix(Number(values["mix-runs"]), { stall, deadline }) && ok;

@@ -1,0 +1,99 @@
+/**
+ * Which of a client's stream resets nghttp2 may count against its rapid-reset limit, and which
+ * the server takes itself.
+ *
+ * nghttp2 (1.68, inside Deno 2.9.6's `node:http2`) ends a server connection with
+ * `GOAWAY INTERNAL_ERROR` once the peer has sent more RST_STREAM frames than a token bucket
+ * holds: a burst of 1,000, refilled at 33 a second (`session_update_stream_reset_ratelim` in
+ * `lib/nghttp2_session.c`, drained by every RST_STREAM received until the server has submitted
+ * a GOAWAY). That protects against "rapid reset" (CVE-2023-44487), where a client opens streams
+ * and resets each at once, so the server starts handler after handler while
+ * `MAX_CONCURRENT_STREAMS` never binds. But it counts an honest client too: one that leaves
+ * calls after their first answers (a `break` out of a `for await`, a UI dropping stale
+ * queries) resets every one of them, and at 100 a second was cut after about 15 s. Node lets a
+ * server raise the bucket (`streamResetBurst`, `streamResetRate`); Deno 2.9.6's polyfill writes
+ * those options into its options buffer but its native session never passes them to nghttp2
+ * (`Http2Options::new` in ext/node/ops/http2/session.rs), so they change nothing.
+ *
+ * The server therefore bounds work, as grpc-go and Go's net/http do (grpc/grpc-go#6703),
+ * rather than counting every reset. A reset of a call the server has already answered (its
+ * response headers are out) cost the server no more than a call that ran to its end: the call
+ * held one of the connection's `MAX_CONCURRENT_STREAMS` slots until its handler had run and
+ * answered, so such resets cannot make the server do more than the concurrency limit allows,
+ * and need no limit of their own. The frame tap (`frame_tap.ts`) takes those RST_STREAM frames
+ * away from nghttp2 before it reads them, and the server ends the stream itself with
+ * RST_STREAM(CANCEL), which nghttp2 does not count. The peer has already closed the stream on
+ * its side and ignores that frame (RFC 9113 §5.1); nghttp2 reads a WINDOW_UPDATE of 1 for a
+ * stream it has just closed, which it ignores too.
+ *
+ * Every other reset reaches nghttp2 as sent and counts: a stream reset before the server
+ * answered, as in the attack, or one whose frame straddles two socket reads. A flood of
+ * HEADERS+RST_STREAM is still cut at nghttp2's 1,000, and `goaway_guard.ts` still retires a
+ * connection gracefully before a slower stream of such resets reaches nghttp2's line.
+ *
+ * @module
+ */
+import http2 from "node:http2";
+import type { ResetFilter } from "./frame_tap.ts";
+
+/** Streams the filter ended itself: their close is not a reset nghttp2 counted. */
+const takenStreams = new WeakSet<http2.ServerHttp2Stream>();
+
+/** Resets taken from nghttp2 since {@linkcode takeResetsTaken} last ran. */
+let resetsTaken = 0;
+
+/**
+ * How many resets the filters of every session have taken from nghttp2 since the last call.
+ * For tests and soak runs: it shows which side of the line the resets fell on.
+ *
+ * @returns The count; it starts again from zero.
+ */
+export function takeResetsTaken(): number {
+  const count = resetsTaken;
+  resetsTaken = 0;
+  return count;
+}
+
+/**
+ * Whether the server ended `stream` itself for a reset it took from nghttp2.
+ *
+ * @param stream A server stream.
+ * @returns `true` for a stream whose peer's reset nghttp2 never saw.
+ */
+export function resetTaken(stream: http2.ServerHttp2Stream): boolean {
+  return takenStreams.has(stream);
+}
+
+/**
+ * The reset filter of one server session: takes the resets of streams the server has answered.
+ *
+ * @param session A new server session, before its first stream.
+ * @returns The filter to give the session's frame tap.
+ */
+export function answeredResets(
+  session: http2.ServerHttp2Session,
+): ResetFilter {
+  const open = new Map<number, http2.ServerHttp2Stream>();
+  session.on("stream", (stream: http2.ServerHttp2Stream) => {
+    const id = stream.id;
+    if (id === undefined) return;
+    open.set(id, stream);
+    stream.once("close", () => open.delete(id));
+  });
+  return {
+    take(streamId: number): boolean {
+      const stream = open.get(streamId);
+      return stream !== undefined && stream.headersSent && !stream.closed &&
+        !stream.destroyed;
+    },
+    taken(streamId: number): void {
+      const stream = open.get(streamId);
+      resetsTaken += 1;
+      // Ended meanwhile (its last reply went out before the reset's end arrived): nghttp2
+      // then reads a WINDOW_UPDATE for a closed stream, which it ignores.
+      if (stream === undefined || stream.closed || stream.destroyed) return;
+      takenStreams.add(stream);
+      stream.close(http2.constants.NGHTTP2_CANCEL);
+    },
+  };
+}
