@@ -18,7 +18,7 @@ function serverLog(server: ServerProcess): string[] {
 }
 
 /**
- * Waits until `enough` says the server has logged enough lines matching `outcome`, or gives
+ * Waits until `enough` says that the server has logged enough lines matching `outcome`, or gives
  * up after {@linkcode LOG_WAIT_MS} (the caller's assertions then say what is missing), and
  * a moment more for any line that should not come.
  *
@@ -26,8 +26,10 @@ function serverLog(server: ServerProcess): string[] {
  */
 async function outcomeLines(
   server: ServerProcess,
-  outcome: RegExp,
-  enough: (outcomes: number, log: string[]) => boolean,
+  { outcome, enough }: {
+    outcome: RegExp;
+    enough: (outcomes: number, log: string[]) => boolean;
+  },
 ): Promise<string[]> {
   const until = Date.now() + LOG_WAIT_MS;
   while (Date.now() < until) {
@@ -148,7 +150,7 @@ Deno.test("serve logs a call whose client dies in the middle of a message as can
       peer.kill("SIGKILL");
       strictEqual((await peer.finished()).code, 137);
       deepStrictEqual(
-        await outcomeLines(server, outcome, (count) => count >= 1),
+        await outcomeLines(server, { outcome, enough: (count) => count >= 1 }),
         [cancelled],
       );
     });
