@@ -98,18 +98,17 @@ Deno.test("serve logs how each call of a killed grpc-go client ended", async (t)
         // Each client got 20,000 messages through, past the 64 KiB window the server grants:
         // the server saw every call, and logged its start.
         deepStrictEqual(sent, Array(CLIENTS).fill(20_000));
-        const outcomes = await outcomeLines(
-          server,
+        const outcomes = await outcomeLines(server, {
           outcome,
-          (count, log) =>
+          enough: (count, log) =>
             count >= log.filter((line) => start.test(line)).length,
-        );
+        });
         const started = serverLog(server).filter((line) => start.test(line));
         strictEqual(started.length, CLIENTS, serverLog(server).join("\n"));
         deepStrictEqual(
           outcomes.filter((line) => !cancelled.test(line)),
           [],
-          `Every killed call ends cancelled, not otherwise`,
+          "Every killed call ends cancelled, not otherwise",
         );
         strictEqual(outcomes.length, CLIENTS, "One outcome line per call");
       },
