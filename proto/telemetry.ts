@@ -48,6 +48,59 @@ export const ATTRIBUTES = {
   messagesReceived: "grpc_stream.messages.received",
 } as const;
 
+/**
+ * The attributes whose values are integers: `int` in the RPC conventions (the status code, the
+ * ports, the message id), and the message counts.
+ */
+const INTEGER_ATTRIBUTES: ReadonlySet<string> = new Set([
+  ATTRIBUTES.statusCode,
+  ATTRIBUTES.serverPort,
+  ATTRIBUTES.peerPort,
+  ATTRIBUTES.messageId,
+  ATTRIBUTES.messagesSent,
+  ATTRIBUTES.messagesReceived,
+]);
+
+/** Deno's built-in OpenTelemetry (`Deno.telemetry`), where the runtime has one. */
+interface DenoTelemetry {
+  readonly tracerProvider: unknown;
+  readonly meterProvider: unknown;
+}
+
+function denoTelemetry(): DenoTelemetry | undefined {
+  return (globalThis as { Deno?: { telemetry?: DenoTelemetry } }).Deno
+    ?.telemetry;
+}
+
+/**
+ * `attributes` with their integers as an exporter takes them. Deno's (2.9.6) exports every
+ * JavaScript number as an OTLP `doubleValue`, whole or not, and a bigint as an `intValue`
+ * (`attr_raw!` in ext/telemetry/lib.rs, for span, event and metric attributes alike): for
+ * Deno's providers the integers go as bigints. Any other provider gets numbers: the
+ * OpenTelemetry JS SDK takes no bigint as an attribute value, and its OTLP exporter sends a
+ * whole number as an `intValue` by itself.
+ */
+function withIntegers(attributes: Attributes, bigints: boolean): Attributes {
+  if (!bigints) return attributes;
+  const converted: Record<string, unknown> = { ...attributes };
+  for (const [key, value] of Object.entries(attributes)) {
+    if (
+      INTEGER_ATTRIBUTES.has(key) && typeof value === "number" &&
+      Number.isSafeInteger(value)
+    ) {
+      converted[key] = BigInt(value);
+    }
+  }
+  // A bigint is not an `AttributeValue` to the API's types, only to Deno's exporter.
+  return converted as Attributes;
+}
+
+/**
+ * Whether Deno's own providers serve the API's traces and metrics, found with the tracer on
+ * the first call (Deno registers them before any module runs).
+ */
+let toDeno: { spans: boolean; metrics: boolean } | undefined;
+
 /** Metric names: the conventions' histograms, and a gauge of calls in flight of our own. */
 export const METRICS = {
   client: {
@@ -220,13 +273,21 @@ function instrumentsOf(side: CallSide): Instruments | null {
   return found;
 }
 
-const MESSAGE_SENT = {
+const MESSAGE_SENT: Attributes = {
   [ATTRIBUTES.messageType]: "SENT",
   [ATTRIBUTES.messageId]: 1,
 };
-const MESSAGE_RECEIVED = {
+const MESSAGE_RECEIVED: Attributes = {
   [ATTRIBUTES.messageType]: "RECEIVED",
   [ATTRIBUTES.messageId]: 1,
+};
+/** The two events' attributes for Deno's exporter: see {@linkcode withIntegers}. */
+const MESSAGE_EVENTS = {
+  numbers: { sent: MESSAGE_SENT, received: MESSAGE_RECEIVED },
+  bigints: {
+    sent: withIntegers(MESSAGE_SENT, true),
+    received: withIntegers(MESSAGE_RECEIVED, true),
+  },
 };
 
 /**
@@ -244,6 +305,9 @@ export class CallRecorder {
   readonly #recording: boolean;
   readonly #instruments: Instruments | null;
   readonly #metricAttributes: Attributes;
+  /** Whether integer attributes go to the span and the metrics as bigints. */
+  readonly #bigints: { spans: boolean; metrics: boolean };
+  readonly #events: { sent: Attributes; received: Attributes };
   readonly #started = performance.now();
   #sent = 0;
   #received = 0;
@@ -260,6 +324,7 @@ export class CallRecorder {
       context: Context;
       instruments: Instruments | null;
       metricAttributes: Attributes;
+      bigints: { spans: boolean; metrics: boolean };
     },
   ) {
     this.#side = side;
@@ -267,7 +332,14 @@ export class CallRecorder {
     this.context = setup.context;
     this.#recording = setup.span.isRecording();
     this.#instruments = setup.instruments;
-    this.#metricAttributes = setup.metricAttributes;
+    this.#bigints = setup.bigints;
+    this.#events = setup.bigints.spans
+      ? MESSAGE_EVENTS.bigints
+      : MESSAGE_EVENTS.numbers;
+    this.#metricAttributes = withIntegers(
+      setup.metricAttributes,
+      setup.bigints.metrics,
+    );
     this.#instruments?.active.add(1, this.#metricAttributes);
   }
 
@@ -279,14 +351,14 @@ export class CallRecorder {
   /** Counts one message sent. */
   sent(): void {
     if (++this.#sent === 1 && this.#recording) {
-      this.#span.addEvent("message", MESSAGE_SENT);
+      this.#span.addEvent("message", this.#events.sent);
     }
   }
 
   /** Counts one message received. */
   received(): void {
     if (++this.#received === 1 && this.#recording) {
-      this.#span.addEvent("message", MESSAGE_RECEIVED);
+      this.#span.addEvent("message", this.#events.received);
     }
   }
 
@@ -302,11 +374,11 @@ export class CallRecorder {
     this.#ended = true;
     const duration = performance.now() - this.#started;
     if (this.#recording) {
-      this.#span.setAttributes({
+      this.#span.setAttributes(withIntegers({
         [ATTRIBUTES.statusCode]: code,
         [ATTRIBUTES.messagesSent]: this.#sent,
         [ATTRIBUTES.messagesReceived]: this.#received,
-      });
+      }, this.#bigints.spans));
       if (isErrorStatus(this.#side, code)) {
         this.#span.setStatus({ code: SpanStatusCode.ERROR, message: details });
       }
@@ -317,7 +389,10 @@ export class CallRecorder {
       measured.active.add(-1, this.#metricAttributes);
       const attributes = {
         ...this.#metricAttributes,
-        [ATTRIBUTES.statusCode]: code,
+        ...withIntegers(
+          { [ATTRIBUTES.statusCode]: code },
+          this.#bigints.metrics,
+        ),
       };
       measured.duration.record(duration, attributes);
       const [requests, responses] = this.#side === "client"
@@ -353,6 +428,10 @@ export function startCallRecorder(
 ): CallRecorder | undefined {
   const { method } = setup;
   tracer ??= trace.getTracer(INSTRUMENTATION_SCOPE);
+  toDeno ??= {
+    spans: trace.getTracerProvider() === denoTelemetry()?.tracerProvider,
+    metrics: metrics.getMeterProvider() === denoTelemetry()?.meterProvider,
+  };
   const methodAttributes: Attributes = {
     [ATTRIBUTES.rpcSystem]: "grpc",
     [ATTRIBUTES.rpcService]: method.service,
@@ -362,7 +441,10 @@ export function startCallRecorder(
     method.name,
     {
       kind: side === "client" ? SpanKind.CLIENT : SpanKind.SERVER,
-      attributes: { ...methodAttributes, ...setup.attributes },
+      attributes: withIntegers(
+        { ...methodAttributes, ...setup.attributes },
+        toDeno.spans,
+      ),
     },
     setup.parent,
   );
@@ -378,5 +460,6 @@ export function startCallRecorder(
     context: trace.setSpan(setup.parent, span),
     instruments: measured,
     metricAttributes,
+    bigints: toDeno,
   });
 }

@@ -167,6 +167,9 @@ class RequestError extends Error {}
  * Runs `then` after the current turn of the event loop unless the call was cancelled by then.
  * A client's RST_STREAM reaches grpc-js as the end of the request stream first and as a
  * cancellation a moment later; acting on the end at once would answer a call that is gone.
+ * So does a connection that dies (a client killed, a cable pulled): Deno's `node:http2` ends
+ * the request stream of each of its calls before it closes them, often in the middle of a
+ * message, which the request reader takes for a request cut short.
  */
 function whenNotCancelled(
   call: { readonly cancelled: boolean },
@@ -187,8 +190,21 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
   const { logger, maxPowCount } = settings;
   /** The logger for a line per message received: `undefined` skips formatting them too. */
   const messageLogger = settings.logMessages === false ? undefined : logger;
-  /** How to end each streaming call in flight with a status of the server's choosing. */
-  const running = new Set<(failure: grpc.StatusObject) => void>();
+  /**
+   * The lines that only `logMessages: false` adds: each call's start and its completion, so
+   * that every call has one line for how it ended. The article's lines (the default) mark a
+   * `Sum`'s end with `client closed` and a `Pow`'s or `Sqrt`'s with nothing.
+   */
+  const callLogger = settings.logMessages === false ? logger : undefined;
+  /**
+   * How to end each streaming call in flight with a status of the server's choosing, and the
+   * call's name for the line that says so.
+   */
+  const running = new Map<(failure: grpc.StatusObject) => void, string>();
+
+  function logStart(method: string, call: { getPeer(): string }): void {
+    callLogger?.info(`${method} called by ${call.getPeer()}`);
+  }
 
   function internalError(method: string, cause: unknown): grpc.StatusObject {
     try {
@@ -217,7 +233,14 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       grpc.status.UNAVAILABLE,
       "Server shut down before the call finished",
     );
-    for (const end of [...running]) end(failure);
+    for (const [end, name] of [...running]) {
+      try {
+        logger?.warn(`${name} ended by the server's shutdown: UNAVAILABLE`);
+      } catch {
+        // A logger that fails must not leave the other calls running.
+      }
+      end(failure);
+    }
   }
 
   async function streamPowers(
@@ -273,19 +296,21 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       }
       power *= base;
     }
+    callLogger?.info(`Pow(${base}) completed: ${count} powers`);
     replies.end();
   }
 
   function handlePow(
     call: grpc.ServerWritableStream<PowRequest, PowReply>,
   ): void {
+    logStart("Pow", call);
     const replies = new ReplyWriter(call, encodePowReply);
     let ended = false;
     function end(failure: grpc.StatusObject): void {
       ended = true;
       replies.fail(failure);
     }
-    running.add(end);
+    running.set(end, `Pow(${call.request.number})`);
     streamPowers(call, { replies, endedByServer: () => ended })
       .catch((cause: unknown) => {
         if (!ended) replies.fail(internalError("Pow", cause));
@@ -297,6 +322,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
     call: grpc.ServerReadableStream<SumRequest, SumReply>,
     callback: grpc.sendUnaryData<SumReply>,
   ): void {
+    logStart("Sum", call);
     let total = 0n;
     // Addends below 2^28 gather here and join `total` when it nears 2^53: most of a Sum's
     // numbers then cost a float add instead of a bigint one.
@@ -308,7 +334,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       running.delete(finish);
       callback(failure, reply);
     }
-    running.add(finish);
+    running.set(finish, "Sum");
     function failSum(cause: unknown): void {
       finish(internalError("Sum", cause));
     }
@@ -324,6 +350,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
           total += BigInt(smallTotal);
           smallTotal = 0;
           if (fitsInt64(total)) {
+            callLogger?.info(`Sum completed: ${total}`);
             finish(null, { sum: total });
           } else {
             logger?.warn(
@@ -359,8 +386,12 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       },
       end: complete,
       fail(failure): void {
-        logger?.warn(`Sum failed while receiving: ${failure.details}`);
-        finish(failure);
+        whenNotCancelled(call, () =>
+          guarded(() => {
+            if (finished) return;
+            logger?.warn(`Sum failed while receiving: ${failure.details}`);
+            finish(failure);
+          }, ignore));
       },
     });
     if (reader === undefined) {
@@ -390,6 +421,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
   function handleSqrt(
     call: grpc.ServerDuplexStream<SqrtRequest, SqrtReply>,
   ): void {
+    logStart("Sqrt", call);
     const replies = new ReplyWriter(call, encodeSqrtReply);
     let position = 0;
     let finished = false;
@@ -403,7 +435,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       markFinished();
       replies.fail(failure);
     }
-    running.add(end);
+    running.set(end, "Sqrt");
     function answer(number: number): void {
       position += 1;
       messageLogger?.info(`Recv Data:${number}`);
@@ -444,8 +476,12 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       },
       end: ended,
       fail(failure): void {
-        logger?.warn(`Sqrt failed while receiving: ${failure.details}`);
-        end(failure);
+        whenNotCancelled(call, () =>
+          guarded(() => {
+            if (finished) return;
+            logger?.warn(`Sqrt failed while receiving: ${failure.details}`);
+            end(failure);
+          }, ignore));
       },
     });
     function pauseReading(): void {
@@ -461,6 +497,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
         guarded(() => {
           if (finished) return;
           markFinished();
+          callLogger?.info(`Sqrt completed after ${position} numbers`);
           replies.end();
         }, (cause) => replies.fail(internalError("Sqrt", cause))));
     }
@@ -489,6 +526,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
     callback: grpc.sendUnaryData<SqrtReply>,
   ): void {
     try {
+      logStart("Single Sqrt", call);
       const number = call.request.number;
       messageLogger?.info(`Recv Data:${number}`);
       if (Number.isNaN(number) || number < 0) {
@@ -501,6 +539,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
         );
         return;
       }
+      callLogger?.info("Single Sqrt completed");
       callback(null, { sqrt: Math.sqrt(number) });
     } catch (cause) {
       callback(internalError("Single Sqrt", cause));

@@ -82,8 +82,9 @@ export interface StartServerOptions {
   logger?: ServerLogger;
   /**
    * Whether the logger gets a line for every message received, as the Go demo's servers
-   * print (`Recved 3`, `Recv Data:2`), or only the lines about calls (a `Pow` request, a
-   * `Sum`'s end, cancellations and failures).
+   * print (`Recved 3`, `Recv Data:2`), or only the lines about calls: one where each starts
+   * (`Sum called by 127.0.0.1:40214`) and one for how it ended (`Sum completed: 6`, a
+   * cancellation, a failure). Cancellations and failures are logged either way.
    *
    * @default {true}
    */

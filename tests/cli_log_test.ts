@@ -30,22 +30,36 @@ Deno.test("cli serve --log chooses what the server prints", async (t) => {
     },
   );
 
-  await t.step("calls prints calls, not messages", async () => {
-    await using server = await startCliServer([
-      "--port",
-      "0",
-      "--log",
-      "calls",
-    ]);
-    using client = createClient(server.addresses[0]!);
-    strictEqual(await client.sum([1, 2, 3]), 6n);
-    strictEqual((await Array.fromAsync(client.pow(2))).length, 10);
-    await server.process.waitForLine("stdout", /^Recv Client Data 2$/);
-    deepStrictEqual(server.process.stdout.slice(1), [
-      "client closed",
-      "Recv Client Data 2",
-    ]);
-  });
+  await t.step(
+    "calls prints where each call starts and how it ends, not messages",
+    async () => {
+      await using server = await startCliServer([
+        "--port",
+        "0",
+        "--log",
+        "calls",
+      ]);
+      using client = createClient(server.addresses[0]!);
+      strictEqual(await client.sum([1, 2, 3]), 6n);
+      strictEqual((await Array.fromAsync(client.pow(2))).length, 10);
+      deepStrictEqual(await Array.fromAsync(client.sqrt([4, 9])), [2, 3]);
+      await server.process.waitForLine("stdout", /^Sqrt completed/);
+      const peer = /^Sum called by (127\.0\.0\.1:\d+)$/.exec(
+        server.process.stdout[1] ?? "",
+      )?.[1];
+      ok(peer !== undefined, server.process.stdout.join("\n"));
+      deepStrictEqual(server.process.stdout.slice(1), [
+        `Sum called by ${peer}`,
+        "client closed",
+        "Sum completed: 6",
+        `Pow called by ${peer}`,
+        "Recv Client Data 2",
+        "Pow(2) completed: 10 powers",
+        `Sqrt called by ${peer}`,
+        "Sqrt completed after 2 numbers",
+      ]);
+    },
+  );
 
   await t.step("none prints nothing about calls", async () => {
     await using server = await startCliServer(["--port", "0", "--log", "none"]);

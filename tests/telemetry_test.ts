@@ -37,6 +37,13 @@ function valueOf(value: OtlpValue): AttributeValue {
   return value.boolValue;
 }
 
+/** Which OTLP field carried each attribute: `intValue`, `doubleValue`, `stringValue`, … */
+function typesOf(list: OtlpKeyValue[] | undefined): Record<string, string> {
+  return Object.fromEntries(
+    (list ?? []).map(({ key, value }) => [key, Object.keys(value)[0] ?? ""]),
+  );
+}
+
 function attributesOf(
   list: OtlpKeyValue[] | undefined,
 ): Record<string, AttributeValue> {
@@ -56,7 +63,13 @@ interface ExportedSpan {
   /** OTLP's numbering: 2 SERVER, 3 CLIENT. */
   kind: number;
   attributes: Record<string, AttributeValue>;
-  events: { name: string; attributes: Record<string, AttributeValue> }[];
+  /** Which OTLP field carried each attribute. */
+  types: Record<string, string>;
+  events: {
+    name: string;
+    attributes: Record<string, AttributeValue>;
+    types: Record<string, string>;
+  }[];
   status: { code?: number; message?: string };
 }
 
@@ -65,6 +78,8 @@ interface ExportedPoint {
   service: AttributeValue;
   metric: string;
   attributes: Record<string, AttributeValue>;
+  /** Which OTLP field carried each attribute. */
+  types: Record<string, string>;
   count?: number;
   sum?: number;
   value?: number;
@@ -151,10 +166,12 @@ class Collector implements AsyncDisposable {
             name: span.name,
             kind: span.kind,
             attributes: attributesOf(span.attributes),
+            types: typesOf(span.attributes),
             // deno-lint-ignore no-explicit-any
             events: (span.events ?? []).map((event: any) => ({
               name: event.name,
               attributes: attributesOf(event.attributes),
+              types: typesOf(event.attributes),
             })),
             status: span.status ?? {},
           });
@@ -175,6 +192,7 @@ class Collector implements AsyncDisposable {
               service: serviceOf(resource),
               metric: metric.name,
               attributes: attributesOf(point.attributes),
+              types: typesOf(point.attributes),
               ...(point.count === undefined
                 ? {}
                 : { count: Number(point.count), sum: Number(point.sum) }),
@@ -446,6 +464,43 @@ test("OpenTelemetry traces each call from client to server across two processes"
         );
         strictEqual(server!.attributes["grpc_stream.messages.received"], sent);
         strictEqual(server!.attributes["grpc_stream.messages.sent"], received);
+      }
+    },
+  );
+
+  await t.step(
+    "the status code, the ports, the message ids and counts arrive as OTLP ints",
+    () => {
+      const integers = [
+        "rpc.grpc.status_code",
+        "server.port",
+        "grpc_stream.messages.sent",
+        "grpc_stream.messages.received",
+      ];
+      for (const name of [POW, SUM, SQRT]) {
+        for (const kind of [SPAN_KIND_CLIENT, SPAN_KIND_SERVER]) {
+          const [span] = ourSpans(collector, { kind, name });
+          const keys = kind === SPAN_KIND_SERVER
+            ? [...integers, "network.peer.port"]
+            : integers;
+          for (const key of keys) {
+            strictEqual(span!.types[key], "intValue", `${name} ${kind} ${key}`);
+          }
+          for (const event of span!.events) {
+            strictEqual(event.types["rpc.message.id"], "intValue", name);
+          }
+        }
+      }
+      const points = collector.points.filter((point) =>
+        point.metric.endsWith(".duration") &&
+        point.attributes["rpc.method"] !== undefined
+      );
+      ok(points.length > 0, "no rpc.*.duration points");
+      for (const point of points) {
+        strictEqual(point.types["rpc.grpc.status_code"], "intValue");
+        if (point.metric === "rpc.client.duration") {
+          strictEqual(point.types["server.port"], "intValue");
+        }
       }
     },
   );

@@ -37,6 +37,13 @@ export interface PeerCall {
   interactive?: boolean;
   /** Report only how many replies arrived, not their values. */
   quiet?: boolean;
+  /**
+   * grpc-go only: SIGKILL the client's own process after receiving (Pow) or sending (Sum,
+   * Sqrt) this many messages, as a crash would end it (see {@linkcode killedGoClient}).
+   */
+  killAfter?: number;
+  /** grpc-go only: with `killAfter`, go on with the call this many ms before the kill. */
+  killDelayMs?: number;
 }
 
 /** How one call of a peer's client ended. */
@@ -256,6 +263,37 @@ export const GO_PEER: Peer = {
     );
   },
 };
+
+/**
+ * Runs grpc-go's client for one call with `killAfter`, which SIGKILLs the client in the middle
+ * of the call.
+ *
+ * @returns How many messages the client had sent (Sum, Sqrt) or received (Pow) when it set
+ * its kill off.
+ */
+export async function killedGoClient(
+  address: string,
+  call: PeerCall,
+): Promise<number> {
+  goPeerBinary ??= buildGoPeer();
+  await using process = DenoProcess.spawn(["client", address], {
+    program: await goPeerBinary,
+    stdin: true,
+  });
+  await process.write(JSON.stringify([call]));
+  await process.closeStdin();
+  const { code, stdout, stderr } = await process.finished(30_000);
+  const killed = /^\{"killed":(\d+)\}$/.exec(stdout[0] ?? "");
+  // 128 + 9: the shell's and Deno's code for a process ended by SIGKILL.
+  if (code !== 137 || killed === null) {
+    throw new Error(
+      `grpc-go's client was to be killed, but exited with ${code}:\n${
+        [...stdout, ...stderr].join("\n")
+      }`,
+    );
+  }
+  return Number(killed[1]);
+}
 
 const PYTHON_PEER_SCRIPT = `${PEERS_DIR}python/peer.py`;
 

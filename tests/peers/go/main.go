@@ -34,6 +34,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"syscall"
 	"time"
 
 	"google.golang.org/grpc"
@@ -349,6 +350,8 @@ type call struct {
 	UpTo        int64    `json:"upTo"`
 	TimeoutMs   int64    `json:"timeoutMs"`
 	CancelAfter int      `json:"cancelAfter"`
+	KillAfter   int      `json:"killAfter"`
+	KillDelayMs int64    `json:"killDelayMs"`
 	Hold        bool     `json:"hold"`
 	Interactive bool     `json:"interactive"`
 	Quiet       bool     `json:"quiet"`
@@ -381,6 +384,24 @@ func finish(values []string, err error) result {
 		name = codeNames[s.Code()]
 	}
 	return result{values, len(values), name, s.Message()}
+}
+
+// crashAt ends the client's process with SIGKILL, as a crash or an OOM kill would, once a
+// call has sent or received killAfter messages (and killDelayMs later, the call going on
+// meanwhile, as when another process does the killing): no RST_STREAM, no GOAWAY, only what
+// the kernel does with the process's socket. It prints {"killed": N} first.
+func crashAt(count int, c call) {
+	if c.KillAfter <= 0 || count != c.KillAfter {
+		return
+	}
+	os.Stdout.WriteString(`{"killed":` + strconv.Itoa(count) + "}\n")
+	kill := func() { syscall.Kill(os.Getpid(), syscall.SIGKILL) }
+	if c.KillDelayMs > 0 {
+		time.AfterFunc(time.Duration(c.KillDelayMs)*time.Millisecond, kill)
+		return
+	}
+	kill()
+	select {} // the signal is on its way
 }
 
 func parseInt64(text string) int64 {
@@ -421,6 +442,7 @@ func callPow(ctx context.Context, cancel context.CancelFunc, conn *grpc.ClientCo
 			continue
 		}
 		values = append(values, strconv.FormatInt(reply.value, 10))
+		crashAt(len(values), c)
 		if c.CancelAfter > 0 && len(values) == c.CancelAfter {
 			cancel()
 			cancelled = true
@@ -439,6 +461,7 @@ func callSum(ctx context.Context, cancel context.CancelFunc, conn *grpc.ClientCo
 			return false // the status comes from RecvMsg
 		}
 		sent++
+		crashAt(sent, c)
 		if c.CancelAfter > 0 && sent == c.CancelAfter {
 			cancel()
 			return false
@@ -505,9 +528,26 @@ func callSqrt(ctx context.Context, cancel context.CancelFunc, conn *grpc.ClientC
 		}
 	} else {
 		go func() {
-			for _, text := range c.Numbers {
-				if err := stream.SendMsg(&doubleMessage{parseDouble(text)}); err != nil {
-					return
+			sent := 0
+			send := func(number float64) bool {
+				if err := stream.SendMsg(&doubleMessage{number}); err != nil {
+					return false
+				}
+				sent++
+				crashAt(sent, c)
+				return true
+			}
+			if c.UpTo > 0 {
+				for value := int64(1); value <= c.UpTo; value++ {
+					if !send(float64(value)) {
+						return
+					}
+				}
+			} else {
+				for _, text := range c.Numbers {
+					if !send(parseDouble(text)) {
+						return
+					}
 				}
 			}
 			if !c.Hold {
