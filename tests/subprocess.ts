@@ -111,6 +111,11 @@ export class DenoProcess implements AsyncDisposable {
     return new DenoProcess(args, options);
   }
 
+  /** The process id, e.g. to read its CPU time from `/proc/<pid>/stat`. */
+  get pid(): number {
+    return this.#child.pid;
+  }
+
   /** Whether the process has exited. */
   get exited(): boolean {
     return this.#status !== undefined;
