@@ -24,8 +24,8 @@
  *
  * The same parser lets a {@linkcode ResetFilter} take a peer's RST_STREAM away from nghttp2:
  * the frame is rewritten in the read's buffer, before nghttp2 sees it, into a WINDOW_UPDATE of 1
- * on the same stream, and the filter ends the stream itself (`honest_resets.ts` says which
- * resets and why). Only a frame whose type byte is in the current read can be rewritten (the
+ * on a stream that nghttp2 has already closed (which it ignores), and the filter ends the reset
+ * stream itself (`honest_resets.ts` says which resets and why). Only a frame whose type byte is in the current read can be rewritten (the
  * bytes before it have gone to nghttp2); any other reaches nghttp2 as sent.
  *
  * Relies on Deno 2.9's `node:http2` feeding nghttp2 from `socket.on("data")` with the same
@@ -60,10 +60,11 @@ export interface ResetFilter {
    * Called when the header of a RST_STREAM frame has been read and can still be rewritten.
    *
    * @param streamId The stream the peer resets.
-   * @returns Whether to take the frame: nghttp2 then sees a WINDOW_UPDATE of 1 instead, and
-   * {@linkcode ResetFilter.taken} must end the stream before that frame reaches nghttp2.
+   * @returns 0 to leave the frame to nghttp2; to take it, a stream that nghttp2 has already
+   * closed: nghttp2 then reads a WINDOW_UPDATE of 1 on that stream instead, which it ignores,
+   * and {@linkcode ResetFilter.taken} ends the reset stream.
    */
-  take(streamId: number): boolean;
+  take(streamId: number): number;
   /**
    * A taken frame has been read whole; the read that carries its end reaches nghttp2 next.
    *
@@ -105,6 +106,8 @@ const WINDOW_UPDATE = 8;
 const TAKEN_PAYLOAD = [0, 0, 0, 1];
 /** Where a frame's type byte is in its header. */
 const TYPE_BYTE = 3;
+/** Where a frame's stream id starts in its header. */
+const STREAM_ID_BYTE = 5;
 const FLAG_END_STREAM = 0x1;
 const FLAG_PADDED = 0x8;
 
@@ -250,13 +253,23 @@ export function tapSession(
           padding = 0;
           if (
             type === RST_STREAM && left === TAKEN_PAYLOAD.length &&
-            streamId !== 0 && resets !== undefined &&
-            seenBefore <= TYPE_BYTE && resets.take(streamId)
+            streamId !== 0 && resets !== undefined && seenBefore <= TYPE_BYTE
           ) {
-            // The header's last byte is at offset - 1, so its type byte is in this read.
-            bytes[offset - FRAME_HEADER_BYTES + TYPE_BYTE] = WINDOW_UPDATE;
-            taking = true;
-            code = 0;
+            const into = resets.take(streamId);
+            if (into !== 0) {
+              // The header's last byte is at offset - 1, so its type byte and stream id are in
+              // this read. The update names a closed stream: on the reset one, still open in
+              // nghttp2 until the server's own reset goes out, it could overflow a window the
+              // peer keeps at its largest, a connection error.
+              const start = offset - FRAME_HEADER_BYTES;
+              bytes[start + TYPE_BYTE] = WINDOW_UPDATE;
+              bytes[start + STREAM_ID_BYTE] = (into >>> 24) & 0x7f;
+              bytes[start + STREAM_ID_BYTE + 1] = (into >>> 16) & 0xff;
+              bytes[start + STREAM_ID_BYTE + 2] = (into >>> 8) & 0xff;
+              bytes[start + STREAM_ID_BYTE + 3] = into & 0xff;
+              taking = true;
+              code = 0;
+            }
           }
           if (type === DATA && flags & FLAG_PADDED) {
             if (left === 0) {

@@ -24,7 +24,8 @@
  * away from nghttp2 before it reads them, and the server ends the stream itself with
  * RST_STREAM(CANCEL), which nghttp2 does not count. The peer has already closed the stream on
  * its side and ignores that frame (RFC 9113 §5.1); nghttp2 reads a WINDOW_UPDATE of 1 for a
- * stream it has just closed, which it ignores too.
+ * stream it closed earlier, which it ignores too. Resets of streams already closed are taken
+ * the same way (see {@linkcode answeredResets}).
  *
  * Every other reset reaches nghttp2 as sent and counts: a stream reset before the server
  * answered, as in the attack, or one whose frame straddles two socket reads. A flood of
@@ -34,6 +35,7 @@
  * @module
  */
 import http2 from "node:http2";
+import { setImmediate } from "node:timers";
 import type { ResetFilter } from "./frame_tap.ts";
 
 /** Streams the filter ended itself: their close is not a reset nghttp2 counted. */
@@ -65,7 +67,13 @@ export function resetTaken(stream: http2.ServerHttp2Stream): boolean {
 }
 
 /**
- * The reset filter of one server session: takes the resets of streams the server has answered.
+ * The reset filter of one server session: takes the resets of streams the server has answered,
+ * and of streams already closed.
+ *
+ * A reset of a closed stream adds no work at all, but nghttp2 counts it too. Clients send them:
+ * a reset crosses the server's last replies or its own reset, and some clients (Python's `h2`)
+ * answer each DATA frame that arrives on a stream they have reset with another reset
+ * (`STREAM_CLOSED`), a dozen or more for one cancelled call whose window was wide open.
  *
  * @param session A new server session, before its first stream.
  * @returns The filter to give the session's frame tap.
@@ -74,23 +82,60 @@ export function answeredResets(
   session: http2.ServerHttp2Session,
 ): ResetFilter {
   const open = new Map<number, http2.ServerHttp2Stream>();
+  /** The highest stream id the session has opened: lower ids not open are closed. */
+  let highest = 0;
+  /**
+   * A stream nghttp2 has closed and freed, for a taken frame to become a WINDOW_UPDATE on:
+   * one whose reset went to nghttp2 earlier in the connection's bytes, or one closed at least
+   * a full turn of the event loop ago (the server's own reset of it is out by then).
+   */
+  let freed = 0;
+  /** Streams closed since the last turn, and those closed the turn before. */
+  let closedNow = 0;
+  let closedBefore = 0;
+  let settling = false;
+  function settle(): void {
+    settling = false;
+    freed = Math.max(freed, closedBefore);
+    closedBefore = closedNow;
+    closedNow = 0;
+    if (closedBefore !== 0) schedule();
+  }
+  function schedule(): void {
+    if (settling) return;
+    settling = true;
+    setImmediate(settle);
+  }
   session.on("stream", (stream: http2.ServerHttp2Stream) => {
     const id = stream.id;
     if (id === undefined) return;
     open.set(id, stream);
-    stream.once("close", () => open.delete(id));
+    if (id > highest) highest = id;
+    stream.once("close", () => {
+      open.delete(id);
+      if (id > closedNow) closedNow = id;
+      schedule();
+    });
   });
   return {
-    take(streamId: number): boolean {
+    take(streamId: number): number {
       const stream = open.get(streamId);
-      return stream !== undefined && stream.headersSent && !stream.closed &&
-        !stream.destroyed;
+      // An id above the highest may be a stream whose HEADERS are in this very read, which
+      // nghttp2 has not opened yet: the attack's pattern, left to nghttp2.
+      const harmless = stream === undefined
+        ? streamId <= highest
+        : stream.headersSent || stream.closed || stream.destroyed;
+      if (harmless && freed !== 0) return freed;
+      // Left to nghttp2, which closes the stream as it reads the frame: any frame after it in
+      // the connection's bytes may name it.
+      freed = streamId;
+      return 0;
     },
     taken(streamId: number): void {
       const stream = open.get(streamId);
       resetsTaken += 1;
-      // Ended meanwhile (its last reply went out before the reset's end arrived): nghttp2
-      // then reads a WINDOW_UPDATE for a closed stream, which it ignores.
+      // Closed already, or ended meanwhile (its last reply went out before the reset's end
+      // arrived): nothing to end.
       if (stream === undefined || stream.closed || stream.destroyed) return;
       takenStreams.add(stream);
       stream.close(http2.constants.NGHTTP2_CANCEL);
