@@ -16,6 +16,7 @@
  *
  * @module
  */
+import * as grpc from "@grpc/grpc-js";
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
 import { missedFastPath, usedFastPath } from "./fast_paths.ts";
@@ -88,28 +89,9 @@ function sentStatus(
   return undefined;
 }
 
-const STATUS_NAMES = [
-  "OK",
-  "CANCELLED",
-  "UNKNOWN",
-  "INVALID_ARGUMENT",
-  "DEADLINE_EXCEEDED",
-  "NOT_FOUND",
-  "ALREADY_EXISTS",
-  "PERMISSION_DENIED",
-  "RESOURCE_EXHAUSTED",
-  "FAILED_PRECONDITION",
-  "ABORTED",
-  "OUT_OF_RANGE",
-  "UNIMPLEMENTED",
-  "INTERNAL",
-  "UNAVAILABLE",
-  "DATA_LOSS",
-  "UNAUTHENTICATED",
-];
-
+/** `UNIMPLEMENTED` for 12: grpc-js's status enum maps numbers back to names. */
 function statusName(code: number): string {
-  return STATUS_NAMES[code] ?? `status ${code}`;
+  return grpc.status[code] ?? `status ${code}`;
 }
 
 const RST_NAMES = [
@@ -152,19 +134,20 @@ export function watchUnstartedCalls(
   session: http2.ServerHttp2Session,
   report: UnstartedCallReporter,
 ): void {
+  function reportSoon(stream: http2.ServerHttp2Stream, method: string): void {
+    const how = howEnded(stream, session);
+    // A connection that dies ends the request streams on it before it closes them (see
+    // `whenNotCancelled` in `handlers.ts`): grpc-js may still start a call whose message had
+    // come, a few microtasks after the close, and its handler then logs it.
+    setImmediate(() => {
+      if (!started.has(stream) && !marksLost) report(method, how);
+    });
+  }
   // One listener per method and session, with the stream as `this`: no closure per call.
   const listeners = new Map<string, (this: http2.ServerHttp2Stream) => void>();
   for (const [path, method] of WATCHED) {
     listeners.set(path, function (this: http2.ServerHttp2Stream): void {
-      if (started.has(this) || marksLost) return;
-      const stream = this;
-      const how = howEnded(stream, session);
-      // A connection that dies ends the request streams on it before it closes them (see
-      // `whenNotCancelled` in `handlers.ts`): grpc-js may still start a call whose message
-      // had come, a few microtasks after the close, and its handler then logs it.
-      setImmediate(() => {
-        if (!started.has(stream) && !marksLost) report(method, how);
-      });
+      if (!started.has(this) && !marksLost) reportSoon(this, method);
     });
   }
   session.on(
