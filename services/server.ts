@@ -346,7 +346,7 @@ function shutDown(
 
 /**
  * The line for a call that ended before grpc-js ran its handler: cancelled or cut off calls as
- * info, as the handlers log theirs, and calls grpc-js refused as a warning.
+ * info, as the handlers log theirs, and calls grpc-js failed as a warning.
  */
 function unstartedCallLogger(logger: ServerLogger): UnstartedCallReporter {
   return (method, how) => {
@@ -369,7 +369,7 @@ function unstartedCallLogger(logger: ServerLogger): UnstartedCallReporter {
           break;
         case "answered":
           logger.warn(
-            `${method} refused before it started: ${how.code}: ${how.details}`,
+            `${method} failed before it started: ${how.code}: ${how.details}`,
           );
           break;
       }

@@ -197,7 +197,7 @@ Deno.test("serve logs how a Pow or unary Sqrt call ended before its request arri
         strictEqual((await peer.finished()).code, 0);
       },
       line: (method, path) =>
-        `${method} refused before it started: UNIMPLEMENTED: Received no request message for server streaming method ${path}`,
+        `${method} failed before it started: UNIMPLEMENTED: Received no request message for server streaming method ${path}`,
     },
   ];
   for (const { method, path } of methods) {
