@@ -26,7 +26,9 @@ export type FastPath =
   /** `session_drain.ts`: reads Deno's session state to see streams still answering. */
   | "session drain"
   /** `frame_tap.ts`: takes request DATA frames from the socket's bytes before nghttp2. */
-  | "frame tap";
+  | "frame tap"
+  /** `call_starts.ts`: marks the HTTP/2 stream of each Pow and unary Sqrt call started. */
+  | "call starts";
 
 /** Every fast path, in the order above. */
 export const FAST_PATHS: readonly FastPath[] = [
@@ -37,6 +39,7 @@ export const FAST_PATHS: readonly FastPath[] = [
   "session guard",
   "session drain",
   "frame tap",
+  "call starts",
 ];
 
 const used = new Set<FastPath>();

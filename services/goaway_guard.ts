@@ -21,6 +21,8 @@
  * - Reads the request DATA frames of `Sum` and `Sqrt` calls from the connection's bytes before
  *   nghttp2 does (`frame_tap.ts`), which spares Deno's per-frame work, and takes the resets
  *   above from the same bytes.
+ * - For a server that logs calls, reports the `Pow` and unary `Sqrt` calls that end before
+ *   grpc-js runs their handler (`call_starts.ts`): no handler is there to log them.
  *
  * @module
  */
@@ -30,6 +32,10 @@ import { deferCloseAfterGoaway } from "../workarounds/deno_goaway_close.ts";
 import { missedFastPath, usedFastPath } from "./fast_paths.ts";
 import { tapSession } from "./frame_tap.ts";
 import { answeredResets, resetTaken } from "./honest_resets.ts";
+import {
+  type UnstartedCallReporter,
+  watchUnstartedCalls,
+} from "./call_starts.ts";
 
 /** nghttp2's default burst of stream resets a connection may send at once. */
 export const RESET_BURST = 1_000;
@@ -47,6 +53,13 @@ export interface GuardOptions {
    * @default {10_000}
    */
   handshakeTimeout?: number;
+  /**
+   * Told of each `Pow` and unary `Sqrt` call that ended before grpc-js ran its handler (see
+   * `call_starts.ts`), for the server's log; `undefined` watches no call.
+   *
+   * @default {undefined}
+   */
+  unstartedCall?: UnstartedCallReporter | undefined;
 }
 
 /** The HTTP/2 servers already guarded, since each bind adds one and guards them all. */
@@ -111,7 +124,7 @@ function budgetResets(session: http2.Http2Session): void {
  * Guards every HTTP/2 session of a grpc-js server bound so far.
  *
  * @param server A grpc-js server, after `bindAsync` has succeeded.
- * @param options The handshake timeout.
+ * @param options The handshake timeout, and where to report calls that never started.
  * @returns Whether grpc-js exposed its HTTP/2 servers (it keeps them in a private map).
  */
 export function guardSessions(
@@ -125,6 +138,7 @@ export function guardSessions(
   }
   usedFastPath("session guard");
   const handshakeTimeout = options.handshakeTimeout ?? 10_000;
+  const { unstartedCall } = options;
   for (
     const http2Server of http2Servers.keys() as Iterable<http2.Http2Server>
   ) {
@@ -135,6 +149,9 @@ export function guardSessions(
       limitHandshake(session, handshakeTimeout);
       budgetResets(session);
       tapSession(session, { resets: answeredResets(session) });
+      if (unstartedCall !== undefined) {
+        watchUnstartedCalls(session, unstartedCall);
+      }
     });
   }
   return true;

@@ -14,6 +14,7 @@ import {
 } from "../proto/codec.ts";
 import { INT64_MAX, INT64_MIN } from "../proto/limits.ts";
 import "../workarounds/deno_http2_constants.ts";
+import { markStarted } from "./call_starts.ts";
 import { ReplyWriter } from "./reply_writer.ts";
 import { type MessageSpan, openRequestReader } from "./request_reader.ts";
 import type {
@@ -303,6 +304,9 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
   function handlePow(
     call: grpc.ServerWritableStream<PowRequest, PowReply>,
   ): void {
+    // grpc-js runs this handler only once the request has arrived: the server logs the calls
+    // that ended before (`call_starts.ts`) by the streams not marked here.
+    if (logger !== undefined) markStarted(call);
     logStart("Pow", call);
     const replies = new ReplyWriter(call, encodePowReply);
     let ended = false;
@@ -526,6 +530,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
     callback: grpc.sendUnaryData<SqrtReply>,
   ): void {
     try {
+      if (logger !== undefined) markStarted(call);
       logStart("Single Sqrt", call);
       const number = call.request.number;
       messageLogger?.info(`Recv Data:${number}`);

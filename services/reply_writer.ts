@@ -49,7 +49,7 @@ interface RawSocket {
 }
 
 /** The part of an HTTP/2 stream the writer uses. */
-interface RawStream {
+export interface RawStream {
   readonly destroyed: boolean;
   readonly closed: boolean;
   readonly session?: { readonly socket?: unknown } | undefined;
@@ -220,11 +220,17 @@ function sendLimitOf(call: WritableCall): number {
   return typeof limit === "number" && limit >= 0 ? limit : -1;
 }
 
-/** Finds the HTTP/2 stream under a grpc-js server call, when grpc-js exposes it. */
-function rawStreamOf(call: WritableCall): RawStream | undefined {
+/**
+ * Finds the HTTP/2 stream under a grpc-js server call of any kind, when grpc-js exposes it
+ * (`stream` of its intercepting call, a private field). Whoever relies on it records the fast
+ * path it serves.
+ *
+ * @param call A grpc-js server call, as a handler gets it.
+ * @returns The call's HTTP/2 stream, or `undefined` when the call is not the known shape.
+ */
+export function http2StreamOf(call: object): RawStream | undefined {
   const inner =
-    (call as unknown as { call?: { stream?: unknown; sendMetadata?: unknown } })
-      .call;
+    (call as { call?: { stream?: unknown; sendMetadata?: unknown } }).call;
   const stream = inner?.stream as Partial<RawStream> | undefined;
   if (
     typeof inner?.sendMetadata !== "function" ||
@@ -232,11 +238,20 @@ function rawStreamOf(call: WritableCall): RawStream | undefined {
     typeof stream.once !== "function" || typeof stream.off !== "function" ||
     typeof stream.on !== "function"
   ) {
+    return undefined;
+  }
+  return stream as RawStream;
+}
+
+/** Finds the HTTP/2 stream to write a call's replies to, when grpc-js exposes it. */
+function rawStreamOf(call: WritableCall): RawStream | undefined {
+  const stream = http2StreamOf(call);
+  if (stream === undefined) {
     missedFastPath("reply writer", "grpc-js call.stream or call.sendMetadata");
     return undefined;
   }
   usedFastPath("reply writer");
-  return stream as RawStream;
+  return stream;
 }
 
 /** Writes reply messages for one call, honouring HTTP/2 flow control. */

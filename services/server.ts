@@ -16,6 +16,7 @@ import {
   healthPackageDefinition,
   reflectionPackageDefinition,
 } from "../proto/standard.ts";
+import type { UnstartedCallReporter } from "./call_starts.ts";
 import { guardSessions } from "./goaway_guard.ts";
 import { createHandlers, type ServerLogger } from "./handlers.ts";
 import { createHealth, type Health } from "./health.ts";
@@ -344,6 +345,41 @@ function shutDown(
 }
 
 /**
+ * The line for a call that ended before grpc-js ran its handler: cancelled or cut off calls as
+ * info, as the handlers log theirs, and calls grpc-js failed as a warning.
+ */
+function unstartedCallLogger(logger: ServerLogger): UnstartedCallReporter {
+  return (method, how) => {
+    try {
+      switch (how.kind) {
+        case "cancelled":
+          logger.info(
+            `${method} cancelled by the client before its request arrived`,
+          );
+          break;
+        case "connection closed":
+          logger.info(
+            `${method} ended before its request arrived: connection closed`,
+          );
+          break;
+        case "reset":
+          logger.info(
+            `${method} ended before its request arrived: reset with ${how.code}`,
+          );
+          break;
+        case "answered":
+          logger.warn(
+            `${method} failed before it started: ${how.code}: ${how.details}`,
+          );
+          break;
+      }
+    } catch {
+      // A logger that fails must not take the session's other calls down with it.
+    }
+  };
+}
+
+/**
  * Starts a gRPC server that hosts `stream.ServerStream/Pow`, `stream.ClientStream/Sum` and
  * `stream.BidirectionalStreamServer/Sqrt` (and the unary `stream.Single/Sqrt`) on every port
  * it is given, beside the standard health service and server reflection unless told
@@ -437,13 +473,16 @@ export async function startServer(
   const stopReporting = options.logger === undefined
     ? undefined
     : reportFallbacksTo(options.logger);
+  const unstartedCall = options.logger === undefined
+    ? undefined
+    : unstartedCallLogger(options.logger);
   const ports: number[] = [];
   try {
     for (const port of requestedPorts) {
       ports.push(
         await bind(server, { address: hostPort(hostname, port), credentials }),
       );
-      guardSessions(server, { handshakeTimeout });
+      guardSessions(server, { handshakeTimeout, unstartedCall });
     }
   } catch (error) {
     stopReporting?.();

@@ -74,7 +74,8 @@ Deno.test("serve logs how each call of a killed grpc-go client ended", async (t)
       method: "Pow",
       call: { method: "pow", number: "1", count: 1_000_000 },
       start: /^Pow called by /,
-      outcome: /^Pow\(1\) (cancelled|completed|stopped|refused|ended)/,
+      // Also the lines of a call that never started: a started one must not get one too.
+      outcome: /^Pow(\(1\))? (cancelled|completed|stopped|refused|ended)/,
       cancelled: /^Pow\(1\) cancelled after \d+ of 1000000 powers$/,
     },
   ];
@@ -153,5 +154,80 @@ Deno.test("serve logs a call whose client dies in the middle of a message as can
         [cancelled],
       );
     });
+  }
+});
+
+Deno.test("serve logs how a Pow or unary Sqrt call ended before its request arrived", async (t) => {
+  // grpc-js runs these handlers only once the request message and END_STREAM are in: the
+  // peer sends the HEADERS alone (or with END_STREAM and no message).
+  const methods = [
+    { method: "Pow", path: "/stream.ServerStream/Pow" },
+    { method: "Single Sqrt", path: "/stream.Single/Sqrt" },
+  ];
+  const ends: {
+    end: string;
+    mode: string;
+    finish: (peer: DenoProcess) => Promise<void>;
+    line: (method: string, path: string) => string;
+  }[] = [
+    {
+      end: "killed after its HEADERS",
+      mode: "headers-only",
+      async finish(peer): Promise<void> {
+        peer.kill("SIGKILL");
+        strictEqual((await peer.finished()).code, 137);
+      },
+      line: (method) =>
+        `${method} ended before its request arrived: connection closed`,
+    },
+    {
+      end: "reset (CANCEL) after its HEADERS",
+      mode: "headers-only",
+      async finish(peer): Promise<void> {
+        await peer.write("\n");
+        await peer.waitForLine("stdout", /^reset$/);
+      },
+      line: (method) =>
+        `${method} cancelled by the client before its request arrived`,
+    },
+    {
+      end: "ended with no message",
+      mode: "no-message",
+      async finish(peer): Promise<void> {
+        strictEqual((await peer.finished()).code, 0);
+      },
+      line: (method, path) =>
+        `${method} failed before it started: UNIMPLEMENTED: Received no request message for server streaming method ${path}`,
+    },
+  ];
+  for (const { method, path } of methods) {
+    for (const { end, mode, finish, line } of ends) {
+      await t.step(`${method}: ${end}`, async () => {
+        await using server = await startCliServer([
+          "--port",
+          "0",
+          "--log",
+          "calls",
+        ]);
+        const [host, port] = server.addresses[0]!.split(":");
+        await using peer = DenoProcess.spawn(
+          [H2_PEER, host!, port!, mode, path],
+          { program: PYTHON, stdin: true },
+        );
+        // The peer has its PING answered (headers-only) or its status (no-message): the
+        // server has read the call's HEADERS.
+        await peer.waitForLine("stdout", /^(sent|answered 12)$/);
+        await finish(peer);
+        await outcomeLines(server, {
+          outcome: /./,
+          enough: (_, log) => log.some((logged) => logged.startsWith(method)),
+        });
+        deepStrictEqual(
+          serverLog(server).filter((logged) => !logged.startsWith("Serving")),
+          [line(method, path)],
+          "One line, for how the call ended",
+        );
+      });
+    }
   }
 });
