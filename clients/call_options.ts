@@ -4,7 +4,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
-import type { RequestHeaders } from "./channel.ts";
+import type { RequestHeaders } from "./transport.ts";
 
 /**
  * Request metadata: each key with one value or several. Keys ending in `-bin` carry bytes,

@@ -26,30 +26,17 @@ import {
 } from "./telemetry.ts";
 import { type DeadlineTimer, startDeadlineTimer } from "./deadline.ts";
 import { MAX_TIMER_MS } from "../proto/limits.ts";
-import type { TransportCall } from "./transport.ts";
-import { WaitingCall } from "./wait_for_ready.ts";
-
-/** How a call ended. */
-export interface CallStatus {
-  /** The gRPC status code. */
-  code: number;
-  /** The status details. */
-  details: string;
-  /** The trailing metadata. */
-  trailers: Trailers;
-  /** Whether this side ended the call (cancel, deadline, a malformed reply). */
-  local?: boolean;
-  /** The connection or stream error behind a status this side made up, if any. */
-  cause?: unknown;
-}
-
-/** What a call reports to its owner. */
-export interface CallListener {
-  /** One message arrived (without its 5-byte prefix). */
-  onMessage(message: Buffer): void;
-  /** The call is over; every message before the status has been reported. */
-  onStatus(status: CallStatus): void;
-}
+import type {
+  CallListener,
+  CallSetup,
+  CallStatus,
+  TransportCall,
+} from "./transport.ts";
+import {
+  type ReadyWaiter,
+  WaitingCall,
+  type WaitingChannel,
+} from "./wait_for_ready.ts";
 
 /** The largest message a client accepts unless told otherwise, as in other gRPC clients. */
 export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
@@ -468,32 +455,6 @@ export const RETRY_BUFFER_CALL_BYTES = 16 * 1024;
  * that would go past it is not retried.
  */
 export const RETRY_BUFFER_CHANNEL_BYTES = 256 * 1024;
-
-/** How to start a call with {@linkcode Channel.startCall}. */
-export interface CallSetup {
-  /** Receives the messages and the status. */
-  listener: CallListener;
-  /**
-   * The caller's metadata.
-   *
-   * @default {{}}
-   */
-  headers?: RequestHeaders;
-  /**
-   * When the call must end, in epoch milliseconds.
-   *
-   * @default {undefined} (never)
-   */
-  deadline?: number | undefined;
-  /**
-   * Whether the call, made while the channel is connecting or backing off after a failed
-   * attempt, waits (within its deadline) for a connection rather than failing with
-   * `UNAVAILABLE`.
-   *
-   * @default {The channel's waitForReady}
-   */
-  waitForReady?: boolean | undefined;
-}
 
 /**
  * One call on a channel: request headers sent, messages written and read, one status.
@@ -1341,9 +1302,6 @@ function coalesceWrites(socket: net.Socket): void {
   } as net.Socket["write"];
 }
 
-/** Request headers for a call: the caller's metadata, already checked and encoded. */
-export type RequestHeaders = Record<string, string | string[]>;
-
 /**
  * Where a channel's connection stands, as gRPC names the states: none (`idle`: not opened
  * yet, or lost, so the next call dials at once), an attempt under way (`connecting`: TCP,
@@ -1367,14 +1325,6 @@ type Connection =
     /** Dials when wait-for-ready calls are waiting; none otherwise. */
     timer: ReturnType<typeof setTimeout> | undefined;
   };
-
-/** A call waiting for its channel to be ready; see {@linkcode Channel.whenReady}. */
-export interface ReadyWaiter {
-  /** The channel is ready: the call can start. */
-  ready(): void;
-  /** The channel was closed while the call waited. */
-  closed(): void;
-}
 
 /** The phases of a connection attempt, for the words of a connect timeout. */
 type AttemptPhase = "tcp" | "tls" | "settings";
@@ -1403,7 +1353,7 @@ function describeConnectTimeout(
  * ready: then the channel dials again when its backoff is over, and at once when such a call
  * arrives and the last attempt began at least {@linkcode WAIT_FOR_READY_REDIAL_MS} before.
  */
-export class Channel {
+export class Channel implements WaitingChannel {
   readonly authority: string;
   #url: string;
   #options: ChannelOptions;

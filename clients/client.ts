@@ -17,7 +17,6 @@ import { parseAddress } from "./address.ts";
 import { streamMethods } from "../proto/definitions.ts";
 import { type CallOptions, prepareCall } from "./call_options.ts";
 import {
-  type CallStatus,
   Channel,
   type ChannelTls,
   DEFAULT_BACKOFF_MULTIPLIER,
@@ -29,7 +28,7 @@ import {
 import { GrpcError, Status } from "./grpc_error.ts";
 import { GrpcJsChannel } from "./grpc_js_channel.ts";
 import { errorFromStatus, ReplyIterator, writeAll } from "./streams.ts";
-import type { Transport } from "./transport.ts";
+import type { CallStatus, Transport } from "./transport.ts";
 
 export type { CallOptions, MetadataInit } from "./call_options.ts";
 export { DEFAULT_CONNECT_TIMEOUT_MS } from "./channel.ts";

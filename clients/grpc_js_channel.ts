@@ -12,9 +12,14 @@
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
-import type { CallListener, CallSetup, CallStatus } from "./channel.ts";
 import { GrpcError, Status, type Trailers } from "./grpc_error.ts";
-import type { Transport, TransportCall } from "./transport.ts";
+import type {
+  CallListener,
+  CallSetup,
+  CallStatus,
+  Transport,
+  TransportCall,
+} from "./transport.ts";
 import {
   KEEP_MESSAGES_OPTION,
   keepMessagesBeforeStatus,

@@ -5,8 +5,7 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
-import type { CallListener, CallStatus } from "./channel.ts";
-import type { TransportCall } from "./transport.ts";
+import type { CallListener, CallStatus, TransportCall } from "./transport.ts";
 import { GrpcError, Status } from "./grpc_error.ts";
 
 /**

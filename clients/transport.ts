@@ -4,9 +4,59 @@
  *
  * @module
  */
-import type { CallSetup } from "./channel.ts";
+import type { Buffer } from "node:buffer";
+import type { Trailers } from "./grpc_error.ts";
 
-export type { CallListener, CallSetup, CallStatus } from "./channel.ts";
+/** How a call ended. */
+export interface CallStatus {
+  /** The gRPC status code. */
+  code: number;
+  /** The status details. */
+  details: string;
+  /** The trailing metadata. */
+  trailers: Trailers;
+  /** Whether this side ended the call (cancel, deadline, a malformed reply). */
+  local?: boolean;
+  /** The connection or stream error behind a status this side made up, if any. */
+  cause?: unknown;
+}
+
+/** What a call reports to its owner. */
+export interface CallListener {
+  /** One message arrived (without its 5-byte prefix). */
+  onMessage(message: Buffer): void;
+  /** The call is over; every message before the status has been reported. */
+  onStatus(status: CallStatus): void;
+}
+
+/** Request headers for a call: the caller's metadata, already checked and encoded. */
+export type RequestHeaders = Record<string, string | string[]>;
+
+/** How to start a call with {@linkcode Transport.startCall}. */
+export interface CallSetup {
+  /** Receives the messages and the status. */
+  listener: CallListener;
+  /**
+   * The caller's metadata.
+   *
+   * @default {{}}
+   */
+  headers?: RequestHeaders;
+  /**
+   * When the call must end, in epoch milliseconds.
+   *
+   * @default {undefined} (never)
+   */
+  deadline?: number | undefined;
+  /**
+   * Whether the call, made while the channel is connecting or backing off after a failed
+   * attempt, waits (within its deadline) for a connection rather than failing with
+   * `UNAVAILABLE`.
+   *
+   * @default {The channel's waitForReady}
+   */
+  waitForReady?: boolean | undefined;
+}
 
 /** One call: request messages written, replies and one status reported to its listener. */
 export interface TransportCall {

@@ -4,14 +4,13 @@
  *
  * @module
  */
+import { Status } from "./grpc_error.ts";
 import type {
   CallListener,
   CallSetup,
   CallStatus,
-  Channel,
-} from "./channel.ts";
-import { Status } from "./grpc_error.ts";
-import type { TransportCall } from "./transport.ts";
+  TransportCall,
+} from "./transport.ts";
 import { type DeadlineTimer, startDeadlineTimer } from "./deadline.ts";
 
 /**
@@ -38,6 +37,40 @@ type WaitingState =
   | { state: "started"; call: TransportCall }
   | { state: "finished" };
 
+/** A call waiting for its channel to be ready; see {@linkcode WaitingChannel.whenReady}. */
+export interface ReadyWaiter {
+  /** The channel is ready: the call can start. */
+  ready(): void;
+  /** The channel was closed while the call waited. */
+  closed(): void;
+}
+
+/**
+ * What a {@linkcode WaitingCall} needs of its channel (the default transport's `Channel`):
+ * word of when it is ready, a call started there, and why it has no connection.
+ */
+export interface WaitingChannel {
+  /** The server's name and port, as calls name it in their errors. */
+  readonly authority: string;
+  /**
+   * Has `waiter` told once the channel is ready.
+   *
+   * @param waiter What to tell.
+   * @returns A function that forgets the waiter (its call ended while it waited).
+   */
+  whenReady(waiter: ReadyWaiter): () => void;
+  /**
+   * Starts a call on `path`, at once when the channel is ready.
+   *
+   * @param path The method path, e.g. `/stream.ClientStream/Sum`.
+   * @param setup The call's listener, metadata and deadline.
+   * @returns The call.
+   */
+  startCall(path: string, setup: CallSetup): TransportCall;
+  /** Why the channel has no connection, for a call that gave up waiting for one. */
+  describeLastError(): string | undefined;
+}
+
 /** What a {@linkcode WaitingCall} starts once its channel is ready. */
 export interface WaitingCallSetup {
   /** The method path, e.g. `/stream.ClientStream/Sum`. */
@@ -54,7 +87,7 @@ export interface WaitingCallSetup {
  * meanwhile is the caller's alone.
  */
 export class WaitingCall implements TransportCall {
-  #channel: Channel;
+  #channel: WaitingChannel;
   #path: string;
   #setup: CallSetup;
   #listener: CallListener;
@@ -65,7 +98,7 @@ export class WaitingCall implements TransportCall {
    * @param channel The channel the call waits on.
    * @param call The method and the call's setup.
    */
-  constructor(channel: Channel, call: WaitingCallSetup) {
+  constructor(channel: WaitingChannel, call: WaitingCallSetup) {
     this.#channel = channel;
     this.#path = call.path;
     this.#setup = call.setup;

@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { ServerLogger } from "./handlers.ts";
+import type { ServerLogger } from "./server_logger.ts";
 
 /** A fast path of the server, by what it does. */
 export type FastPath =

@@ -17,6 +17,7 @@ import "../workarounds/deno_http2_constants.ts";
 import { markStarted } from "./call_starts.ts";
 import { ReplyWriter } from "./reply_writer.ts";
 import { type MessageSpan, openRequestReader } from "./request_reader.ts";
+import type { ServerLogger } from "./server_logger.ts";
 import type {
   PowReply,
   PowRequest,
@@ -25,16 +26,6 @@ import type {
   SumReply,
   SumRequest,
 } from "../proto/definitions.ts";
-
-/** Where a server's handlers write their log lines. `console` fits. */
-export interface ServerLogger {
-  /** One line about normal operation, e.g. a message received. */
-  info(message: string): void;
-  /** One line about a call that failed or a client that misbehaved. */
-  warn(message: string): void;
-  /** One line about a fault inside the server. */
-  error(message: string): void;
-}
 
 /** What the handlers need from the server that hosts them. */
 export interface HandlerSettings {

@@ -18,14 +18,15 @@ import {
 } from "../proto/standard.ts";
 import type { UnstartedCallReporter } from "./call_starts.ts";
 import { guardSessions } from "./goaway_guard.ts";
-import { createHandlers, type ServerLogger } from "./handlers.ts";
+import { createHandlers } from "./handlers.ts";
+import type { ServerLogger } from "./server_logger.ts";
 import { createHealth, type Health } from "./health.ts";
 import { createReflection } from "./reflection.ts";
 import { drainSessions } from "./session_drain.ts";
 import { ObservedServer } from "./telemetry.ts";
 import { reportFallbacksTo } from "./fast_paths.ts";
 
-export type { ServerLogger } from "./handlers.ts";
+export type { ServerLogger } from "./server_logger.ts";
 
 /** TLS settings of a server: its certificate, and optionally the CA of client certificates. */
 export interface ServerTlsOptions {

@@ -21,11 +21,10 @@
 import type { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
 import {
-  type CallStatus,
   Channel,
   DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
 } from "../../clients/channel.ts";
-import type { TransportCall } from "../../clients/transport.ts";
+import type { CallStatus, TransportCall } from "../../clients/transport.ts";
 import { streamMethods } from "../../proto/definitions.ts";
 import {
   type ClientResult,
