@@ -17,8 +17,8 @@ import {
   RUN_PERMISSIONS,
   startServerProcess,
   unusedPort,
-} from "./subprocess.ts";
-import { delay, failure, forever } from "./test_utils.ts";
+} from "./_util/subprocess.ts";
+import { delay, failure, forever } from "./_util/test_utils.ts";
 
 const RAW_SERVER = new URL("./fixtures/raw_http2_server.ts", import.meta.url)
   .pathname;

@@ -6,8 +6,8 @@ import {
   type GrpcJsServer,
   grpcJsSumServer,
   listenOnFreePort,
-} from "./test_utils.ts";
-import { test } from "./transports.ts";
+} from "./_util/test_utils.ts";
+import { test } from "./_util/transports.ts";
 
 /** A grpc-js server whose Sum answers with what the request's metadata says, to observe it. */
 async function startEchoServer(): Promise<GrpcJsServer> {

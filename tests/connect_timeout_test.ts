@@ -7,7 +7,7 @@ import {
   sqrt,
   sum,
 } from "../mod.ts";
-import { CLI, RUN_PERMISSIONS, runDeno } from "./subprocess.ts";
+import { CLI, RUN_PERMISSIONS, runDeno } from "./_util/subprocess.ts";
 
 /**
  * A peer that accepts TCP connections and never writes a byte: a hung process, the wrong

@@ -5,8 +5,8 @@ import {
   type ServerProcess,
   startServerProcess,
   unusedPort,
-} from "./subprocess.ts";
-import { POWER_LINES, ROOT_LINES } from "./article_lines.ts";
+} from "./_util/subprocess.ts";
+import { POWER_LINES, ROOT_LINES } from "./_util/article_lines.ts";
 
 function example(name: string): string {
   return new URL(`../examples/${name}`, import.meta.url).href;

@@ -4,8 +4,8 @@ import { setTimeout as delay } from "node:timers/promises";
 import { createClient, GrpcError, startServer, Status } from "../mod.ts";
 import type { StreamServer } from "../mod.ts";
 import { takeResetsTaken } from "../services/honest_resets.ts";
-import { tempDirectory, writeCertificates } from "./certificates.ts";
-import { assertServes, recordingLogger } from "./test_utils.ts";
+import { tempDirectory, writeCertificates } from "./_util/certificates.ts";
+import { assertServes, recordingLogger } from "./_util/test_utils.ts";
 
 const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
 

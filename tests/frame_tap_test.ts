@@ -1,8 +1,8 @@
 import { ok, strictEqual } from "node:assert";
 import { createClient, startServer, type StreamClient } from "../mod.ts";
 import { takeTappedBytes } from "../services/frame_tap.ts";
-import { testCertificates } from "./certificates.ts";
-import { assertServes, numbersUpTo } from "./test_utils.ts";
+import { testCertificates } from "./_util/certificates.ts";
+import { assertServes, numbersUpTo } from "./_util/test_utils.ts";
 
 const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
 

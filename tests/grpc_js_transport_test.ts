@@ -2,9 +2,9 @@ import { deepStrictEqual, strictEqual, throws } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { createClient, type GrpcError, startServer } from "../mod.ts";
 import { Buffer } from "node:buffer";
-import { testCertificates } from "./certificates.ts";
-import { DenoProcess } from "./subprocess.ts";
-import { grpcJsSumServer } from "./test_utils.ts";
+import { testCertificates } from "./_util/certificates.ts";
+import { DenoProcess } from "./_util/subprocess.ts";
+import { grpcJsSumServer } from "./_util/test_utils.ts";
 
 Deno.test("createClient() takes grpc-js options only with the grpc-js transport", () => {
   throws(

@@ -4,9 +4,9 @@
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
 import { startServer } from "../mod.ts";
-import { tempDirectory } from "./certificates.ts";
-import { RUN_PERMISSIONS, runDeno } from "./subprocess.ts";
-import { buf, CURL_H2C, jsonValues, ROOT, spawnBuf } from "./tools.ts";
+import { tempDirectory } from "./_util/certificates.ts";
+import { RUN_PERMISSIONS, runDeno } from "./_util/subprocess.ts";
+import { buf, CURL_H2C, jsonValues, ROOT, spawnBuf } from "./_util/tools.ts";
 
 function url(address: string, method: string): string {
   return `http://${address}/${method}`;

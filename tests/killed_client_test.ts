@@ -1,8 +1,8 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
 import { killedGoClient, type PeerCall, PYTHON } from "./peers/peers.ts";
-import { DenoProcess, startCliServer } from "./subprocess.ts";
-import type { ServerProcess } from "./subprocess.ts";
-import { delay } from "./test_utils.ts";
+import { DenoProcess, startCliServer } from "./_util/subprocess.ts";
+import type { ServerProcess } from "./_util/subprocess.ts";
+import { delay } from "./_util/test_utils.ts";
 
 const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
 

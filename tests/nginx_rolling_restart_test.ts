@@ -8,8 +8,8 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { createClient } from "../mod.ts";
-import { unusedPort } from "./subprocess.ts";
-import { runLoad, startBackend, startNginx } from "./nginx.ts";
+import { unusedPort } from "./_util/subprocess.ts";
+import { runLoad, startBackend, startNginx } from "./_util/nginx.ts";
 
 Deno.test("nginx loses no call in a rolling restart of three servers under load", async () => {
   const ports = [unusedPort(), unusedPort(), unusedPort()];

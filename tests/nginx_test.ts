@@ -8,7 +8,7 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
 import { createClient, GrpcError, Status } from "../mod.ts";
-import { unusedPort } from "./subprocess.ts";
+import { unusedPort } from "./_util/subprocess.ts";
 import {
   call,
   holdCall,
@@ -17,7 +17,7 @@ import {
   startBackend,
   startNginx,
   within,
-} from "./nginx.ts";
+} from "./_util/nginx.ts";
 
 Deno.test("nginx spreads calls over three servers and routes around a killed one", async (t) => {
   const ports = [unusedPort(), unusedPort(), unusedPort()];

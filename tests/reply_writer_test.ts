@@ -10,14 +10,14 @@ import {
   heldReplyBytes,
   takePeakConnectionBytes,
 } from "../services/reply_writer.ts";
-import { POWERS_OF_TWO } from "./article_lines.ts";
+import { POWERS_OF_TWO } from "./_util/article_lines.ts";
 import {
   assertServes,
   delay,
   type GrpcJsServer,
   listenOnFreePort,
   numbersUpTo,
-} from "./test_utils.ts";
+} from "./_util/test_utils.ts";
 
 const SLOW_READER = new URL("./fixtures/slow_reader.py", import.meta.url)
   .pathname;

@@ -24,7 +24,7 @@ import {
   type RequestReader,
   type RequestSink,
 } from "../services/request_reader.ts";
-import { listenOnFreePort } from "./test_utils.ts";
+import { listenOnFreePort } from "./_util/test_utils.ts";
 
 /** What a raw HTTP/2 peer saw of one request. */
 interface RawAnswer {

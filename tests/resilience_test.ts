@@ -9,9 +9,9 @@ import {
   forever,
   guardedGrpcJsClient,
   recordingLogger,
-} from "./test_utils.ts";
-import { DenoProcess, RUN_PERMISSIONS } from "./subprocess.ts";
-import { test } from "./transports.ts";
+} from "./_util/test_utils.ts";
+import { DenoProcess, RUN_PERMISSIONS } from "./_util/subprocess.ts";
+import { test } from "./_util/transports.ts";
 
 const STALLED_CLIENT = new URL("./fixtures/stalled_client.ts", import.meta.url);
 

@@ -1,12 +1,12 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { createClient, startServer } from "../mod.ts";
-import { delay, recordingLogger } from "./test_utils.ts";
+import { delay, recordingLogger } from "./_util/test_utils.ts";
 import {
   RUN_PERMISSIONS,
   startServerProcess,
   unusedPort,
-} from "./subprocess.ts";
-import { runLoad, startBackend } from "./nginx.ts";
+} from "./_util/subprocess.ts";
+import { runLoad, startBackend } from "./_util/nginx.ts";
 
 const CLI = new URL("../cli.ts", import.meta.url).pathname;
 

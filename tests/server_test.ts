@@ -13,7 +13,7 @@ import {
   forever,
   guardedGrpcJsClient,
   recordingLogger,
-} from "./test_utils.ts";
+} from "./_util/test_utils.ts";
 
 Deno.test("startServer() listens where it is told", async (t) => {
   await t.step("port 0 picks a free port on 127.0.0.1 by default", async () => {

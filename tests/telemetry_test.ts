@@ -9,9 +9,9 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { type ClientTransport, startServer } from "../mod.ts";
 import { isErrorStatus, parseMethodPath } from "../proto/telemetry.ts";
-import { DenoProcess, RUN_PERMISSIONS } from "./subprocess.ts";
-import { test } from "./transports.ts";
-import { buf, CURL_H2C, NodeGrpcJs, ROOT } from "./tools.ts";
+import { DenoProcess, RUN_PERMISSIONS } from "./_util/subprocess.ts";
+import { test } from "./_util/transports.ts";
+import { buf, CURL_H2C, NodeGrpcJs, ROOT } from "./_util/tools.ts";
 
 // ---------------------------------------------------------------------------------------------
 // An OTLP/HTTP receiver

@@ -20,8 +20,8 @@ import {
   tempDirectory,
   testCertificates,
   writeCertificates,
-} from "./certificates.ts";
-import { buf, jsonValues, NodeGrpcJs } from "./tools.ts";
+} from "./_util/certificates.ts";
+import { buf, jsonValues, NodeGrpcJs } from "./_util/tools.ts";
 
 /** Checks that `promise` rejects with a `GrpcError` of `code`, whose details match. */
 async function rejectsWith(

@@ -1,7 +1,7 @@
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
 import { createClient, startServer, Status } from "../mod.ts";
-import { DenoProcess } from "./subprocess.ts";
-import { failure, forever } from "./test_utils.ts";
+import { DenoProcess } from "./_util/subprocess.ts";
+import { failure, forever } from "./_util/test_utils.ts";
 
 const PROXY = new URL("./fixtures/h2_refusing_proxy.py", import.meta.url)
   .pathname;

@@ -1,5 +1,5 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
-import { RUN_PERMISSIONS, runDeno } from "./subprocess.ts";
+import { RUN_PERMISSIONS, runDeno } from "./_util/subprocess.ts";
 
 const CHECKOUT = new URL("../", import.meta.url);
 

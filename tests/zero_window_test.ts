@@ -1,6 +1,6 @@
 import { ok, strictEqual } from "node:assert";
-import { DenoProcess, startCliServer } from "./subprocess.ts";
-import { delay } from "./test_utils.ts";
+import { DenoProcess, startCliServer } from "./_util/subprocess.ts";
+import { delay } from "./_util/test_utils.ts";
 
 const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
 

@@ -16,10 +16,10 @@ import {
   type StatusName,
   type StreamClient,
 } from "../../mod.ts";
-import { forever, recordingLogger } from "../test_utils.ts";
+import { forever, recordingLogger } from "../_util/test_utils.ts";
 import type { Peer, PeerCall, PeerResult, PeerServer } from "./peers.ts";
 import type { ClientTransport } from "../../mod.ts";
-import { TRANSPORTS } from "../transports.ts";
+import { TRANSPORTS } from "../_util/transports.ts";
 
 /** Doubles whose square roots must cross the wire exactly, sign of zero included. */
 const DOUBLE_EDGES = [

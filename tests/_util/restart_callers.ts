@@ -6,14 +6,14 @@
  *
  * @module
  */
-import { goPeerProgram } from "./peers/peers.ts";
+import { goPeerProgram } from "../peers/peers.ts";
 import {
   DenoProcess,
   type ServerProcess,
   startCliServer,
 } from "./subprocess.ts";
 
-const CALLER = new URL("./fixtures/restart_caller.ts", import.meta.url)
+const CALLER = new URL("../fixtures/restart_caller.ts", import.meta.url)
   .pathname;
 
 /** One call of a caller: when it started and ended (epoch ms), and its status. */

@@ -7,7 +7,7 @@
  */
 
 /** The command line's entry point, for `deno run`. */
-export const CLI: string = new URL("../cli.ts", import.meta.url).href;
+export const CLI: string = new URL("../../cli.ts", import.meta.url).href;
 
 /** The narrowest permissions the examples and the command line run with, as documented. */
 export const RUN_PERMISSIONS: readonly string[] = [

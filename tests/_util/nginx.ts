@@ -5,10 +5,10 @@
  * @module
  */
 import { deepStrictEqual, strictEqual } from "node:assert";
-import { GrpcError, type StreamClient } from "../mod.ts";
+import { GrpcError, type StreamClient } from "../../mod.ts";
 import { DenoProcess, RUN_PERMISSIONS, unusedPort } from "./subprocess.ts";
 
-const CLI = new URL("../cli.ts", import.meta.url).href;
+const CLI = new URL("../../cli.ts", import.meta.url).href;
 const NGINX = "/usr/sbin/nginx";
 /** How long a backend answers, health `NOT_SERVING`, after SIGTERM, as in the docs. */
 const DRAIN_PERIOD_MS = 300;

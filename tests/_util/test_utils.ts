@@ -10,16 +10,16 @@ import {
   GrpcError,
   type ServerLogger,
   type StreamServer,
-} from "../mod.ts";
+} from "../../mod.ts";
 import {
   GOAWAY_GUARD_OPTION,
   guardGrpcJsSessions,
-} from "../clients/grpc_js_goaway.ts";
+} from "../../clients/grpc_js_goaway.ts";
 import {
   streamServices,
   type SumReply,
   type SumRequest,
-} from "../proto/definitions.ts";
+} from "../../proto/definitions.ts";
 
 /** A logger that keeps every line, for tests to read and wait on. */
 export interface RecordingLogger extends ServerLogger {

@@ -11,7 +11,7 @@ import { type TempDirectory, tempDirectory } from "./certificates.ts";
 
 /** The checkout, whose deno.json and lockfile pin the version of buf. */
 export const ROOT: string = decodeURIComponent(
-  new URL("../", import.meta.url).pathname,
+  new URL("../../", import.meta.url).pathname,
 );
 
 /** The checkout's `proto/` directory. */

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ClientTransport } from "../mod.ts";
+import type { ClientTransport } from "../../mod.ts";
 
 /** The module's own HTTP/2 client (the default), then the grpc-js client. */
 export const TRANSPORTS: readonly ClientTransport[] = ["http2", "grpc-js"];
