@@ -1,7 +1,7 @@
 /**
  * Callers that call `Sum` at a steady pace while their server restarts, ours
  * (tests/fixtures/restart_caller.ts) and grpc-go's (the peer's `loop` mode), and what their
- * calls did across each outage: for `tests/wait_for_ready_test.ts` and the soak's restart
+ * calls did across each outage: for `tests/clients/wait_for_ready_test.ts` and the soak's restart
  * case.
  *
  * @module

@@ -6,8 +6,8 @@ import {
   pow,
   sqrt,
   sum,
-} from "../mod.ts";
-import { CLI, RUN_PERMISSIONS, runDeno } from "./_util/subprocess.ts";
+} from "../../mod.ts";
+import { CLI, RUN_PERMISSIONS, runDeno } from "../_util/subprocess.ts";
 
 /**
  * A peer that accepts TCP connections and never writes a byte: a hung process, the wrong

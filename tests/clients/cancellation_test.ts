@@ -1,7 +1,7 @@
 import { deepStrictEqual, rejects, strictEqual } from "node:assert";
-import { createClient, GrpcError, startServer } from "../mod.ts";
-import { delay, forever, recordingLogger } from "./_util/test_utils.ts";
-import { test } from "./_util/transports.ts";
+import { createClient, GrpcError, startServer } from "../../mod.ts";
+import { delay, forever, recordingLogger } from "../_util/test_utils.ts";
+import { test } from "../_util/transports.ts";
 
 function isGrpcError(codeName: string): (error: unknown) => boolean {
   return (error) => error instanceof GrpcError && error.codeName === codeName;

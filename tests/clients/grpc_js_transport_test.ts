@@ -1,10 +1,10 @@
 import { deepStrictEqual, strictEqual, throws } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
-import { createClient, type GrpcError, startServer } from "../mod.ts";
+import { createClient, type GrpcError, startServer } from "../../mod.ts";
 import { Buffer } from "node:buffer";
-import { testCertificates } from "./_util/certificates.ts";
-import { DenoProcess } from "./_util/subprocess.ts";
-import { grpcJsSumServer } from "./_util/test_utils.ts";
+import { testCertificates } from "../_util/certificates.ts";
+import { DenoProcess } from "../_util/subprocess.ts";
+import { grpcJsSumServer } from "../_util/test_utils.ts";
 
 Deno.test("createClient() takes grpc-js options only with the grpc-js transport", () => {
   throws(
@@ -96,7 +96,7 @@ Deno.test("createClient() over grpc-js dials a unix: target", async () => {
       `--allow-read=${directory}`,
       `--allow-write=${directory}`,
       "--allow-env",
-      new URL("./fixtures/unix_target.ts", import.meta.url).pathname,
+      new URL("../fixtures/unix_target.ts", import.meta.url).pathname,
       `${directory}/grpc.sock`,
     ]);
     const finished = await program.finished();

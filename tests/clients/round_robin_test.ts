@@ -1,14 +1,14 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
-import { createClient, startServer } from "../mod.ts";
-import { delay, recordingLogger } from "./_util/test_utils.ts";
+import { createClient, startServer } from "../../mod.ts";
+import { delay, recordingLogger } from "../_util/test_utils.ts";
 import {
   RUN_PERMISSIONS,
   startServerProcess,
   unusedPort,
-} from "./_util/subprocess.ts";
-import { runLoad, startBackend } from "./_util/nginx.ts";
+} from "../_util/subprocess.ts";
+import { runLoad, startBackend } from "../_util/nginx.ts";
 
-const CLI = new URL("../cli.ts", import.meta.url).pathname;
+const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 
 /** round_robin over every address, and a retry of calls that find a server gone. */
 const SERVICE_CONFIG = JSON.stringify({

@@ -1,13 +1,13 @@
 import { deepStrictEqual, rejects, strictEqual } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { createClient, GrpcError, Status } from "../mod.ts";
+import { createClient, GrpcError, Status } from "../../mod.ts";
 import {
   type GrpcJsServer,
   grpcJsSumServer,
   listenOnFreePort,
-} from "./_util/test_utils.ts";
-import { test } from "./_util/transports.ts";
+} from "../_util/test_utils.ts";
+import { test } from "../_util/transports.ts";
 
 /** A grpc-js server whose Sum answers with what the request's metadata says, to observe it. */
 async function startEchoServer(): Promise<GrpcJsServer> {

@@ -1,9 +1,9 @@
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
-import { createClient, startServer, Status } from "../mod.ts";
-import { DenoProcess } from "./_util/subprocess.ts";
-import { failure, forever } from "./_util/test_utils.ts";
+import { createClient, startServer, Status } from "../../mod.ts";
+import { DenoProcess } from "../_util/subprocess.ts";
+import { failure, forever } from "../_util/test_utils.ts";
 
-const PROXY = new URL("./fixtures/h2_refusing_proxy.py", import.meta.url)
+const PROXY = new URL("../fixtures/h2_refusing_proxy.py", import.meta.url)
   .pathname;
 
 type Fault =

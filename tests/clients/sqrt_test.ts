@@ -1,9 +1,9 @@
 import { deepStrictEqual, rejects, strictEqual } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
-import { createClient, GrpcError, sqrt, startServer } from "../mod.ts";
-import { test } from "./_util/transports.ts";
-import { type SqrtReply, streamMethods } from "../proto/definitions.ts";
-import { guardedGrpcJsClient } from "./_util/test_utils.ts";
+import { createClient, GrpcError, sqrt, startServer } from "../../mod.ts";
+import { test } from "../_util/transports.ts";
+import { type SqrtReply, streamMethods } from "../../proto/definitions.ts";
+import { guardedGrpcJsClient } from "../_util/test_utils.ts";
 
 test("sqrt() answers each number in order", async (t) => {
   await using server = await startServer({ port: 0 });

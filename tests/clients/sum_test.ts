@@ -1,8 +1,8 @@
 import { rejects, strictEqual } from "node:assert";
-import { createClient, GrpcError, startServer, sum } from "../mod.ts";
+import { createClient, GrpcError, startServer, sum } from "../../mod.ts";
 import http2 from "node:http2";
-import { delay, recordingLogger } from "./_util/test_utils.ts";
-import { test } from "./_util/transports.ts";
+import { delay, recordingLogger } from "../_util/test_utils.ts";
+import { test } from "../_util/transports.ts";
 
 function isGrpcError(codeName: string): (error: unknown) => boolean {
   return (error) => error instanceof GrpcError && error.codeName === codeName;

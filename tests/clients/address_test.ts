@@ -1,5 +1,5 @@
 import { deepStrictEqual, throws } from "node:assert";
-import { parseAddress } from "../mod.ts";
+import { parseAddress } from "../../mod.ts";
 
 Deno.test("parseAddress() takes apart the addresses the client dials", async (t) => {
   await t.step("host:port and [ipv6]:port", () => {

@@ -1,6 +1,6 @@
 import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert";
-import { createClient, startServer } from "../mod.ts";
-import { unusedPort } from "./_util/subprocess.ts";
+import { createClient, startServer } from "../../mod.ts";
+import { unusedPort } from "../_util/subprocess.ts";
 import {
   type CallerKind,
   type Outage,
@@ -8,8 +8,8 @@ import {
   RestartingServer,
   startCaller,
   unexcusedFailures,
-} from "./_util/restart_callers.ts";
-import { delay, failure } from "./_util/test_utils.ts";
+} from "../_util/restart_callers.ts";
+import { delay, failure } from "../_util/test_utils.ts";
 
 const PACE = { intervalMs: 10, deadlineMs: 1_000 };
 Deno.test("waitForReady calls wait out a server's SIGKILL and SIGTERM restarts", async () => {

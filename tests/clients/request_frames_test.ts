@@ -4,7 +4,7 @@
  * @module
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
-import { createClient, type StreamClient } from "../mod.ts";
+import { createClient, type StreamClient } from "../../mod.ts";
 
 const PREFACE_LENGTH = 24;
 const DATA = 0;

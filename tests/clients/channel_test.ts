@@ -10,17 +10,17 @@ import {
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import denoConfig from "../deno.json" with { type: "json" };
-import { createClient, GrpcError, startServer, Status } from "../mod.ts";
-import { encodeSumReply } from "../proto/codec.ts";
+import denoConfig from "../../deno.json" with { type: "json" };
+import { createClient, GrpcError, startServer, Status } from "../../mod.ts";
+import { encodeSumReply } from "../../proto/codec.ts";
 import {
   RUN_PERMISSIONS,
   startServerProcess,
   unusedPort,
-} from "./_util/subprocess.ts";
-import { delay, failure, forever } from "./_util/test_utils.ts";
+} from "../_util/subprocess.ts";
+import { delay, failure, forever } from "../_util/test_utils.ts";
 
-const RAW_SERVER = new URL("./fixtures/raw_http2_server.ts", import.meta.url)
+const RAW_SERVER = new URL("../fixtures/raw_http2_server.ts", import.meta.url)
   .pathname;
 
 function isStatus(code: number): (error: unknown) => boolean {

@@ -1,6 +1,12 @@
 import { deepStrictEqual, rejects, strictEqual } from "node:assert";
-import { createClient, GrpcError, pow, startServer, Status } from "../mod.ts";
-import { test } from "./_util/transports.ts";
+import {
+  createClient,
+  GrpcError,
+  pow,
+  startServer,
+  Status,
+} from "../../mod.ts";
+import { test } from "../_util/transports.ts";
 
 async function collect(
   values: AsyncIterable<bigint>,
