@@ -2,18 +2,21 @@ import { deepStrictEqual, rejects, strictEqual } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
-import { encodePowRequest } from "../proto/codec.ts";
-import { createClient, GrpcError, startServer, Status } from "../mod.ts";
+import { encodePowRequest } from "../../proto/codec.ts";
+import { createClient, GrpcError, startServer, Status } from "../../mod.ts";
 import {
   delay,
   forever,
   guardedGrpcJsClient,
   recordingLogger,
-} from "./_util/test_utils.ts";
-import { DenoProcess, RUN_PERMISSIONS } from "./_util/subprocess.ts";
-import { test } from "./_util/transports.ts";
+} from "../_util/test_utils.ts";
+import { DenoProcess, RUN_PERMISSIONS } from "../_util/subprocess.ts";
+import { test } from "../_util/transports.ts";
 
-const STALLED_CLIENT = new URL("./fixtures/stalled_client.ts", import.meta.url);
+const STALLED_CLIENT = new URL(
+  "../fixtures/stalled_client.ts",
+  import.meta.url,
+);
 
 async function waitForLine(
   stream: ReadableStream<Uint8Array>,
@@ -198,7 +201,7 @@ Deno.test("startServer() survives our client closing after a long stream", async
   await using server = DenoProcess.spawn([
     "run",
     ...RUN_PERMISSIONS,
-    new URL("../cli.ts", import.meta.url).pathname,
+    new URL("../../cli.ts", import.meta.url).pathname,
     "serve",
     "--port",
     "0",
@@ -259,7 +262,7 @@ Deno.test("startServer() survives a client's GOAWAY after a long stream", async 
     args: [
       "run",
       ...RUN_PERMISSIONS,
-      new URL("../cli.ts", import.meta.url).pathname,
+      new URL("../../cli.ts", import.meta.url).pathname,
       "serve",
       "--port",
       "0",
@@ -317,7 +320,7 @@ test("createClient() survives a server that shuts down while the connection idle
           "--allow-env=grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
         ]
         : []),
-      new URL("./fixtures/idle_client.ts", import.meta.url).pathname,
+      new URL("../fixtures/idle_client.ts", import.meta.url).pathname,
       server.addresses[0]!,
       t.transport,
     ], { env: { MALLOC_PERTURB_: "165" } });

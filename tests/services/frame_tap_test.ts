@@ -1,10 +1,10 @@
 import { ok, strictEqual } from "node:assert";
-import { createClient, startServer, type StreamClient } from "../mod.ts";
-import { takeTappedBytes } from "../services/frame_tap.ts";
-import { testCertificates } from "./_util/certificates.ts";
-import { assertServes, numbersUpTo } from "./_util/test_utils.ts";
+import { createClient, startServer, type StreamClient } from "../../mod.ts";
+import { takeTappedBytes } from "../../services/frame_tap.ts";
+import { testCertificates } from "../_util/certificates.ts";
+import { assertServes, numbersUpTo } from "../_util/test_utils.ts";
 
-const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
+const H2_PEER = new URL("../fixtures/h2_peer.py", import.meta.url).pathname;
 
 /**
  * Sums 0 … count-1 through `client` and checks the sum, and that the tap handed over most of

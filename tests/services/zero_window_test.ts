@@ -1,8 +1,8 @@
 import { ok, strictEqual } from "node:assert";
-import { DenoProcess, startCliServer } from "./_util/subprocess.ts";
-import { delay } from "./_util/test_utils.ts";
+import { DenoProcess, startCliServer } from "../_util/subprocess.ts";
+import { delay } from "../_util/test_utils.ts";
 
-const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
+const H2_PEER = new URL("../fixtures/h2_peer.py", import.meta.url).pathname;
 
 /** How long the zero-window connection is held while the server's CPU time is measured. */
 const HELD_MS = 5_000;

@@ -6,14 +6,14 @@ import {
 } from "node:assert";
 import type * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { createClient, GrpcError, startServer } from "../mod.ts";
+import { createClient, GrpcError, startServer } from "../../mod.ts";
 import {
   assertServes,
   delay,
   forever,
   guardedGrpcJsClient,
   recordingLogger,
-} from "./_util/test_utils.ts";
+} from "../_util/test_utils.ts";
 
 Deno.test("startServer() listens where it is told", async (t) => {
   await t.step("port 0 picks a free port on 127.0.0.1 by default", async () => {

@@ -1,13 +1,13 @@
 import { deepStrictEqual, match, rejects, strictEqual } from "node:assert";
 import http2 from "node:http2";
 import { setTimeout as delay } from "node:timers/promises";
-import { createClient, GrpcError, startServer, Status } from "../mod.ts";
-import type { StreamServer } from "../mod.ts";
-import { takeResetsTaken } from "../services/honest_resets.ts";
-import { tempDirectory, writeCertificates } from "./_util/certificates.ts";
-import { assertServes, recordingLogger } from "./_util/test_utils.ts";
+import { createClient, GrpcError, startServer, Status } from "../../mod.ts";
+import type { StreamServer } from "../../mod.ts";
+import { takeResetsTaken } from "../../services/honest_resets.ts";
+import { tempDirectory, writeCertificates } from "../_util/certificates.ts";
+import { assertServes, recordingLogger } from "../_util/test_utils.ts";
 
-const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
+const H2_PEER = new URL("../fixtures/h2_peer.py", import.meta.url).pathname;
 
 /** Runs the raw HTTP/2 peer (python3-h2) against `server` and returns what it printed. */
 async function runPeer(

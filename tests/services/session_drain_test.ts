@@ -1,7 +1,7 @@
 import { strictEqual } from "node:assert";
-import { startServer } from "../mod.ts";
+import { startServer } from "../../mod.ts";
 
-const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
+const H2_PEER = new URL("../fixtures/h2_peer.py", import.meta.url).pathname;
 
 /** Keeps the event loop busy, as a server on a loaded machine is between two accepts. */
 function busyFor(ms: number): void {

@@ -1,10 +1,10 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
-import { killedGoClient, type PeerCall, PYTHON } from "./peers/peers.ts";
-import { DenoProcess, startCliServer } from "./_util/subprocess.ts";
-import type { ServerProcess } from "./_util/subprocess.ts";
-import { delay } from "./_util/test_utils.ts";
+import { killedGoClient, type PeerCall, PYTHON } from "../peers/peers.ts";
+import { DenoProcess, startCliServer } from "../_util/subprocess.ts";
+import type { ServerProcess } from "../_util/subprocess.ts";
+import { delay } from "../_util/test_utils.ts";
 
-const H2_PEER = new URL("./fixtures/h2_peer.py", import.meta.url).pathname;
+const H2_PEER = new URL("../fixtures/h2_peer.py", import.meta.url).pathname;
 
 /** As many clients as were killed in the reports of calls going unlogged. */
 const CLIENTS = 20;

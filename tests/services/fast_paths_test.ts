@@ -1,8 +1,8 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
-import { FAST_PATHS } from "../services/fast_paths.ts";
-import { RUN_PERMISSIONS, runDeno } from "./_util/subprocess.ts";
+import { FAST_PATHS } from "../../services/fast_paths.ts";
+import { RUN_PERMISSIONS, runDeno } from "../_util/subprocess.ts";
 
-const PROBE = new URL("./fixtures/fast_paths_probe.ts", import.meta.url).href;
+const PROBE = new URL("../fixtures/fast_paths_probe.ts", import.meta.url).href;
 
 interface ProbeRecord {
   answers: string;

@@ -3,28 +3,28 @@ import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 import { gzipSync } from "node:zlib";
 import * as grpc from "@grpc/grpc-js";
-import denoConfig from "../deno.json" with { type: "json" };
-import { createClient, startServer } from "../mod.ts";
+import denoConfig from "../../deno.json" with { type: "json" };
+import { createClient, startServer } from "../../mod.ts";
 import {
   decodeSumRequest,
   encodeSqrtReply,
   encodeSqrtRequest,
   encodeSumRequest,
-} from "../proto/codec.ts";
-import { streamServices } from "../proto/definitions.ts";
+} from "../../proto/codec.ts";
+import { streamServices } from "../../proto/definitions.ts";
 import type {
   SqrtReply,
   SqrtRequest,
   SumReply,
   SumRequest,
-} from "../proto/definitions.ts";
-import { createHandlers } from "../services/handlers.ts";
+} from "../../proto/definitions.ts";
+import { createHandlers } from "../../services/handlers.ts";
 import {
   openRequestReader,
   type RequestReader,
   type RequestSink,
-} from "../services/request_reader.ts";
-import { listenOnFreePort } from "./_util/test_utils.ts";
+} from "../../services/request_reader.ts";
+import { listenOnFreePort } from "../_util/test_utils.ts";
 
 /** What a raw HTTP/2 peer saw of one request. */
 interface RawAnswer {

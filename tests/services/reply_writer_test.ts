@@ -1,25 +1,25 @@
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
-import { createClient, GrpcError, startServer } from "../mod.ts";
-import type { StreamServer } from "../mod.ts";
-import { streamServices } from "../proto/definitions.ts";
-import { createHandlers } from "../services/handlers.ts";
+import { createClient, GrpcError, startServer } from "../../mod.ts";
+import type { StreamServer } from "../../mod.ts";
+import { streamServices } from "../../proto/definitions.ts";
+import { createHandlers } from "../../services/handlers.ts";
 import {
   CONNECTION_BUFFER_LIMIT,
   heldReplyBytes,
   takePeakConnectionBytes,
-} from "../services/reply_writer.ts";
-import { POWERS_OF_TWO } from "./_util/article_lines.ts";
+} from "../../services/reply_writer.ts";
+import { POWERS_OF_TWO } from "../_util/article_lines.ts";
 import {
   assertServes,
   delay,
   type GrpcJsServer,
   listenOnFreePort,
   numbersUpTo,
-} from "./_util/test_utils.ts";
+} from "../_util/test_utils.ts";
 
-const SLOW_READER = new URL("./fixtures/slow_reader.py", import.meta.url)
+const SLOW_READER = new URL("../fixtures/slow_reader.py", import.meta.url)
   .pathname;
 
 /**
