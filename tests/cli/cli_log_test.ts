@@ -1,11 +1,11 @@
 import { deepStrictEqual, match, ok, rejects, strictEqual } from "node:assert";
-import { createClient, GrpcError } from "../mod.ts";
+import { createClient, GrpcError } from "../../mod.ts";
 import {
   CLI,
   RUN_PERMISSIONS,
   runDeno,
   startCliServer,
-} from "./_util/subprocess.ts";
+} from "../_util/subprocess.ts";
 
 /** The numbers 0 … count-1. */
 function upTo(count: number): number[] {

@@ -5,11 +5,11 @@ import {
   type ServerProcess,
   startServerProcess,
   unusedPort,
-} from "./_util/subprocess.ts";
-import { POWER_LINES, ROOT_LINES } from "./_util/article_lines.ts";
+} from "../_util/subprocess.ts";
+import { POWER_LINES, ROOT_LINES } from "../_util/article_lines.ts";
 
 function example(name: string): string {
-  return new URL(`../examples/${name}`, import.meta.url).href;
+  return new URL(`../../examples/${name}`, import.meta.url).href;
 }
 
 function runExample(name: string, ...args: string[]) {

@@ -7,12 +7,12 @@ import {
   runDeno,
   startCliServer,
   unusedPort,
-} from "./_util/subprocess.ts";
+} from "../_util/subprocess.ts";
 import {
   POWER_LINES,
   POWERS_OF_TWO,
   ROOT_LINES,
-} from "./_util/article_lines.ts";
+} from "../_util/article_lines.ts";
 
 function cli(args: string[], input?: string): Promise<Finished> {
   return runDeno(["run", ...RUN_PERMISSIONS, CLI, ...args], input);

@@ -1,7 +1,7 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
-import { RUN_PERMISSIONS, runDeno } from "./_util/subprocess.ts";
+import { RUN_PERMISSIONS, runDeno } from "../_util/subprocess.ts";
 
-const CHECKOUT = new URL("../", import.meta.url);
+const CHECKOUT = new URL("../../", import.meta.url);
 
 const CONTENT_TYPES: Readonly<Record<string, string>> = {
   ".ts": "application/typescript; charset=utf-8",

@@ -4,9 +4,9 @@
  * access to the certificate files.
  */
 import { deepStrictEqual, match, strictEqual } from "node:assert";
-import { tempDirectory, writeCertificates } from "./_util/certificates.ts";
-import { CLI, DenoProcess, type Finished } from "./_util/subprocess.ts";
-import { NodeGrpcJs } from "./_util/tools.ts";
+import { tempDirectory, writeCertificates } from "../_util/certificates.ts";
+import { CLI, DenoProcess, type Finished } from "../_util/subprocess.ts";
+import { NodeGrpcJs } from "../_util/tools.ts";
 
 /** The documented permissions, with `localhost` for calls by host name. */
 const PERMISSIONS = ["--allow-net=127.0.0.1,localhost", "--allow-env=GRPC_*"];
