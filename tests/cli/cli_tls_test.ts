@@ -51,7 +51,7 @@ Deno.test("cli serve --cert --key serves TLS to the calling commands and to grpc
   await using directory = await tempDirectory();
   const files = await writeCertificates(directory.path);
   // A CA bundle of 300 certificates where grpc-js looks for default roots: handed to Deno's
-  // node:tls as `ca`, it would be sent to every client (see tests/tls_test.ts).
+  // node:tls as `ca`, it would be sent to every client (see tests/interop/tls_test.ts).
   const bundle = `${directory.path}/bundle.pem`;
   await Deno.writeTextFile(
     bundle,

@@ -1,14 +1,14 @@
 /**
  * Three `serve` processes behind nginx (`grpc_pass`), the documented configuration of
  * `docs/scaling.md`: calls spread over the three, and a backend killed mid-call fails only
- * the calls it held. The rolling restart under load is `tests/nginx_rolling_restart_test.ts`.
+ * the calls it held. The rolling restart under load is `tests/interop/nginx_rolling_restart_test.ts`.
  *
  * @module
  */
 import { setTimeout as delay } from "node:timers/promises";
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
-import { createClient, GrpcError, Status } from "../mod.ts";
-import { unusedPort } from "./_util/subprocess.ts";
+import { createClient, GrpcError, Status } from "../../mod.ts";
+import { unusedPort } from "../_util/subprocess.ts";
 import {
   call,
   holdCall,
@@ -17,7 +17,7 @@ import {
   startBackend,
   startNginx,
   within,
-} from "./_util/nginx.ts";
+} from "../_util/nginx.ts";
 
 Deno.test("nginx spreads calls over three servers and routes around a killed one", async (t) => {
   const ports = [unusedPort(), unusedPort(), unusedPort()];

@@ -3,10 +3,10 @@
  * schema from server reflection, and the standard health service.
  */
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
-import { startServer } from "../mod.ts";
-import { tempDirectory } from "./_util/certificates.ts";
-import { RUN_PERMISSIONS, runDeno } from "./_util/subprocess.ts";
-import { buf, CURL_H2C, jsonValues, ROOT, spawnBuf } from "./_util/tools.ts";
+import { startServer } from "../../mod.ts";
+import { tempDirectory } from "../_util/certificates.ts";
+import { RUN_PERMISSIONS, runDeno } from "../_util/subprocess.ts";
+import { buf, CURL_H2C, jsonValues, ROOT, spawnBuf } from "../_util/tools.ts";
 
 function url(address: string, method: string): string {
   return `http://${address}/${method}`;

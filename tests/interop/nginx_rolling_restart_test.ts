@@ -7,9 +7,9 @@
  */
 import { setTimeout as delay } from "node:timers/promises";
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
-import { createClient } from "../mod.ts";
-import { unusedPort } from "./_util/subprocess.ts";
-import { runLoad, startBackend, startNginx } from "./_util/nginx.ts";
+import { createClient } from "../../mod.ts";
+import { unusedPort } from "../_util/subprocess.ts";
+import { runLoad, startBackend, startNginx } from "../_util/nginx.ts";
 
 Deno.test("nginx loses no call in a rolling restart of three servers under load", async () => {
   const ports = [unusedPort(), unusedPort(), unusedPort()];

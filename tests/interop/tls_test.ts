@@ -13,15 +13,15 @@ import {
   startServer,
   Status,
   sum,
-} from "../mod.ts";
-import { streamServices } from "../proto/definitions.ts";
-import { createHandlers } from "../services/handlers.ts";
+} from "../../mod.ts";
+import { streamServices } from "../../proto/definitions.ts";
+import { createHandlers } from "../../services/handlers.ts";
 import {
   tempDirectory,
   testCertificates,
   writeCertificates,
-} from "./_util/certificates.ts";
-import { buf, jsonValues, NodeGrpcJs } from "./_util/tools.ts";
+} from "../_util/certificates.ts";
+import { buf, jsonValues, NodeGrpcJs } from "../_util/tools.ts";
 
 /** Checks that `promise` rejects with a `GrpcError` of `code`, whose details match. */
 async function rejectsWith(

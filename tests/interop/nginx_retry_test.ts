@@ -6,8 +6,8 @@
  * @module
  */
 import { strictEqual } from "node:assert";
-import { createClient, GrpcError, startServer } from "../mod.ts";
-import { call, KINDS, startNginx } from "./_util/nginx.ts";
+import { createClient, GrpcError, startServer } from "../../mod.ts";
+import { call, KINDS, startNginx } from "../_util/nginx.ts";
 
 Deno.test("createClient() loses no call to nginx's keepalive_requests GOAWAY", async () => {
   await using server = await startServer({ port: 0 });
