@@ -1,5 +1,5 @@
 import { deepStrictEqual, throws } from "node:assert";
-import { decodePowReply, decodePowRequest } from "../proto/codec.ts";
+import { decodePowReply, decodePowRequest } from "../../proto/codec.ts";
 
 /** A Pow reply (field 1 = 8) around an unknown field of each wire type, groups included. */
 const WITH_UNKNOWN_FIELDS = new Uint8Array([

@@ -1,4 +1,4 @@
-import { INT64_MAX, INT64_MIN } from "../proto/limits.ts";
+import { INT64_MAX, INT64_MIN } from "../../proto/limits.ts";
 import { deepStrictEqual, strictEqual, throws } from "node:assert";
 import protobuf from "protobufjs";
 import {
@@ -12,12 +12,12 @@ import {
   encodeSqrtRequest,
   encodeSumReply,
   encodeSumRequest,
-} from "../proto/codec.ts";
+} from "../../proto/codec.ts";
 
 const root = new protobuf.Root();
 for (const name of ["server_stream", "client_stream", "bidirectional_stream"]) {
   const source = await Deno.readTextFile(
-    new URL(`../proto/${name}.proto`, import.meta.url),
+    new URL(`../../proto/${name}.proto`, import.meta.url),
   );
   protobuf.parse(source, root, { keepCase: true });
 }

@@ -3,8 +3,8 @@
  * that the original Go demo's clients and servers would notice, and accept a new field.
  */
 import { match, strictEqual } from "node:assert";
-import { tempDirectory } from "./_util/certificates.ts";
-import { buf, ROOT } from "./_util/tools.ts";
+import { tempDirectory } from "../_util/certificates.ts";
+import { buf, ROOT } from "../_util/tools.ts";
 
 /** Copies buf.yaml, proto/ and the fixture, applies `edit` to one .proto, runs buf breaking. */
 async function breakingAfter(
