@@ -1,7 +1,8 @@
 /**
  * Three `serve` processes behind nginx (`grpc_pass`), the documented configuration of
  * `docs/scaling.md`: calls spread over the three, and a backend killed mid-call fails only
- * the calls it held. The rolling restart under load is `tests/interop/nginx_rolling_restart_test.ts`.
+ * the calls it held. The rolling restart under load is
+ * `tests/interop/nginx_rolling_restart_test.ts`.
  *
  * @module
  */

@@ -1,9 +1,9 @@
 /**
  * The interop tests, registered once per peer (tests/interop/interop_go_test.ts,
- * tests/interop/interop_python_test.ts): our client, over each of {@linkcode TRANSPORTS}, against the
- * peer's server, and the peer's client against our server. Both sides go through every status
- * the methods can end with, the int64 and double edges, a 100,000-message `Sum`, and cancels
- * and deadlines followed by more calls on the same connection.
+ * tests/interop/interop_python_test.ts): our client, over each of {@linkcode TRANSPORTS},
+ * against the peer's server, and the peer's client against our server. Both sides go through
+ * every status the methods can end with, the int64 and double edges, a 100,000-message `Sum`,
+ * and cancels and deadlines followed by more calls on the same connection.
  *
  * @module
  */
