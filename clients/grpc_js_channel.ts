@@ -189,7 +189,7 @@ class GrpcJsCall implements TransportCall {
     // grpc-js 1.14.7's ResolvingCall starts its attempt in a promise callback without
     // checking whether the call has ended, so a cancel in the turn that started the call
     // misses it and the server keeps a call nobody ends. Cancelling again once that callback
-    // has run reaches the attempt. (No upstream issue found; `tests/sum_test.ts`, "a
+    // has run reaches the attempt. (No upstream issue found; `tests/clients/sum_test.ts`, "a
     // fraction", fails without it.)
     setImmediate(() => stream.cancel());
   }

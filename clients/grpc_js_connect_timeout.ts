@@ -16,7 +16,7 @@
  * far a timed-out attempt got.
  *
  * Remove it if grpc-js gets a connect timeout of its own (none as of 1.14.7);
- * `tests/connect_timeout_test.ts` fails without it.
+ * `tests/clients/connect_timeout_test.ts` fails without it.
  *
  * @module
  */

@@ -12,9 +12,9 @@
  * `createSession` has made the transport, in front of grpc-js's own listener. Only sessions
  * of channels that set {@linkcode GOAWAY_GUARD_OPTION} are touched.
  *
- * Remove it with the guard of `workarounds/deno_goaway_close.ts`, once denoland/deno#36788 is fixed in
- * the oldest Deno the module supports; `tests/grpc_js_transport_test.ts` ("survives a server that shuts
- * down while the connection idles") covers it.
+ * Remove it with the guard of `workarounds/deno_goaway_close.ts`, once denoland/deno#36788 is
+ * fixed in the oldest Deno the module supports; `tests/services/resilience_test.ts` ("survives a
+ * server that shuts down while the connection idles", on both transports) covers it.
  *
  * @module
  */

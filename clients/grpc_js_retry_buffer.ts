@@ -16,7 +16,7 @@
  * whose requests fit in it (every `Pow`, short `Sum` and `Sqrt` calls) can still be retried
  * by a service config's `retryPolicy`. No upstream issue tracks it; drop the default when
  * grpc-js holds writes back until the transport has them (check against
- * `tests/sum_test.ts`, "sum() stops pulling numbers a server does not read").
+ * `tests/clients/sum_test.ts`, "sum() stops pulling numbers a server does not read").
  *
  * @module
  */

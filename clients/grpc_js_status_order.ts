@@ -28,7 +28,7 @@
  * applies only to calls on channels that set {@linkcode KEEP_MESSAGES_OPTION}, so other
  * grpc-js clients in the process are left as they are. Remove it when grpc-js reports a
  * trailers' status only after the messages before it (grpc/grpc-node#2764 closed and the
- * version in `deno.json` raised past the fix); `tests/pow_test.ts` ("every power that fits
+ * version in `deno.json` raised past the fix); `tests/clients/pow_test.ts` ("every power that fits
  * arrives before OUT_OF_RANGE", run on the grpc-js transport) fails without it.
  *
  * @module

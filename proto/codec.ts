@@ -1,7 +1,7 @@
 /**
  * Hand-written protobuf codecs for the six messages of the wire contract. Each message has one
  * or two scalar fields, so encoding them directly is several times faster than the generic
- * reflection-based codec; `tests/codec_test.ts` proves them byte-for-byte against protobufjs.
+ * reflection-based codec; `tests/proto/codec_test.ts` proves them byte-for-byte against protobufjs.
  *
  * Decoders accept anything a conforming encoder may send: fields in any order, repeated
  * fields (the last wins), zero values left out, and unknown fields of any wire type, groups

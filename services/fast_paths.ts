@@ -4,7 +4,7 @@
  * gone (an upgrade of either), the path falls back to the public API, which still answers
  * every call correctly, only slower or with less care on shutdown. The first fallback of
  * each path is said once per process through the logger of every server running (or
- * `console.warn` when none has a logger), and `tests/fast_paths_test.ts` fails when a path
+ * `console.warn` when none has a logger), and `tests/services/fast_paths_test.ts` fails when a path
  * is not in use on the pinned versions.
  *
  * @module

@@ -23,7 +23,7 @@
  * only once the socket has taken it (`Http2Session::ClearOutgoing`); Deno completes it once
  * nghttp2 has framed it (since denoland/deno#36044; no upstream issue for the socket part).
  * The shared count can go when Deno's stream writes wait for the socket as Node's do; the
- * `never-read` soak and `tests/reply_writer_test.ts` show when.
+ * `never-read` soak and `tests/services/reply_writer_test.ts` show when.
  *
  * @module
  */

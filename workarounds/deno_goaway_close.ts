@@ -10,8 +10,8 @@
  * the next turn of the event loop lets nghttp2 finish with the frame first; the session still
  * closes, a moment later. Remove it (with `clients/grpc_js_goaway.ts`) once
  * denoland/deno#36788 is fixed in the oldest Deno the module supports;
- * `tests/resilience_test.ts` ("survives a server that shuts down while the connection idles")
- * covers it.
+ * `tests/services/resilience_test.ts` ("survives a server that shuts down while the connection
+ * idles") covers it.
  *
  * @module
  */

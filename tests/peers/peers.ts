@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { DenoProcess } from "../subprocess.ts";
+import { DenoProcess } from "../_util/subprocess.ts";
 import type { StatusName } from "../../mod.ts";
 
 const PEERS_DIR = decodeURIComponent(new URL(".", import.meta.url).pathname);

@@ -1,9 +1,9 @@
 /**
- * The interop tests, registered once per peer (tests/interop_go_test.ts,
- * tests/interop_python_test.ts): our client, over each of {@linkcode TRANSPORTS}, against the
- * peer's server, and the peer's client against our server. Both sides go through every status
- * the methods can end with, the int64 and double edges, a 100,000-message `Sum`, and cancels
- * and deadlines followed by more calls on the same connection.
+ * The interop tests, registered once per peer (tests/interop/interop_go_test.ts,
+ * tests/interop/interop_python_test.ts): our client, over each of {@linkcode TRANSPORTS},
+ * against the peer's server, and the peer's client against our server. Both sides go through
+ * every status the methods can end with, the int64 and double edges, a 100,000-message `Sum`,
+ * and cancels and deadlines followed by more calls on the same connection.
  *
  * @module
  */
@@ -16,10 +16,10 @@ import {
   type StatusName,
   type StreamClient,
 } from "../../mod.ts";
-import { forever, recordingLogger } from "../test_utils.ts";
+import { forever, recordingLogger } from "../_util/test_utils.ts";
 import type { Peer, PeerCall, PeerResult, PeerServer } from "./peers.ts";
 import type { ClientTransport } from "../../mod.ts";
-import { TRANSPORTS } from "../transports.ts";
+import { TRANSPORTS } from "../_util/transports.ts";
 
 /** Doubles whose square roots must cross the wire exactly, sign of zero included. */
 const DOUBLE_EDGES = [

@@ -8,7 +8,7 @@
  * @module
  */
 import { setTimeout as delay } from "node:timers/promises";
-import { unusedPort } from "../subprocess.ts";
+import { unusedPort } from "../_util/subprocess.ts";
 import {
   type CallerKind,
   type Outage,
@@ -16,7 +16,7 @@ import {
   RestartingServer,
   startCaller,
   unexcusedFailures,
-} from "../restart_callers.ts";
+} from "../_util/restart_callers.ts";
 
 const PACE = { intervalMs: 10, deadlineMs: 1_000 };
 

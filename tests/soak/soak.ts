@@ -31,7 +31,7 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { createClient } from "../../mod.ts";
-import { DenoProcess } from "../subprocess.ts";
+import { DenoProcess } from "../_util/subprocess.ts";
 import { restarts } from "./restart.ts";
 
 const here = new URL(".", import.meta.url).pathname;

@@ -1,4 +1,4 @@
-// The grpc-go side of the restart comparison (tests/wait_for_ready_test.ts and the soak's
+// The grpc-go side of the restart comparison (tests/clients/wait_for_ready_test.ts and the soak's
 // restart case): Sum calls at a steady pace over one connection while the server restarts.
 //
 //	peer loop HOST:PORT INTERVAL_MS DEADLINE_MS WAIT_FOR_READY(0|1)

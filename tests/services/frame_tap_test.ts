@@ -1,0 +1,87 @@
+import { ok, strictEqual } from "node:assert";
+import { createClient, startServer, type StreamClient } from "../../mod.ts";
+import { takeTappedBytes } from "../../services/frame_tap.ts";
+import { testCertificates } from "../_util/certificates.ts";
+import { assertServes, numbersUpTo } from "../_util/test_utils.ts";
+
+const H2_PEER = new URL("../fixtures/h2_peer.py", import.meta.url).pathname;
+
+/**
+ * Sums 0 … count-1 through `client` and checks the sum, and that the tap handed over most of
+ * the request: each number takes 5 + 1 + up to 3 bytes, and all but the first socket reads
+ * are tapped.
+ */
+async function assertTappedSum(
+  client: StreamClient,
+  count: number,
+): Promise<void> {
+  takeTappedBytes();
+  strictEqual(
+    await client.sum(numbersUpTo(count)),
+    BigInt(count * (count - 1) / 2),
+  );
+  const tapped = takeTappedBytes();
+  ok(tapped > count * 4, `The tap handed over only ${tapped} bytes`);
+}
+
+Deno.test("startServer() reads request DATA frames from the socket's bytes before nghttp2", async (t) => {
+  await using server = await startServer({ port: 0 });
+
+  await t.step("a long sum arrives whole and exact", async () => {
+    using client = createClient(server.addresses[0]!);
+    await assertTappedSum(client, 200_000);
+  });
+
+  await t.step(
+    "padded DATA frames, cut anywhere by the socket, lose their padding and nothing else",
+    async () => {
+      const count = 20_000;
+      takeTappedBytes();
+      const output = await new Deno.Command("/usr/bin/python3", {
+        args: [
+          H2_PEER,
+          server.hostname,
+          String(server.port),
+          "padded-sum",
+          String(count),
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "inherit",
+      }).output();
+      strictEqual(
+        new TextDecoder().decode(output.stdout).trim(),
+        `answered 0 ${count * (count - 1) / 2}`,
+      );
+      ok(takeTappedBytes() > 0, "The tap took none of the padded frames");
+    },
+  );
+
+  await t.step("sqrt answers every number in order", async () => {
+    using client = createClient(server.addresses[0]!);
+    const count = 50_000;
+    let position = 0;
+    for await (const root of client.sqrt(numbersUpTo(count))) {
+      strictEqual(root, Math.sqrt(position));
+      position += 1;
+    }
+    strictEqual(position, count);
+  });
+
+  await t.step("the server still answers", () => assertServes(server));
+});
+
+Deno.test("startServer() over TLS reads request DATA frames from the decrypted bytes", async (t) => {
+  const certificates = await testCertificates();
+  await using server = await startServer({
+    port: 0,
+    tls: { cert: certificates.serverCert, key: certificates.serverKey },
+  });
+  using client = createClient(server.addresses[0]!, {
+    tls: { ca: certificates.ca, serverName: "localhost" },
+  });
+
+  await t.step("a long sum arrives whole and exact", async () => {
+    await assertTappedSum(client, 100_000);
+  });
+});
