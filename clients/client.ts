@@ -23,8 +23,8 @@ import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_INITIAL_BACKOFF_MS,
   DEFAULT_MAX_BACKOFF_MS,
-  DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
 } from "./channel.ts";
+import { DEFAULT_MAX_RECEIVE_MESSAGE_BYTES } from "../proto/envelope.ts";
 import { GrpcError, Status } from "./grpc_error.ts";
 import { GrpcJsChannel } from "./grpc_js_channel.ts";
 import { errorFromStatus, ReplyIterator, writeAll } from "./streams.ts";

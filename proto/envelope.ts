@@ -94,6 +94,21 @@ export function tooLargeToReceive(
 }
 
 /**
+ * The fault of a message over the send limit, in grpc-js's and C-core's words (the same on
+ * both sides).
+ *
+ * @param size The message's length, as the sender counts it.
+ * @param maxBytes The limit.
+ * @returns The fault: `RESOURCE_EXHAUSTED`.
+ */
+export function tooLargeToSend(size: number, maxBytes: number): EnvelopeFault {
+  return {
+    code: RESOURCE_EXHAUSTED,
+    details: `Sent message larger than max (${size} vs. ${maxBytes})`,
+  };
+}
+
+/**
  * Writes a plain (uncompressed) message's prefix into `target` at `offset`.
  *
  * @param target Where the prefix goes; the message itself follows it.
