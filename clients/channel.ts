@@ -406,9 +406,9 @@ export class GrpcCall {
       message: (span) => {
         if (this.#finished) return;
         this.#telemetry?.received();
-        const { bytes, start, end } = span;
+        // The decoder's chunks are the stream's Buffers or its own: a view, not a copy.
         this.#listener.onMessage(
-          Buffer.from(bytes.buffer, bytes.byteOffset + start, end - start),
+          (span.bytes as Buffer).subarray(span.start, span.end),
         );
       },
       fail: (fault) => this.cancel(fault.code, fault.details),

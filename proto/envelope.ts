@@ -127,7 +127,10 @@ export function writePrefix(
   target[offset + 4] = length & 0xff;
 }
 
-/** Cuts a byte stream into gRPC messages, chunk by chunk as they arrive. */
+/**
+ * Cuts a byte stream into gRPC messages, chunk by chunk as they arrive. A span's bytes are
+ * the chunk written, or a `Buffer` of the decoder's own for a message cut across chunks.
+ */
 export class EnvelopeDecoder {
   #receiver: EnvelopeReceiver;
   /** The one span every message is handed over in. */
@@ -169,35 +172,41 @@ export class EnvelopeDecoder {
       offset = this.#continuePartial(chunk);
       if (offset < 0) return;
     }
+    const receiver = this.#receiver;
+    const span = this.#span;
+    span.bytes = chunk;
     while (offset < length && !this.#stopped) {
       if (length - offset < PREFIX_BYTES) {
         this.#prefix.set(chunk.subarray(offset), 0);
         this.#prefixUsed = length - offset;
-        return;
+        break;
       }
       const flag = chunk[offset]!;
       const size = ((chunk[offset + 1]! << 24) >>> 0) +
         (chunk[offset + 2]! << 16) + (chunk[offset + 3]! << 8) +
         chunk[offset + 4]!;
-      if (!this.#accept(flag, size)) return;
+      if ((flag !== 0 || size > this.#maxBytes) && !this.#accept(flag, size)) {
+        break;
+      }
       const start = offset + PREFIX_BYTES;
       const end = start + size;
       if (end > length) {
         // The one copy of a message cut across chunks: the chunk is only lent.
-        const body = size === 0 ? NO_BYTES : Buffer.allocUnsafe(size);
+        const body = Buffer.allocUnsafe(size);
         body.set(chunk.subarray(start), 0);
         this.#body = body;
         this.#bodyUsed = length - start;
         this.#compressed = flag === 1;
-        return;
+        break;
       }
-      const span = this.#span;
-      span.bytes = chunk;
+      // The receiver may not keep the span: it is the same object, and the chunk lent.
       span.start = start;
       span.end = end;
-      this.#deliver(flag === 1);
+      receiver.message(span, flag === 1);
       offset = end;
     }
+    // The chunk is not kept alive past its last message.
+    span.bytes = NO_BYTES;
   }
 
   /**
@@ -247,7 +256,7 @@ export class EnvelopeDecoder {
         (prefix[3]! << 8) + prefix[4]!;
       this.#prefixUsed = 0;
       if (!this.#accept(flag, size)) return -1;
-      this.#body = size === 0 ? NO_BYTES : Buffer.allocUnsafe(size);
+      this.#body = Buffer.allocUnsafe(size);
       this.#bodyUsed = 0;
       this.#compressed = flag === 1;
     }
@@ -262,16 +271,9 @@ export class EnvelopeDecoder {
     span.bytes = body;
     span.start = 0;
     span.end = body.length;
-    this.#deliver(this.#compressed);
-    return this.#stopped ? -1 : offset;
-  }
-
-  /** Hands over the message `#span` holds. */
-  #deliver(compressed: boolean): void {
-    const span = this.#span;
-    this.#receiver.message(span, compressed);
-    // The chunk is not kept alive past its last message.
+    this.#receiver.message(span, this.#compressed);
     span.bytes = NO_BYTES;
+    return this.#stopped ? -1 : offset;
   }
 
   /** Checks a message's prefix; fails the stream when the message may not be read. */
