@@ -76,14 +76,8 @@ export interface EnvelopeDecoderOptions {
 
 const NO_BYTES = new Uint8Array(0);
 
-/**
- * The fault of a message over the receive limit, in grpc-js's words (the same on both sides).
- *
- * @param size The message's length.
- * @param maxBytes The limit.
- * @returns The fault: `RESOURCE_EXHAUSTED`.
- */
-export function tooLargeToReceive(
+/** The fault of a message over the receive limit, in grpc-js's and C-core's words. */
+function tooLargeToReceive(
   size: number,
   maxBytes: number,
 ): EnvelopeFault {
