@@ -26,6 +26,12 @@ import {
 } from "./telemetry.ts";
 import { type DeadlineTimer, startDeadlineTimer } from "./deadline.ts";
 import { MAX_TIMER_MS } from "../proto/limits.ts";
+import {
+  EnvelopeDecoder,
+  PREFIX_BYTES,
+  tooLargeToSend,
+  writePrefix,
+} from "../proto/envelope.ts";
 import type {
   CallListener,
   CallSetup,
@@ -37,9 +43,6 @@ import {
   WaitingCall,
   type WaitingChannel,
 } from "./wait_for_ready.ts";
-
-/** The largest message a client accepts unless told otherwise, as in other gRPC clients. */
-export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES = 4 * 1024 * 1024;
 
 /** How long a keepalive ping may go unanswered unless told otherwise, as in grpc-js. */
 export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 20_000;
@@ -266,143 +269,6 @@ function statusFromHeaders(
 }
 
 /**
- * Splits the response body into gRPC messages (1-byte flag, 4-byte length, message). Chunks
- * are collected until a message is complete and joined once, so a large message costs one
- * copy rather than one per chunk.
- */
-class MessageDecoder {
-  #chunks: Buffer[] = [];
-  #buffered = 0;
-  /** The length of the message being collected, or -1 before its prefix is read. */
-  #length = -1;
-  #maxBytes: number;
-
-  constructor(maxBytes: number) {
-    this.#maxBytes = maxBytes;
-  }
-
-  /** Returns the complete messages, or a status if the body is malformed. */
-  push(
-    chunk: Buffer,
-    deliver: (message: Buffer) => void,
-  ): CallStatus | undefined {
-    if (chunk.length === 0) return undefined;
-    let rest = chunk;
-    if (this.#buffered > 0 || this.#length >= 0) {
-      // Finish the message (or prefix) that earlier chunks began.
-      this.#chunks.push(chunk);
-      this.#buffered += chunk.length;
-      while (this.#chunks.length > 1 || this.#length >= 0) {
-        const step = this.#step(deliver);
-        if (step === "wait") {
-          this.#keepCopy(chunk);
-          return undefined;
-        }
-        if (step !== "next") return step;
-      }
-      if (this.#buffered === 0) return undefined;
-      rest = this.#chunks.pop()!;
-      this.#buffered = 0;
-    }
-    // The common case: whole messages within one chunk, read in place.
-    let offset = 0;
-    while (rest.length - offset >= 5) {
-      const failure = this.#checkPrefix(rest, offset);
-      if (failure !== undefined) return failure;
-      const length = rest.readUInt32BE(offset + 1);
-      if (rest.length - offset - 5 < length) break;
-      deliver(rest.subarray(offset + 5, offset + 5 + length));
-      offset += 5 + length;
-    }
-    if (offset < rest.length) {
-      // The transport may reuse a chunk's memory once its "data" event is over: keep a copy.
-      this.#chunks.push(Buffer.from(rest.subarray(offset)));
-      this.#buffered = rest.length - offset;
-    }
-    return undefined;
-  }
-
-  /** One step over buffered chunks: a prefix or a message taken, or more bytes needed. */
-  #step(
-    deliver: (message: Buffer) => void,
-  ): "next" | "wait" | CallStatus {
-    if (this.#length < 0) {
-      if (this.#buffered < 5) return "wait";
-      const prefix = this.#take(5);
-      const failure = this.#checkPrefix(prefix, 0);
-      if (failure !== undefined) return failure;
-      this.#length = prefix.readUInt32BE(1);
-    }
-    if (this.#buffered < this.#length) return "wait";
-    const message = this.#take(this.#length);
-    this.#length = -1;
-    deliver(message);
-    return "next";
-  }
-
-  #checkPrefix(bytes: Buffer, offset: number): CallStatus | undefined {
-    if (bytes[offset] !== 0) {
-      return {
-        code: Status.INTERNAL,
-        details:
-          "Received a compressed message, but no compression was negotiated",
-        trailers: {},
-      };
-    }
-    const length = bytes.readUInt32BE(offset + 1);
-    if (length > this.#maxBytes) {
-      return {
-        code: Status.RESOURCE_EXHAUSTED,
-        details:
-          `Received message larger than max: ${length} > ${this.#maxBytes} bytes`,
-        trailers: {},
-      };
-    }
-    return undefined;
-  }
-
-  /** Replaces what is left of `chunk` in the buffer with a copy (see `push`). */
-  #keepCopy(chunk: Buffer): void {
-    const last = this.#chunks.length - 1;
-    if (last >= 0 && this.#chunks[last]!.buffer === chunk.buffer) {
-      this.#chunks[last] = Buffer.from(this.#chunks[last]!);
-    }
-  }
-
-  /** Removes the first `size` buffered bytes, copying only when they span chunks. */
-  #take(size: number): Buffer {
-    this.#buffered -= size;
-    const first = this.#chunks[0];
-    if (first === undefined) return Buffer.alloc(0);
-    if (first.length >= size) {
-      if (first.length === size) this.#chunks.shift();
-      else this.#chunks[0] = first.subarray(size);
-      return first.subarray(0, size);
-    }
-    const out = Buffer.allocUnsafe(size);
-    let filled = 0;
-    while (filled < size) {
-      const chunk = this.#chunks[0]!;
-      const wanted = size - filled;
-      if (chunk.length <= wanted) {
-        out.set(chunk, filled);
-        filled += chunk.length;
-        this.#chunks.shift();
-      } else {
-        out.set(chunk.subarray(0, wanted), filled);
-        this.#chunks[0] = chunk.subarray(wanted);
-        filled = size;
-      }
-    }
-    return out;
-  }
-
-  get empty(): boolean {
-    return this.#buffered === 0 && this.#length < 0;
-  }
-}
-
-/**
  * How many bytes of messages a call holds within one turn before it writes them (see
  * `GrpcCall.#queue`): a DATA frame's default largest size.
  */
@@ -476,7 +342,7 @@ export const RETRY_BUFFER_CHANNEL_BYTES = 256 * 1024;
 export class GrpcCall {
   #stream: http2.ClientHttp2Stream;
   #listener: CallListener;
-  #decoder: MessageDecoder;
+  #decoder: EnvelopeDecoder;
   #status: CallStatus | undefined;
   #readEnded = false;
   #finished = false;
@@ -536,7 +402,17 @@ export class GrpcCall {
     this.#telemetry = setup.telemetry;
     this.#stream = stream;
     this.#listener = listener;
-    this.#decoder = new MessageDecoder(maxReceiveBytes);
+    this.#decoder = new EnvelopeDecoder({
+      message: (span) => {
+        if (this.#finished) return;
+        this.#telemetry?.received();
+        // The decoder's chunks are the stream's Buffers or its own: a view, not a copy.
+        this.#listener.onMessage(
+          (span.bytes as Buffer).subarray(span.start, span.end),
+        );
+      },
+      fail: (fault) => this.cancel(fault.code, fault.details),
+    }, { maxBytes: maxReceiveBytes });
     this.#requestHeaders = setup.requestHeaders;
     this.#deadline = deadline;
     this.#waitForReady = setup.waitForReady ?? false;
@@ -598,16 +474,13 @@ export class GrpcCall {
   write(message: Uint8Array): boolean {
     if (this.#finished) return false;
     if (message.length > this.#maxSendBytes) {
-      this.cancel(
-        Status.RESOURCE_EXHAUSTED,
-        `Sent message larger than max: ${message.length} > ${this.#maxSendBytes} bytes`,
-      );
+      const fault = tooLargeToSend(message.length, this.#maxSendBytes);
+      this.cancel(fault.code, fault.details);
       return false;
     }
-    const frame = Buffer.allocUnsafe(5 + message.length);
-    frame[0] = 0;
-    frame.writeUInt32BE(message.length, 1);
-    frame.set(message, 5);
+    const frame = Buffer.allocUnsafe(PREFIX_BYTES + message.length);
+    writePrefix(frame, message.length);
+    frame.set(message, PREFIX_BYTES);
     this.#telemetry?.sent();
     if (this.#held !== undefined) this.#hold(frame);
     return this.#queue(frame);
@@ -947,12 +820,7 @@ export class GrpcCall {
       this.#early.push(Buffer.from(chunk));
       return;
     }
-    const failure = this.#decoder.push(chunk, (message) => {
-      if (this.#finished) return;
-      this.#telemetry?.received();
-      this.#listener.onMessage(message);
-    });
-    if (failure !== undefined) this.cancel(failure.code, failure.details);
+    this.#decoder.write(chunk);
   }
 
   #onClose(): void {
@@ -1026,12 +894,11 @@ export class GrpcCall {
     this.#forgetReadyWait?.();
     this.#forgetReadyWait = undefined;
     let status = this.#status!;
-    if (status.code === Status.OK && !this.#decoder.empty) {
-      status = {
-        code: Status.INTERNAL,
-        details: "Response ended inside a message",
-        trailers: {},
-      };
+    if (status.code === Status.OK) {
+      const fault = this.#decoder.end();
+      if (fault !== undefined) {
+        status = { code: fault.code, details: fault.details, trailers: {} };
+      }
     }
     this.#telemetry?.end(status.code, status.details);
     this.#channel.callEnded();

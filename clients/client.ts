@@ -12,7 +12,7 @@ import {
   MAX_TIMER_MS,
   MAX_UINT32,
 } from "../proto/limits.ts";
-import { checkPem } from "../proto/pem.ts";
+import { checkPem, pemBuffer } from "../proto/pem.ts";
 import { parseAddress } from "./address.ts";
 import { streamMethods } from "../proto/definitions.ts";
 import { type CallOptions, prepareCall } from "./call_options.ts";
@@ -23,8 +23,8 @@ import {
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_INITIAL_BACKOFF_MS,
   DEFAULT_MAX_BACKOFF_MS,
-  DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
 } from "./channel.ts";
+import { DEFAULT_MAX_RECEIVE_MESSAGE_BYTES } from "../proto/envelope.ts";
 import { GrpcError, Status } from "./grpc_error.ts";
 import { GrpcJsChannel } from "./grpc_js_channel.ts";
 import { errorFromStatus, ReplyIterator, writeAll } from "./streams.ts";
@@ -568,13 +568,6 @@ function isGrpcJsTarget(target: unknown): boolean {
   }
 }
 
-function toBuffer(pem: string | Uint8Array | undefined): Buffer | null {
-  if (pem === undefined) return null;
-  return typeof pem === "string"
-    ? Buffer.from(pem)
-    : Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength);
-}
-
 function openGrpcJsChannel(
   target: string,
   options:
@@ -642,9 +635,11 @@ function openGrpcJsChannel(
       (tls === undefined
         ? grpc.credentials.createInsecure()
         : grpc.credentials.createSsl(
-          toBuffer(tls.ca),
-          toBuffer(tls.key),
-          toBuffer(tls.cert),
+          tls.ca === undefined ? null : pemBuffer(tls.ca, "TLS CA"),
+          tls.key === undefined ? null : pemBuffer(tls.key, "TLS key"),
+          tls.cert === undefined
+            ? null
+            : pemBuffer(tls.cert, "TLS certificate"),
         )),
     channelOptions: { ...defaults, ...channelOptions } as grpc.ChannelOptions,
     interceptors: interceptors as grpc.Interceptor[],

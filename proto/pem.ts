@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { Buffer } from "node:buffer";
 
 /**
  * Checks that `value` is PEM text or its bytes.
@@ -33,4 +34,20 @@ export function checkPem(
   what: string,
 ): asserts value is string | Uint8Array | undefined {
   if (value !== undefined) requirePem(value, what);
+}
+
+/**
+ * Checks that `value` is PEM text or its bytes, and gives it as grpc-js and `node:tls` take
+ * it: a `Buffer`, over the caller's bytes rather than a copy of them.
+ *
+ * @param value A certificate chain, a key, or CA certificates, as a caller passed it.
+ * @param what What the value is, for the error message.
+ * @returns The PEM as a `Buffer`.
+ * @throws {TypeError} If `value` is anything else, `undefined` included.
+ */
+export function pemBuffer(value: unknown, what: string): Buffer {
+  const pem = requirePem(value, what);
+  return typeof pem === "string"
+    ? Buffer.from(pem)
+    : Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength);
 }

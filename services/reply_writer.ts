@@ -34,6 +34,11 @@ import { setImmediate } from "node:timers";
 import type { CallRecorder } from "../proto/telemetry.ts";
 import { serverCallRecorder } from "./telemetry.ts";
 import { missedFastPath, usedFastPath } from "./fast_paths.ts";
+import {
+  PREFIX_BYTES,
+  tooLargeToSend,
+  writePrefix,
+} from "../proto/envelope.ts";
 
 /** A server call that sends messages: server streaming or bidirectional. */
 export type WritableCall =
@@ -318,34 +323,35 @@ export class ReplyWriter<Reply> {
     if (this.#failed) return false;
     const message = this.#encode(reply);
     if (this.#sendLimit !== -1 && message.length > this.#sendLimit) {
-      // The same status and details grpc-js gives a message it will not send.
-      this.fail({
-        code: grpc.status.RESOURCE_EXHAUSTED,
-        details: `Sent message larger than max (${
-          message.length + 5
-        } vs. ${this.#sendLimit})`,
-        metadata: new grpc.Metadata(),
-      });
+      // The same status and details grpc-js gives a message it will not send: its server
+      // counts the prefix in the size it reports.
+      const fault = tooLargeToSend(
+        PREFIX_BYTES + message.length,
+        this.#sendLimit,
+      );
+      this.fail({ ...fault, metadata: new grpc.Metadata() });
       return false;
     }
-    if (this.#used + 5 + message.length > this.#chunk.length) {
+    if (this.#used + PREFIX_BYTES + message.length > this.#chunk.length) {
       this.flush();
-      if (this.#used + 5 + message.length > this.#chunk.length) {
+      if (this.#used + PREFIX_BYTES + message.length > this.#chunk.length) {
         // The connection had no room: the chunk waits, and grows to take the reply. It doubles,
         // since the replies to the rest of a request frame follow one by one: growing to fit each
         // would copy the chunk once per reply.
         const larger = Buffer.allocUnsafe(
-          Math.max(2 * this.#chunk.length, this.#used + 5 + message.length),
+          Math.max(
+            2 * this.#chunk.length,
+            this.#used + PREFIX_BYTES + message.length,
+          ),
         );
         larger.set(this.#chunk.subarray(0, this.#used));
         this.#chunk = larger;
       }
     }
     const chunk = this.#chunk;
-    chunk[this.#used] = 0;
-    chunk.writeUInt32BE(message.length, this.#used + 1);
-    chunk.set(message, this.#used + 5);
-    this.#used += 5 + message.length;
+    writePrefix(chunk, message.length, this.#used);
+    chunk.set(message, this.#used + PREFIX_BYTES);
+    this.#used += PREFIX_BYTES + message.length;
     this.#telemetry?.sent();
     if (this.#used >= CHUNK_BYTES) {
       this.flush();

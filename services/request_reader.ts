@@ -40,15 +40,19 @@ import { gunzipSync, inflateSync } from "node:zlib";
 import { observedRequestSink } from "./telemetry.ts";
 import { missedFastPath, usedFastPath } from "./fast_paths.ts";
 import { tapOf } from "./frame_tap.ts";
+import {
+  DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
+  EnvelopeDecoder,
+  type EnvelopeFault,
+  type EnvelopeReceiver,
+  type MessageSpan,
+} from "../proto/envelope.ts";
 
 /**
  * The most request bytes a paused reader holds from the frame tap: far above the 64 KiB stream
  * window the server grants, so only a peer that ignores flow control reaches it.
  */
 const TAPPED_HOLD_LIMIT = 4 * 1024 * 1024;
-
-/** grpc-js's default for `grpc.max_receive_message_length`: 4 MiB. */
-const DEFAULT_MAX_RECEIVE_BYTES = 4 * 1024 * 1024;
 
 /** The part of an HTTP/2 stream the reader uses. */
 interface RequestStream {
@@ -93,18 +97,10 @@ export type ReadableCall =
   | grpc.ServerDuplexStream<unknown, unknown>;
 
 /**
- * Where one request message lies: `bytes[start..end)`, the bytes after its 5-byte prefix. A
- * reader hands the same object over for every message (no allocation per message), so it and
- * its bytes are only valid during the call that receives them.
+ * Where one request message lies (see {@linkcode MessageSpan} in `proto/envelope.ts`): the
+ * same object for every message, valid only during the call that receives it.
  */
-export interface MessageSpan {
-  /** The chunk that holds the message. */
-  bytes: Uint8Array;
-  /** Where the message starts in `bytes`. */
-  start: number;
-  /** Where the message ends in `bytes` (exclusive). */
-  end: number;
-}
+export type { MessageSpan };
 
 /** What a reader tells its handler. */
 export interface RequestSink {
@@ -176,7 +172,7 @@ export function openRequestReader(
     ? configured
     : configured === -1
     ? Infinity
-    : DEFAULT_MAX_RECEIVE_BYTES;
+    : DEFAULT_MAX_RECEIVE_MESSAGE_BYTES;
   const encoding = typeof inner.incomingEncoding === "string"
     ? inner.incomingEncoding
     : "identity";
@@ -444,141 +440,52 @@ interface DeframerOptions {
 
 const NO_BYTES = new Uint8Array(0);
 
-/** Cuts a byte stream into gRPC length-prefixed messages. */
-class Deframer {
+/**
+ * Cuts a call's request stream into messages (the shared envelope decoder) and decompresses
+ * the compressed ones, handing each over in one reused span.
+ */
+class Deframer implements EnvelopeReceiver {
   #sink: RequestSink;
-  /** The one span every message is handed over in. */
+  /** The one span every decompressed message is handed over in. */
   #span: MessageSpan = { bytes: NO_BYTES, start: 0, end: 0 };
   #maxBytes: number;
   #encoding: string;
-  /** The prefix of a message cut across chunks. */
-  #prefix = new Uint8Array(5);
-  #prefixUsed = 0;
-  /** The body of a message cut across chunks, and how much of it has arrived. */
-  #body: Uint8Array | undefined;
-  #bodyUsed = 0;
-  #compressed = false;
+  #decoder: EnvelopeDecoder;
   #failed = false;
 
   constructor(sink: RequestSink, options: DeframerOptions) {
     this.#sink = sink;
     this.#maxBytes = options.maxBytes;
     this.#encoding = options.encoding;
+    this.#decoder = new EnvelopeDecoder(this, {
+      maxBytes: options.maxBytes,
+      compression: options.encoding !== "identity",
+    });
   }
 
   write(chunk: Uint8Array): void {
-    if (this.#failed) return;
-    let offset = 0;
-    const length = chunk.length;
-    if (this.#prefixUsed > 0 || this.#body !== undefined) {
-      offset = this.#continuePartial(chunk);
-      if (offset < 0) return;
-    }
-    while (offset < length && !this.#failed) {
-      if (length - offset < 5) {
-        this.#prefix.set(chunk.subarray(offset), 0);
-        this.#prefixUsed = length - offset;
-        return;
-      }
-      const flag = chunk[offset]!;
-      const size = ((chunk[offset + 1]! << 24) >>> 0) +
-        (chunk[offset + 2]! << 16) + (chunk[offset + 3]! << 8) +
-        chunk[offset + 4]!;
-      if (!this.#accept(flag, size)) return;
-      const start = offset + 5;
-      const end = start + size;
-      if (end > length) {
-        this.#body = new Uint8Array(size);
-        this.#body.set(chunk.subarray(start), 0);
-        this.#bodyUsed = length - start;
-        this.#compressed = flag === 1;
-        return;
-      }
-      const span = this.#span;
-      span.bytes = chunk;
-      span.start = start;
-      span.end = end;
-      this.#deliver(flag === 1);
-      offset = end;
-    }
+    this.#decoder.write(chunk);
   }
 
-  /** Feeds the start of `chunk` to the message cut short; returns where the rest begins. */
-  #continuePartial(chunk: Uint8Array): number {
-    let offset = 0;
-    if (this.#body === undefined) {
-      const needed = 5 - this.#prefixUsed;
-      const taken = Math.min(needed, chunk.length);
-      this.#prefix.set(chunk.subarray(0, taken), this.#prefixUsed);
-      this.#prefixUsed += taken;
-      offset = taken;
-      if (this.#prefixUsed < 5) return -1;
-      const prefix = this.#prefix;
-      const flag = prefix[0]!;
-      const size = ((prefix[1]! << 24) >>> 0) + (prefix[2]! << 16) +
-        (prefix[3]! << 8) + prefix[4]!;
-      this.#prefixUsed = 0;
-      if (!this.#accept(flag, size)) return -1;
-      this.#body = new Uint8Array(size);
-      this.#bodyUsed = 0;
-      this.#compressed = flag === 1;
+  /** Hands over one message, decompressed first if `compressed` (see {@linkcode EnvelopeReceiver}). */
+  message(span: Readonly<MessageSpan>, compressed: boolean): void {
+    if (!compressed) {
+      this.#sink.message(span);
+      return;
     }
-    const body = this.#body;
-    const taken = Math.min(body.length - this.#bodyUsed, chunk.length - offset);
-    body.set(chunk.subarray(offset, offset + taken), this.#bodyUsed);
-    this.#bodyUsed += taken;
-    offset += taken;
-    if (this.#bodyUsed < body.length) return -1;
-    this.#body = undefined;
-    const span = this.#span;
-    span.bytes = body;
-    span.start = 0;
-    span.end = body.length;
-    this.#deliver(this.#compressed);
-    return this.#failed ? -1 : offset;
+    const plain = this.#decompress(span.bytes.subarray(span.start, span.end));
+    if (plain === undefined) return;
+    const own = this.#span;
+    own.bytes = plain;
+    own.start = 0;
+    own.end = plain.length;
+    this.#sink.message(own);
+    own.bytes = NO_BYTES;
   }
 
-  /** Checks a message's prefix; fails the call when the message may not be read. */
-  #accept(flag: number, size: number): boolean {
-    if (flag > 1) {
-      this.#fail(
-        grpc.status.INTERNAL,
-        `Message prefix has an unknown flag: ${flag}`,
-      );
-      return false;
-    }
-    if (flag === 1 && this.#encoding === "identity") {
-      this.#fail(
-        grpc.status.INTERNAL,
-        "Message is flagged compressed but the call has no grpc-encoding",
-      );
-      return false;
-    }
-    if (size > this.#maxBytes) {
-      this.#fail(
-        grpc.status.RESOURCE_EXHAUSTED,
-        `Received message larger than max (${size} vs. ${this.#maxBytes})`,
-      );
-      return false;
-    }
-    return true;
-  }
-
-  /** Hands over the message `#span` holds, decompressed first if `compressed`. */
-  #deliver(compressed: boolean): void {
-    const span = this.#span;
-    if (compressed) {
-      const plain = this.#decompress(
-        span.bytes.subarray(span.start, span.end),
-      );
-      if (plain === undefined) return;
-      span.bytes = plain;
-      span.start = 0;
-      span.end = plain.length;
-    }
-    this.#sink.message(span);
-    // The chunk is not kept alive past its last message.
-    span.bytes = NO_BYTES;
+  /** The request broke the framing or the limit (see {@linkcode EnvelopeReceiver}). */
+  fail(fault: EnvelopeFault): void {
+    this.#fail(fault.code, fault.details);
   }
 
   #decompress(bytes: Uint8Array): Uint8Array | undefined {
@@ -624,21 +531,9 @@ class Deframer {
 
   end(): void {
     if (this.#failed) return;
-    if (this.#body !== undefined) {
-      this.#fail(
-        grpc.status.INTERNAL,
-        `Request ended inside a message: ${this.#bodyUsed} of its ${this.#body.length} bytes arrived`,
-      );
-      return;
-    }
-    if (this.#prefixUsed > 0) {
-      this.#fail(
-        grpc.status.INTERNAL,
-        `Request ended inside a message prefix: ${this.#prefixUsed} of its 5 bytes arrived`,
-      );
-      return;
-    }
-    this.#sink.end();
+    const fault = this.#decoder.end();
+    if (fault === undefined) this.#sink.end();
+    else this.#fail(fault.code, fault.details);
   }
 
   /**
@@ -653,8 +548,7 @@ class Deframer {
 
   #fail(code: grpc.status, details: string): void {
     this.#failed = true;
-    this.#body = undefined;
-    this.#prefixUsed = 0;
+    this.#decoder.stop();
     this.#sink.fail(failure(code, details));
   }
 }

@@ -7,7 +7,7 @@ import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import { setTimeout as delay } from "node:timers/promises";
 import { MAX_TIMER_MS, MAX_UINT32 } from "../proto/limits.ts";
-import { requirePem } from "../proto/pem.ts";
+import { pemBuffer } from "../proto/pem.ts";
 import {
   streamPackageDefinition,
   streamServices,
@@ -252,16 +252,6 @@ function bind(
   });
 }
 
-function toBuffer(
-  value: string | Uint8Array | undefined,
-  what: string,
-): Buffer {
-  const pem = requirePem(value, what);
-  return typeof pem === "string"
-    ? Buffer.from(pem)
-    : Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength);
-}
-
 /**
  * The grpc-js credentials for `tls`.
  *
@@ -279,8 +269,8 @@ function serverCredentials(
   if (typeof tls !== "object" || tls === null) {
     throw new TypeError("TLS options must be an object");
   }
-  const cert = toBuffer(tls.cert, "TLS certificate");
-  const key = toBuffer(tls.key, "TLS key");
+  const cert = pemBuffer(tls.cert, "TLS certificate");
+  const key = pemBuffer(tls.key, "TLS key");
   const requireClientCert = tls.requireClientCert ?? tls.ca !== undefined;
   if (requireClientCert && tls.ca === undefined) {
     throw new TypeError(
@@ -288,7 +278,7 @@ function serverCredentials(
     );
   }
   const clientCa = requireClientCert
-    ? toBuffer(tls.ca, "TLS client CA")
+    ? pemBuffer(tls.ca, "TLS client CA")
     : Buffer.alloc(0);
   return grpc.ServerCredentials.createSsl(
     clientCa,

@@ -20,10 +20,8 @@
  */
 import type { Buffer } from "node:buffer";
 import { parseArgs } from "node:util";
-import {
-  Channel,
-  DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
-} from "../../clients/channel.ts";
+import { Channel } from "../../clients/channel.ts";
+import { DEFAULT_MAX_RECEIVE_MESSAGE_BYTES } from "../../proto/envelope.ts";
 import type { CallStatus, TransportCall } from "../../clients/transport.ts";
 import { streamMethods } from "../../proto/definitions.ts";
 import {

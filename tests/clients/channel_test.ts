@@ -270,7 +270,7 @@ Deno.test("createClient() limits the messages it sends with maxSendMessageBytes"
       strictEqual(await client.sum([1, 1]), 2n);
       const error = await failure(client.sum([1, 1000, 1]));
       strictEqual(error.codeName, "RESOURCE_EXHAUSTED");
-      match(error.details, /3 > 2 bytes/);
+      match(error.details, /^Sent message larger than max \(3 vs\. 2\)$/);
     },
   );
 
