@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import * as grpc from "@grpc/grpc-js";
 import net from "node:net";
 import {

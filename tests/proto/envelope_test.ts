@@ -10,12 +10,12 @@ import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
-import { createClient, GrpcError, startServer } from "../mod.ts";
+import { createClient, GrpcError, startServer } from "../../mod.ts";
 import {
   EnvelopeDecoder,
   type EnvelopeFault,
   writePrefix,
-} from "../proto/envelope.ts";
+} from "../../proto/envelope.ts";
 
 /** One gRPC message with its 5-byte prefix and `flag`. */
 function frame(message: Uint8Array, flag = 0): Buffer {
