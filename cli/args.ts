@@ -42,7 +42,7 @@ export class UsageError extends InputError {
 }
 
 /** The options of the calling commands: the server and how to reach it. */
-export const COMMON_OPTIONS = {
+const COMMON_OPTIONS = {
   address: { type: "string" },
   help: { type: "boolean", short: "h" },
   tls: { type: "boolean" },

@@ -25,7 +25,7 @@ import { checkServerAddress, clientOptions } from "./connect.ts";
 import { DEMO_HELP, DEMO_USAGE, printHelp } from "./help.ts";
 
 /** The demo's server log, marked so its lines stand apart from the clients'. */
-export function prefixedLogger(prefix: string): ServerLogger {
+function prefixedLogger(prefix: string): ServerLogger {
   return {
     info(message: string): void {
       console.log(prefix + message);

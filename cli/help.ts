@@ -86,7 +86,7 @@ The files need read permission: add --allow-read=FILE,... to the deno run comman
 `;
 
 /** The TLS options of the calling commands, for their help texts. */
-export const CLIENT_TLS_HELP = `
+const CLIENT_TLS_HELP = `
 TLS (the files need read permission: --allow-read=FILE,...):
   --tls                Call over TLS, trusting Deno's root certificates
   --ca FILE            Call over TLS, trusting the CA certificates in FILE (PEM)
@@ -97,7 +97,7 @@ TLS (the files need read permission: --allow-read=FILE,...):
 `;
 
 /** The time limits of the one-call commands, for their help texts. */
-export const CALL_TIME_HELP = `
+const CALL_TIME_HELP = `
 Time limits (MS milliseconds, or a number with a unit: 500ms, 1.5s, 2m):
   --timeout MS          Give up on the call after this long: DEADLINE_EXCEEDED
                         (default: no limit)

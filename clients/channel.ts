@@ -45,7 +45,7 @@ import {
 } from "./wait_for_ready.ts";
 
 /** How long a keepalive ping may go unanswered unless told otherwise, as in grpc-js. */
-export const DEFAULT_KEEPALIVE_TIMEOUT_MS = 20_000;
+const DEFAULT_KEEPALIVE_TIMEOUT_MS = 20_000;
 
 /** gRPC's connection backoff: the first delay after a failed connection attempt. */
 export const DEFAULT_INITIAL_BACKOFF_MS = 1_000;
@@ -78,7 +78,7 @@ export const DEFAULT_CONNECT_TIMEOUT_MS: number = 20_000;
  * is found within this much, while a loop of such calls dials a server that is down at most
  * five times a second.
  */
-export const WAIT_FOR_READY_REDIAL_MS = 200;
+const WAIT_FOR_READY_REDIAL_MS = 200;
 
 /** Sent with every call, so a server's logs can tell this client and its version. */
 const USER_AGENT = `grpc-stream-deno/${denoConfig.version}`;
@@ -314,13 +314,13 @@ export interface GrpcCallSetup {
  * retry; a call that has sent more is no longer retried. As the grpc-js transport's default
  * per-call retry buffer (`clients/grpc_js_retry_buffer.ts`).
  */
-export const RETRY_BUFFER_CALL_BYTES = 16 * 1024;
+const RETRY_BUFFER_CALL_BYTES = 16 * 1024;
 
 /**
  * The most request bytes all the calls of one channel hold for transparent retries; a call
  * that would go past it is not retried.
  */
-export const RETRY_BUFFER_CHANNEL_BYTES = 256 * 1024;
+const RETRY_BUFFER_CHANNEL_BYTES = 256 * 1024;
 
 /**
  * One call on a channel: request headers sent, messages written and read, one status.

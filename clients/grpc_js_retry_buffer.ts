@@ -23,10 +23,10 @@
 import type * as grpc from "@grpc/grpc-js";
 
 /** The channel option that sizes grpc-js's per-call retry buffer, in bytes. */
-export const PER_RPC_RETRY_BUFFER_OPTION = "grpc.per_rpc_retry_buffer_size";
+const PER_RPC_RETRY_BUFFER_OPTION = "grpc.per_rpc_retry_buffer_size";
 
 /** The per-call retry buffer the grpc-js transport uses unless told otherwise, in bytes. */
-export const DEFAULT_PER_RPC_RETRY_BUFFER_BYTES = 16_384;
+const DEFAULT_PER_RPC_RETRY_BUFFER_BYTES = 16_384;
 
 /**
  * Adds the transport's per-call retry buffer size to `options` unless they set one.

@@ -37,7 +37,7 @@ import subchannelCallModule from "@grpc/grpc-js/build/src/subchannel-call.js";
 import grpcJsPackage from "@grpc/grpc-js/package.json" with { type: "json" };
 
 /** The grpc-js version whose internals the patch was written against. */
-export const PATCHED_GRPC_JS_VERSION = "1.14.7";
+const PATCHED_GRPC_JS_VERSION = "1.14.7";
 
 /** The channel option that turns the fix on for a channel's calls. */
 export const KEEP_MESSAGES_OPTION = "grpc-stream.keep_messages_before_status";

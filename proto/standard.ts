@@ -24,7 +24,7 @@ import reflectionV1AlphaProto from "./grpc/reflection/v1alpha/reflection.proto" 
 };
 
 /** The fully qualified name of the health service. */
-export const HEALTH_SERVICE_NAME = "grpc.health.v1.Health";
+const HEALTH_SERVICE_NAME = "grpc.health.v1.Health";
 
 function load(
   sources: readonly string[],

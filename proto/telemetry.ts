@@ -28,7 +28,7 @@ import {
 } from "@opentelemetry/api";
 
 /** The instrumentation scope of every span and metric: the package's name. */
-export const INSTRUMENTATION_SCOPE = "@streamrpc/grpc-stream";
+const INSTRUMENTATION_SCOPE = "@streamrpc/grpc-stream";
 
 /** Attribute names, from the semantic conventions unless they start with `grpc_stream.`. */
 export const ATTRIBUTES = {
@@ -102,7 +102,7 @@ function withIntegers(attributes: Attributes, bigints: boolean): Attributes {
 let toDeno: { spans: boolean; metrics: boolean } | undefined;
 
 /** Metric names: the conventions' histograms, and a gauge of calls in flight of our own. */
-export const METRICS = {
+const METRICS = {
   client: {
     duration: "rpc.client.duration",
     requests: "rpc.client.requests_per_rpc",
@@ -118,7 +118,7 @@ export const METRICS = {
 } as const;
 
 /** The gRPC status codes this module names (the full list is in `clients/grpc_error.ts`). */
-export const STATUS_OK = 0;
+const STATUS_OK = 0;
 /** The call was cancelled, usually by the caller. */
 export const STATUS_CANCELLED = 1;
 /** The call's deadline passed. */

@@ -38,11 +38,11 @@ import {
 } from "./call_starts.ts";
 
 /** nghttp2's default burst of stream resets a connection may send at once. */
-export const RESET_BURST = 1_000;
+const RESET_BURST = 1_000;
 /** nghttp2's default number of stream resets a second it adds back to the burst. */
-export const RESET_RATE = 33;
+const RESET_RATE = 33;
 /** How many resets of nghttp2's budget the guard leaves unused when it retires a connection. */
-export const RESET_RESERVE = 250;
+const RESET_RESERVE = 250;
 
 /** How the guard treats each session. */
 export interface GuardOptions {

@@ -62,7 +62,7 @@ export interface StreamHandlers {
 }
 
 /** The `count` a `Pow` request means when it leaves the field at 0, as the Go demo did. */
-export const DEFAULT_POW_COUNT = 10;
+const DEFAULT_POW_COUNT = 10;
 
 function fitsInt64(value: bigint): boolean {
   return value >= INT64_MIN && value <= INT64_MAX;
