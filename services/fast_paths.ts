@@ -42,9 +42,54 @@ export const FAST_PATHS: readonly FastPath[] = [
   "call starts",
 ];
 
+/** The environment variable that, set to `off`, turns every fast path off. */
+const SWITCH = "GRPC_STREAM_FAST_PATHS";
+
+/** Whether {@linkcode SWITCH} says `off`, read once; `undefined` until first asked. */
+let switchedOff: boolean | undefined;
+
 const used = new Set<FastPath>();
 const missed = new Map<FastPath, string>();
 const loggers = new Set<ServerLogger>();
+
+function say(line: string): void {
+  if (loggers.size === 0) console.warn(line);
+  for (const logger of loggers) logger.warn(line);
+}
+
+function readSwitch(): string | undefined {
+  // Without env permission (no flag, or one that leaves this variable out) the paths stay
+  // on: a query never prompts, where a read would.
+  try {
+    const status = Deno.permissions.querySync({
+      name: "env",
+      variable: SWITCH,
+    });
+    return status.state === "granted" ? Deno.env.get(SWITCH) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the fast paths may reach private fields at all: `false` when the environment sets
+ * `GRPC_STREAM_FAST_PATHS=off`, which makes every path take the fallback it takes when its
+ * field is missing. Read once per process; the first time it answers `false` it says so
+ * through the logger of every server running (or `console.warn` when none has a logger).
+ *
+ * @returns `true` unless the fast paths are switched off.
+ */
+export function fastPathsOn(): boolean {
+  if (switchedOff === undefined) {
+    switchedOff = readSwitch()?.trim().toLowerCase() === "off";
+    if (switchedOff) {
+      say(
+        `Fast paths off: ${SWITCH}=off; calls go through the public API of grpc-js and Deno only`,
+      );
+    }
+  }
+  return !switchedOff;
+}
 
 /** Records that `path` found the fields it needs. Cheap enough for every call. */
 export function usedFastPath(path: FastPath): void {
@@ -58,12 +103,12 @@ export function usedFastPath(path: FastPath): void {
  * @param missing What was not found, e.g. `grpc-js call.stream`.
  */
 export function missedFastPath(path: FastPath, missing: string): void {
-  if (missed.has(path)) return;
+  // Switched off, the path did not look for its field: the switch has been said already.
+  if (!fastPathsOn() || missed.has(path)) return;
   missed.set(path, missing);
-  const line =
-    `Fast path off: ${path}: ${missing} not found (the private fields of grpc-js 1.14.7 and Deno 2.9.6 it relies on changed); calls go on through the public API`;
-  if (loggers.size === 0) console.warn(line);
-  for (const logger of loggers) logger.warn(line);
+  say(
+    `Fast path off: ${path}: ${missing} not found (the private fields of grpc-js 1.14.7 and Deno 2.9.6 it relies on changed); calls go on through the public API`,
+  );
 }
 
 /**
