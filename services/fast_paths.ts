@@ -7,6 +7,27 @@
  * `console.warn` when none has a logger), and `tests/services/fast_paths_test.ts` fails when a path
  * is not in use on the pinned versions.
  *
+ * `GRPC_STREAM_FAST_PATHS=off` in the environment (read once, and only with env permission
+ * for it) makes every path take that same fallback without looking for its field, and the
+ * server says so once, naming the variable; `deno task test:fallbacks` runs the whole suite
+ * so, to prove the fallbacks answer every call. One path stays on: the session guard's reach
+ * into grpc-js's `http2Servers` is the only door to the HTTP/2 sessions for workarounds with
+ * no public fallback (the deferred close after a GOAWAY, without which a polite client can
+ * crash the process on denoland/deno#36788; the handshake timeout; the reset budget), so it
+ * is a correctness reach, not an optimisation. The frame tap behind it does turn off, and
+ * with it the honest resets: cancels of answered calls then count against nghttp2's reset
+ * budget, and the guard retires a connection that spends it with a graceful GOAWAY.
+ *
+ * Only optimisations are fast paths. The client's reaches are workarounds of bugs, whose
+ * public "fallback" is the bug, so the switch leaves them on: the grpc-js prototype patches
+ * (`clients/grpc_js_cancel.ts`: a cancel that half-closes first and a GOAWAY for DATA after
+ * a reset; `clients/grpc_js_status_order.ts`: messages lost before a non-OK status;
+ * `clients/grpc_js_goaway.ts`: a process crash on GOAWAY; `clients/grpc_js_connect_timeout.ts`:
+ * no connect timeout at all) and the default transport's reading of `stream.state`
+ * (`clients/channel.ts`: Node's public `Http2Stream.state` as Deno fills it, to know when a
+ * reset is neither early nor lost). `clients/grpc_js_retry_buffer.ts` only sets a public
+ * channel option.
+ *
  * @module
  */
 import type { ServerLogger } from "./server_logger.ts";
@@ -21,7 +42,10 @@ export type FastPath =
   | "request frames from Deno's handle"
   /** `telemetry.ts`: counts messages and takes the status where grpc-js sends them. */
   | "call telemetry"
-  /** `goaway_guard.ts`: guards the HTTP/2 sessions grpc-js keeps in a private map. */
+  /**
+   * `goaway_guard.ts`: guards the HTTP/2 sessions grpc-js keeps in a private map. Left on by
+   * `GRPC_STREAM_FAST_PATHS=off`: the workarounds it carries have no public fallback.
+   */
   | "session guard"
   /** `session_drain.ts`: reads Deno's session state to see streams still answering. */
   | "session drain"
@@ -84,7 +108,7 @@ export function fastPathsOn(): boolean {
     switchedOff = readSwitch()?.trim().toLowerCase() === "off";
     if (switchedOff) {
       say(
-        `Fast paths off: ${SWITCH}=off; calls go through the public API of grpc-js and Deno only`,
+        `Fast paths off: ${SWITCH}=off; the optimisations take their public-API fallbacks`,
       );
     }
   }

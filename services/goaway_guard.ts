@@ -29,7 +29,7 @@
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
 import { deferCloseAfterGoaway } from "../workarounds/deno_goaway_close.ts";
-import { fastPathsOn, missedFastPath, usedFastPath } from "./fast_paths.ts";
+import { missedFastPath, usedFastPath } from "./fast_paths.ts";
 import { tapSession } from "./frame_tap.ts";
 import { answeredResets, resetTaken } from "./honest_resets.ts";
 import {
@@ -131,9 +131,10 @@ export function guardSessions(
   server: object,
   options: GuardOptions = {},
 ): boolean {
-  const http2Servers = fastPathsOn()
-    ? (server as { http2Servers?: unknown }).http2Servers
-    : undefined;
+  // Left on by GRPC_STREAM_FAST_PATHS=off: this reach is the only door to the sessions for
+  // workarounds with no public fallback (the GOAWAY close, the handshake timeout, the reset
+  // budget); the fast path behind it, the frame tap, turns off on its own.
+  const http2Servers = (server as { http2Servers?: unknown }).http2Servers;
   if (!(http2Servers instanceof Map)) {
     missedFastPath("session guard", "grpc-js server.http2Servers");
     return false;
