@@ -15,8 +15,9 @@
  * no public fallback (the deferred close after a GOAWAY, without which a polite client can
  * crash the process on denoland/deno#36788; the handshake timeout; the reset budget), so it
  * is a correctness reach, not an optimisation. The frame tap behind it does turn off, and
- * with it the honest resets: cancels of answered calls then count against nghttp2's reset
- * budget, and the guard retires a connection that spends it with a graceful GOAWAY.
+ * with it the honest resets: cancels of answered calls then count as nghttp2 counts any
+ * reset, and a client that cancels at a sustained rate (150 a second) has its connection
+ * ended by nghttp2 (`GOAWAY INTERNAL_ERROR`) after a few hundred cancels.
  *
  * Only optimisations are fast paths. The client's reaches are workarounds of bugs, whose
  * public "fallback" is the bug, so the switch leaves them on: the grpc-js prototype patches

@@ -6,7 +6,6 @@ import {
   runDeno,
   startCliServer,
 } from "../_util/subprocess.ts";
-import { switchWarnings } from "../_util/fast_paths_switch.ts";
 
 /** The numbers 0 … count-1. */
 function upTo(count: number): number[] {
@@ -81,8 +80,6 @@ Deno.test("cli serve --log chooses what the server prints", async (t) => {
     strictEqual(finished.code, 0);
     deepStrictEqual(finished.stdout.slice(1), []);
     deepStrictEqual(finished.stderr, [
-      // With no logger, the server says the switch, when set, through console.warn.
-      ...switchWarnings(),
       "Received SIGTERM: letting calls in flight finish for up to 5000 ms",
       "Server stopped",
     ]);
