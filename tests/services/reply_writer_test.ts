@@ -175,11 +175,12 @@ Deno.test("startServer() holds a bounded amount of replies per connection for a 
 
   for (
     // Enough replies per connection to fill the kernel's send buffer (4 MiB at most with
-    // Debian's tcp_wmem) and then the server's.
-    const [connections, streams, count] of [
-      [1, 100, 30_000],
-      [5, 20, 50_000],
-    ] as const
+    // Debian's tcp_wmem) and then the server's. With the fast paths off no bound is measured,
+    // and grpc-js sends each 7-byte reply in a DATA frame of its own, which the Python peer
+    // reads at about 30,000 a second: a tenth of the replies still shows them all delivered.
+    const [connections, streams, count] of fastPathsSwitchedOff()
+      ? [[1, 100, 3_000], [5, 20, 5_000]] as const
+      : [[1, 100, 30_000], [5, 20, 50_000]] as const
   ) {
     await t.step(
       `${connections} connection(s) x ${streams} calls: ${
