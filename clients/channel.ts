@@ -447,6 +447,11 @@ export class GrpcCall {
         details: "Server ended the call without a gRPC status",
         trailers: toTrailers(headers),
       };
+      // Deno emits the trailers while a paused stream still buffers the DATA before them,
+      // and a connection closed next (a server stopping) destroys that buffer: the status
+      // would then stand for messages never delivered. Trailers end the body, so what is
+      // buffered is bounded by the window: read it out now.
+      while (stream.readableLength > 0 && stream.read() !== null);
     });
     stream.on("end", () => {
       if (stream !== this.#stream) return;

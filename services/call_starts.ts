@@ -19,7 +19,7 @@
 import * as grpc from "@grpc/grpc-js";
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
-import { missedFastPath, usedFastPath } from "./fast_paths.ts";
+import { fastPathsOn, missedFastPath, usedFastPath } from "./fast_paths.ts";
 import { http2StreamOf } from "./reply_writer.ts";
 
 /** The methods whose handlers grpc-js runs only once the request has arrived, by path. */
@@ -60,7 +60,7 @@ let marksLost = false;
  * @param call A grpc-js server call, from inside its handler.
  */
 export function markStarted(call: object): void {
-  const stream = http2StreamOf(call);
+  const stream = fastPathsOn() ? http2StreamOf(call) : undefined;
   if (stream === undefined) {
     marksLost = true;
     missedFastPath("call starts", "grpc-js call.stream");

@@ -7,6 +7,28 @@
  * `console.warn` when none has a logger), and `tests/services/fast_paths_test.ts` fails when a path
  * is not in use on the pinned versions.
  *
+ * `GRPC_STREAM_FAST_PATHS=off` in the environment (read once, and only with env permission
+ * for it) makes every path take that same fallback without looking for its field, and the
+ * server says so once, naming the variable; `deno task test:fallbacks` runs the whole suite
+ * so, to prove the fallbacks answer every call. One path stays on: the session guard's reach
+ * into grpc-js's `http2Servers` is the only door to the HTTP/2 sessions for workarounds with
+ * no public fallback (the deferred close after a GOAWAY, without which a polite client can
+ * crash the process on denoland/deno#36788; the handshake timeout; the reset budget), so it
+ * is a correctness reach, not an optimisation. The frame tap behind it does turn off, and
+ * with it the honest resets: cancels of answered calls then count as nghttp2 counts any
+ * reset, and a client that cancels at a sustained rate (150 a second) has its connection
+ * ended by nghttp2 (`GOAWAY INTERNAL_ERROR`) after a few hundred cancels.
+ *
+ * Only optimisations are fast paths. The client's reaches are workarounds of bugs, whose
+ * public "fallback" is the bug, so the switch leaves them on: the grpc-js prototype patches
+ * (`clients/grpc_js_cancel.ts`: a cancel that half-closes first and a GOAWAY for DATA after
+ * a reset; `clients/grpc_js_status_order.ts`: messages lost before a non-OK status;
+ * `clients/grpc_js_goaway.ts`: a process crash on GOAWAY; `clients/grpc_js_connect_timeout.ts`:
+ * no connect timeout at all) and the default transport's reading of `stream.state`
+ * (`clients/channel.ts`: Node's public `Http2Stream.state` as Deno fills it, to know when a
+ * reset is neither early nor lost). `clients/grpc_js_retry_buffer.ts` only sets a public
+ * channel option.
+ *
  * @module
  */
 import type { ServerLogger } from "./server_logger.ts";
@@ -21,7 +43,10 @@ export type FastPath =
   | "request frames from Deno's handle"
   /** `telemetry.ts`: counts messages and takes the status where grpc-js sends them. */
   | "call telemetry"
-  /** `goaway_guard.ts`: guards the HTTP/2 sessions grpc-js keeps in a private map. */
+  /**
+   * `goaway_guard.ts`: guards the HTTP/2 sessions grpc-js keeps in a private map. Left on by
+   * `GRPC_STREAM_FAST_PATHS=off`: the workarounds it carries have no public fallback.
+   */
   | "session guard"
   /** `session_drain.ts`: reads Deno's session state to see streams still answering. */
   | "session drain"
@@ -42,9 +67,54 @@ export const FAST_PATHS: readonly FastPath[] = [
   "call starts",
 ];
 
+/** The environment variable that, set to `off`, turns every fast path off. */
+const SWITCH = "GRPC_STREAM_FAST_PATHS";
+
+/** Whether {@linkcode SWITCH} says `off`, read once; `undefined` until first asked. */
+let switchedOff: boolean | undefined;
+
 const used = new Set<FastPath>();
 const missed = new Map<FastPath, string>();
 const loggers = new Set<ServerLogger>();
+
+function say(line: string): void {
+  if (loggers.size === 0) console.warn(line);
+  for (const logger of loggers) logger.warn(line);
+}
+
+function readSwitch(): string | undefined {
+  // Without env permission (no flag, or one that leaves this variable out) the paths stay
+  // on: a query never prompts, where a read would.
+  try {
+    const status = Deno.permissions.querySync({
+      name: "env",
+      variable: SWITCH,
+    });
+    return status.state === "granted" ? Deno.env.get(SWITCH) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether the fast paths may reach private fields at all: `false` when the environment sets
+ * `GRPC_STREAM_FAST_PATHS=off`, which makes every path take the fallback it takes when its
+ * field is missing. Read once per process; the first time it answers `false` it says so
+ * through the logger of every server running (or `console.warn` when none has a logger).
+ *
+ * @returns `true` unless the fast paths are switched off.
+ */
+export function fastPathsOn(): boolean {
+  if (switchedOff === undefined) {
+    switchedOff = readSwitch()?.trim().toLowerCase() === "off";
+    if (switchedOff) {
+      say(
+        `Fast paths off: ${SWITCH}=off; the optimisations take their public-API fallbacks`,
+      );
+    }
+  }
+  return !switchedOff;
+}
 
 /** Records that `path` found the fields it needs. Cheap enough for every call. */
 export function usedFastPath(path: FastPath): void {
@@ -58,12 +128,12 @@ export function usedFastPath(path: FastPath): void {
  * @param missing What was not found, e.g. `grpc-js call.stream`.
  */
 export function missedFastPath(path: FastPath, missing: string): void {
-  if (missed.has(path)) return;
+  // Switched off, the path did not look for its field: the switch has been said already.
+  if (!fastPathsOn() || missed.has(path)) return;
   missed.set(path, missing);
-  const line =
-    `Fast path off: ${path}: ${missing} not found (the private fields of grpc-js 1.14.7 and Deno 2.9.6 it relies on changed); calls go on through the public API`;
-  if (loggers.size === 0) console.warn(line);
-  for (const logger of loggers) logger.warn(line);
+  say(
+    `Fast path off: ${path}: ${missing} not found (the private fields of grpc-js 1.14.7 and Deno 2.9.6 it relies on changed); calls go on through the public API`,
+  );
 }
 
 /**

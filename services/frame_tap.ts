@@ -37,7 +37,7 @@
  * @module
  */
 import type http2 from "node:http2";
-import { missedFastPath, usedFastPath } from "./fast_paths.ts";
+import { fastPathsOn, missedFastPath, usedFastPath } from "./fast_paths.ts";
 
 /** A stream's reader, as the tap sees it. */
 export interface TappedStream {
@@ -162,7 +162,7 @@ export function tapSession(
   options: TapOptions = {},
 ): boolean {
   const resets = options.resets;
-  const socket = session.socket as unknown as {
+  const socket = (fastPathsOn() ? session.socket : undefined) as unknown as {
     prependListener?: (
       event: "data",
       listener: (bytes: Uint8Array) => void,

@@ -131,6 +131,9 @@ export function guardSessions(
   server: object,
   options: GuardOptions = {},
 ): boolean {
+  // Left on by GRPC_STREAM_FAST_PATHS=off: this reach is the only door to the sessions for
+  // workarounds with no public fallback (the GOAWAY close, the handshake timeout, the reset
+  // budget); the fast path behind it, the frame tap, turns off on its own.
   const http2Servers = (server as { http2Servers?: unknown }).http2Servers;
   if (!(http2Servers instanceof Map)) {
     missedFastPath("session guard", "grpc-js server.http2Servers");

@@ -33,7 +33,7 @@ import process from "node:process";
 import { setImmediate } from "node:timers";
 import type { CallRecorder } from "../proto/telemetry.ts";
 import { serverCallRecorder } from "./telemetry.ts";
-import { missedFastPath, usedFastPath } from "./fast_paths.ts";
+import { fastPathsOn, missedFastPath, usedFastPath } from "./fast_paths.ts";
 import {
   PREFIX_BYTES,
   tooLargeToSend,
@@ -250,7 +250,7 @@ export function http2StreamOf(call: object): RawStream | undefined {
 
 /** Finds the HTTP/2 stream to write a call's replies to, when grpc-js exposes it. */
 function rawStreamOf(call: WritableCall): RawStream | undefined {
-  const stream = http2StreamOf(call);
+  const stream = fastPathsOn() ? http2StreamOf(call) : undefined;
   if (stream === undefined) {
     missedFastPath("reply writer", "grpc-js call.stream or call.sendMetadata");
     return undefined;
@@ -290,7 +290,8 @@ export class ReplyWriter<Reply> {
     this.#connection = this.#stream === undefined
       ? undefined
       : connectionOf(this.#stream);
-    this.#sendLimit = sendLimitOf(call);
+    // grpc-js applies its own limit to the writes of the public path.
+    this.#sendLimit = this.#stream === undefined ? -1 : sendLimitOf(call);
     // A write racing a reset stream reports an error on the stream; the call is over by then
     // and grpc-js reports it as cancelled, so the error needs no other handling.
     this.#stream?.on("error", () => {});

@@ -38,7 +38,7 @@ import type { Buffer } from "node:buffer";
 import process from "node:process";
 import { gunzipSync, inflateSync } from "node:zlib";
 import { observedRequestSink } from "./telemetry.ts";
-import { missedFastPath, usedFastPath } from "./fast_paths.ts";
+import { fastPathsOn, missedFastPath, usedFastPath } from "./fast_paths.ts";
 import { tapOf } from "./frame_tap.ts";
 import {
   DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
@@ -131,8 +131,9 @@ function failure(code: grpc.status, details: string): grpc.StatusObject {
 
 /** Finds grpc-js's call under a handler's call, when it has the shape the reader relies on. */
 function internalsOf(call: ReadableCall): GrpcJsCallInternals | undefined {
-  const inner = (call as unknown as { call?: Partial<GrpcJsCallInternals> })
-    .call;
+  const inner = fastPathsOn()
+    ? (call as unknown as { call?: Partial<GrpcJsCallInternals> }).call
+    : undefined;
   const stream = inner?.stream as Partial<RequestStream> | undefined;
   if (
     inner === undefined || typeof inner.handleDataFrame !== "function" ||

@@ -24,7 +24,7 @@ import { createHealth, type Health } from "./health.ts";
 import { createReflection } from "./reflection.ts";
 import { drainSessions } from "./session_drain.ts";
 import { ObservedServer } from "./telemetry.ts";
-import { reportFallbacksTo } from "./fast_paths.ts";
+import { fastPathsOn, reportFallbacksTo } from "./fast_paths.ts";
 
 export type { ServerLogger } from "./server_logger.ts";
 
@@ -464,6 +464,8 @@ export async function startServer(
   const stopReporting = options.logger === undefined
     ? undefined
     : reportFallbacksTo(options.logger);
+  // Read the switch now: a server that has it set says so as it starts, on its logger.
+  fastPathsOn();
   const unstartedCall = options.logger === undefined
     ? undefined
     : unstartedCallLogger(options.logger);

@@ -28,7 +28,7 @@
 import type http2 from "node:http2";
 import net from "node:net";
 import { setImmediate } from "node:timers";
-import { missedFastPath, usedFastPath } from "./fast_paths.ts";
+import { fastPathsOn, missedFastPath, usedFastPath } from "./fast_paths.ts";
 
 type Session = http2.Http2Session;
 
@@ -56,9 +56,12 @@ function internal(session: Session, name: string): unknown {
 function answering(session: Session): boolean {
   // Deno 2.9.6 names the symbol `state` (Node names it `kState`), and its map of streams is a
   // primordials `SafeMap`, which is not an instance of `Map`.
-  const state = (internal(session, "state") ?? internal(session, "kState")) as {
-    streams?: { values?: () => Iterable<http2.Http2Stream> };
-  } | undefined;
+  const state =
+    (fastPathsOn()
+      ? internal(session, "state") ?? internal(session, "kState")
+      : undefined) as {
+        streams?: { values?: () => Iterable<http2.Http2Stream> };
+      } | undefined;
   const streams = state?.streams;
   if (typeof streams?.values !== "function") {
     missedFastPath("session drain", "the session's state.streams");

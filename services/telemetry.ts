@@ -32,7 +32,7 @@ import {
   STATUS_CANCELLED,
   STATUS_DEADLINE_EXCEEDED,
 } from "../proto/telemetry.ts";
-import { missedFastPath, usedFastPath } from "./fast_paths.ts";
+import { fastPathsOn, missedFastPath, usedFastPath } from "./fast_paths.ts";
 
 /** Reads `traceparent` and `tracestate` from a call's request metadata. */
 const METADATA_GETTER: TextMapGetter<grpc.Metadata> = {
@@ -125,7 +125,9 @@ export interface RequestSinkLike {
 }
 
 function innerCallOf(call: ServerCall): InnerCall | undefined {
-  const inner = (call as unknown as { call?: Partial<InnerCall> }).call;
+  const inner = fastPathsOn()
+    ? (call as unknown as { call?: Partial<InnerCall> }).call
+    : undefined;
   if (
     typeof inner?.sendStatus !== "function" ||
     typeof inner.sendMessage !== "function"

@@ -1,6 +1,7 @@
 import { ok, strictEqual } from "node:assert";
 import { DenoProcess, startCliServer } from "../_util/subprocess.ts";
 import { delay } from "../_util/test_utils.ts";
+import { fastPathsSwitchedOff } from "../_util/fast_paths_switch.ts";
 
 const H2_PEER = new URL("../fixtures/h2_peer.py", import.meta.url).pathname;
 
@@ -58,6 +59,18 @@ Deno.test("serve waits without spinning for a peer whose flow-control window is 
     "after a burst of calls cancelled after their first answer",
     async () => {
       await using canceller = startPeer(address, ["cancel-rate", "100", "3"]);
+      if (fastPathsSwitchedOff()) {
+        // With GRPC_STREAM_FAST_PATHS=off the frame tap does not take the resets of
+        // answered calls, and nghttp2 ends such a connection after a few hundred cancels
+        // (`tests/services/fault_test.ts` says more): the burst still ends, as it must
+        // before the windows below are measured.
+        await canceller.waitForLine(
+          "stdout",
+          /^(open|goaway [02]) \d+$/,
+          10_000,
+        );
+        return;
+      }
       const [, cancels] = await canceller.waitForLine(
         "stdout",
         /^open (\d+)$/,
