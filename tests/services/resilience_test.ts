@@ -313,13 +313,14 @@ test("createClient() survives a server that shuts down while the connection idle
   try {
     await using client = DenoProcess.spawn([
       "run",
-      ...RUN_PERMISSIONS,
-      // grpc-js reads the proxy variables when it creates a channel.
+      // grpc-js reads the proxy variables when it creates a channel. One --allow-env flag
+      // holds them all: Deno 2.9.4 refuses a flag given twice, where 2.9.6 merges them.
       ...(t.transport === "grpc-js"
         ? [
-          "--allow-env=grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
+          "--allow-net=127.0.0.1",
+          "--allow-env=GRPC_*,grpc_proxy,https_proxy,http_proxy,no_grpc_proxy,no_proxy",
         ]
-        : []),
+        : RUN_PERMISSIONS),
       new URL("../fixtures/idle_client.ts", import.meta.url).pathname,
       server.addresses[0]!,
       t.transport,
