@@ -47,6 +47,18 @@ export interface CallerPace {
 }
 
 /** A running caller. */
+/** The pace of the restart runs: a `Sum` every 10 ms, each with a 1 s deadline. */
+export const RESTART_PACE = { intervalMs: 10, deadlineMs: 1_000 } as const;
+
+/** The callers of the restart runs, side by side: ours and grpc-go's, waiting or not. */
+export const RESTART_CALLERS: readonly CallerKind[] = [
+  { stack: "ours", waitForReady: false },
+  { stack: "ours", waitForReady: true },
+  { stack: "ours", waitForReady: true, transport: "grpc-js" },
+  { stack: "grpc-go", waitForReady: false },
+  { stack: "grpc-go", waitForReady: true },
+];
+
 export interface Caller extends AsyncDisposable {
   /** What it is, e.g. `ours, wait for ready`. */
   readonly name: string;

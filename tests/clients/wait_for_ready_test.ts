@@ -2,28 +2,21 @@ import { deepStrictEqual, ok, rejects, strictEqual, throws } from "node:assert";
 import { createClient, startServer } from "../../mod.ts";
 import { unusedPort } from "../_util/subprocess.ts";
 import {
-  type CallerKind,
   type Outage,
   outageFigures,
+  RESTART_CALLERS,
+  RESTART_PACE,
   RestartingServer,
   startCaller,
   unexcusedFailures,
 } from "../_util/restart_callers.ts";
 import { delay, failure } from "../_util/test_utils.ts";
 
-const PACE = { intervalMs: 10, deadlineMs: 1_000 };
 Deno.test("waitForReady calls wait out a server's SIGKILL and SIGTERM restarts", async () => {
   await using server = await RestartingServer.start(unusedPort());
-  const kinds: CallerKind[] = [
-    { stack: "ours", waitForReady: false },
-    { stack: "ours", waitForReady: true },
-    { stack: "ours", waitForReady: true, transport: "grpc-js" },
-    { stack: "grpc-go", waitForReady: false },
-    { stack: "grpc-go", waitForReady: true },
-  ];
   const callers = await Promise.all(
-    kinds.map((kind) =>
-      startCaller(kind, { address: server.address, ...PACE })
+    RESTART_CALLERS.map((kind) =>
+      startCaller(kind, { address: server.address, ...RESTART_PACE })
     ),
   );
   try {
@@ -69,7 +62,7 @@ Deno.test("waitForReady calls wait out a server's SIGKILL and SIGTERM restarts",
       const unexcused = unexcusedFailures(calls, {
         kind: caller.kind,
         outages,
-        deadlineMs: PACE.deadlineMs,
+        deadlineMs: RESTART_PACE.deadlineMs,
       });
       deepStrictEqual(
         unexcused,

@@ -10,30 +10,21 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { unusedPort } from "../_util/subprocess.ts";
 import {
-  type CallerKind,
   type Outage,
   outageFigures,
+  RESTART_CALLERS,
+  RESTART_PACE,
   RestartingServer,
   startCaller,
   unexcusedFailures,
 } from "../_util/restart_callers.ts";
 
-const PACE = { intervalMs: 10, deadlineMs: 1_000 };
-
-const KINDS: readonly CallerKind[] = [
-  { stack: "ours", waitForReady: false },
-  { stack: "ours", waitForReady: true },
-  { stack: "ours", waitForReady: true, transport: "grpc-js" },
-  { stack: "grpc-go", waitForReady: false },
-  { stack: "grpc-go", waitForReady: true },
-];
-
 /** One run: three outages; returns whether ours with wait-for-ready failed only as it may. */
 async function restartRun(run: number, downSeconds: number): Promise<boolean> {
   await using server = await RestartingServer.start(unusedPort());
   const callers = await Promise.all(
-    KINDS.map((kind) =>
-      startCaller(kind, { address: server.address, ...PACE })
+    RESTART_CALLERS.map((kind) =>
+      startCaller(kind, { address: server.address, ...RESTART_PACE })
     ),
   );
   let ok = true;
@@ -63,7 +54,7 @@ async function restartRun(run: number, downSeconds: number): Promise<boolean> {
       const figures = outages.map((outage) =>
         outageFigures({ calls, attempts }, {
           outage,
-          deadlineMs: PACE.deadlineMs,
+          deadlineMs: RESTART_PACE.deadlineMs,
         })
       );
       // Only ours over its own transport brings an attempt forward for a waiting call.
@@ -73,7 +64,7 @@ async function restartRun(run: number, downSeconds: number): Promise<boolean> {
         ? unexcusedFailures(calls, {
           kind: caller.kind,
           outages,
-          deadlineMs: PACE.deadlineMs,
+          deadlineMs: RESTART_PACE.deadlineMs,
         })
         : [];
       console.log(
