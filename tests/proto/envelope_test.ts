@@ -8,8 +8,8 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
-import type { AddressInfo } from "node:net";
 import * as grpc from "@grpc/grpc-js";
+import { startHttp2Server } from "../_util/http2_server.ts";
 import { createClient, GrpcError, startServer } from "../../mod.ts";
 import {
   EnvelopeDecoder,
@@ -71,19 +71,10 @@ const FAULTS: Fault[] = [
 ];
 
 /** A bare `node:http2` server answering every call with `body` and `grpc-status: 0`. */
-async function startRawServer(
+function startRawServer(
   body: Buffer,
 ): Promise<{ address: string } & AsyncDisposable> {
-  const server = http2.createServer();
-  const sessions = new Set<http2.ServerHttp2Session>();
-  server.on("session", (session) => {
-    sessions.add(session);
-    session.on("close", () => sessions.delete(session));
-    session.on("error", () => {});
-  });
-  server.on("stream", (raw) => {
-    const stream = raw as http2.ServerHttp2Stream;
-    stream.on("error", () => {});
+  return startHttp2Server((stream) => {
     stream.resume();
     stream.respond({ ":status": 200, "content-type": "application/grpc" }, {
       waitForTrailers: true,
@@ -94,17 +85,6 @@ async function startRawServer(
     );
     stream.end(body);
   });
-  await new Promise<void>((resolve) =>
-    server.listen(0, "127.0.0.1", () => resolve())
-  );
-  const { port } = server.address() as AddressInfo;
-  return {
-    address: `127.0.0.1:${port}`,
-    async [Symbol.asyncDispose](): Promise<void> {
-      for (const session of sessions) session.destroy();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
 }
 
 /** Sends `body` as a `Sum`'s requests over a raw HTTP/2 session; returns the status. */
