@@ -19,7 +19,11 @@
 import * as grpc from "@grpc/grpc-js";
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
-import { fastPathsOn, missedFastPath, usedFastPath } from "./fast_paths.ts";
+import {
+  fastPathsOn,
+  missedFastPath,
+  usedFastPath,
+} from "../internals/fast_paths.ts";
 import { http2StreamOf } from "./reply_writer.ts";
 
 /** The methods whose handlers grpc-js runs only once the request has arrived, by path. */

@@ -37,7 +37,11 @@
  * @module
  */
 import type http2 from "node:http2";
-import { fastPathsOn, missedFastPath, usedFastPath } from "./fast_paths.ts";
+import {
+  fastPathsOn,
+  missedFastPath,
+  usedFastPath,
+} from "../internals/fast_paths.ts";
 
 /** A stream's reader, as the tap sees it. */
 export interface TappedStream {

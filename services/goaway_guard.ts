@@ -29,7 +29,7 @@
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
 import { deferCloseAfterGoaway } from "../workarounds/deno_goaway_close.ts";
-import { missedFastPath, usedFastPath } from "./fast_paths.ts";
+import { missedFastPath, usedFastPath } from "../internals/fast_paths.ts";
 import { tapSession } from "./frame_tap.ts";
 import { answeredResets, resetTaken } from "./honest_resets.ts";
 import {

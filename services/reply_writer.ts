@@ -33,7 +33,11 @@ import process from "node:process";
 import { setImmediate } from "node:timers";
 import type { CallRecorder } from "../proto/telemetry.ts";
 import { serverCallRecorder } from "./telemetry.ts";
-import { fastPathsOn, missedFastPath, usedFastPath } from "./fast_paths.ts";
+import {
+  fastPathsOn,
+  missedFastPath,
+  usedFastPath,
+} from "../internals/fast_paths.ts";
 import {
   PREFIX_BYTES,
   tooLargeToSend,

@@ -38,7 +38,11 @@ import type { Buffer } from "node:buffer";
 import process from "node:process";
 import { gunzipSync, inflateSync } from "node:zlib";
 import { observedRequestSink } from "./telemetry.ts";
-import { fastPathsOn, missedFastPath, usedFastPath } from "./fast_paths.ts";
+import {
+  fastPathsOn,
+  missedFastPath,
+  usedFastPath,
+} from "../internals/fast_paths.ts";
 import { tapOf } from "./frame_tap.ts";
 import {
   DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,

@@ -24,7 +24,7 @@ import { createHealth, type Health } from "./health.ts";
 import { createReflection } from "./reflection.ts";
 import { drainSessions } from "./session_drain.ts";
 import { ObservedServer } from "./telemetry.ts";
-import { fastPathsOn, reportFallbacksTo } from "./fast_paths.ts";
+import { fastPathsOn, reportFallbacksTo } from "../internals/fast_paths.ts";
 
 export type { ServerLogger } from "./server_logger.ts";
 

@@ -28,7 +28,11 @@
 import type http2 from "node:http2";
 import net from "node:net";
 import { setImmediate } from "node:timers";
-import { fastPathsOn, missedFastPath, usedFastPath } from "./fast_paths.ts";
+import {
+  fastPathsOn,
+  missedFastPath,
+  usedFastPath,
+} from "../internals/fast_paths.ts";
 
 type Session = http2.Http2Session;
 

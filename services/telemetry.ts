@@ -32,7 +32,11 @@ import {
   STATUS_CANCELLED,
   STATUS_DEADLINE_EXCEEDED,
 } from "../proto/telemetry.ts";
-import { fastPathsOn, missedFastPath, usedFastPath } from "./fast_paths.ts";
+import {
+  fastPathsOn,
+  missedFastPath,
+  usedFastPath,
+} from "../internals/fast_paths.ts";
 
 /** Reads `traceparent` and `tracestate` from a call's request metadata. */
 const METADATA_GETTER: TextMapGetter<grpc.Metadata> = {

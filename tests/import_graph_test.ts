@@ -16,6 +16,7 @@ const SHIPPED = [
   "clients/",
   "services/",
   "proto/",
+  "internals/",
   "workarounds/",
 ];
 
@@ -215,6 +216,16 @@ Deno.test("shipped files import one another without a cycle", async (t) => {
   await t.step("proto/ imports neither services/ nor clients/", () => {
     deepStrictEqual(
       importsAcross(graph, { from: "proto/", to: ["services/", "clients/"] }),
+      [],
+    );
+  });
+
+  await t.step("internals/ imports none of the rooms that use it", () => {
+    deepStrictEqual(
+      importsAcross(graph, {
+        from: "internals/",
+        to: ["services/", "clients/", "cli/", "mod.ts", "cli.ts"],
+      }),
       [],
     );
   });

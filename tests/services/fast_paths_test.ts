@@ -1,5 +1,5 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
-import { FAST_PATHS } from "../../services/fast_paths.ts";
+import { FAST_PATHS } from "../../internals/fast_paths.ts";
 import { DenoProcess, RUN_PERMISSIONS } from "../_util/subprocess.ts";
 import {
   fastPathsSwitchedOff,
@@ -10,7 +10,7 @@ const PROBE = new URL("../fixtures/fast_paths_probe.ts", import.meta.url).href;
 
 /**
  * What the switch leaves on: the session guard's reach is the only door to the sessions for
- * workarounds with no public fallback (`services/fast_paths.ts` says which).
+ * workarounds with no public fallback (`internals/fast_paths.ts` says which).
  */
 const ON_WHEN_SWITCHED_OFF = ["session guard"] as const;
 

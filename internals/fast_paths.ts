@@ -31,7 +31,13 @@
  *
  * @module
  */
-import type { ServerLogger } from "./server_logger.ts";
+import { PINNED_VERSIONS } from "./versions.ts";
+
+/** Where a fallback is said: a server's logger, or anything with its `warn`. */
+export interface FallbackLogger {
+  /** One line saying a fast path fell back. */
+  warn(message: string): void;
+}
 
 /** A fast path of the server, by what it does. */
 export type FastPath =
@@ -75,7 +81,7 @@ let switchedOff: boolean | undefined;
 
 const used = new Set<FastPath>();
 const missed = new Map<FastPath, string>();
-const loggers = new Set<ServerLogger>();
+const loggers = new Set<FallbackLogger>();
 
 function say(line: string): void {
   if (loggers.size === 0) console.warn(line);
@@ -132,7 +138,7 @@ export function missedFastPath(path: FastPath, missing: string): void {
   if (!fastPathsOn() || missed.has(path)) return;
   missed.set(path, missing);
   say(
-    `Fast path off: ${path}: ${missing} not found (the private fields of grpc-js 1.14.7 and Deno 2.9.6 it relies on changed); calls go on through the public API`,
+    `Fast path off: ${path}: ${missing} not found (the private fields of ${PINNED_VERSIONS} it relies on changed); calls go on through the public API`,
   );
 }
 
@@ -141,7 +147,7 @@ export function missedFastPath(path: FastPath, missing: string): void {
  *
  * @returns A function that stops it, for when the server closes.
  */
-export function reportFallbacksTo(logger: ServerLogger): () => void {
+export function reportFallbacksTo(logger: FallbackLogger): () => void {
   loggers.add(logger);
   return () => loggers.delete(logger);
 }
