@@ -43,6 +43,12 @@ type Session = http2.Http2Session;
  */
 const QUIET_ACKS = 3;
 
+/**
+ * The longest a drained connection's end waits for the peer to answer our SETTINGS or a PING.
+ * nginx answers at once; a peer that never does loses nothing by the wait but time.
+ */
+const OWED_ANSWER_WAIT_MS = 1_000;
+
 /** Sessions being drained, so that a session is only drained once. */
 const draining = new WeakSet<Session>();
 
@@ -128,6 +134,10 @@ function drainSession(
     });
   }
   let quietAcks = 0;
+  /** PINGs sent and not yet answered (or failed). */
+  let pingsOut = 0;
+  /** What runs once the peer owes no answer: a held end of the connection. */
+  let onAnswered: (() => void) | undefined;
   function probe(): void {
     if (ready) return;
     if (answering(session)) {
@@ -141,16 +151,59 @@ function drainSession(
       // denoland/deno#36788): the next turn is safe, until that issue is fixed.
       session.ping((error) =>
         setImmediate(() => {
+          pingsOut -= 1;
+          onAnswer();
           quietAcks = opened === before ? quietAcks + 1 : 0;
           if (error !== null || quietAcks >= QUIET_ACKS) proceed();
           else probe();
         })
       );
+      pingsOut += 1;
     } catch {
       // The session ended in between; `close` has nothing to wait for.
       proceed();
     }
   }
+
+  // A connection's last call can be answered and the connection ended before the peer has
+  // answered our SETTINGS (a connection accepted as the listener closes) or a drain PING (one
+  // that crossed the call's request). nginx holds a response as unfinished while it still owes
+  // such an answer, so when the end of the connection reaches it first it fails a call that was
+  // answered in full ("upstream prematurely closed connection while sending to client",
+  // NGHTTP2_INTERNAL_ERROR to its client). So the graceful end of the connection (Deno's
+  // `destroy()` with no error once the last stream is done) waits until the peer owes nothing,
+  // `OWED_ANSWER_WAIT_MS` at most.
+  function owesAnswer(): boolean {
+    return pingsOut > 0 || session.pendingSettingsAck;
+  }
+  function onAnswer(): void {
+    if (!owesAnswer()) onAnswered?.();
+  }
+  // The event comes from inside nghttp2's handling of the frame: the next turn is safe (the
+  // crash of denoland/deno#36788, as for the PINGs above).
+  function onSettingsAnswer(): void {
+    setImmediate(onAnswer);
+  }
+  session.on("localSettings", onSettingsAnswer);
+  const destroy = session.destroy;
+  session.destroy = function destroyOnceAnswered(
+    error?: Error,
+    code?: number,
+  ): void {
+    if (error != null || (code ?? 0) !== 0 || !owesAnswer()) {
+      destroy.call(session, error, code);
+      return;
+    }
+    if (onAnswered === undefined) {
+      const wait = setTimeout(() => onAnswered?.(), OWED_ANSWER_WAIT_MS);
+      onAnswered = () => {
+        onAnswered = () => {};
+        clearTimeout(wait);
+        session.off("localSettings", onSettingsAnswer);
+        if (!session.destroyed) destroy.call(session);
+      };
+    }
+  } as typeof session.destroy;
 
   // An own property, so that grpc-js, `Http2Server.close()` and Deno's reaction to a received
   // GOAWAY all reach it; once ready it passes straight through.

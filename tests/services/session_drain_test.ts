@@ -1,4 +1,4 @@
-import { strictEqual } from "node:assert";
+import { deepStrictEqual, strictEqual } from "node:assert";
 import { startServer } from "../../mod.ts";
 
 const H2_PEER = new URL("../fixtures/h2_peer.py", import.meta.url).pathname;
@@ -55,4 +55,44 @@ Deno.test("close() answers a call whose connection waited in the accept queue", 
     true,
     "close() resolved while a connection was still open",
   );
+});
+
+Deno.test("close() ends a connection only once the peer has answered its SETTINGS", async () => {
+  await using server = await startServer({ port: 0 });
+  // The peer's call (a Sqrt it ends once answered) comes in on a connection accepted as the
+  // server closes, as nginx opens one at that moment; the peer holds back its SETTINGS ACK
+  // until 300 ms after the call's answer, as a busy nginx does. nginx fails a call answered in full when the connection
+  // ends while it still owes such an answer.
+  const peer = new Deno.Command("/usr/bin/python3", {
+    args: [
+      H2_PEER,
+      server.hostname,
+      String(server.port),
+      "late-answers",
+      "200",
+      "300",
+    ],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "inherit",
+  }).spawn();
+  const lines = peer.stdout.pipeThrough(new TextDecoderStream())[
+    Symbol.asyncIterator
+  ]();
+  let output = "";
+  while (!output.includes("ready\n")) {
+    const { value, done } = await lines.next();
+    if (done) break;
+    output += value;
+  }
+  setTimeout(() => busyFor(1_500), 0);
+  await server.close();
+  for (let next = await lines.next(); !next.done; next = await lines.next()) {
+    output += next.value;
+  }
+  strictEqual((await peer.status).code, 0);
+  deepStrictEqual(output.trim().split("\n").slice(1), [
+    "answered 0 1",
+    "closed after our answers",
+  ]);
 });
