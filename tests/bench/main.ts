@@ -3,13 +3,14 @@
  * streams, against what plain grpc-js gives; how much memory a server holds for a slow reader;
  * and what streaming saves per item over unary calls. Every client and server runs as a
  * process of its own on 127.0.0.1, started with `Deno.execPath()`; the programs are in
- * `tests/bench/`, beside this runner and
- * its sections.
+ * `tests/bench/`, beside this runner and its sections (`throughput.ts`, `slow_reader.ts`,
+ * `article.ts`, `limit.ts`), which `tables.ts` and `limit_tables.ts` render.
  *
  * Run it with `deno task bench` (a table on stdout), `deno task bench --json` (JSON on
- * stdout, the tables on stderr after the progress), or `--quick` for smaller counts. Progress goes to stderr. It exits with 1 when a
- * run gives a wrong answer or fails, and with 0 otherwise (a plain grpc-js run that stalls is
- * a measurement, not a failure).
+ * stdout, the tables on stderr after the progress), or `--quick` for smaller counts;
+ * `--only limit` runs the grpc-go section alone. Progress goes to stderr. It exits with 1
+ * when a run gives a wrong answer or fails, and with 0 otherwise (a plain grpc-js run that
+ * stalls is a measurement, not a failure).
  *
  * Memory is read from `/proc/<pid>/status` (`VmHWM`, `VmRSS`) through `cat`, because Deno
  * asks for `--allow-all` to read `/proc` itself. So the runner needs only `--allow-run`: for
