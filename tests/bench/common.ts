@@ -2,7 +2,7 @@
  * What the benchmark's programs share: how a server announces its port and waits to be told
  * to stop, how a client reports its result, and the result's shape.
  *
- * The runner (`tests/throughput_bench.ts`) starts each program as a process of its own and
+ * The runner (`tests/bench/main.ts`) starts each program as a process of its own and
  * talks to it through one JSON line on stdout and the end of stdin.
  *
  * @module

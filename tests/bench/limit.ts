@@ -19,16 +19,17 @@
  * @module
  */
 import type { ClientResult, Shape, ShortResult } from "./common.ts";
-
-/** Where the Go sources are (a GOPATH of their own). */
-const GO_PATH = new URL("./go/", import.meta.url).pathname;
-const DEBIAN_GOCODE = "/usr/share/gocode";
-const BENCH_DIRECTORY = new URL("./", import.meta.url);
-const PROJECT_DIRECTORY = new URL("../../", import.meta.url);
-const CLI = new URL("../../cli.ts", import.meta.url).href;
-const RUN_PERMISSIONS = ["--allow-net=127.0.0.1", "--allow-env=GRPC_*"];
-const INSTALL_HINT =
-  "apt-get install golang-go golang-google-grpc-dev (grpc-go in GOPATH mode)";
+import { median } from "./figures.ts";
+import {
+  bench,
+  buildGoPrograms,
+  runLoad,
+  Server,
+  SERVER_LABELS,
+  type ServerKind,
+  stackOf,
+} from "./limit_servers.ts";
+import { log } from "./processes.ts";
 
 /** What the limit section measures, and how much. */
 export interface LimitSettings {
@@ -41,28 +42,6 @@ export interface LimitSettings {
   /** Seconds of each short-call run. */
   shortSeconds: number;
 }
-
-/** The built Go programs, or why there are none. */
-type GoPrograms = { server: string; load: string } | { missing: string };
-
-/** One server of the section, and the stack it is. */
-type ServerKind =
-  | "ours"
-  | "grpcJs"
-  | "grpcGo"
-  | "serveLogged"
-  | "serveQuiet"
-  | "floor";
-
-const SERVER_LABELS: Record<ServerKind, string> = {
-  ours: "our server (startServer)",
-  grpcJs: "plain grpc-js server under Deno",
-  grpcGo: "grpc-go server",
-  serveLogged: "grpc-stream serve (default --log messages)",
-  serveQuiet: "grpc-stream serve --log none",
-  floor:
-    "bare node:http2 Sum server under Deno, frames from onread (floor_server.ts)",
-};
 
 /** A stream run's figures, and which stacks they came from. */
 export interface LimitStreamCell {
@@ -94,9 +73,11 @@ export interface LimitReport {
   short: LimitShortCell[];
 }
 
-type ShortPairing = "ours" | "grpcJs" | "grpcGo" | "goOnOurs";
+/** A client and a server of the short-call figures. */
+export type ShortPairing = "ours" | "grpcJs" | "grpcGo" | "goOnOurs";
 
-const SHORT_PAIRINGS: Record<
+/** What each short-call pairing runs, and how it is named. */
+export const SHORT_PAIRINGS: Record<
   ShortPairing,
   { server: ServerKind; client: "ours" | "grpc-js" | "go"; label: string }
 > = {
@@ -109,244 +90,6 @@ const SHORT_PAIRINGS: Record<
   grpcGo: { server: "grpcGo", client: "go", label: "grpc-go → grpc-go" },
   goOnOurs: { server: "ours", client: "go", label: "grpc-go → ours" },
 };
-
-function log(message: string): void {
-  console.error(message);
-}
-
-async function run(
-  command: string,
-  args: string[],
-  env: Record<string, string> = {},
-): Promise<{ success: boolean; text: string }> {
-  try {
-    const output = await new Deno.Command(command, {
-      args,
-      env,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    const decoder = new TextDecoder();
-    return {
-      success: output.success,
-      text: decoder.decode(output.stdout) + decoder.decode(output.stderr),
-    };
-  } catch (error) {
-    return { success: false, text: String(error) };
-  }
-}
-
-/** Builds the grpc-go server and load client, or says what is missing. */
-async function buildGoPrograms(): Promise<GoPrograms> {
-  const version = await run("go", ["version"]);
-  if (!version.success) return { missing: `No go command: ${INSTALL_HINT}` };
-  const directory = (await run("mktemp", ["-d"])).text.trim();
-  if (directory === "") return { missing: "mktemp -d failed" };
-  const env = {
-    GOPATH: `${GO_PATH}:${DEBIAN_GOCODE}`,
-    GO111MODULE: "off",
-    GOFLAGS: "",
-  };
-  const programs = {
-    server: `${directory}/streambench-server`,
-    load: `${directory}/streambench-load`,
-  };
-  for (const [name, output] of Object.entries(programs)) {
-    const built = await run(
-      "go",
-      ["build", "-o", output, `streambench/${name}`],
-      env,
-    );
-    if (!built.success) {
-      return {
-        missing: `Building the grpc-go ${name} failed (${INSTALL_HINT}): ${
-          built.text.trim().split("\n").slice(0, 3).join(" ")
-        }`,
-      };
-    }
-  }
-  return programs;
-}
-
-/** A server process of the section. */
-class Server implements AsyncDisposable {
-  readonly port: number;
-  readonly #child: Deno.ChildProcess;
-  readonly #drained: Promise<unknown>;
-
-  private constructor(
-    child: Deno.ChildProcess,
-    { port, drained }: { port: number; drained: Promise<unknown> },
-  ) {
-    this.#child = child;
-    this.port = port;
-    this.#drained = drained;
-  }
-
-  static async start(kind: ServerKind, go: GoPrograms): Promise<Server> {
-    let command = Deno.execPath();
-    let args: string[];
-    switch (kind) {
-      case "ours":
-        args = ["run", "--quiet", ...RUN_PERMISSIONS, bench("our_server.ts")];
-        break;
-      case "grpcJs":
-        args = [
-          "run",
-          "--quiet",
-          ...RUN_PERMISSIONS,
-          bench("baseline_server.ts"),
-        ];
-        break;
-      case "floor":
-        args = ["run", "--quiet", ...RUN_PERMISSIONS, bench("floor_server.ts")];
-        break;
-      case "grpcGo":
-        if ("missing" in go) throw new Error(go.missing);
-        command = go.server;
-        args = [];
-        break;
-      case "serveLogged":
-      case "serveQuiet":
-        args = [
-          "run",
-          "--quiet",
-          ...RUN_PERMISSIONS,
-          CLI,
-          "serve",
-          "--port",
-          "0",
-          "--grace-period",
-          "0",
-          ...(kind === "serveQuiet" ? ["--log", "none"] : []),
-        ];
-        break;
-    }
-    const child = new Deno.Command(command, {
-      args,
-      cwd: PROJECT_DIRECTORY,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "null",
-      env: { NO_COLOR: "1" },
-    }).spawn();
-    const reader = child.stdout.pipeThrough(new TextDecoderStream())
-      .getReader();
-    let text = "";
-    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    while (!text.includes("\n")) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      text += value;
-    }
-    clearTimeout(timer);
-    const first = text.split("\n")[0] ?? "";
-    const port = Number(
-      /"port":(\d+)/.exec(first)?.[1] ?? /:(\d+)$/.exec(first)?.[1],
-    );
-    // Read the rest as a terminal would, so a logging server writes to a live reader.
-    const drained = (async () => {
-      while (!(await reader.read()).done) {
-        // Discarded.
-      }
-    })();
-    if (!Number.isInteger(port)) {
-      child.kill("SIGKILL");
-      await child.status;
-      throw new Error(`${SERVER_LABELS[kind]} did not start: ${first}`);
-    }
-    return new Server(child, { port, drained });
-  }
-
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  async [Symbol.asyncDispose](): Promise<void> {
-    await this.#child.stdin.close().catch(() => {});
-    if (this.#child.pid !== undefined) {
-      // `serve` stops on a signal, the others when their stdin ends.
-      try {
-        this.#child.kill("SIGTERM");
-      } catch {
-        // Already gone.
-      }
-    }
-    const timer = setTimeout(() => {
-      try {
-        this.#child.kill("SIGKILL");
-      } catch {
-        // Already gone.
-      }
-    }, 5_000);
-    await this.#child.status;
-    clearTimeout(timer);
-    await this.#drained;
-  }
-}
-
-function bench(program: string): string {
-  return new URL(program, BENCH_DIRECTORY).href;
-}
-
-/** How long a load client may run. */
-interface LoadOptions {
-  /**
-   * When to kill it, in ms.
-   *
-   * @default {120_000}
-   */
-  limitMs?: number;
-}
-
-/** Runs a load client and parses the JSON line it prints. */
-async function runLoad<Result>(
-  command: string,
-  args: string[],
-  options: LoadOptions = {},
-): Promise<Result | string> {
-  const { limitMs = 120_000 } = options;
-  const output = await new Deno.Command(command, {
-    args,
-    cwd: PROJECT_DIRECTORY,
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: { NO_COLOR: "1" },
-    signal: AbortSignal.timeout(limitMs),
-  }).output().catch((error: unknown) => error);
-  if (output instanceof Error || !(output as Deno.CommandOutput).stdout) {
-    return `Load client failed: ${String(output)}`;
-  }
-  const { stdout, stderr } = output as Deno.CommandOutput;
-  const lines = new TextDecoder().decode(stdout).trim().split("\n");
-  const last = lines.at(-1) ?? "";
-  if (!last.startsWith("{")) {
-    return `Load client printed no result: ${
-      new TextDecoder().decode(stderr).trim().split("\n").at(-1)
-    }`;
-  }
-  return JSON.parse(last) as Result;
-}
-
-function median(values: readonly number[]): number | undefined {
-  if (values.length === 0) return undefined;
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 === 1
-    ? sorted[middle]
-    : (sorted[middle - 1]! + sorted[middle]!) / 2;
-}
-
-function stackOf(server: ServerKind): string {
-  return server === "grpcGo"
-    ? "grpc-go 1.33 (Debian), Go"
-    : server === "grpcJs"
-    ? "grpc-js handlers under Deno"
-    : server === "floor"
-    ? "bare node:http2 under Deno, no gRPC library"
-    : "grpc-stream on grpc-js under Deno";
-}
 
 async function measureStreams(
   settings: LimitSettings,
@@ -519,162 +262,4 @@ export async function measureLimit(
 export function limitHasFailures(report: LimitReport): boolean {
   return report.streams.some((cell) => cell.failures.length > 0) ||
     report.short.some((cell) => !cell.result.ok);
-}
-
-function rate(value: number | undefined): string {
-  return value === undefined ? "failed" : Math.round(value).toLocaleString(
-    "en-US",
-  );
-}
-
-function ratio(a: number | undefined, b: number | undefined): string {
-  return a === undefined || b === undefined || b === 0
-    ? "–"
-    : `${(a / b).toFixed(2)}×`;
-}
-
-function table(header: string[], rows: string[][]): string {
-  return [
-    `| ${header.join(" | ")} |`,
-    `|${header.map((_, i) => i === 0 ? "---" : "--:").join("|")}|`,
-    ...rows.map((row) => `| ${row.join(" | ")} |`),
-  ].join("\n");
-}
-
-/**
- * Renders the section as Markdown tables.
- *
- * @param report The figures.
- * @param settings What was measured.
- * @returns The text.
- */
-export function renderLimit(
-  report: LimitReport,
-  settings: LimitSettings,
-): string {
-  const out: string[] = ["## The limit: grpc-go, side by side", ""];
-  if (report.goMissing !== undefined) {
-    out.push(`Skipped: ${report.goMissing}`);
-    return out.join("\n");
-  }
-  out.push(
-    `Messages/s, the same grpc-go load client against each server, servers taken in turn ` +
-      `round after round (median of ${settings.repeat}).`,
-    "",
-  );
-  const cell = (shape: Shape, server: ServerKind) =>
-    report.streams.find((c) => c.shape === shape && c.server === server);
-  const rows = (["pow", "sum", "sqrt"] as const).map((shape) => {
-    const ours = cell(shape, "ours");
-    const grpcJs = cell(shape, "grpcJs");
-    const grpcGo = cell(shape, "grpcGo");
-    return [
-      `${shape[0]!.toUpperCase()}${shape.slice(1)}, ${
-        ours?.count.toLocaleString("en-US")
-      }`,
-      rate(ours?.medianRate),
-      rate(grpcJs?.medianRate),
-      rate(grpcGo?.medianRate),
-      ratio(ours?.medianRate, grpcGo?.medianRate),
-      ratio(ours?.medianRate, grpcJs?.medianRate),
-    ];
-  });
-  out.push(table([
-    "messages/s",
-    "our server",
-    "plain grpc-js (Deno)",
-    "grpc-go",
-    "ours ÷ grpc-go",
-    "ours ÷ grpc-js",
-  ], rows));
-  const logged = cell("sum", "serveLogged");
-  const quiet = cell("sum", "serveQuiet");
-  out.push(
-    "",
-    table(["Sum through `serve`", "messages/s", "÷ --log none"], [
-      [
-        "--log messages (default)",
-        rate(logged?.medianRate),
-        ratio(
-          logged?.medianRate,
-          quiet?.medianRate,
-        ),
-      ],
-      ["--log none", rate(quiet?.medianRate), "1.00×"],
-    ]),
-  );
-  const floor = cell("sum", "floor");
-  out.push(
-    "",
-    "What Deno's `node:http2` costs for one DATA frame per message: a bare `node:http2` " +
-      "server that takes each frame from its stream handle's `onread` and only adds the " +
-      "numbers. Our server reads the frames from the socket's bytes before nghttp2 instead, " +
-      "which spares it that per-frame cost.",
-    "",
-    table(["Sum", "messages/s", "÷ grpc-go", "our server ÷ this"], [
-      [
-        "bare node:http2 (floor_server.ts)",
-        rate(floor?.medianRate),
-        ratio(floor?.medianRate, cell("sum", "grpcGo")?.medianRate),
-        ratio(cell("sum", "ours")?.medianRate, floor?.medianRate),
-      ],
-    ]),
-  );
-  for (const streamCell of report.streams) {
-    for (const failure of streamCell.failures) {
-      out.push(
-        `- FAILED ${streamCell.shape} → ${
-          SERVER_LABELS[streamCell.server]
-        }: ${failure}`,
-      );
-    }
-  }
-  out.push(
-    "",
-    `Short calls: calls/s (p50 / p99 ms), ${settings.shortSeconds} s per figure, each stack's ` +
-      "own client and server, plus the grpc-go client against our server.",
-    "",
-  );
-  const shortRows: string[][] = [];
-  for (const shape of ["pow", "sum", "sqrt"] as const) {
-    for (const connections of [1, 10]) {
-      for (const inflight of [1, 10, 100]) {
-        const of = (pairing: ShortPairing) =>
-          report.short.find((c) =>
-            c.shape === shape && c.pairing === pairing &&
-            c.connections === connections && c.inflight === inflight
-          )?.result;
-        const show = (result: ShortResult | undefined) =>
-          result === undefined || !result.ok
-            ? `failed${result?.error ? `: ${result.error}` : ""}`
-            : `${rate(result.rate)} (${result.p50Ms.toFixed(1)} / ${
-              result.p99Ms.toFixed(1)
-            })`;
-        const ours = of("ours");
-        const grpcJs = of("grpcJs");
-        const grpcGo = of("grpcGo");
-        shortRows.push([
-          `${
-            shape === "pow" ? "Pow(2)" : shape === "sum" ? "Sum×10" : "Sqrt×10"
-          }, ${inflight} in flight, ${connections} conn.`,
-          show(ours),
-          show(grpcJs),
-          show(grpcGo),
-          show(of("goOnOurs")),
-          ratio(ours?.ok ? ours.rate : undefined, grpcJs?.rate),
-          ratio(ours?.ok ? ours.rate : undefined, grpcGo?.rate),
-        ]);
-      }
-    }
-  }
-  out.push(table([
-    "short calls",
-    "ours → ours",
-    "grpc-js → grpc-js (Deno)",
-    "grpc-go → grpc-go",
-    "grpc-go → ours",
-    "ours ÷ grpc-js",
-    "ours ÷ grpc-go",
-  ], shortRows));
-  return out.join("\n");
 }

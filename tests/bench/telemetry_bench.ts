@@ -17,19 +17,19 @@
  * variant against **before** measured moments apart, under the same load).
  *
  * Run: `deno run --allow-run --allow-net=127.0.0.1 --allow-read --allow-write
- * tests/telemetry_bench.ts [--base COMMIT] [--repeat N] [--quick]`
+ * tests/bench/telemetry_bench.ts [--base COMMIT] [--repeat N] [--quick]`
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import type { ClientResult, ServerAnnouncement } from "./bench/common.ts";
+import type { ClientResult, ServerAnnouncement } from "./common.ts";
 
 type Shape = "pow" | "sum" | "sqrt";
 type Variant = "before" | "off" | "on" | "beforeOn";
 
 const SHAPES: readonly Shape[] = ["pow", "sum", "sqrt"];
 const VARIANTS: readonly Variant[] = ["before", "off", "on", "beforeOn"];
-const HERE = decodeURIComponent(new URL("../", import.meta.url).pathname);
+const HERE = decodeURIComponent(new URL("../../", import.meta.url).pathname);
 const PERMISSIONS = ["--allow-net=127.0.0.1", "--allow-env=GRPC_*"];
 
 const { values } = parseArgs({

@@ -12,7 +12,7 @@
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 import type { AddressInfo } from "node:net";
-import { createClient } from "../mod.ts";
+import { createClient } from "../../mod.ts";
 
 const MIB = 1024 * 1024;
 const SIZES = [1, 4, 16];

@@ -1,0 +1,269 @@
+/**
+ * The processes of the limit section (`limit.ts`): the grpc-go server and load client built
+ * in GOPATH mode against Debian's `golang-google-grpc-dev`, the servers of each stack started
+ * in turn, and a load client run for the JSON line it prints.
+ *
+ * @module
+ */
+import {
+  BENCH_DIRECTORY,
+  PROJECT_DIRECTORY,
+  RUN_PERMISSIONS,
+} from "./processes.ts";
+
+/** Where the Go sources are (a GOPATH of their own). */
+const GO_PATH = new URL("./go/", import.meta.url).pathname;
+const DEBIAN_GOCODE = "/usr/share/gocode";
+const CLI = new URL("../../cli.ts", import.meta.url).href;
+const INSTALL_HINT =
+  "apt-get install golang-go golang-google-grpc-dev (grpc-go in GOPATH mode)";
+
+/** The built Go programs, or why there are none. */
+export type GoPrograms = { server: string; load: string } | { missing: string };
+
+/** One server of the section, and the stack it is. */
+export type ServerKind =
+  | "ours"
+  | "grpcJs"
+  | "grpcGo"
+  | "serveLogged"
+  | "serveQuiet"
+  | "floor";
+
+/** How the tables and the progress name each server. */
+export const SERVER_LABELS: Record<ServerKind, string> = {
+  ours: "our server (startServer)",
+  grpcJs: "plain grpc-js server under Deno",
+  grpcGo: "grpc-go server",
+  serveLogged: "grpc-stream serve (default --log messages)",
+  serveQuiet: "grpc-stream serve --log none",
+  floor:
+    "bare node:http2 Sum server under Deno, frames from onread (floor_server.ts)",
+};
+
+async function run(
+  command: string,
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<{ success: boolean; text: string }> {
+  try {
+    const output = await new Deno.Command(command, {
+      args,
+      env,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const decoder = new TextDecoder();
+    return {
+      success: output.success,
+      text: decoder.decode(output.stdout) + decoder.decode(output.stderr),
+    };
+  } catch (error) {
+    return { success: false, text: String(error) };
+  }
+}
+
+/** Builds the grpc-go server and load client, or says what is missing. */
+export async function buildGoPrograms(): Promise<GoPrograms> {
+  const version = await run("go", ["version"]);
+  if (!version.success) return { missing: `No go command: ${INSTALL_HINT}` };
+  const directory = (await run("mktemp", ["-d"])).text.trim();
+  if (directory === "") return { missing: "mktemp -d failed" };
+  const env = {
+    GOPATH: `${GO_PATH}:${DEBIAN_GOCODE}`,
+    GO111MODULE: "off",
+    GOFLAGS: "",
+  };
+  const programs = {
+    server: `${directory}/streambench-server`,
+    load: `${directory}/streambench-load`,
+  };
+  for (const [name, output] of Object.entries(programs)) {
+    const built = await run(
+      "go",
+      ["build", "-o", output, `streambench/${name}`],
+      env,
+    );
+    if (!built.success) {
+      return {
+        missing: `Building the grpc-go ${name} failed (${INSTALL_HINT}): ${
+          built.text.trim().split("\n").slice(0, 3).join(" ")
+        }`,
+      };
+    }
+  }
+  return programs;
+}
+
+/** A server process of the section. */
+export class Server implements AsyncDisposable {
+  readonly port: number;
+  readonly #child: Deno.ChildProcess;
+  readonly #drained: Promise<unknown>;
+
+  private constructor(
+    child: Deno.ChildProcess,
+    { port, drained }: { port: number; drained: Promise<unknown> },
+  ) {
+    this.#child = child;
+    this.port = port;
+    this.#drained = drained;
+  }
+
+  static async start(kind: ServerKind, go: GoPrograms): Promise<Server> {
+    let command = Deno.execPath();
+    let args: string[];
+    switch (kind) {
+      case "ours":
+        args = ["run", "--quiet", ...RUN_PERMISSIONS, bench("our_server.ts")];
+        break;
+      case "grpcJs":
+        args = [
+          "run",
+          "--quiet",
+          ...RUN_PERMISSIONS,
+          bench("baseline_server.ts"),
+        ];
+        break;
+      case "floor":
+        args = ["run", "--quiet", ...RUN_PERMISSIONS, bench("floor_server.ts")];
+        break;
+      case "grpcGo":
+        if ("missing" in go) throw new Error(go.missing);
+        command = go.server;
+        args = [];
+        break;
+      case "serveLogged":
+      case "serveQuiet":
+        args = [
+          "run",
+          "--quiet",
+          ...RUN_PERMISSIONS,
+          CLI,
+          "serve",
+          "--port",
+          "0",
+          "--grace-period",
+          "0",
+          ...(kind === "serveQuiet" ? ["--log", "none"] : []),
+        ];
+        break;
+    }
+    const child = new Deno.Command(command, {
+      args,
+      cwd: PROJECT_DIRECTORY,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "null",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const reader = child.stdout.pipeThrough(new TextDecoderStream())
+      .getReader();
+    let text = "";
+    const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
+    while (!text.includes("\n")) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      text += value;
+    }
+    clearTimeout(timer);
+    const first = text.split("\n")[0] ?? "";
+    const port = Number(
+      /"port":(\d+)/.exec(first)?.[1] ?? /:(\d+)$/.exec(first)?.[1],
+    );
+    // Read the rest as a terminal would, so a logging server writes to a live reader.
+    const drained = (async () => {
+      while (!(await reader.read()).done) {
+        // Discarded.
+      }
+    })();
+    if (!Number.isInteger(port)) {
+      child.kill("SIGKILL");
+      await child.status;
+      throw new Error(`${SERVER_LABELS[kind]} did not start: ${first}`);
+    }
+    return new Server(child, { port, drained });
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  async [Symbol.asyncDispose](): Promise<void> {
+    await this.#child.stdin.close().catch(() => {});
+    if (this.#child.pid !== undefined) {
+      // `serve` stops on a signal, the others when their stdin ends.
+      try {
+        this.#child.kill("SIGTERM");
+      } catch {
+        // Already gone.
+      }
+    }
+    const timer = setTimeout(() => {
+      try {
+        this.#child.kill("SIGKILL");
+      } catch {
+        // Already gone.
+      }
+    }, 5_000);
+    await this.#child.status;
+    clearTimeout(timer);
+    await this.#drained;
+  }
+}
+
+/** The URL of a benchmark program beside this file. */
+export function bench(program: string): string {
+  return new URL(program, BENCH_DIRECTORY).href;
+}
+
+/** How long a load client may run. */
+interface LoadOptions {
+  /**
+   * When to kill it, in ms.
+   *
+   * @default {120_000}
+   */
+  limitMs?: number;
+}
+
+/** Runs a load client and parses the JSON line it prints. */
+export async function runLoad<Result>(
+  command: string,
+  args: string[],
+  options: LoadOptions = {},
+): Promise<Result | string> {
+  const { limitMs = 120_000 } = options;
+  const output = await new Deno.Command(command, {
+    args,
+    cwd: PROJECT_DIRECTORY,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1" },
+    signal: AbortSignal.timeout(limitMs),
+  }).output().catch((error: unknown) => error);
+  if (output instanceof Error || !(output as Deno.CommandOutput).stdout) {
+    return `Load client failed: ${String(output)}`;
+  }
+  const { stdout, stderr } = output as Deno.CommandOutput;
+  const lines = new TextDecoder().decode(stdout).trim().split("\n");
+  const last = lines.at(-1) ?? "";
+  if (!last.startsWith("{")) {
+    return `Load client printed no result: ${
+      new TextDecoder().decode(stderr).trim().split("\n").at(-1)
+    }`;
+  }
+  return JSON.parse(last) as Result;
+}
+
+/** The stack a server is, as the JSON names it. */
+export function stackOf(server: ServerKind): string {
+  return server === "grpcGo"
+    ? "grpc-go 1.33 (Debian), Go"
+    : server === "grpcJs"
+    ? "grpc-js handlers under Deno"
+    : server === "floor"
+    ? "bare node:http2 under Deno, no gRPC library"
+    : "grpc-stream on grpc-js under Deno";
+}
