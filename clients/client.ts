@@ -16,14 +16,14 @@ import { checkPem, pemBuffer } from "../proto/pem.ts";
 import { parseAddress } from "./address.ts";
 import { streamMethods } from "../proto/definitions.ts";
 import { type CallOptions, prepareCall } from "./call_options.ts";
+import { Channel } from "./channel.ts";
 import {
-  Channel,
   type ChannelTls,
   DEFAULT_BACKOFF_MULTIPLIER,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_INITIAL_BACKOFF_MS,
   DEFAULT_MAX_BACKOFF_MS,
-} from "./channel.ts";
+} from "./channel_options.ts";
 import { DEFAULT_MAX_RECEIVE_MESSAGE_BYTES } from "../proto/envelope.ts";
 import { GrpcError, Status } from "./grpc_error.ts";
 import { GrpcJsChannel } from "./grpc_js_channel.ts";
@@ -31,7 +31,7 @@ import { errorFromStatus, ReplyIterator, writeAll } from "./streams.ts";
 import type { CallStatus, Transport } from "./transport.ts";
 
 export type { CallOptions, MetadataInit } from "./call_options.ts";
-export { DEFAULT_CONNECT_TIMEOUT_MS } from "./channel.ts";
+export { DEFAULT_CONNECT_TIMEOUT_MS } from "./channel_options.ts";
 
 /** Options for {@linkcode StreamClient.pow}. */
 export interface PowOptions extends CallOptions {

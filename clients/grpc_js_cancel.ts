@@ -16,7 +16,7 @@
  *   `CANCELLED: Call cancelled`.
  *
  * Here such a stream is reset as the default transport resets it (`resetWhenQuiet` in
- * `clients/channel.ts`): paused until the server has used up the stream's window (a second
+ * `clients/stream_reset.ts`): paused until the server has used up the stream's window (a second
  * at most; 30 ms for a server that has not answered at all, which is reading the request),
  * then destroyed with an `AbortError`, which sends the reset with nothing before it. A call that ends with `OK`, or that the server ended, is closed as
  * grpc-js closes it.
@@ -32,7 +32,7 @@
 import type http2 from "node:http2";
 import subchannelCallModule from "@grpc/grpc-js/build/src/subchannel-call.js";
 import grpcJsPackage from "@grpc/grpc-js/package.json" with { type: "json" };
-import { resetWhenQuiet } from "./channel.ts";
+import { resetWhenQuiet } from "./stream_reset.ts";
 
 /** The channel option that turns the fix on for a channel's calls. */
 export const CANCEL_RESET_OPTION = "grpc-stream.cancel_reset";
