@@ -37,7 +37,7 @@ const SLOT_CHECK_MS = 10;
  * Where a call stands, from its request to its status:
  * - `requested`: the stream is open, no response headers yet. `early` holds body chunks that
  *   came before them, until the headers say whether the body is gRPC at all: Deno 2.7.5 to
- *   2.9.6 emit "data" before "response" when both arrive in one read (denoland/deno#35947;
+ *   the pinned version emit "data" before "response" when both arrive in one read (denoland/deno#35947;
  *   this can go once a Deno with its fix, denoland/deno#35959, is the oldest supported).
  *   `unsent` says nghttp2 reported the stream's HEADERS frame never sent.
  * - `answered`: the response headers came; messages are read as they arrive.

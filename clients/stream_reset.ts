@@ -42,7 +42,7 @@ export interface ResetOptions {
 
 /**
  * Resets `stream` with `RST_STREAM(CANCEL)` and nothing before it. `stream.close(CANCEL)` in
- * Deno 2.9.6's `node:http2` ends the writable side first, so a server reading a request
+ * The pinned Deno's `node:http2` ends the writable side first, so a server reading a request
  * stream (`Sum`, `Sqrt`) gets an empty DATA frame with END_STREAM, takes it as the end of the
  * request and answers in full; the reset that follows comes too late. Destroying the stream
  * with Node's `AbortError` (which `addAbortSignal` does) takes the path that submits the
@@ -63,7 +63,7 @@ function cancelStream(stream: http2.ClientHttp2Stream): void {
  * grpc-go sends each message in a frame of its own. The nghttp2 inside Deno 2.9 (1.68.0)
  * counts every frame for a stream it no longer has as a "glitch" and ends the whole
  * connection with `GOAWAY(ENHANCE_YOUR_CALM)` when they come too fast (nghttp2/nghttp2#2597;
- * nghttp2 1.69.0 stopped counting them, so this can go once Deno ships it). Deno 2.9.6's
+ * nghttp2 1.69.0 stopped counting them, so this can go once Deno ships it). The pinned Deno's
  * nghttp2 allows a burst of only 1,000 such frames, then 33 a second. The stream is
  * paused instead, so its flow-control window is no longer replenished, and reset once the
  * server has used up the window (nothing can follow the reset then), or after a second at
@@ -72,7 +72,7 @@ function cancelStream(stream: http2.ClientHttp2Stream): void {
  * sends nothing, so its stream is reset after {@linkcode RESET_UNANSWERED_MS} (if no answer
  * turns up meanwhile):
  * a `Sum` server hears of the cancel within tens of milliseconds. (A window that stops
- * moving does not show that the server stopped: Deno 2.9.6 often stops reading a paused
+ * moving does not show that the server stopped: the pinned Deno often stops reading a paused
  * stream's data, so its window stands still while the server's frames queue up unread.)
  * The caller has its status at once; only the server hears of the cancel later. The reset
  * goes out first, with no END_STREAM before it (see `cancelStream`).

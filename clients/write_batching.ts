@@ -2,7 +2,7 @@
  * Write batching for the default transport, at both ends of a call's requests: the frames a
  * call writes in one turn go to its stream as one write ({@linkcode FrameBatch}), and what
  * the HTTP/2 session writes to its socket in one turn goes out as one `writev`
- * ({@linkcode coalesceWrites}). Deno 2.9.6's `node:http2` turns each write into a frame and
+ * ({@linkcode coalesceWrites}). The pinned Deno's `node:http2` turns each write into a frame and
  * each frame into a system call of its own, so an unbatched 10-number `Sum` was four packets.
  *
  * @module
@@ -33,13 +33,13 @@ type BatchState =
 
 /**
  * The request frames of one call, held until the end of the current turn (or until the call
- * half-closes), so the messages written in one turn go to `node:http2` as one write. Deno
- * 2.9.6's `node:http2` frames the first write at once and the ones after it, buffered by the
+ * half-closes), so the messages written in one turn go to `node:http2` as one write. The pinned
+ * Deno's `node:http2` frames the first write at once and the ones after it, buffered by the
  * stream, in a DATA frame of their own, then sends END_STREAM in a third, empty one; one
  * write followed by `end()` goes out as one DATA frame with END_STREAM.
  *
- * While the stream's HEADERS wait (see {@linkcode FrameBatch.hold}), frames wait here: Deno
- * 2.9.6's `node:http2` cannot take back a request it has queued behind the server's stream
+ * While the stream's HEADERS wait (see {@linkcode FrameBatch.hold}), frames wait here: the pinned
+ * Deno's `node:http2` cannot take back a request it has queued behind the server's stream
  * limit, so frames handed to the stream would go out with the HEADERS once a slot frees,
  * even if the call was cancelled meanwhile, and a server takes a `Sum` with END_STREAM as
  * finished. Held here, they are dropped with a cancelled call.
@@ -213,7 +213,7 @@ export class FrameBatch {
 }
 
 /**
- * Sends what the HTTP/2 session writes to `socket` in one turn as one `writev`. Deno 2.9.6's
+ * Sends what the HTTP/2 session writes to `socket` in one turn as one `writev`. The pinned Deno's
  * `node:http2` writes each frame it takes from nghttp2 with a `socket.write` of its own, so a
  * call's HEADERS and its first DATA frame were two system calls and two packets; corked, they
  * go out together, within the same turn (the uncork runs in the same `nextTick` queue).

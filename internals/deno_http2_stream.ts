@@ -1,5 +1,5 @@
 /**
- * What the client reads of a `node:http2` client stream's `state` as Deno 2.9.6 fills it:
+ * What the client reads of a `node:http2` client stream's `state` as the pinned Deno fills it:
  * nghttp2's state of the stream and what is left of its receive window. Node documents
  * `Http2Stream.state`, but Deno's polyfill fills it from its own session, and the client
  * relies on two of its fields to know when a reset is neither early nor lost
@@ -20,7 +20,7 @@ import { missedFastPath } from "./fast_paths.ts";
 const { NGHTTP2_STREAM_STATE_IDLE } = http2.constants;
 
 /** The fields of `Http2Stream.state` the client reads. */
-export interface StreamStateView {
+interface StreamStateView {
   /** nghttp2's state of the stream (`NGHTTP2_STREAM_STATE_*`). */
   readonly state: number;
   /** The bytes the server may still send on the stream before it waits for a window update. */
@@ -34,7 +34,7 @@ export interface StreamStateView {
  * @returns The fields, or `undefined` when the stream is pending or closed (its state is
  * empty then), or when Deno's `state` lacks them (said once).
  */
-export function readStreamState(
+function readStreamState(
   stream: http2.ClientHttp2Stream,
 ): StreamStateView | undefined {
   if (stream.pending || stream.closed || stream.destroyed) return undefined;
@@ -61,13 +61,13 @@ export function readStreamState(
 
 /**
  * Whether `stream`'s HEADERS frame has not been sent yet, so that a reset now would be lost.
- * Deno 2.9.6's `node:http2` sends a request's HEADERS at the next `setImmediate` (or
+ * The pinned Deno's `node:http2` sends a request's HEADERS at the next `setImmediate` (or
  * later, behind the server's stream limit), and until then nghttp2 has no stream for it (its
  * state reads idle); its `rstStream` drops a reset for a stream nghttp2 does not have, and the
  * HEADERS still go out: the server sees a request that never ends (a `Sum` waits for numbers
  * until the connection closes). Node's own `rstStream` cancels the unsent HEADERS instead.
  * Remove once Deno's `submit_rst_stream` (ext/node/ops/http2/session.rs) hands such a reset to
- * nghttp2 (no upstream issue found as of Deno 2.9.6).
+ * nghttp2 (no upstream issue found as of the pinned Deno).
  *
  * @param stream A client stream.
  * @returns Whether its HEADERS wait; `false` for a stream with no id yet (its connection is
