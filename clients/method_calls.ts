@@ -236,19 +236,23 @@ export function callSqrt(
   checkSource(numbers);
   const { headers, deadline, signal, waitForReady } = prepareCall(options);
   return new ReplyIterator<number>(
-    (listener, iterator) => {
-      const call = channel.startCall(streamMethods.sqrt.path, {
+    (listener) =>
+      channel.startCall(streamMethods.sqrt.path, {
         headers,
         deadline,
         waitForReady,
         listener,
-      });
-      writeAll(call, { values: numbers, encode: encodeSqrt }).catch((
-        error: unknown,
-      ) => iterator.fail(error));
-      return call;
+      }),
+    {
+      decode: decodeSqrt,
+      signal,
+      onFinish,
+      write: (call, iterator) => {
+        writeAll(call, { values: numbers, encode: encodeSqrt }).catch((
+          error: unknown,
+        ) => iterator.fail(error));
+      },
     },
-    { decode: decodeSqrt, signal, onFinish },
   );
 }
 
