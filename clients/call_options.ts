@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
+import { toBuffer } from "../proto/bytes.ts";
 import type { RequestHeaders } from "./transport.ts";
 
 /**
@@ -108,8 +108,7 @@ function toHeaders(init: MetadataInit | undefined): RequestHeaders {
           );
         }
         // Unpadded, as gRPC's spec asks senders; receivers accept both.
-        return Buffer.from(item.buffer, item.byteOffset, item.byteLength)
-          .toString("base64").replace(/=+$/, "");
+        return toBuffer(item).toString("base64").replace(/=+$/, "");
       }
       if (typeof item !== "string" || !PRINTABLE_ASCII.test(item)) {
         throw new TypeError(

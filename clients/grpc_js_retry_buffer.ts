@@ -1,5 +1,5 @@
 /**
- * Keeps grpc-js 1.14.7's retry buffer from decoupling a client stream from the network, for
+ * Keeps the pinned grpc-js's retry buffer from decoupling a client stream from the network, for
  * the channels of the grpc-js transport.
  *
  * Until a call is committed (response headers arrive, or its requests outgrow the per-call

@@ -8,13 +8,8 @@ import type { Buffer } from "node:buffer";
 import type { CallListener, CallStatus, TransportCall } from "./transport.ts";
 import { GrpcError, Status } from "./grpc_error.ts";
 
-/**
- * Turns a call's final status into the error the caller sees.
- *
- * @param status A status other than `OK`.
- * @returns The error.
- */
-export function errorFromStatus(status: CallStatus): GrpcError {
+/** Turns a call's final status, other than `OK`, into the error the caller sees. */
+function errorFromStatus(status: CallStatus): GrpcError {
   return new GrpcError(status.code, status.details, {
     trailers: status.trailers,
     ...(status.cause === undefined ? {} : { cause: status.cause }),
@@ -46,6 +41,15 @@ export interface ReplyIteratorOptions<Value> {
    * @default {() => {}}
    */
   onFinish?: () => void;
+  /**
+   * Writes the call's requests once it has started, when the iterator can already cancel
+   * it: an abort or a failure while the requests are written then reaches the call.
+   *
+   * @default {undefined}
+   */
+  write?:
+    | ((call: TransportCall, iterator: ReplyIterator<Value>) => void)
+    | undefined;
 }
 
 function nothing(): void {}
@@ -64,6 +68,9 @@ export class ReplyIterator<Value>
   #decode: (message: Buffer) => Value;
   #signal: AbortSignal | undefined;
   #onFinish: () => void;
+  #write:
+    | ((call: TransportCall, iterator: ReplyIterator<Value>) => void)
+    | undefined;
   #call: TransportCall | undefined;
   #values: Value[] = [];
   #head = 0;
@@ -89,6 +96,7 @@ export class ReplyIterator<Value>
     this.#decode = options.decode;
     this.#signal = options.signal;
     this.#onFinish = options.onFinish ?? nothing;
+    this.#write = options.write;
   }
 
   [Symbol.asyncIterator](): this {
@@ -151,11 +159,15 @@ export class ReplyIterator<Value>
         this.#settle();
       },
     };
+    let call: TransportCall;
     try {
-      this.#call = this.#startCall(listener, this);
+      call = this.#startCall(listener, this);
     } catch (error) {
       this.#end({ error }, false);
+      return;
     }
+    this.#call = call;
+    if (!this.#finished) this.#write?.(call, this);
   }
 
   #onAbort = (): void => {

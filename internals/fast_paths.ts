@@ -20,14 +20,17 @@
  * ended by nghttp2 (`GOAWAY INTERNAL_ERROR`) after a few hundred cancels.
  *
  * Only optimisations are fast paths. The client's reaches are workarounds of bugs, whose
- * public "fallback" is the bug, so the switch leaves them on: the grpc-js prototype patches
- * (`clients/grpc_js_cancel.ts`: a cancel that half-closes first and a GOAWAY for DATA after
- * a reset; `clients/grpc_js_status_order.ts`: messages lost before a non-OK status;
- * `clients/grpc_js_goaway.ts`: a process crash on GOAWAY; `clients/grpc_js_connect_timeout.ts`:
- * no connect timeout at all) and the default transport's reading of `stream.state`
- * (`clients/channel.ts`: Node's public `Http2Stream.state` as Deno fills it, to know when a
- * reset is neither early nor lost). `clients/grpc_js_retry_buffer.ts` only sets a public
- * channel option.
+ * public "fallback" is the bug, so the switch leaves them on, as it always has: the grpc-js
+ * prototype patches (`internals/grpc_js_subchannel_call.ts`, for `clients/grpc_js_cancel.ts`:
+ * a cancel that half-closes first and a GOAWAY for DATA after a reset, and
+ * `clients/grpc_js_status_order.ts`: messages lost before a non-OK status;
+ * `internals/grpc_js_subchannel_connector.ts`, for `clients/grpc_js_goaway.ts`: a process crash
+ * on GOAWAY, and `clients/grpc_js_connect_timeout.ts`: no connect timeout at all) and the
+ * reading of `stream.state` (`internals/deno_http2_stream.ts`, for `clients/stream_reset.ts`:
+ * Node's public `Http2Stream.state` as Deno fills it, to know when a reset is neither early
+ * nor lost). That read is named here ("Deno stream state") so that a Deno without its fields
+ * is said once, switch or no switch; it is not in {@linkcode FAST_PATHS}, the server's paths.
+ * `clients/grpc_js_retry_buffer.ts` only sets a public channel option.
  *
  * @module
  */
@@ -59,9 +62,14 @@ export type FastPath =
   /** `frame_tap.ts`: takes request DATA frames from the socket's bytes before nghttp2. */
   | "frame tap"
   /** `call_starts.ts`: marks the HTTP/2 stream of each Pow and unary Sqrt call started. */
-  | "call starts";
+  | "call starts"
+  /**
+   * `deno_http2_stream.ts`: the client's read of Deno's `Http2Stream.state`, a workaround
+   * that `GRPC_STREAM_FAST_PATHS=off` leaves on (not in {@linkcode FAST_PATHS}).
+   */
+  | "Deno stream state";
 
-/** Every fast path, in the order above. */
+/** Every fast path of the server, in the order above. */
 export const FAST_PATHS: readonly FastPath[] = [
   "reply writer",
   "request reader",
@@ -72,6 +80,9 @@ export const FAST_PATHS: readonly FastPath[] = [
   "frame tap",
   "call starts",
 ];
+
+/** The reads the switch leaves on: a missing field is said even when it is off. */
+const WORKAROUND_READS: ReadonlySet<FastPath> = new Set(["Deno stream state"]);
 
 /** The environment variable that, set to `off`, turns every fast path off. */
 const SWITCH = "GRPC_STREAM_FAST_PATHS";
@@ -135,7 +146,9 @@ export function usedFastPath(path: FastPath): void {
  */
 export function missedFastPath(path: FastPath, missing: string): void {
   // Switched off, the path did not look for its field: the switch has been said already.
-  if (!fastPathsOn() || missed.has(path)) return;
+  if (missed.has(path) || (!WORKAROUND_READS.has(path) && !fastPathsOn())) {
+    return;
+  }
   missed.set(path, missing);
   say(
     `Fast path off: ${path}: ${missing} not found (the private fields of ${PINNED_VERSIONS} it relies on changed); calls go on through the public API`,

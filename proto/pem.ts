@@ -4,6 +4,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { toBuffer } from "./bytes.ts";
 
 /**
  * Checks that `value` is PEM text or its bytes.
@@ -47,7 +48,5 @@ export function checkPem(
  */
 export function pemBuffer(value: unknown, what: string): Buffer {
   const pem = requirePem(value, what);
-  return typeof pem === "string"
-    ? Buffer.from(pem)
-    : Buffer.from(pem.buffer, pem.byteOffset, pem.byteLength);
+  return typeof pem === "string" ? Buffer.from(pem) : toBuffer(pem);
 }

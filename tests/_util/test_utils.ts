@@ -14,7 +14,7 @@ import {
 import {
   GOAWAY_GUARD_OPTION,
   guardGrpcJsSessions,
-} from "../../clients/grpc_js_goaway.ts";
+} from "../../internals/grpc_js_subchannel_connector.ts";
 import {
   streamServices,
   type SumReply,

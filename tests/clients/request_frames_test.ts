@@ -199,10 +199,28 @@ Deno.test("createClient() resets a call that fails in the turn it writes, with n
     }
     return client.sum(numbers(), { signal: controller.signal });
   }
+  function sqrtAbortedAfterTwo(client: StreamClient): Promise<unknown> {
+    const controller = new AbortController();
+    function* numbers(): Generator<number> {
+      yield 1;
+      yield 2;
+      controller.abort();
+      yield 3;
+    }
+    return Array.fromAsync(
+      client.sqrt(numbers(), { signal: controller.signal }),
+    );
+  }
   const cases: [string, (client: StreamClient) => Promise<unknown>][] = [
     ["a bad number after good ones", (client) => client.sum([1, 2, 2.5])],
     ["a bad number first", (client) => client.sum([2.5])],
     ["a signal aborted after two numbers", abortedAfterTwo],
+    [
+      "a sqrt with a bad value after good ones",
+      (client) =>
+        Array.fromAsync(client.sqrt([1, 2, "x" as unknown as number])),
+    ],
+    ["a sqrt whose signal is aborted after two numbers", sqrtAbortedAfterTwo],
   ];
   for (const [name, call] of cases) {
     await t.step(name, async () => {
