@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { createClient } from "../../mod.ts";
 import { goPeerProgram } from "../peers/peers.ts";
 import {
   DenoProcess,
@@ -147,6 +148,12 @@ export interface Outage {
   exitedAt: number;
   /** When the new server printed that it serves. */
   backAt: number;
+  /**
+   * When the new server first answered a call on a connection of its own. On a loaded
+   * machine a fresh server can take a second or more past its first line to answer; every
+   * client, grpc-go's too, waits for that, so the callers are judged from here.
+   */
+  answeringAt: number;
 }
 
 /** How {@linkcode RestartingServer.restart} restarts. */
@@ -212,7 +219,28 @@ export class RestartingServer implements AsyncDisposable {
     const left = stoppedAt + downMs - Date.now();
     if (left > 0) await new Promise((resolve) => setTimeout(resolve, left));
     this.#server = await RestartingServer.#serve(this.port);
-    return { signal, stoppedAt, exitedAt, backAt: Date.now() };
+    const backAt = Date.now();
+    return {
+      signal,
+      stoppedAt,
+      exitedAt,
+      backAt,
+      answeringAt: await this.#answered(),
+    };
+  }
+
+  /** When a call on a new connection of its own (no backoff behind it) is first answered. */
+  async #answered(): Promise<number> {
+    for (let attempt = 0;; attempt++) {
+      using client = createClient(this.address);
+      try {
+        await client.sum([1], { timeout: 500 });
+        return Date.now();
+      } catch (error) {
+        if (attempt === 200) throw error;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
   }
 
   async [Symbol.asyncDispose](): Promise<void> {
@@ -311,7 +339,7 @@ function excuse(
       call.code === "DEADLINE_EXCEEDED" &&
       call.start >= outage.stoppedAt - deadlineMs &&
       call.start + deadlineMs <
-        outage.backAt + BACK_SLACK_MS + backoffSlackMs
+        outage.answeringAt + BACK_SLACK_MS + backoffSlackMs
     ) {
       return "the server was back too late for its deadline";
     }
