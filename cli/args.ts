@@ -24,6 +24,11 @@ export const EXIT_OK = 0;
 export const EXIT_CALL_FAILED = 1;
 /** Exit status of a usage error or a word where a number belongs. */
 export const EXIT_BAD_INPUT = 2;
+/**
+ * Exit status when the reader of stdout goes away (`| head -3`): 128 + SIGPIPE, what a shell
+ * shows for `yes | head -1`, so `set -o pipefail` sees the output was cut short.
+ */
+export const EXIT_READER_GONE = 141;
 
 /** Input the user got wrong, such as a word where a number belongs: exit status 2. */
 export class InputError extends Error {

@@ -321,6 +321,10 @@ Deno.test("cli --help describes the program and every command", async (t) => {
       );
     }
     match(result.stdout.join("\n"), /Exit status: 0 on success, 1 /);
+    match(
+      result.stdout.join("\n"),
+      /141 when the reader of stdout\s+goes away/,
+    );
     deepStrictEqual(result.stderr, []);
   });
 
