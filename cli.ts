@@ -48,6 +48,7 @@ import {
   EXIT_READER_GONE,
   InputError,
   protectNegativeNumbers,
+  shown,
   unprotect,
   UsageError,
 } from "./cli/args.ts";
@@ -119,7 +120,7 @@ async function main(rawArgs: string[]): Promise<number> {
     const name = unprotect(args[commandIndex]!);
     const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
     if (command === undefined) {
-      throw new UsageError(`Unknown command: ${name}`, OVERVIEW_USAGE);
+      throw new UsageError(`Unknown command: ${shown(name)}`, OVERVIEW_USAGE);
     }
     return await command(args.toSpliced(commandIndex, 1));
   } catch (error) {

@@ -13,6 +13,7 @@ import {
   parseInt64,
   parseWholeNumber,
   POW_OPTIONS,
+  shown,
   UsageError,
 } from "./args.ts";
 import { callTimeout, checkServerAddress, clientOptions } from "./connect.ts";
@@ -39,7 +40,7 @@ export async function callPow(args: string[]): Promise<number> {
     throw new UsageError(
       positionals.length === 0
         ? "Missing the base N"
-        : `Unexpected argument: ${positionals[1]}`,
+        : `Unexpected argument: ${shown(positionals[1]!)}`,
       POW_USAGE,
     );
   }
