@@ -28,12 +28,19 @@ import { printHelp, SERVE_HELP, SERVE_USAGE } from "./help.ts";
 import { LineWriter } from "./line_writer.ts";
 import { tracingIsOn } from "./telemetry.ts";
 
-interface ListenPlan {
+/** Where `serve` listens. */
+export interface ListenPlan {
+  /** The host name or address to bind. */
   hostname: string;
+  /** The ports, each serving all three services; 0 picks a free one. */
   ports: number[];
 }
 
-function planListening(
+/**
+ * Where `serve` listens, from `--address`, or `--hostname` and `--port`: with none of them,
+ * 127.0.0.1 on the article's ports.
+ */
+export function planListening(
   values: {
     address?: string[] | undefined;
     hostname?: string | undefined;

@@ -9,6 +9,7 @@ import {
   unusedPort,
 } from "../_util/subprocess.ts";
 import { switchWarnings } from "../_util/fast_paths_switch.ts";
+import { onArticlePorts } from "./_article_ports.ts";
 import {
   POWER_LINES,
   POWERS_OF_TWO,
@@ -656,8 +657,10 @@ Deno.test("cli serve reports a port in use in one line with exit status 1", asyn
 });
 
 Deno.test({
-  name:
+  // The one test of this file on fixed ports; see _article_ports.ts.
+  ...onArticlePorts(
     "cli serve with no flags listens on the article's ports 8081, 8082 and 8083",
+  ),
   async fn() {
     await using server = await startCliServer([], 3);
     deepStrictEqual(server.addresses, [

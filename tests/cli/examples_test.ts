@@ -8,6 +8,7 @@ import {
 } from "../_util/subprocess.ts";
 import { switchWarnings } from "../_util/fast_paths_switch.ts";
 import { POWER_LINES, ROOT_LINES } from "../_util/article_lines.ts";
+import { onArticlePorts } from "./_article_ports.ts";
 
 function example(name: string): string {
   return new URL(`../../examples/${name}`, import.meta.url).href;
@@ -185,7 +186,15 @@ Deno.test("examples reject a bad command line with exit status 2 and their usage
   }
 });
 
-Deno.test("example servers and clients meet on the article's ports by default", async (t) => {
+Deno.test({
+  // The one test of this file on fixed ports; see _article_ports.ts.
+  ...onArticlePorts(
+    "example servers and clients meet on the article's ports by default",
+  ),
+  fn: meetOnArticlePorts,
+});
+
+async function meetOnArticlePorts(t: Deno.TestContext): Promise<void> {
   const pairs: [string, string, string[], number, string][] = [
     [
       "server_stream_server.ts",
@@ -215,4 +224,4 @@ Deno.test("example servers and clients meet on the article's ports by default", 
       },
     });
   }
-});
+}
