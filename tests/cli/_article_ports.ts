@@ -1,8 +1,9 @@
 /**
  * The article's ports 8081, 8082 and 8083 are the only fixed ports of the suite: the two
- * tests that prove the command line and the examples meet there by default run only when all
- * three are free, and say so in their name when not (a `deno task serve` in another terminal
- * holds them). The defaults themselves are checked on every run by tests/cli/defaults_test.ts.
+ * tests of tests/cli/article_ports_test.ts, which prove the command line and the examples
+ * meet there by default, run only when all three are free, and say so in their name when
+ * not (a `deno task serve` in another terminal holds them). The defaults themselves are
+ * checked on every run by tests/cli/defaults_test.ts.
  *
  * @module
  */

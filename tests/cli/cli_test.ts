@@ -9,7 +9,6 @@ import {
   unusedPort,
 } from "../_util/subprocess.ts";
 import { switchWarnings } from "../_util/fast_paths_switch.ts";
-import { onArticlePorts } from "./_article_ports.ts";
 import {
   POWER_LINES,
   POWERS_OF_TWO,
@@ -654,25 +653,4 @@ Deno.test("cli serve reports a port in use in one line with exit status 1", asyn
     ]);
     deepStrictEqual(result.stdout, []);
   }
-});
-
-Deno.test({
-  // The one test of this file on fixed ports; see _article_ports.ts.
-  ...onArticlePorts(
-    "cli serve with no flags listens on the article's ports 8081, 8082 and 8083",
-  ),
-  async fn() {
-    await using server = await startCliServer([], 3);
-    deepStrictEqual(server.addresses, [
-      "127.0.0.1:8081",
-      "127.0.0.1:8082",
-      "127.0.0.1:8083",
-    ]);
-    // The defaults of the calling commands meet the defaults of serve.
-    deepStrictEqual((await cli(["pow", "2"])).stdout, POWERS_OF_TWO);
-    deepStrictEqual((await cli(["sum", "2", "3"])).stdout, ["5"]);
-    deepStrictEqual((await cli(["sqrt", "49"])).stdout, ["7"]);
-    server.process.kill("SIGTERM");
-    strictEqual((await server.process.finished()).code, 0);
-  },
 });

@@ -8,7 +8,6 @@ import {
 } from "../_util/subprocess.ts";
 import { switchWarnings } from "../_util/fast_paths_switch.ts";
 import { POWER_LINES, ROOT_LINES } from "../_util/article_lines.ts";
-import { onArticlePorts } from "./_article_ports.ts";
 
 function example(name: string): string {
   return new URL(`../../examples/${name}`, import.meta.url).href;
@@ -185,43 +184,3 @@ Deno.test("examples reject a bad command line with exit status 2 and their usage
     });
   }
 });
-
-Deno.test({
-  // The one test of this file on fixed ports; see _article_ports.ts.
-  ...onArticlePorts(
-    "example servers and clients meet on the article's ports by default",
-  ),
-  fn: meetOnArticlePorts,
-});
-
-async function meetOnArticlePorts(t: Deno.TestContext): Promise<void> {
-  const pairs: [string, string, string[], number, string][] = [
-    [
-      "server_stream_server.ts",
-      "server_stream_client.ts",
-      [],
-      8082,
-      "server closed",
-    ],
-    ["client_stream_server.ts", "client_stream_client.ts", [], 8081, "sum: 45"],
-    [
-      "bidirectional_stream_server.ts",
-      "bidirectional_stream_client.ts",
-      ["--interval", "0"],
-      8083,
-      "Server Closed",
-    ],
-  ];
-  for (const [serverName, clientName, clientArgs, port, lastLine] of pairs) {
-    await t.step({
-      name: `${serverName} and ${clientName} on ${port}`,
-      async fn() {
-        await using server = await startExampleServer(serverName);
-        deepStrictEqual(server.addresses, [`127.0.0.1:${port}`]);
-        const client = await runExample(clientName, ...clientArgs);
-        strictEqual(client.code, 0, client.stderr.join("\n"));
-        strictEqual(client.stdout.at(-1), lastLine);
-      },
-    });
-  }
-}
