@@ -16,8 +16,9 @@
  * Every command takes `--address HOST:PORT` and `--help`; the calling commands take
  * `--tls` or `--ca FILE` (and `--cert FILE --key FILE` for mutual TLS) to call over TLS.
  * The exit status is 0 on success,
- * 1 when a call fails (printed as `error: CODE_NAME: details`), and 2 on a usage error or a
- * word where a number belongs.
+ * 1 when a call fails (printed as `error: CODE_NAME: details`), 2 on a usage error or a
+ * word where a number belongs, and 141 (as a program ended by SIGPIPE) when the reader of
+ * stdout goes away, after cancelling the call.
  *
  * @example Run the article's three demos against a server on a free port
  * ```sh
@@ -44,9 +45,10 @@ import {
   ALL_OPTIONS,
   EXIT_BAD_INPUT,
   EXIT_CALL_FAILED,
-  EXIT_OK,
+  EXIT_READER_GONE,
   InputError,
   protectNegativeNumbers,
+  shown,
   unprotect,
   UsageError,
 } from "./cli/args.ts";
@@ -68,8 +70,9 @@ const COMMANDS: Readonly<Record<string, (args: string[]) => Promise<number>>> =
 /** Prints one line for a failure, never a stack trace, and picks the exit status. */
 function report(error: unknown): number {
   if (error instanceof Deno.errors.BrokenPipe) {
-    // The reader of stdout went away (e.g. `| head`): nothing is left to tell it.
-    return EXIT_OK;
+    // The reader of stdout went away (e.g. `| head`): the call is cancelled by now, and
+    // nothing is left to tell it.
+    return EXIT_READER_GONE;
   }
   if (error instanceof UsageError) {
     console.error(`error: ${error.message}`);
@@ -117,7 +120,7 @@ async function main(rawArgs: string[]): Promise<number> {
     const name = unprotect(args[commandIndex]!);
     const command = Object.hasOwn(COMMANDS, name) ? COMMANDS[name] : undefined;
     if (command === undefined) {
-      throw new UsageError(`Unknown command: ${name}`, OVERVIEW_USAGE);
+      throw new UsageError(`Unknown command: ${shown(name)}`, OVERVIEW_USAGE);
     }
     return await command(args.toSpliced(commandIndex, 1));
   } catch (error) {

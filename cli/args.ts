@@ -24,6 +24,11 @@ export const EXIT_OK = 0;
 export const EXIT_CALL_FAILED = 1;
 /** Exit status of a usage error or a word where a number belongs. */
 export const EXIT_BAD_INPUT = 2;
+/**
+ * Exit status when the reader of stdout goes away (`| head -3`): 128 + SIGPIPE, what a shell
+ * shows for `yes | head -1`, so `set -o pipefail` sees the output was cut short.
+ */
+export const EXIT_READER_GONE = 141;
 
 /** Input the user got wrong, such as a word where a number belongs: exit status 2. */
 export class InputError extends Error {
@@ -154,6 +159,22 @@ export function parseCommandLine<const Options extends ParseArgsOptionsConfig>(
   };
 }
 
+/** The most characters of a user's word that an error message repeats. */
+const SHOWN_CHARACTERS = 40;
+
+/**
+ * A word of the user's input as an error message shows it: an empty one said to be empty,
+ * a long one (a 3 MB line of stdin) cut to its start and its length.
+ */
+export function shown(text: string): string {
+  if (text === "") return "it is empty";
+  if (text.length <= SHOWN_CHARACTERS) return text;
+  let start = text.slice(0, SHOWN_CHARACTERS);
+  // Not half a surrogate pair.
+  if (/[\uD800-\uDBFF]$/.test(start)) start = start.slice(0, -1);
+  return `${start}… (${text.length} characters)`;
+}
+
 const INTEGER = /^[+-]?\d+$/;
 const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:e[+-]?\d+)?$/i;
 const SPECIAL_NUMBERS = new Set([
@@ -166,21 +187,37 @@ const SPECIAL_NUMBERS = new Set([
 /** Reads an int64 written in decimal; `what` names it in the error. */
 export function parseInt64(text: string, what: string): bigint {
   if (!INTEGER.test(text)) {
-    throw new InputError(`${what} must be an integer: ${text}`);
+    throw new InputError(`${what} must be an integer: ${shown(text)}`);
   }
   const value = BigInt(text);
   if (value < INT64_MIN || value > INT64_MAX) {
-    throw new InputError(`${what} does not fit in int64: ${text}`);
+    throw new InputError(`${what} does not fit in int64: ${shown(text)}`);
   }
   return value;
 }
 
-/** Reads a double, `Infinity` and `NaN` included; `what` names it in the error. */
+/**
+ * Reads a double, `Infinity` and `NaN` included; `what` names it in the error. A decimal
+ * too large for a double (`1e400`) is refused rather than read as `Infinity`.
+ */
 export function parseFloat64(text: string, what: string): number {
-  if (!DECIMAL.test(text) && !SPECIAL_NUMBERS.has(text)) {
-    throw new InputError(`${what} must be a number: ${text}`);
+  if (SPECIAL_NUMBERS.has(text)) return Number(text);
+  if (!DECIMAL.test(text)) {
+    throw new InputError(
+      `${what} must be a decimal number such as 2.25, -1e3 or Infinity: ${
+        shown(text)
+      }`,
+    );
   }
-  return Number(text);
+  const value = Number(text);
+  if (!Number.isFinite(value)) {
+    throw new InputError(
+      `${what} is too large for a double (at most about 1.8e308): ${
+        shown(text)
+      }`,
+    );
+  }
+  return value;
 }
 
 /** The range {@linkcode parseWholeNumber} accepts. */
@@ -209,7 +246,7 @@ export function parseWholeNumber(
   const value = INTEGER.test(text) ? Number(text) : Number.NaN;
   if (!(value >= min && value <= max)) {
     throw new InputError(
-      `${what} must be an integer from ${min} to ${max}: ${text}`,
+      `${what} must be an integer from ${min} to ${max}: ${shown(text)}`,
     );
   }
   return value;
@@ -243,7 +280,9 @@ export function parseDuration(text: string, what: string): number {
     );
   if (!(value >= 1 && value <= MAX_DURATION_MS)) {
     throw new InputError(
-      `${what} must be a duration from 1 ms to ${MAX_DURATION_MS} ms, such as 500, 500ms, 2s or 1m: ${text}`,
+      `${what} must be a duration from 1 ms to ${MAX_DURATION_MS} ms, such as 500, 500ms, 2s or 1m: ${
+        shown(text)
+      }`,
     );
   }
   return value;
@@ -264,7 +303,10 @@ export function asUsageError<Value>(usage: string, parse: () => Value): Value {
 /** Refuses arguments a command does not take. */
 export function rejectPositionals(positionals: string[], usage: string): void {
   if (positionals.length > 0) {
-    throw new UsageError(`Unexpected argument: ${positionals[0]}`, usage);
+    throw new UsageError(
+      `Unexpected argument: ${shown(positionals[0]!)}`,
+      usage,
+    );
   }
 }
 
@@ -289,7 +331,7 @@ export function parseLogChoice(
     return value;
   }
   throw new UsageError(
-    `Log must be messages, calls or none: ${value}`,
+    `Log must be messages, calls or none: ${shown(value)}`,
     usage,
   );
 }

@@ -13,6 +13,7 @@ import {
   parseInt64,
   parseWholeNumber,
   POW_OPTIONS,
+  shown,
   UsageError,
 } from "./args.ts";
 import { callTimeout, checkServerAddress, clientOptions } from "./connect.ts";
@@ -26,6 +27,7 @@ import {
   SUM_USAGE,
 } from "./help.ts";
 import { noteReadingStdin, readFloat64s, readInt64s } from "./stdin.ts";
+import { printLine } from "./stdout.ts";
 
 /** `grpc-stream pow`: prints each power on a line of its own. */
 export async function callPow(args: string[]): Promise<number> {
@@ -38,7 +40,7 @@ export async function callPow(args: string[]): Promise<number> {
     throw new UsageError(
       positionals.length === 0
         ? "Missing the base N"
-        : `Unexpected argument: ${positionals[1]}`,
+        : `Unexpected argument: ${shown(positionals[1]!)}`,
       POW_USAGE,
     );
   }
@@ -63,7 +65,7 @@ export async function callPow(args: string[]): Promise<number> {
     ...timeout,
     ...(count === undefined ? {} : { count }),
   });
-  for await (const power of powers) console.log(power.toString());
+  for await (const power of powers) printLine(power.toString());
   return EXIT_OK;
 }
 
@@ -88,7 +90,7 @@ export async function callSum(args: string[]): Promise<number> {
     ? numbersFromArgs
     : readInt64s(Deno.stdin.readable);
   using client = createClient(address, options);
-  console.log((await client.sum(numbers, timeout)).toString());
+  printLine((await client.sum(numbers, timeout)).toString());
   return EXIT_OK;
 }
 
@@ -116,7 +118,7 @@ export async function callSqrt(args: string[]): Promise<number> {
   for await (
     const root of client.sqrt(stdin?.numbers ?? numbersFromArgs, timeout)
   ) {
-    console.log(formatRoot(root));
+    printLine(formatRoot(root));
   }
   const badInput = stdin?.badInput();
   if (badInput !== undefined) throw badInput;

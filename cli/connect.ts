@@ -9,7 +9,13 @@ import {
   parseAddress,
   type ServerTlsOptions,
 } from "../mod.ts";
-import { asUsageError, InputError, parseDuration, UsageError } from "./args.ts";
+import {
+  asUsageError,
+  InputError,
+  parseDuration,
+  shown,
+  UsageError,
+} from "./args.ts";
 
 /** Splits `host:port` or `[v6]:port` as the client does; another form is a usage error. */
 export function splitAddress(address: string, usage: string): Address {
@@ -17,7 +23,7 @@ export function splitAddress(address: string, usage: string): Address {
     return parseAddress(address);
   } catch (error) {
     if (!(error instanceof TypeError)) throw error;
-    throw new UsageError(`Address must be HOST:PORT: ${address}`, usage);
+    throw new UsageError(`Address must be HOST:PORT: ${shown(address)}`, usage);
   }
 }
 
@@ -71,6 +77,39 @@ async function readPemFile(
     }
     throw error;
   }
+}
+
+/** What a PEM file named on the command line must hold, by the option that names it. */
+const PEM_CONTENTS = {
+  certificate: {
+    block: /^-----BEGIN CERTIFICATE-----$/m,
+    missing: "No certificate in",
+    example: "-----BEGIN CERTIFICATE-----",
+  },
+  key: {
+    block: /^-----BEGIN (?:[A-Z]+ )*PRIVATE KEY-----$/m,
+    missing: "No private key in",
+    example: "-----BEGIN PRIVATE KEY-----",
+  },
+} as const;
+
+/**
+ * Reads a PEM file and checks it holds a certificate (`--ca`, `--cert`, `--client-ca`) or a
+ * private key (`--key`): a key given to `--ca` would otherwise fail only at the handshake, as
+ * `unable to verify the first certificate`.
+ */
+async function readPemOption(
+  path: string,
+  option: "ca" | "cert" | "key" | "client-ca",
+): Promise<string> {
+  const pem = await readPemFile(path, option);
+  const contents = PEM_CONTENTS[option === "key" ? "key" : "certificate"];
+  if (!contents.block.test(pem)) {
+    throw new InputError(
+      `${contents.missing} ${path}: --${option} takes a PEM file with ${contents.example}`,
+    );
+  }
+  return pem;
 }
 
 /** The calling commands' options for one call: `--timeout`, as a call's `timeout`. */
@@ -133,10 +172,10 @@ async function tlsOptions(
     tls: {
       ...(values.ca === undefined
         ? {}
-        : { ca: await readPemFile(values.ca, "ca") }),
+        : { ca: await readPemOption(values.ca, "ca") }),
       ...(values.cert === undefined ? {} : {
-        cert: await readPemFile(values.cert, "cert"),
-        key: await readPemFile(values.key!, "key"),
+        cert: await readPemOption(values.cert, "cert"),
+        key: await readPemOption(values.key!, "key"),
       }),
       ...(values["server-name"] === undefined
         ? {}
@@ -164,10 +203,10 @@ export async function serverTlsOptions(
     return undefined;
   }
   return {
-    cert: await readPemFile(values.cert, "cert"),
-    key: await readPemFile(values.key!, "key"),
+    cert: await readPemOption(values.cert, "cert"),
+    key: await readPemOption(values.key!, "key"),
     ...(values["client-ca"] === undefined
       ? {}
-      : { ca: await readPemFile(values["client-ca"], "client-ca") }),
+      : { ca: await readPemOption(values["client-ca"], "client-ca") }),
   };
 }

@@ -23,6 +23,7 @@ import {
 } from "./args.ts";
 import { checkServerAddress, clientOptions } from "./connect.ts";
 import { DEMO_HELP, DEMO_USAGE, printHelp } from "./help.ts";
+import { printLine } from "./stdout.ts";
 
 /** The demo's server log, marked so its lines stand apart from the clients'. */
 function prefixedLogger(prefix: string): ServerLogger {
@@ -52,21 +53,21 @@ async function runDemos(
   client: StreamClient,
   interval: number,
 ): Promise<void> {
-  console.log("\n--- Server streaming: Pow(2) streams the powers of 2 ---");
-  for await (const power of client.pow(2)) console.log(`Recv data:${power}`);
-  console.log("server closed");
+  printLine("\n--- Server streaming: Pow(2) streams the powers of 2 ---");
+  for await (const power of client.pow(2)) printLine(`Recv data:${power}`);
+  printLine("server closed");
 
-  console.log("\n--- Client streaming: Sum(0 … 9) streams ten numbers ---");
+  printLine("\n--- Client streaming: Sum(0 … 9) streams ten numbers ---");
   const total = await client.sum([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
-  console.log(`sum: ${total}`);
+  printLine(`sum: ${total}`);
 
-  console.log(
+  printLine(
     `\n--- Bidirectional streaming: Sqrt(0 … 9), one number every ${interval} ms ---`,
   );
   for await (const root of client.sqrt(zeroToNine(interval))) {
-    console.log(`Recv Data:${root}`);
+    printLine(`Recv Data:${root}`);
   }
-  console.log("Server Closed");
+  printLine("Server Closed");
 }
 
 /** `grpc-stream demo`: runs the three demos and returns the exit status. */
@@ -103,7 +104,7 @@ export async function demo(args: string[]): Promise<number> {
     gracePeriod: DEMO_GRACE_PERIOD_MS,
     logger: prefixedLogger("[server] "),
   });
-  console.log(`Serving gRPC on ${server.addresses[0]}`);
+  printLine(`Serving gRPC on ${server.addresses[0]}`);
   using client = createClient(server.addresses[0]!);
   await runDemos(client, interval);
   return EXIT_OK;

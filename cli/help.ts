@@ -37,7 +37,8 @@ Options:
   -h, --help           Show this help, or a command's help: ${PROGRAM} <command> --help
 
 Exit status: 0 on success, 1 when a call fails (error: CODE_NAME: details),
-2 on a usage error or a word where a number belongs.
+2 on a usage error or a word where a number belongs, 141 when the reader of stdout
+goes away (| head), after cancelling the call.
 
 Run it with: ${RUN_WITH} <command>
 `;

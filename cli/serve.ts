@@ -28,12 +28,19 @@ import { printHelp, SERVE_HELP, SERVE_USAGE } from "./help.ts";
 import { LineWriter } from "./line_writer.ts";
 import { tracingIsOn } from "./telemetry.ts";
 
-interface ListenPlan {
+/** Where `serve` listens. */
+export interface ListenPlan {
+  /** The host name or address to bind. */
   hostname: string;
+  /** The ports, each serving all three services; 0 picks a free one. */
   ports: number[];
 }
 
-function planListening(
+/**
+ * Where `serve` listens, from `--address`, or `--hostname` and `--port`: with none of them,
+ * 127.0.0.1 on the article's ports.
+ */
+export function planListening(
   values: {
     address?: string[] | undefined;
     hostname?: string | undefined;
@@ -60,7 +67,10 @@ function planListening(
     }
     return {
       hostname,
-      ports: addresses.map((address) => address.port),
+      ports: refuseRepeatedPorts(
+        addresses.map((address) => address.port),
+        usage,
+      ),
     };
   }
   const hostname = values.hostname ?? "127.0.0.1";
@@ -72,7 +82,64 @@ function planListening(
     : values.port.flatMap((list) => list.split(",")).map((port) =>
       parsePort(port.trim(), usage)
     );
-  return { hostname, ports };
+  return { hostname, ports: refuseRepeatedPorts(ports, usage) };
+}
+
+/** A port named twice would be bound once and reported twice: a usage error. Port 0 may repeat. */
+function refuseRepeatedPorts(ports: number[], usage: string): number[] {
+  const repeated = ports.find((port, index) =>
+    port !== 0 && ports.indexOf(port) !== index
+  );
+  if (repeated !== undefined) {
+    throw new UsageError(`Port given twice: ${repeated}`, usage);
+  }
+  return ports;
+}
+
+/**
+ * Fails with one plain line when a port is taken, before grpc-js tries it: grpc-js logs its
+ * own line for a failed bind (`E No address added out of total 1 resolved`) on top of the
+ * error it calls back with. A port taken between this check and the bind still gets the
+ * error, worded by {@linkcode listenError}.
+ */
+function checkPortsFree({ hostname, ports }: ListenPlan): void {
+  for (const port of ports) {
+    const host = hostPort(hostname, port);
+    // Without the permission Deno.listen would prompt at a terminal; the server says which
+    // permission is missing instead.
+    if (port === 0) continue;
+    if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") {
+      return;
+    }
+    try {
+      Deno.listen({ hostname, port }).close();
+    } catch (error) {
+      if (error instanceof Deno.errors.AddrInUse) {
+        throw new Error(
+          `Cannot listen on ${
+            hostPort(hostname, port)
+          }: address already in use`,
+        );
+      }
+      // Anything else (no permission, an address not of this host) is the server's to report.
+      return;
+    }
+  }
+}
+
+function hostPort(hostname: string, port: number): string {
+  return hostname.includes(":")
+    ? `[${hostname}]:${port}`
+    : `${hostname}:${port}`;
+}
+
+/** The server's failure to listen, with grpc-js's account of a port in use put plainly. */
+function listenError(error: unknown): unknown {
+  if (!(error instanceof Error)) return error;
+  const inUse = /^(Cannot listen on \S+): .*EADDRINUSE/s.exec(error.message);
+  return inUse === null
+    ? error
+    : new Error(`${inUse[1]}: address already in use`, { cause: error });
 }
 
 /** `grpc-stream serve`: serves until a signal, then stops gracefully. */
@@ -137,6 +204,7 @@ export async function serve(args: string[]): Promise<number> {
   // Listen for signals before binding, so a signal that arrives while the ports are being
   // bound still shuts the server down gracefully.
   using shutdown = listenForShutdown();
+  checkPortsFree({ hostname, ports });
   const server = await startServer({
     hostname,
     port: ports,
@@ -147,6 +215,8 @@ export async function serve(args: string[]): Promise<number> {
     logMessages: log === "messages",
     ...(maxPowCount === undefined ? {} : { maxPowCount }),
     ...(tls === undefined ? {} : { tls }),
+  }).catch((error) => {
+    throw listenError(error);
   });
   for (const address of server.addresses) {
     out.line(`Serving gRPC on ${address}`);

@@ -188,6 +188,34 @@ Deno.test("cli TLS options are checked before anything runs", async (t) => {
     match(result.stderr[0]!, /^error: File of --ca not found: /);
   });
 
+  await t.step(
+    "--ca given a key: exit 2, no certificate in the file",
+    async () => {
+      const result = await call(
+        ["pow", "2", "--ca", files.serverKey, "--address", "127.0.0.1:1"],
+        directory.path,
+      );
+      strictEqual(result.code, 2, result.stderr.join("\n"));
+      deepStrictEqual(result.stderr, [
+        `error: No certificate in ${files.serverKey}: --ca takes a PEM file with -----BEGIN CERTIFICATE-----`,
+      ]);
+    },
+  );
+
+  await t.step(
+    "serve --key given a certificate: exit 2, no private key in the file",
+    async () => {
+      const result = await call(
+        ["serve", "--port", "0", "--cert", files.serverCert, "--key", files.ca],
+        directory.path,
+      );
+      strictEqual(result.code, 2, result.stderr.join("\n"));
+      deepStrictEqual(result.stderr, [
+        `error: No private key in ${files.ca}: --key takes a PEM file with -----BEGIN PRIVATE KEY-----`,
+      ]);
+    },
+  );
+
   await t.step("no read permission: exit 1, naming the flag", async () => {
     const result = await call(["sum", "1", "--ca", files.ca], "/dev/null");
     strictEqual(result.code, 1);

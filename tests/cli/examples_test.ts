@@ -184,35 +184,3 @@ Deno.test("examples reject a bad command line with exit status 2 and their usage
     });
   }
 });
-
-Deno.test("example servers and clients meet on the article's ports by default", async (t) => {
-  const pairs: [string, string, string[], number, string][] = [
-    [
-      "server_stream_server.ts",
-      "server_stream_client.ts",
-      [],
-      8082,
-      "server closed",
-    ],
-    ["client_stream_server.ts", "client_stream_client.ts", [], 8081, "sum: 45"],
-    [
-      "bidirectional_stream_server.ts",
-      "bidirectional_stream_client.ts",
-      ["--interval", "0"],
-      8083,
-      "Server Closed",
-    ],
-  ];
-  for (const [serverName, clientName, clientArgs, port, lastLine] of pairs) {
-    await t.step({
-      name: `${serverName} and ${clientName} on ${port}`,
-      async fn() {
-        await using server = await startExampleServer(serverName);
-        deepStrictEqual(server.addresses, [`127.0.0.1:${port}`]);
-        const client = await runExample(clientName, ...clientArgs);
-        strictEqual(client.code, 0, client.stderr.join("\n"));
-        strictEqual(client.stdout.at(-1), lastLine);
-      },
-    });
-  }
-});
