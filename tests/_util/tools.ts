@@ -1,15 +1,16 @@
 /**
  * Independent gRPC implementations for the interop tests: `buf` (Go's gRPC and TLS, from the
- * npm package `@bufbuild/buf` pinned in deno.json) and grpc-js under Node (OpenSSL's TLS),
+ * npm package `@bufbuild/buf` pinned in deno.json's `buf` task) and grpc-js under Node (OpenSSL's TLS),
  * installed from npm into a temporary directory. Neither needs anything but Deno, `node`,
  * and the npm registry (or Deno's cache of it).
  *
  * @module
  */
+import denoConfig from "../../deno.json" with { type: "json" };
 import { DenoProcess, type Finished } from "./subprocess.ts";
 import { type TempDirectory, tempDirectory } from "./certificates.ts";
 
-/** The checkout, whose deno.json and lockfile pin the version of buf. */
+/** The checkout, whose deno.json pins the version of buf. */
 export const ROOT: string = decodeURIComponent(
   new URL("../../", import.meta.url).pathname,
 );
@@ -17,14 +18,11 @@ export const ROOT: string = decodeURIComponent(
 /** The checkout's `proto/` directory. */
 export const PROTO_DIR: string = `${ROOT}proto`;
 
-/** `deno` arguments that run buf, the way `deno task buf` does. */
-const BUF = [
-  "run",
-  "--allow-read",
-  "--allow-env",
-  "--allow-run",
-  "npm:@bufbuild/buf",
-];
+/**
+ * `deno` arguments that run buf, those of `deno task buf` itself: buf stays out of the
+ * lockfile (`--no-lock`), so that a user's first run does not download it.
+ */
+const BUF: string[] = denoConfig.tasks.buf.split(" ").slice(1);
 
 /**
  * Starts `buf` with `args` in the checkout.
