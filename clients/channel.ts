@@ -17,7 +17,7 @@ import { Buffer } from "node:buffer";
 import process from "node:process";
 import { addAbortSignal } from "node:stream";
 import denoConfig from "../deno.json" with { type: "json" };
-import { deferCloseAfterGoaway } from "../workarounds/deno_goaway_close.ts";
+import { deferCloseAfterGoaway } from "../internals/deno_goaway_close.ts";
 import { GrpcError, Status, type Trailers } from "./grpc_error.ts";
 import {
   type CallRecorder,

@@ -2,7 +2,7 @@
  * What the server does to every HTTP/2 session grpc-js opens, beyond what grpc-js does:
  *
  * - Keeps a client's GOAWAY from aborting the server's process under Deno: the close that
- *   follows a GOAWAY is deferred (see `workarounds/deno_goaway_close.ts` for why). Without it, any
+ *   follows a GOAWAY is deferred (see `internals/deno_goaway_close.ts` for why). Without it, any
  *   client that closes its connection politely could bring the server down.
  * - Closes a connection that has not finished the HTTP/2 handshake (the client's preface and
  *   SETTINGS) within the handshake timeout, so half-open connections cannot pile up.
@@ -28,7 +28,7 @@
  */
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
-import { deferCloseAfterGoaway } from "../workarounds/deno_goaway_close.ts";
+import { deferCloseAfterGoaway } from "../internals/deno_goaway_close.ts";
 import { missedFastPath, usedFastPath } from "../internals/fast_paths.ts";
 import { tapSession } from "./frame_tap.ts";
 import { answeredResets, resetTaken } from "./honest_resets.ts";

@@ -13,7 +13,7 @@ import {
   encodeSqrtReply,
 } from "../proto/codec.ts";
 import { INT64_MAX, INT64_MIN } from "../proto/limits.ts";
-import "../workarounds/deno_http2_constants.ts";
+import "../internals/deno_http2_constants.ts";
 import { markStarted } from "./call_starts.ts";
 import { ReplyWriter } from "./reply_writer.ts";
 import { type MessageSpan, openRequestReader } from "./request_reader.ts";

@@ -17,7 +17,6 @@ const SHIPPED = [
   "services/",
   "proto/",
   "internals/",
-  "workarounds/",
 ];
 
 /** The entry points a user imports. */
