@@ -31,7 +31,7 @@ import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import { setImmediate } from "node:timers";
-import type { CallRecorder } from "../proto/telemetry.ts";
+import type { CallRecorder } from "../telemetry/call_recorder.ts";
 import { serverCallRecorder } from "./telemetry.ts";
 import {
   fastPathsOn,

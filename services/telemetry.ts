@@ -1,7 +1,7 @@
 /**
  * The server side of the module's OpenTelemetry: a SERVER span per call, a child of the trace
  * context the client sent in its metadata (`traceparent`, `tracestate`: ours, grpc-js, Go and
- * any W3C-propagating client), and the `rpc.server.*` metrics. See `proto/telemetry.ts`.
+ * any W3C-propagating client), and the `rpc.server.*` metrics. See `telemetry/`.
  *
  * Each handler runs with its call's span active, and the event listeners it registers on the
  * call run with it too, so that its log lines (through a logger such as `console`, which Deno
@@ -23,15 +23,16 @@ import {
   type TextMapGetter,
 } from "@opentelemetry/api";
 import {
-  ATTRIBUTES,
   type CallRecorder,
+  startCallRecorder,
+} from "../telemetry/call_recorder.ts";
+import {
+  ATTRIBUTES,
   parseMethodPath,
   type RpcMethod,
   splitHostPort,
-  startCallRecorder,
-  STATUS_CANCELLED,
-  STATUS_DEADLINE_EXCEEDED,
-} from "../proto/telemetry.ts";
+} from "../telemetry/conventions.ts";
+import { Status } from "../proto/status.ts";
 import {
   fastPathsOn,
   missedFastPath,
@@ -203,9 +204,9 @@ function startServerCall(
   };
   call.once("cancelled", () => {
     if (deadlinePassed(call)) {
-      recorder.end(STATUS_DEADLINE_EXCEEDED, "Deadline exceeded");
+      recorder.end(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
     } else {
-      recorder.end(STATUS_CANCELLED, "Cancelled by the client");
+      recorder.end(Status.CANCELLED, "Cancelled by the client");
     }
   });
   return recorder;
