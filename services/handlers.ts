@@ -7,10 +7,11 @@
 import * as grpc from "@grpc/grpc-js";
 import { setImmediate } from "node:timers";
 import {
-  decodeSqrtRequest,
-  decodeSumRequest,
   encodePowReply,
   encodeSqrtReply,
+  readSmallSumNumber,
+  readSqrtNumber,
+  readSumNumber,
 } from "../proto/codec.ts";
 import { INT64_MAX, INT64_MIN } from "../proto/limits.ts";
 import "../internals/deno_http2_constants.ts";
@@ -96,53 +97,12 @@ function describe(cause: unknown): string {
 /** Where the float part of a `Sum` joins the bigint total: well below 2^53. */
 const SMALL_TOTAL_LIMIT = 2 ** 52;
 
-/**
- * Reads a `ClientStreamReq` that is field 1 as a varint of at most 4 bytes (0 to 2^28-1), the
- * shape of nearly every number a `Sum` adds, without a bigint; the empty message is 0.
- * Returns -1 for any other shape, which the full decoder then reads.
- */
-function smallInt64Field1(span: Readonly<MessageSpan>): number {
-  const { bytes, start, end } = span;
-  const length = end - start;
-  if (length === 0) return 0;
-  if (length > 5 || bytes[start] !== 0x08) return -1;
-  let value = 0;
-  let shift = 0;
-  for (let offset = start + 1; offset < end; offset++) {
-    const byte = bytes[offset]!;
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-    if (byte < 0x80) return offset === end - 1 ? value : -1;
-  }
-  return -1;
-}
-
-/** The bytes of one double, little-endian, to read through `SCRATCH_DOUBLE`. */
-const SCRATCH_BYTES = new Uint8Array(8);
-const SCRATCH_DOUBLE = new Float64Array(SCRATCH_BYTES.buffer);
-SCRATCH_DOUBLE[0] = 1;
-/** Whether this platform stores doubles little-endian, as protobuf sends them. */
-const LITTLE_ENDIAN = SCRATCH_BYTES[7] === 0x3f;
-
-/** Reads an `AllStreamReq`: the common shape (tag 0x09 and 8 bytes) at once, else decoded. */
-function doubleField1(span: Readonly<MessageSpan>): number {
-  const { bytes, start, end } = span;
-  if (end === start) return 0;
-  if (LITTLE_ENDIAN && end - start === 9 && bytes[start] === 0x09) {
-    for (let index = 0; index < 8; index++) {
-      SCRATCH_BYTES[index] = bytes[start + 1 + index]!;
-    }
-    return SCRATCH_DOUBLE[0]!;
-  }
-  return decodeRequest(decodeSqrtRequest, span).number;
-}
-
 function decodeRequest<Request>(
-  decode: (bytes: Uint8Array) => Request,
+  decode: (span: Readonly<MessageSpan>) => Request,
   span: Readonly<MessageSpan>,
 ): Request {
   try {
-    return decode(span.bytes.subarray(span.start, span.end));
+    return decode(span);
   } catch (cause) {
     throw new RequestError(
       `Request message does not decode: ${
@@ -364,9 +324,9 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       message(span): void {
         if (finished) return;
         try {
-          const small = smallInt64Field1(span);
+          const small = readSmallSumNumber(span);
           if (small < 0) {
-            add(decodeRequest(decodeSumRequest, span).number);
+            add(decodeRequest(readSumNumber, span));
             return;
           }
           messageLogger?.info(`Recved ${small}`);
@@ -463,7 +423,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       message(span): void {
         if (finished) return;
         try {
-          answer(doubleField1(span));
+          answer(decodeRequest(readSqrtNumber, span));
         } catch (cause) {
           markFinished();
           replies.fail(requestFailure("Sqrt", cause));
