@@ -100,6 +100,45 @@ export function tooLargeToSend(size: number, maxBytes: number): EnvelopeFault {
 }
 
 /**
+ * The fault of a message compressed with an encoding the receiver cannot decompress, in
+ * grpc-js's words.
+ *
+ * @param encoding The stream's `grpc-encoding`.
+ * @returns The fault: `UNIMPLEMENTED`.
+ */
+export function unsupportedEncoding(encoding: string): EnvelopeFault {
+  return {
+    code: Status.UNIMPLEMENTED,
+    details:
+      `Received message compressed with unsupported encoding "${encoding}"`,
+  };
+}
+
+/**
+ * The fault of a compressed message larger than the receive limit once decompressed, in
+ * grpc-js's words.
+ *
+ * @param maxBytes The limit.
+ * @returns The fault: `RESOURCE_EXHAUSTED`.
+ */
+export function decompressesTooLarge(maxBytes: number): EnvelopeFault {
+  return {
+    code: Status.RESOURCE_EXHAUSTED,
+    details:
+      `Received message that decompresses to a size larger than ${maxBytes}`,
+  };
+}
+
+/**
+ * The fault of a compressed message whose bytes do not decompress, in grpc-js's words.
+ *
+ * @returns The fault: `INTERNAL`.
+ */
+export function notDecompressed(): EnvelopeFault {
+  return { code: Status.INTERNAL, details: "Failed to decompress message" };
+}
+
+/**
  * Writes a plain (uncompressed) message's prefix into `target` at `offset`.
  *
  * @param target Where the prefix goes; the message itself follows it.

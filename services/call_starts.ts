@@ -10,21 +10,17 @@
  * closes unmarked is reported with how it ended. `Sum` and the bidirectional `Sqrt` need no
  * watching: grpc-js starts their handlers at the HEADERS.
  *
- * The mark reaches the grpc-js call's HTTP/2 stream as the reply writer does; when that reach
+ * The mark reaches the grpc-js call's HTTP/2 stream as the reply writer does
+ * (`internals/grpc_js_server_call.ts`); when that reach
  * is gone (a grpc-js that keeps the stream elsewhere), the fallback is said once and no call is
  * reported, since a started call could not be told from one that never started.
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
-import {
-  fastPathsOn,
-  missedFastPath,
-  usedFastPath,
-} from "../internals/fast_paths.ts";
-import { http2StreamOf } from "./reply_writer.ts";
+import { callStreamOf } from "../internals/grpc_js_server_call.ts";
+import { statusName } from "../proto/status.ts";
 
 /** The methods whose handlers grpc-js runs only once the request has arrived, by path. */
 const WATCHED: ReadonlyMap<string, string> = new Map([
@@ -64,13 +60,11 @@ let marksLost = false;
  * @param call A grpc-js server call, from inside its handler.
  */
 export function markStarted(call: object): void {
-  const stream = fastPathsOn() ? http2StreamOf(call) : undefined;
+  const stream = callStreamOf(call, "call starts");
   if (stream === undefined) {
     marksLost = true;
-    missedFastPath("call starts", "grpc-js call.stream");
     return;
   }
-  usedFastPath("call starts");
   started.add(stream);
 }
 
@@ -88,14 +82,12 @@ function sentStatus(
     } catch {
       // grpc-js percent-encodes the message; one it did not is shown as sent.
     }
-    return { code: statusName(Number(code)), details };
+    return {
+      code: statusName(Number(code)) ?? `status ${code}`,
+      details,
+    };
   }
   return undefined;
-}
-
-/** `UNIMPLEMENTED` for 12: grpc-js's status enum maps numbers back to names. */
-function statusName(code: number): string {
-  return grpc.status[code] ?? `status ${code}`;
 }
 
 const RST_NAMES = [

@@ -166,13 +166,15 @@ export function tapSession(
   options: TapOptions = {},
 ): boolean {
   const resets = options.resets;
-  const socket = (fastPathsOn() ? session.socket : undefined) as unknown as {
-    prependListener?: (
-      event: "data",
-      listener: (bytes: Uint8Array) => void,
-    ) => unknown;
-    readableLength?: unknown;
-  } | undefined;
+  // Deno's `node:http2` feeds nghttp2 from the socket's 'data' event: a listener put before
+  // its own sees each read first.
+  const socket = fastPathsOn()
+    ? session.socket as
+      & Partial<Pick<typeof session.socket, "prependListener">>
+      & {
+        readonly readableLength?: unknown;
+      }
+    : undefined;
   if (typeof socket?.prependListener !== "function") {
     missedFastPath("frame tap", "the session socket's prependListener");
     return false;

@@ -29,7 +29,7 @@
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
 import { deferCloseAfterGoaway } from "../internals/deno_goaway_close.ts";
-import { missedFastPath, usedFastPath } from "../internals/fast_paths.ts";
+import { http2ServersOf } from "../internals/grpc_js_server.ts";
 import { tapSession } from "./frame_tap.ts";
 import { answeredResets, resetTaken } from "./honest_resets.ts";
 import {
@@ -134,17 +134,11 @@ export function guardSessions(
   // Left on by GRPC_STREAM_FAST_PATHS=off: this reach is the only door to the sessions for
   // workarounds with no public fallback (the GOAWAY close, the handshake timeout, the reset
   // budget); the fast path behind it, the frame tap, turns off on its own.
-  const http2Servers = (server as { http2Servers?: unknown }).http2Servers;
-  if (!(http2Servers instanceof Map)) {
-    missedFastPath("session guard", "grpc-js server.http2Servers");
-    return false;
-  }
-  usedFastPath("session guard");
+  const http2Servers = http2ServersOf(server);
+  if (http2Servers === undefined) return false;
   const handshakeTimeout = options.handshakeTimeout ?? 10_000;
   const { unstartedCall } = options;
-  for (
-    const http2Server of http2Servers.keys() as Iterable<http2.Http2Server>
-  ) {
+  for (const { server: http2Server } of http2Servers) {
     if (guarded.has(http2Server)) continue;
     guarded.add(http2Server);
     http2Server.on("session", (session: http2.ServerHttp2Session) => {

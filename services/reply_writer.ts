@@ -34,10 +34,10 @@ import { setImmediate } from "node:timers";
 import type { CallRecorder } from "../telemetry/call_recorder.ts";
 import { serverCallRecorder } from "./telemetry.ts";
 import {
-  fastPathsOn,
-  missedFastPath,
-  usedFastPath,
-} from "../internals/fast_paths.ts";
+  type CallStream,
+  callStreamOf,
+  sendLimitOf,
+} from "../internals/grpc_js_server_call.ts";
 import {
   PREFIX_BYTES,
   tooLargeToSend,
@@ -53,17 +53,6 @@ export type WritableCall =
 interface RawSocket {
   readonly writableLength: number;
   readonly writableNeedDrain?: boolean;
-  once(event: "drain" | "close", listener: () => void): unknown;
-  off(event: "drain" | "close", listener: () => void): unknown;
-}
-
-/** The part of an HTTP/2 stream the writer uses. */
-export interface RawStream {
-  readonly destroyed: boolean;
-  readonly closed: boolean;
-  readonly session?: { readonly socket?: unknown } | undefined;
-  write(chunk: Uint8Array, done: () => void): boolean;
-  on(event: "error", listener: (error: Error) => void): unknown;
   once(event: "drain" | "close", listener: () => void): unknown;
   off(event: "drain" | "close", listener: () => void): unknown;
 }
@@ -201,7 +190,7 @@ function onSocket<T>(use: () => T, otherwise: T): T {
   }
 }
 
-function connectionOf(stream: RawStream): Connection | undefined {
+function connectionOf(stream: CallStream): Connection | undefined {
   return onSocket(() => {
     const socket = stream.session?.socket as Partial<RawSocket> | undefined;
     if (
@@ -222,52 +211,11 @@ function connectionOf(stream: RawStream): Connection | undefined {
   }, undefined);
 }
 
-/** grpc-js's send limit for the call (`grpc.max_send_message_length`); -1 is none. */
-function sendLimitOf(call: WritableCall): number {
-  const limit = (call as unknown as { call?: { maxSendMessageSize?: unknown } })
-    .call?.maxSendMessageSize;
-  return typeof limit === "number" && limit >= 0 ? limit : -1;
-}
-
-/**
- * Finds the HTTP/2 stream under a grpc-js server call of any kind, when grpc-js exposes it
- * (`stream` of its intercepting call, a private field). Whoever relies on it records the fast
- * path it serves.
- *
- * @param call A grpc-js server call, as a handler gets it.
- * @returns The call's HTTP/2 stream, or `undefined` when the call is not the known shape.
- */
-export function http2StreamOf(call: object): RawStream | undefined {
-  const inner =
-    (call as { call?: { stream?: unknown; sendMetadata?: unknown } }).call;
-  const stream = inner?.stream as Partial<RawStream> | undefined;
-  if (
-    typeof inner?.sendMetadata !== "function" ||
-    typeof stream?.write !== "function" ||
-    typeof stream.once !== "function" || typeof stream.off !== "function" ||
-    typeof stream.on !== "function"
-  ) {
-    return undefined;
-  }
-  return stream as RawStream;
-}
-
-/** Finds the HTTP/2 stream to write a call's replies to, when grpc-js exposes it. */
-function rawStreamOf(call: WritableCall): RawStream | undefined {
-  const stream = fastPathsOn() ? http2StreamOf(call) : undefined;
-  if (stream === undefined) {
-    missedFastPath("reply writer", "grpc-js call.stream or call.sendMetadata");
-    return undefined;
-  }
-  usedFastPath("reply writer");
-  return stream;
-}
-
 /** Writes reply messages for one call, honouring HTTP/2 flow control. */
 export class ReplyWriter<Reply> {
   #call: WritableCall;
   #encode: (reply: Reply) => Uint8Array;
-  #stream: RawStream | undefined;
+  #stream: CallStream | undefined;
   #headersSent = false;
   #chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   #used = 0;
@@ -289,7 +237,7 @@ export class ReplyWriter<Reply> {
   constructor(call: WritableCall, encode: (reply: Reply) => Uint8Array) {
     this.#call = call;
     this.#encode = encode;
-    this.#stream = rawStreamOf(call);
+    this.#stream = callStreamOf(call, "reply writer");
     this.#telemetry = serverCallRecorder(call);
     this.#connection = this.#stream === undefined
       ? undefined

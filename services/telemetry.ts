@@ -8,8 +8,8 @@
  * exports as log records under `OTEL_DENO=true`) carry the call's trace and span ids. grpc-js
  * emits a call's events from its HTTP/2 stream's callbacks, outside any context of the call.
  *
- * The status is taken where grpc-js sends it (`sendStatus` of the call under the handler's, as
- * `reply_writer.ts` already relies on for the stream under it; grpc-js is pinned in deno.json),
+ * The status is taken where grpc-js sends it (`sendStatus` of the call under the handler's, a
+ * view of `internals/grpc_js_server_call.ts`),
  * which sees every way a call ends: the handler's answer or error, a deadline, a malformed
  * message. A call the client cancels sends no status and ends the span `CANCELLED`.
  *
@@ -33,11 +33,8 @@ import {
   splitHostPort,
 } from "../telemetry/conventions.ts";
 import { Status } from "../proto/status.ts";
-import {
-  fastPathsOn,
-  missedFastPath,
-  usedFastPath,
-} from "../internals/fast_paths.ts";
+import type { RequestSink } from "./request_deframer.ts";
+import { callSendsOf } from "../internals/grpc_js_server_call.ts";
 
 /** Reads `traceparent` and `tracestate` from a call's request metadata. */
 const METADATA_GETTER: TextMapGetter<grpc.Metadata> = {
@@ -62,12 +59,6 @@ type ServerCall = {
   once(event: string, listener: (...args: unknown[]) => void): unknown;
 };
 
-/** The part of the call under the handler's (grpc-js's intercepting call) that is observed. */
-interface InnerCall {
-  sendStatus(status: { code?: number; details?: string }): void;
-  sendMessage(message: unknown, callback: () => void): void;
-}
-
 const recorders = new WeakMap<object, CallRecorder>();
 
 /**
@@ -90,7 +81,7 @@ export function serverCallRecorder(call: object): CallRecorder | undefined {
  * @param sink Where the reader delivers.
  * @returns The sink to give the reader.
  */
-export function observedRequestSink<Sink extends RequestSinkLike>(
+export function observedRequestSink<Sink extends RequestSink>(
   call: object,
   sink: Sink,
 ): Sink {
@@ -115,36 +106,6 @@ export function observedRequestSink<Sink extends RequestSinkLike>(
     end: context.bind(active, sink.end.bind(sink)),
     fail: context.bind(active, sink.fail.bind(sink)),
   };
-}
-
-/** The shape of a request reader's sink (`services/request_reader.ts`). */
-export interface RequestSinkLike {
-  /** One message: `span.bytes[span.start..span.end)`, valid during the call only. */
-  message(
-    span: Readonly<{ bytes: Uint8Array; start: number; end: number }>,
-  ): void;
-  /** The client half-closed the call. */
-  end(): void;
-  /** The request broke the framing or a limit. */
-  fail(failure: grpc.StatusObject): void;
-}
-
-function innerCallOf(call: ServerCall): InnerCall | undefined {
-  const inner = fastPathsOn()
-    ? (call as unknown as { call?: Partial<InnerCall> }).call
-    : undefined;
-  if (
-    typeof inner?.sendStatus !== "function" ||
-    typeof inner.sendMessage !== "function"
-  ) {
-    missedFastPath(
-      "call telemetry",
-      "grpc-js call.sendStatus or call.sendMessage",
-    );
-    return undefined;
-  }
-  usedFastPath("call telemetry");
-  return inner as InnerCall;
 }
 
 function peerAttributes(call: ServerCall): Record<string, string | number> {
@@ -183,8 +144,8 @@ function startServerCall(
   call: ServerCall,
   { method, requestStream }: ObservedMethod,
 ): CallRecorder | undefined {
-  const inner = innerCallOf(call);
-  if (inner === undefined) return undefined;
+  const sends = callSendsOf(call);
+  if (sends === undefined) return undefined;
   const recorder = startCallRecorder("server", {
     method,
     parent: propagation.extract(ROOT_CONTEXT, call.metadata, METADATA_GETTER),
@@ -193,15 +154,14 @@ function startServerCall(
   if (recorder === undefined) return undefined;
   recorders.set(call, recorder);
   if (!requestStream) recorder.received();
-  const { sendStatus, sendMessage } = inner;
-  inner.sendMessage = function (message, callback): void {
-    recorder.sent();
-    sendMessage.call(this, message, callback);
-  };
-  inner.sendStatus = function (status): void {
-    recorder.end(status.code ?? grpc.status.UNKNOWN, status.details);
-    sendStatus.call(this, status);
-  };
+  sends.observe({
+    sent(): void {
+      recorder.sent();
+    },
+    status(code, details): void {
+      recorder.end(code ?? Status.UNKNOWN, details);
+    },
+  });
   call.once("cancelled", () => {
     if (deadlinePassed(call)) {
       recorder.end(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
@@ -223,7 +183,8 @@ function runObserved(
   { recorder, call }: { recorder: CallRecorder; call: ServerCall },
   handler: () => void,
 ): void {
-  const emitter = call as unknown as Record<string, unknown>;
+  // Own properties over the prototype's methods, for the time the handler runs.
+  const emitter: { on?: unknown; addListener?: unknown } = call;
   const on = call.on as (event: string, listener: Listener) => unknown;
   const observedOn = function (
     this: unknown,
