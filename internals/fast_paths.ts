@@ -50,7 +50,7 @@ export type FastPath =
   /** `telemetry.ts`: counts messages and takes the status where grpc-js sends them. */
   | "call telemetry"
   /**
-   * `goaway_guard.ts`: guards the HTTP/2 sessions grpc-js keeps in a private map. Left on by
+   * `session_guard.ts`: guards the HTTP/2 sessions grpc-js keeps in a private map. Left on by
    * `GRPC_STREAM_FAST_PATHS=off`: the workarounds it carries have no public fallback.
    */
   | "session guard"

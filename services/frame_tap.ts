@@ -30,7 +30,7 @@
  *
  * Relies on Deno 2.9's `node:http2` feeding nghttp2 from `socket.on("data")` with the same
  * buffer the listeners before it see (the session's listener is the one this goes before) and
- * skipping a handle whose `onread` is not a function. `goaway_guard.ts` taps every session as it opens. Without a tap (another runtime,
+ * skipping a handle whose `onread` is not a function. `session_guard.ts` taps every session as it opens. Without a tap (another runtime,
  * a grpc-js server that hides its HTTP/2 servers) the reader takes frames from `onread` as
  * before.
  *

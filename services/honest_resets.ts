@@ -29,7 +29,7 @@
  *
  * Every other reset reaches nghttp2 as sent and counts: a stream reset before the server
  * answered, as in the attack, or one whose frame straddles two socket reads. A flood of
- * HEADERS+RST_STREAM is still cut at nghttp2's 1,000, and `goaway_guard.ts` still retires a
+ * HEADERS+RST_STREAM is still cut at nghttp2's 1,000, and `reset_budget.ts` still retires a
  * connection gracefully before a slower stream of such resets reaches nghttp2's line.
  *
  * @module

@@ -17,7 +17,7 @@ import {
   reflectionPackageDefinition,
 } from "../proto/standard.ts";
 import type { UnstartedCallReporter } from "./call_starts.ts";
-import { guardSessions } from "./goaway_guard.ts";
+import { guardSessions } from "./session_guard.ts";
 import { createHandlers } from "./handlers.ts";
 import type { ServerLogger } from "./server_logger.ts";
 import { createHealth, type Health } from "./health.ts";
