@@ -19,6 +19,7 @@
  */
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
+import type { ServerLogger } from "./server_logger.ts";
 import { callStreamOf } from "../internals/grpc_js_server_call.ts";
 import { statusName } from "../proto/status.ts";
 
@@ -153,4 +154,44 @@ export function watchUnstartedCalls(
       if (listener !== undefined) stream.on("close", listener);
     },
   );
+}
+
+/**
+ * The line for a call that ended before grpc-js ran its handler: cancelled or cut off calls as
+ * info, as the handlers log theirs, and calls grpc-js failed as a warning.
+ *
+ * @param logger The server's logger.
+ * @returns The reporter to watch sessions with.
+ */
+export function unstartedCallLogger(
+  logger: ServerLogger,
+): UnstartedCallReporter {
+  return (method, how) => {
+    try {
+      switch (how.kind) {
+        case "cancelled":
+          logger.info(
+            `${method} cancelled by the client before its request arrived`,
+          );
+          break;
+        case "connection closed":
+          logger.info(
+            `${method} ended before its request arrived: connection closed`,
+          );
+          break;
+        case "reset":
+          logger.info(
+            `${method} ended before its request arrived: reset with ${how.code}`,
+          );
+          break;
+        case "answered":
+          logger.warn(
+            `${method} failed before it started: ${how.code}: ${how.details}`,
+          );
+          break;
+      }
+    } catch {
+      // A logger that fails must not take the session's other calls down with it.
+    }
+  };
 }
