@@ -13,7 +13,7 @@ import { Buffer } from "node:buffer";
  * @returns `value`.
  * @throws {TypeError} If `value` is anything else, `undefined` included.
  */
-export function requirePem(value: unknown, what: string): string | Uint8Array {
+function requirePem(value: unknown, what: string): string | Uint8Array {
   if (typeof value === "string" || value instanceof Uint8Array) return value;
   throw new TypeError(
     `${what} must be PEM text or its bytes: ${

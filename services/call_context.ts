@@ -10,6 +10,7 @@ import { setImmediate } from "node:timers";
 import { INT64_MAX, INT64_MIN } from "../proto/limits.ts";
 import type { MessageSpan } from "./request_reader.ts";
 import type { ServerLogger } from "./server_logger.ts";
+import type { ServerProbe } from "./_testing.ts";
 
 /** Where a handler's lines go, and what it shares with the other handlers. */
 export interface CallContext {
@@ -34,6 +35,8 @@ export interface CallContext {
   internalError(method: string, cause: unknown): grpc.StatusObject;
   /** The status for a failure while reading a request: `INTERNAL`, as grpc-js answers. */
   requestFailure(method: string, cause: unknown): grpc.StatusObject;
+  /** Counts what the reply writers hold, for tests. */
+  readonly probe: ServerProbe | undefined;
 }
 
 /** How the handlers log. */
@@ -50,6 +53,12 @@ export interface CallContextOptions {
    * @default {true}
    */
   logMessages?: boolean | undefined;
+  /**
+   * Counts what the reply writers hold, for tests.
+   *
+   * @default {undefined}
+   */
+  probe?: ServerProbe | undefined;
 }
 
 /**
@@ -97,6 +106,7 @@ export function createCallContext(options: CallContextOptions): CallContext {
     logStart,
     internalError,
     requestFailure,
+    probe: options.probe,
   };
 }
 
@@ -178,7 +188,7 @@ export function decodeRequest<Request>(
 }
 
 /** A request message that is not what its method takes: the client's fault. */
-export class RequestError extends Error {}
+class RequestError extends Error {}
 
 /**
  * Runs `then` after the current turn of the event loop unless the call was cancelled by then.

@@ -42,6 +42,7 @@ import {
   missedFastPath,
   usedFastPath,
 } from "../internals/fast_paths.ts";
+import type { ServerProbe } from "./_testing.ts";
 
 /** A stream's reader, as the tap sees it. */
 export interface TappedStream {
@@ -86,6 +87,12 @@ export interface TapOptions {
    * @default {undefined}
    */
   resets?: ResetFilter;
+  /**
+   * Counts the bytes the tap hands to readers, for tests.
+   *
+   * @default {undefined}
+   */
+  probe?: ServerProbe | undefined;
 }
 
 /** A session's tap. */
@@ -116,21 +123,6 @@ const FLAG_END_STREAM = 0x1;
 const FLAG_PADDED = 0x8;
 
 const taps = new WeakMap<object, FrameTap>();
-
-/** Request bytes the taps have handed to readers since {@linkcode takeTappedBytes} last ran. */
-let tappedBytes = 0;
-
-/**
- * How many request bytes the taps of every session have handed to readers since the last
- * call. For tests: it shows the tap is the path in use.
- *
- * @returns The bytes; the count starts again from zero.
- */
-export function takeTappedBytes(): number {
-  const bytes = tappedBytes;
-  tappedBytes = 0;
-  return bytes;
-}
 
 /**
  * The tap of `session`, if {@linkcode tapSession} set one up.
@@ -165,7 +157,7 @@ export function tapSession(
   session: http2.ServerHttp2Session,
   options: TapOptions = {},
 ): boolean {
-  const resets = options.resets;
+  const { resets, probe } = options;
   // Deno's `node:http2` feeds nghttp2 from the socket's 'data' event: a listener put before
   // its own sees each read first.
   const socket = fastPathsOn()
@@ -301,7 +293,7 @@ export function tapSession(
         case PAYLOAD_PART: {
           const take = Math.min(left - padding, end - offset);
           if (target !== undefined) {
-            tappedBytes += take;
+            probe?.tapped(take);
             target.data(bytes.subarray(offset, offset + take));
           } else if (taking) {
             for (let i = offset; i < offset + take; i++) {

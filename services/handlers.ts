@@ -21,6 +21,7 @@ import { powHandler } from "./pow_handler.ts";
 import type { ServerLogger } from "./server_logger.ts";
 import { singleSqrtHandler, sqrtHandler } from "./sqrt_handler.ts";
 import { sumHandler } from "./sum_handler.ts";
+import type { ServerProbe } from "./_testing.ts";
 
 /** What the handlers need from the server that hosts them. */
 export interface HandlerSettings {
@@ -35,6 +36,12 @@ export interface HandlerSettings {
    * @default {true}
    */
   logMessages?: boolean;
+  /**
+   * Counts what the handlers' reply writers hold, for tests.
+   *
+   * @default {undefined}
+   */
+  probe?: ServerProbe | undefined;
 }
 
 /** The handlers, keyed as `grpc.Server.addService` expects them. */

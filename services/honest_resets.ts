@@ -37,24 +37,10 @@
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
 import type { ResetFilter } from "./frame_tap.ts";
+import type { ServerProbe } from "./_testing.ts";
 
 /** Streams the filter ended itself: their close is not a reset nghttp2 counted. */
 const takenStreams = new WeakSet<http2.ServerHttp2Stream>();
-
-/** Resets taken from nghttp2 since {@linkcode takeResetsTaken} last ran. */
-let resetsTaken = 0;
-
-/**
- * How many resets the filters of every session have taken from nghttp2 since the last call.
- * For tests and soak runs: it shows which side of the line the resets fell on.
- *
- * @returns The count; it starts again from zero.
- */
-export function takeResetsTaken(): number {
-  const count = resetsTaken;
-  resetsTaken = 0;
-  return count;
-}
 
 /**
  * Whether the server ended `stream` itself for a reset it took from nghttp2.
@@ -76,10 +62,12 @@ export function resetTaken(stream: http2.ServerHttp2Stream): boolean {
  * (`STREAM_CLOSED`), a dozen or more for one cancelled call whose window was wide open.
  *
  * @param session A new server session, before its first stream.
+ * @param probe Counts the resets taken, for tests.
  * @returns The filter to give the session's frame tap.
  */
 export function answeredResets(
   session: http2.ServerHttp2Session,
+  probe?: ServerProbe,
 ): ResetFilter {
   const open = new Map<number, http2.ServerHttp2Stream>();
   /** The highest stream id the session has opened: lower ids not open are closed. */
@@ -133,7 +121,7 @@ export function answeredResets(
     },
     taken(streamId: number): void {
       const stream = open.get(streamId);
-      resetsTaken += 1;
+      probe?.resetTaken();
       // Closed already, or ended meanwhile (its last reply went out before the reset's end
       // arrived): nothing to end.
       if (stream === undefined || stream.closed || stream.destroyed) return;

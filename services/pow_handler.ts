@@ -25,7 +25,8 @@ export function powHandler(
   context: CallContext,
   maxPowCount: number,
 ): grpc.handleServerStreamingCall<PowRequest, PowReply> {
-  const { logger, callLogger, running, logStart, internalError } = context;
+  const { logger, callLogger, running, logStart, internalError, probe } =
+    context;
   async function streamPowers(
     call: grpc.ServerWritableStream<PowRequest, PowReply>,
     { replies, endedByServer }: {
@@ -90,7 +91,7 @@ export function powHandler(
     // that ended before (`call_starts.ts`) by the streams not marked here.
     if (logger !== undefined) markStarted(call);
     logStart("Pow", call);
-    const replies = new ReplyWriter(call, encodePowReply);
+    const replies = new ReplyWriter(call, encodePowReply, probe);
     let ended = false;
     function end(failure: grpc.StatusObject): void {
       ended = true;

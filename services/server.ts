@@ -23,6 +23,7 @@ import { createReflection } from "./reflection.ts";
 import { shutDown } from "./server_close.ts";
 import { serverCredentials, type ServerTlsOptions } from "./server_tls.ts";
 import { ObservedServer } from "./telemetry.ts";
+import { probeOf } from "./_testing.ts";
 import { fastPathsOn, reportFallbacksTo } from "../internals/fast_paths.ts";
 
 export type { ServerLogger } from "./server_logger.ts";
@@ -288,10 +289,13 @@ export async function startServer(
     "grpc.max_concurrent_streams": DEFAULT_MAX_CONCURRENT_STREAMS,
     ...options.channelOptions,
   });
+  // Only the tests and soak runs attach one (`_testing.ts`).
+  const probe = probeOf(options);
   const handlers = createHandlers({
     maxPowCount,
     logger: options.logger,
     logMessages: options.logMessages ?? true,
+    probe,
   });
   server.addService(streamServices.serverStream, handlers.serverStream);
   server.addService(streamServices.clientStream, handlers.clientStream);
@@ -332,7 +336,7 @@ export async function startServer(
       ports.push(
         await bind(server, { address: hostPort(hostname, port), credentials }),
       );
-      guardSessions(server, { handshakeTimeout, unstartedCall });
+      guardSessions(server, { handshakeTimeout, unstartedCall, probe });
     }
   } catch (error) {
     stopReporting?.();

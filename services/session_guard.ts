@@ -25,6 +25,7 @@ import { tapSession } from "./frame_tap.ts";
 import { answeredResets } from "./honest_resets.ts";
 import { limitHandshake } from "./handshake_timeout.ts";
 import { budgetResets } from "./reset_budget.ts";
+import type { ServerProbe } from "./_testing.ts";
 import {
   type UnstartedCallReporter,
   watchUnstartedCalls,
@@ -46,6 +47,12 @@ export interface GuardOptions {
    * @default {undefined}
    */
   unstartedCall?: UnstartedCallReporter | undefined;
+  /**
+   * Counts what the sessions' frame taps and reset filters do, for tests.
+   *
+   * @default {undefined}
+   */
+  probe?: ServerProbe | undefined;
 }
 
 /** The HTTP/2 servers already guarded, since each bind adds one and guards them all. */
@@ -68,7 +75,7 @@ export function guardSessions(
   const http2Servers = http2ServersOf(server);
   if (http2Servers === undefined) return false;
   const handshakeTimeout = options.handshakeTimeout ?? 10_000;
-  const { unstartedCall } = options;
+  const { unstartedCall, probe } = options;
   for (const { server: http2Server } of http2Servers) {
     if (guarded.has(http2Server)) continue;
     guarded.add(http2Server);
@@ -76,7 +83,7 @@ export function guardSessions(
       deferCloseAfterGoaway(session);
       limitHandshake(session, handshakeTimeout);
       budgetResets(session);
-      tapSession(session, { resets: answeredResets(session) });
+      tapSession(session, { resets: answeredResets(session, probe), probe });
       if (unstartedCall !== undefined) {
         watchUnstartedCalls(session, unstartedCall);
       }

@@ -37,12 +37,13 @@ export function sqrtHandler(
     logStart,
     internalError,
     requestFailure,
+    probe,
   } = context;
   function handleSqrt(
     call: grpc.ServerDuplexStream<SqrtRequest, SqrtReply>,
   ): void {
     logStart("Sqrt", call);
-    const replies = new ReplyWriter(call, encodeSqrtReply);
+    const replies = new ReplyWriter(call, encodeSqrtReply, probe);
     let position = 0;
     let finished = false;
     let paused = false;

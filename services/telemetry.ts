@@ -262,7 +262,7 @@ function observeHandler(
  * @param implementation Its handlers, keyed by method name (or original name).
  * @returns The same handlers, observed, keyed as grpc-js looks them up.
  */
-export function observeService(
+function observeService(
   service: grpc.ServiceDefinition,
   implementation: grpc.UntypedServiceImplementation,
 ): grpc.UntypedServiceImplementation {

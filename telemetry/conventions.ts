@@ -35,7 +35,7 @@ export const ATTRIBUTES = {
  * The attributes whose values are integers: `int` in the RPC conventions (the status code, the
  * ports, the message id), and the message counts.
  */
-export const INTEGER_ATTRIBUTES: ReadonlySet<string> = new Set([
+const INTEGER_ATTRIBUTES: ReadonlySet<string> = new Set([
   ATTRIBUTES.statusCode,
   ATTRIBUTES.serverPort,
   ATTRIBUTES.peerPort,
