@@ -2,7 +2,7 @@
  * Reads the DATA frames of request streams from a server connection's socket bytes, before
  * nghttp2 sees them, for the streams whose readers ask for it.
  *
- * Deno 2.9.6's `node:http2` hands every inbound DATA frame to JavaScript on its own
+ * Deno's `node:http2` hands every inbound DATA frame to JavaScript on its own
  * (`on_data_chunk_recv_callback` in ext/node/ops/http2/session.rs): a V8 scope, an `"onread"`
  * property looked up by name, a zeroed `ArrayBuffer` with a copy of the frame, and a call into
  * JavaScript. grpc-go sends one frame per message, so a `Sum` of a million numbers paid that a
@@ -28,7 +28,7 @@
  * stream itself (`honest_resets.ts` says which resets and why). Only a frame whose type byte is in the current read can be rewritten (the
  * bytes before it have gone to nghttp2); any other reaches nghttp2 as sent.
  *
- * Relies on Deno 2.9's `node:http2` feeding nghttp2 from `socket.on("data")` with the same
+ * Relies on Deno's `node:http2` feeding nghttp2 from `socket.on("data")` with the same
  * buffer the listeners before it see (the session's listener is the one this goes before) and
  * skipping a handle whose `onread` is not a function. `session_guard.ts` taps every session as it opens. Without a tap (another runtime,
  * a grpc-js server that hides its HTTP/2 servers) the reader takes frames from `onread` as

@@ -2,7 +2,7 @@
  * Which of a client's stream resets nghttp2 may count against its rapid-reset limit, and which
  * the server takes itself.
  *
- * nghttp2 (1.68, inside Deno 2.9.6's `node:http2`) ends a server connection with
+ * nghttp2 (1.68, inside Deno's `node:http2`) ends a server connection with
  * `GOAWAY INTERNAL_ERROR` once the peer has sent more RST_STREAM frames than a token bucket
  * holds: a burst of 1,000, refilled at 33 a second (`session_update_stream_reset_ratelim` in
  * `lib/nghttp2_session.c`, drained by every RST_STREAM received until the server has submitted
@@ -11,7 +11,7 @@
  * `MAX_CONCURRENT_STREAMS` never binds. But it counts an honest client too: one that leaves
  * calls after their first answers (a `break` out of a `for await`, a UI dropping stale
  * queries) resets every one of them, and at 100 a second was cut after about 15 s. Node lets a
- * server raise the bucket (`streamResetBurst`, `streamResetRate`); Deno 2.9.6's polyfill writes
+ * server raise the bucket (`streamResetBurst`, `streamResetRate`); Deno's polyfill writes
  * those options into its options buffer but its native session never passes them to nghttp2
  * (`Http2Options::new` in ext/node/ops/http2/session.rs), so they change nothing.
  *

@@ -9,7 +9,7 @@
  * response header`), and it sends requests on reused connections at any moment.
  *
  * RFC 9113 §6.8 (and grpc-go, and Envoy) first send a GOAWAY with last-stream-id 2^31-1 and a
- * PING, then the real GOAWAY once the PING is answered. Deno 2.9.6's `node:http2` has no such
+ * PING, then the real GOAWAY once the PING is answered. Deno's `node:http2` has no such
  * first GOAWAY: `session.goaway(NO_ERROR, 2 ** 31 - 1)` makes nghttp2 ignore every stream that
  * opens afterwards (it marks the GOAWAY as sent whatever its last-stream-id), and the native
  * shutdown notice (`submitShutdownNotice` on the session's handle) also starts Deno's graceful

@@ -75,7 +75,7 @@ function createInstruments(meter: Meter, side: CallSide): Instruments | null {
   const names = METRICS[side];
   const what = side === "client" ? "outgoing" : "incoming";
   try {
-    // Counts go as doubles: Deno's meter (2.9.6) refuses `valueType: ValueType.INT`.
+    // Counts go as doubles: Deno's meter refuses `valueType: ValueType.INT`.
     return {
       duration: meter.createHistogram(names.duration, {
         description: `Duration of ${what} gRPC calls, over the whole stream`,

@@ -45,7 +45,7 @@ const INTEGER_ATTRIBUTES: ReadonlySet<string> = new Set([
 ]);
 
 /**
- * `attributes` with their integers as an exporter takes them. Deno's (2.9.6) exports every
+ * `attributes` with their integers as an exporter takes them. Deno's exports every
  * JavaScript number as an OTLP `doubleValue`, whole or not, and a bigint as an `intValue`
  * (`attr_raw!` in ext/telemetry/lib.rs, for span, event and metric attributes alike): for
  * Deno's providers the integers go as bigints. Any other provider gets numbers: the
