@@ -16,14 +16,14 @@ import {
 } from "../proto/standard.ts";
 import { unstartedCallLogger } from "./call_starts.ts";
 import { guardSessions } from "./session_guard.ts";
-import { createHandlers } from "./handlers.ts";
+import { createHandlers, type StreamHandlers } from "./handlers.ts";
 import type { ServerLogger } from "./server_logger.ts";
 import { createHealth, type Health } from "./health.ts";
 import { createReflection } from "./reflection.ts";
 import { shutDown } from "./server_close.ts";
 import { serverCredentials, type ServerTlsOptions } from "./server_tls.ts";
 import { ObservedServer } from "./telemetry.ts";
-import { probeOf } from "./_testing.ts";
+import { probeOf, type ServerProbe } from "./_testing.ts";
 import { fastPathsOn, reportFallbacksTo } from "../internals/fast_paths.ts";
 
 export type { ServerLogger } from "./server_logger.ts";
@@ -228,6 +228,55 @@ function bind(
   });
 }
 
+/** A grpc-js server with the services of {@linkcode startServer} added, not yet bound. */
+interface HostedServices {
+  server: ObservedServer;
+  handlers: StreamHandlers;
+  health: Health | undefined;
+}
+
+/** Makes the grpc-js server and adds every service `options` asks for. */
+function hostServices(
+  options: StartServerOptions,
+  limits: { maxPowCount: number; probe: ServerProbe | undefined },
+): HostedServices {
+  const server = new ObservedServer({
+    "grpc.max_concurrent_streams": DEFAULT_MAX_CONCURRENT_STREAMS,
+    ...options.channelOptions,
+  });
+  const handlers = createHandlers({
+    maxPowCount: limits.maxPowCount,
+    logger: options.logger,
+    logMessages: options.logMessages ?? true,
+    probe: limits.probe,
+  });
+  server.addService(streamServices.serverStream, handlers.serverStream);
+  server.addService(streamServices.clientStream, handlers.clientStream);
+  server.addService(
+    streamServices.bidirectionalStream,
+    handlers.bidirectionalStream,
+  );
+  server.addService(streamServices.single, handlers.single);
+  let health: Health | undefined;
+  if (options.health ?? true) {
+    health = createHealth(
+      Object.values(streamServices).map((service) => serviceName(service)),
+    );
+    server.addService(health.service, health.handlers);
+  }
+  if (options.reflection ?? true) {
+    const described = {
+      ...streamPackageDefinition,
+      ...(health === undefined ? {} : healthPackageDefinition),
+      ...reflectionPackageDefinition,
+    };
+    for (const { service, handlers } of createReflection(described)) {
+      server.addService(service, handlers);
+    }
+  }
+  return { server, handlers, health };
+}
+
 /**
  * Starts a gRPC server that hosts `stream.ServerStream/Pow`, `stream.ClientStream/Sum` and
  * `stream.BidirectionalStreamServer/Sqrt` (and the unary `stream.Single/Sqrt`) on every port
@@ -285,48 +334,22 @@ export async function startServer(
 
   const credentials = serverCredentials(options.tls);
 
-  const server = new ObservedServer({
-    "grpc.max_concurrent_streams": DEFAULT_MAX_CONCURRENT_STREAMS,
-    ...options.channelOptions,
-  });
-  // Only the tests and soak runs attach one (`_testing.ts`).
-  const probe = probeOf(options);
-  const handlers = createHandlers({
-    maxPowCount,
-    logger: options.logger,
-    logMessages: options.logMessages ?? true,
-    probe,
-  });
-  server.addService(streamServices.serverStream, handlers.serverStream);
-  server.addService(streamServices.clientStream, handlers.clientStream);
-  server.addService(
-    streamServices.bidirectionalStream,
-    handlers.bidirectionalStream,
-  );
-  server.addService(streamServices.single, handlers.single);
-  let health: Health | undefined;
-  if (options.health ?? true) {
-    health = createHealth(
-      Object.values(streamServices).map((service) => serviceName(service)),
-    );
-    server.addService(health.service, health.handlers);
-  }
-  if (options.reflection ?? true) {
-    const described = {
-      ...streamPackageDefinition,
-      ...(health === undefined ? {} : healthPackageDefinition),
-      ...reflectionPackageDefinition,
-    };
-    for (const { service, handlers } of createReflection(described)) {
-      server.addService(service, handlers);
-    }
-  }
-
   const stopReporting = options.logger === undefined
     ? undefined
     : reportFallbacksTo(options.logger);
-  // Read the switch now: a server that has it set says so as it starts, on its logger.
+  // Read the switch now: a server that has it set says so as it starts, on its logger, and
+  // is made with the fallbacks it then needs (see `ObservedServer`).
   fastPathsOn();
+  // Only the tests and soak runs attach one (`_testing.ts`).
+  const probe = probeOf(options);
+  let hosted: HostedServices;
+  try {
+    hosted = hostServices(options, { maxPowCount, probe });
+  } catch (error) {
+    stopReporting?.();
+    throw error;
+  }
+  const { server, handlers, health } = hosted;
   const unstartedCall = options.logger === undefined
     ? undefined
     : unstartedCallLogger(options.logger);

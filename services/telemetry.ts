@@ -35,6 +35,7 @@ import {
 import { Status } from "../proto/status.ts";
 import type { RequestSink } from "./request_deframer.ts";
 import { callSendsOf } from "../internals/grpc_js_server_call.ts";
+import { fastPathsOn } from "../internals/fast_paths.ts";
 
 /** Reads `traceparent` and `tracestate` from a call's request metadata. */
 const METADATA_GETTER: TextMapGetter<grpc.Metadata> = {
@@ -48,6 +49,9 @@ const METADATA_GETTER: TextMapGetter<grpc.Metadata> = {
     return values.length === 0 ? undefined : values;
   },
 };
+
+/** Where a call comes from and until when it may run, as any grpc-js server call tells. */
+type CallPeer = Pick<ServerCall, "getPeer" | "getHost" | "getDeadline">;
 
 /** What a handler gets: a grpc-js server call of any of the four kinds. */
 type ServerCall = {
@@ -108,7 +112,7 @@ export function observedRequestSink<Sink extends RequestSink>(
   };
 }
 
-function peerAttributes(call: ServerCall): Record<string, string | number> {
+function peerAttributes(call: CallPeer): Record<string, string | number> {
   const attributes: Record<string, string | number> = {};
   const { host, port } = splitHostPort(call.getHost?.() ?? "");
   if (host !== "") attributes[ATTRIBUTES.serverAddress] = host;
@@ -121,7 +125,7 @@ function peerAttributes(call: ServerCall): Record<string, string | number> {
   return attributes;
 }
 
-function deadlinePassed(call: ServerCall): boolean {
+function deadlinePassed(call: CallPeer): boolean {
   const deadline = call.getDeadline?.();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   return typeof at === "number" && Number.isFinite(at) && at <= Date.now();
@@ -145,31 +149,99 @@ function startServerCall(
   { method, requestStream }: ObservedMethod,
 ): CallRecorder | undefined {
   const sends = callSendsOf(call);
-  if (sends === undefined) return undefined;
-  const recorder = startCallRecorder("server", {
-    method,
-    parent: propagation.extract(ROOT_CONTEXT, call.metadata, METADATA_GETTER),
-    attributes: peerAttributes(call),
-  });
+  let recorder: CallRecorder | undefined;
+  if (sends === undefined) {
+    // The fast path is off: the recorder, if any, was started by the public interceptor.
+    recorder = interceptedRecorders.get(call.metadata);
+  } else {
+    recorder = startCallRecorder("server", {
+      method,
+      parent: propagation.extract(
+        ROOT_CONTEXT,
+        call.metadata,
+        METADATA_GETTER,
+      ),
+      attributes: peerAttributes(call),
+    });
+    const started = recorder;
+    sends.observe({
+      sent(): void {
+        started?.sent();
+      },
+      status(code, details): void {
+        started?.end(code ?? Status.UNKNOWN, details);
+      },
+    });
+  }
   if (recorder === undefined) return undefined;
-  recorders.set(call, recorder);
-  if (!requestStream) recorder.received();
-  sends.observe({
-    sent(): void {
-      recorder.sent();
+  const observed = recorder;
+  recorders.set(call, observed);
+  if (!requestStream) observed.received();
+  call.once("cancelled", () => endCancelled(observed, call));
+  return observed;
+}
+
+/** Ends the span of a call that was cancelled: by its deadline, or by the client. */
+function endCancelled(recorder: CallRecorder, call: CallPeer): void {
+  if (deadlinePassed(call)) {
+    recorder.end(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
+  } else {
+    recorder.end(Status.CANCELLED, "Cancelled by the client");
+  }
+}
+
+/**
+ * The recorders the public interceptor started, by the request metadata it handed on, which
+ * is the object the handler's call carries.
+ */
+const interceptedRecorders = new WeakMap<grpc.Metadata, CallRecorder>();
+
+/**
+ * The call telemetry's fallback through grpc-js's public server interceptors: with the fast
+ * paths off, each call is wrapped to see the messages and the status the handler sends. A
+ * status grpc-js sends on its own (a message it cannot read) goes past it unseen, and the
+ * wrapper hides the call's HTTP/2 stream from the other fast paths, so a server has it only
+ * with the fast paths off; otherwise the handler's call is observed where grpc-js sends (see
+ * {@linkcode startServerCall}).
+ */
+function telemetryInterceptor(
+  descriptor: grpc.ServerMethodDefinition<unknown, unknown>,
+  call: grpc.ServerInterceptingCallInterface,
+): grpc.ServerInterceptingCall {
+  let recorder: CallRecorder | undefined;
+  return new grpc.ServerInterceptingCall(call, {
+    start(next): void {
+      next({
+        onReceiveMetadata(metadata, handOn): void {
+          recorder = startCallRecorder("server", {
+            method: parseMethodPath(descriptor.path),
+            parent: propagation.extract(
+              ROOT_CONTEXT,
+              metadata,
+              METADATA_GETTER,
+            ),
+            attributes: peerAttributes(call),
+          });
+          if (recorder !== undefined) {
+            interceptedRecorders.set(metadata, recorder);
+          }
+          handOn(metadata);
+        },
+        onCancel(): void {
+          // A call cancelled before its handler ran has no listener of the handler's.
+          if (recorder !== undefined) endCancelled(recorder, call);
+        },
+      });
     },
-    status(code, details): void {
-      recorder.end(code ?? Status.UNKNOWN, details);
+    sendMessage(message, next): void {
+      recorder?.sent();
+      next(message);
+    },
+    sendStatus(status, next): void {
+      recorder?.end(status.code ?? Status.UNKNOWN, status.details);
+      next(status);
     },
   });
-  call.once("cancelled", () => {
-    if (deadlinePassed(call)) {
-      recorder.end(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
-    } else {
-      recorder.end(Status.CANCELLED, "Cancelled by the client");
-    }
-  });
-  return recorder;
 }
 
 type Listener = (...args: unknown[]) => unknown;
@@ -290,6 +362,21 @@ function observeService(
  * implementation handed to `addService` goes through {@linkcode observeService}.
  */
 export class ObservedServer extends grpc.Server {
+  /**
+   * A grpc-js server; with the fast paths off, with the call telemetry's interceptor after
+   * any of `options`.
+   *
+   * @param options The grpc-js server's options.
+   */
+  constructor(options: grpc.ServerOptions = {}) {
+    super(
+      fastPathsOn() ? options : {
+        ...options,
+        interceptors: [...(options.interceptors ?? []), telemetryInterceptor],
+      },
+    );
+  }
+
   /**
    * Adds `service`, its handlers observed.
    *
