@@ -284,10 +284,18 @@ Deno.test("readSmallSumNumber() and the other span readers read what protobufjs 
       strictEqual(readSmallSumNumber(span), -1);
       strictEqual(readSumNumber(span), number);
     }
-    // The number's field after an unknown one: not the common shape.
-    const span = spanOf(new Uint8Array([0x10, 0x01, 0x08, 0x05]));
-    strictEqual(readSmallSumNumber(span), -1);
-    strictEqual(readSumNumber(span), 5n);
+    // The number's field after an unknown one, or repeated (the last wins): not the common
+    // shape, though each starts like it.
+    for (
+      const [bytes, number] of [
+        [[0x10, 0x01, 0x08, 0x05], 5n],
+        [[0x08, 0x05, 0x08, 0x07], 7n],
+      ] as const
+    ) {
+      const span = spanOf(new Uint8Array(bytes));
+      strictEqual(readSmallSumNumber(span), -1);
+      strictEqual(readSumNumber(span), number);
+    }
   });
 
   await t.step("a Sqrt's number reads in either shape", () => {
