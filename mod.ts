@@ -65,5 +65,5 @@ export { type Address, parseAddress } from "./clients/address.ts";
 export {
   listenForShutdown,
   type ShutdownListener,
-} from "./services/shutdown.ts";
+} from "./services/shutdown_signals.ts";
 export { INT64_MAX, INT64_MIN, MAX_UINT32 } from "./proto/limits.ts";

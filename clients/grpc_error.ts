@@ -4,33 +4,9 @@
  * @module
  */
 
-/** The gRPC status codes by name. */
-export const Status = {
-  OK: 0,
-  CANCELLED: 1,
-  UNKNOWN: 2,
-  INVALID_ARGUMENT: 3,
-  DEADLINE_EXCEEDED: 4,
-  NOT_FOUND: 5,
-  ALREADY_EXISTS: 6,
-  PERMISSION_DENIED: 7,
-  RESOURCE_EXHAUSTED: 8,
-  FAILED_PRECONDITION: 9,
-  ABORTED: 10,
-  OUT_OF_RANGE: 11,
-  UNIMPLEMENTED: 12,
-  INTERNAL: 13,
-  UNAVAILABLE: 14,
-  DATA_LOSS: 15,
-  UNAUTHENTICATED: 16,
-} as const;
+import { Status, type StatusName, statusName } from "../proto/status.ts";
 
-/** The name of a gRPC status code, such as `"OUT_OF_RANGE"`. */
-export type StatusName = keyof typeof Status;
-
-const NAMES_BY_CODE: ReadonlyMap<number, StatusName> = new Map(
-  Object.entries(Status).map(([name, code]) => [code, name as StatusName]),
-);
+export { Status, type StatusName };
 
 /** The trailing metadata a server ended a call with, each key with all of its values. */
 export type Trailers = Record<string, (string | Uint8Array)[]>;
@@ -84,7 +60,7 @@ export class GrpcError extends Error {
    * @param options Trailers and the underlying error.
    */
   constructor(code: number, details: string, options: GrpcErrorOptions = {}) {
-    const codeName = NAMES_BY_CODE.get(code) ?? "UNKNOWN";
+    const codeName = statusName(code) ?? "UNKNOWN";
     super(details === "" ? codeName : `${codeName}: ${details}`, {
       cause: options.cause,
     });

@@ -9,7 +9,7 @@
 import http2 from "node:http2";
 import net from "node:net";
 import tls from "node:tls";
-import { deferCloseAfterGoaway } from "../workarounds/deno_goaway_close.ts";
+import { deferCloseAfterGoaway } from "../internals/deno_goaway_close.ts";
 import { MAX_TIMER_MS } from "../proto/limits.ts";
 import { GrpcError, Status } from "./grpc_error.ts";
 import {
@@ -349,7 +349,7 @@ export class SessionManager {
       clearTimeout(connection.timer);
       this.#backOff();
     });
-    // A server that shuts down gracefully sends a GOAWAY; see workarounds/deno_goaway_close.ts.
+    // A server that shuts down gracefully sends a GOAWAY; see internals/deno_goaway_close.ts.
     deferCloseAfterGoaway(session);
     session.on("error", (error: Error & { code?: string }) => {
       this.lastError = error;

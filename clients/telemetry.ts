@@ -6,14 +6,16 @@
  */
 import { context, propagation } from "@opentelemetry/api";
 import {
-  ATTRIBUTES,
   type CallRecorder,
+  startCallRecorder,
+} from "../telemetry/call_recorder.ts";
+import {
+  ATTRIBUTES,
   parseMethodPath,
   splitHostPort,
-  startCallRecorder,
-} from "../proto/telemetry.ts";
+} from "../telemetry/conventions.ts";
 
-export type { CallRecorder } from "../proto/telemetry.ts";
+export type { CallRecorder } from "../telemetry/call_recorder.ts";
 
 /** Where a call goes and what it sends first, for {@linkcode startClientCall}. */
 export interface ClientCallSetup {

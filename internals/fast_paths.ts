@@ -1,6 +1,6 @@
 /**
- * The server's reliance on private fields of grpc-js 1.14.7 and Deno 2.9.6's `node:http2`,
- * made loud. Each fast path below reads a field neither project documents; when a field is
+ * The server's reliance on private fields of grpc-js and Deno's `node:http2` (the pinned
+ * versions of `versions.ts`), made loud. Each fast path below reads a field neither project documents; when a field is
  * gone (an upgrade of either), the path falls back to the public API, which still answers
  * every call correctly, only slower or with less care on shutdown. The first fallback of
  * each path is said once per process through the logger of every server running (or
@@ -18,6 +18,11 @@
  * with it the honest resets: cancels of answered calls then count as nghttp2 counts any
  * reset, and a client that cancels at a sustained rate (150 a second) has its connection
  * ended by nghttp2 (`GOAWAY INTERNAL_ERROR`) after a few hundred cancels.
+ *
+ * The server's reaches go through typed views, each of which records its path here:
+ * `grpc_js_server.ts` (grpc-js's `http2Servers`), `grpc_js_server_call.ts` (the intercepting
+ * call under a handler's: its stream, data handler and sends) and `deno_http2_session.ts`
+ * (Deno's session state and native stream handles).
  *
  * Only optimisations are fast paths. The client's reaches are workarounds of bugs, whose
  * public "fallback" is the bug, so the switch leaves them on, as it always has: the grpc-js
@@ -48,12 +53,12 @@ export type FastPath =
   | "reply writer"
   /** `request_reader.ts`: reads Sum and Sqrt requests from grpc-js's HTTP/2 stream. */
   | "request reader"
-  /** `request_reader.ts`: takes DATA frames from Deno's native stream handle. */
+  /** `request_frames.ts`: takes DATA frames from Deno's native stream handle. */
   | "request frames from Deno's handle"
   /** `telemetry.ts`: counts messages and takes the status where grpc-js sends them. */
   | "call telemetry"
   /**
-   * `goaway_guard.ts`: guards the HTTP/2 sessions grpc-js keeps in a private map. Left on by
+   * `session_guard.ts`: guards the HTTP/2 sessions grpc-js keeps in a private map. Left on by
    * `GRPC_STREAM_FAST_PATHS=off`: the workarounds it carries have no public fallback.
    */
   | "session guard"

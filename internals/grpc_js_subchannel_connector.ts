@@ -8,20 +8,20 @@
  *
  * ## The GOAWAY guard ({@linkcode guardGrpcJsSessions})
  *
- * The Deno GOAWAY guard of `workarounds/deno_goaway_close.ts` (denoland/deno#36788), for the HTTP/2
+ * The Deno GOAWAY guard of `internals/deno_goaway_close.ts` (denoland/deno#36788), for the HTTP/2
  * sessions of the pinned grpc-js's client, on the channels of the grpc-js transport.
  *
  * grpc-js answers a GOAWAY by shutting its transport down from inside the `goaway` event
  * (`Http2Transport`'s listener reports the disconnect, the subchannel goes idle and calls
  * `session.close()`), and the pinned Deno closes the session again once the listeners have run:
  * either close frees the nghttp2 session while nghttp2 still handles the frame. So, unlike
- * `workarounds/deno_goaway_close.ts`, which defers the one close Deno makes, this guard defers every
+ * `internals/deno_goaway_close.ts`, which defers the one close Deno makes, this guard defers every
  * close and destroy until the next turn of the event loop. grpc-js creates its sessions
  * itself and drops every listener set before the handshake, so the guard goes on once
  * `createSession` has made the transport, in front of grpc-js's own listener. Only sessions
  * of channels that set {@linkcode GOAWAY_GUARD_OPTION} are touched.
  *
- * Remove it with the guard of `workarounds/deno_goaway_close.ts`, once denoland/deno#36788 is
+ * Remove it with the guard of `internals/deno_goaway_close.ts`, once denoland/deno#36788 is
  * fixed in the oldest Deno the module supports; `tests/services/resilience_test.ts` ("survives a
  * server that shuts down while the connection idles", on both transports) covers it.
  *

@@ -11,6 +11,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import type { MessageSpan } from "./envelope.ts";
 
 const WIRE_VARINT = 0;
 const WIRE_FIXED64 = 1;
@@ -370,4 +371,66 @@ export function encodeSqrtReply(message: SqrtReply): Buffer {
 /** Decodes a `stream.AllStreamResp`. */
 export function decodeSqrtReply(bytes: Uint8Array): SqrtReply {
   return { sqrt: decodeDoubleMessage(bytes) };
+}
+
+/**
+ * Reads the number of a `ClientStreamReq` (a `Sum` request) in its common shape, field 1 as
+ * a varint of at most 4 bytes (0 to 2^28-1), without a bigint; the empty message is 0. The
+ * shape of nearly every number a `Sum` adds.
+ *
+ * @param span Where the message lies.
+ * @returns The number, or -1 for any other shape, which {@linkcode readSumNumber} reads.
+ */
+export function readSmallSumNumber(span: Readonly<MessageSpan>): number {
+  const { bytes, start, end } = span;
+  const length = end - start;
+  if (length === 0) return 0;
+  if (length > 5 || bytes[start] !== 0x08) return -1;
+  let value = 0;
+  let shift = 0;
+  for (let offset = start + 1; offset < end; offset++) {
+    const byte = bytes[offset]!;
+    value += (byte & 0x7f) * 2 ** shift;
+    shift += 7;
+    if (byte < 0x80) return offset === end - 1 ? value : -1;
+  }
+  return -1;
+}
+
+/**
+ * Reads the number of a `ClientStreamReq` (a `Sum` request) of any shape.
+ *
+ * @param span Where the message lies.
+ * @returns The number.
+ * @throws {RangeError} If the message is malformed.
+ */
+export function readSumNumber(span: Readonly<MessageSpan>): bigint {
+  return decodeSumRequest(span.bytes.subarray(span.start, span.end)).number;
+}
+
+/** The bytes of one double, little-endian, to read through `SCRATCH_DOUBLE`. */
+const SCRATCH_BYTES = new Uint8Array(8);
+const SCRATCH_DOUBLE = new Float64Array(SCRATCH_BYTES.buffer);
+SCRATCH_DOUBLE[0] = 1;
+/** Whether this platform stores doubles little-endian, as protobuf sends them. */
+const LITTLE_ENDIAN = SCRATCH_BYTES[7] === 0x3f;
+
+/**
+ * Reads the number of an `AllStreamReq` (a `Sqrt` request): the common shape (tag 0x09 and 8
+ * bytes) at once, any other decoded.
+ *
+ * @param span Where the message lies.
+ * @returns The number.
+ * @throws {RangeError} If the message is malformed.
+ */
+export function readSqrtNumber(span: Readonly<MessageSpan>): number {
+  const { bytes, start, end } = span;
+  if (end === start) return 0;
+  if (LITTLE_ENDIAN && end - start === 9 && bytes[start] === 0x09) {
+    for (let index = 0; index < 8; index++) {
+      SCRATCH_BYTES[index] = bytes[start + 1 + index]!;
+    }
+    return SCRATCH_DOUBLE[0]!;
+  }
+  return decodeSqrtRequest(bytes.subarray(start, end)).number;
 }

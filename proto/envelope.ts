@@ -12,6 +12,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { Status } from "./status.ts";
 
 /** The bytes before each message: the compressed flag and the 4-byte length. */
 export const PREFIX_BYTES = 5;
@@ -21,10 +22,6 @@ export const PREFIX_BYTES = 5;
  * `grpc.max_receive_message_length`, as in other gRPC stacks.
  */
 export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES: number = 4 * 1024 * 1024;
-
-// gRPC's status codes for the envelope's faults; the numbers are the wire's.
-const INTERNAL = 13;
-const RESOURCE_EXHAUSTED = 8;
 
 /** Why a byte stream cannot be read on as gRPC messages: the call ends with this status. */
 export interface EnvelopeFault {
@@ -82,7 +79,7 @@ function tooLargeToReceive(
   maxBytes: number,
 ): EnvelopeFault {
   return {
-    code: RESOURCE_EXHAUSTED,
+    code: Status.RESOURCE_EXHAUSTED,
     details: `Received message larger than max (${size} vs. ${maxBytes})`,
   };
 }
@@ -97,9 +94,48 @@ function tooLargeToReceive(
  */
 export function tooLargeToSend(size: number, maxBytes: number): EnvelopeFault {
   return {
-    code: RESOURCE_EXHAUSTED,
+    code: Status.RESOURCE_EXHAUSTED,
     details: `Sent message larger than max (${size} vs. ${maxBytes})`,
   };
+}
+
+/**
+ * The fault of a message compressed with an encoding the receiver cannot decompress, in
+ * grpc-js's words.
+ *
+ * @param encoding The stream's `grpc-encoding`.
+ * @returns The fault: `UNIMPLEMENTED`.
+ */
+export function unsupportedEncoding(encoding: string): EnvelopeFault {
+  return {
+    code: Status.UNIMPLEMENTED,
+    details:
+      `Received message compressed with unsupported encoding "${encoding}"`,
+  };
+}
+
+/**
+ * The fault of a compressed message larger than the receive limit once decompressed, in
+ * grpc-js's words.
+ *
+ * @param maxBytes The limit.
+ * @returns The fault: `RESOURCE_EXHAUSTED`.
+ */
+export function decompressesTooLarge(maxBytes: number): EnvelopeFault {
+  return {
+    code: Status.RESOURCE_EXHAUSTED,
+    details:
+      `Received message that decompresses to a size larger than ${maxBytes}`,
+  };
+}
+
+/**
+ * The fault of a compressed message whose bytes do not decompress, in grpc-js's words.
+ *
+ * @returns The fault: `INTERNAL`.
+ */
+export function notDecompressed(): EnvelopeFault {
+  return { code: Status.INTERNAL, details: "Failed to decompress message" };
 }
 
 /**
@@ -213,13 +249,13 @@ export class EnvelopeDecoder {
     let fault: EnvelopeFault | undefined;
     if (this.#body !== undefined) {
       fault = {
-        code: INTERNAL,
+        code: Status.INTERNAL,
         details:
           `Stream ended inside a message: ${this.#bodyUsed} of its ${this.#body.length} bytes arrived`,
       };
     } else if (this.#prefixUsed > 0) {
       fault = {
-        code: INTERNAL,
+        code: Status.INTERNAL,
         details:
           `Stream ended inside a message prefix: ${this.#prefixUsed} of its ${PREFIX_BYTES} bytes arrived`,
       };
@@ -275,12 +311,12 @@ export class EnvelopeDecoder {
     let fault: EnvelopeFault | undefined;
     if (flag > 1) {
       fault = {
-        code: INTERNAL,
+        code: Status.INTERNAL,
         details: `Message prefix has an unknown flag: ${flag}`,
       };
     } else if (flag === 1 && !this.#compression) {
       fault = {
-        code: INTERNAL,
+        code: Status.INTERNAL,
         details:
           "Received a compressed message, but no compression was negotiated",
       };

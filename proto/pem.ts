@@ -14,7 +14,7 @@ import { toBuffer } from "./bytes.ts";
  * @returns `value`.
  * @throws {TypeError} If `value` is anything else, `undefined` included.
  */
-export function requirePem(value: unknown, what: string): string | Uint8Array {
+function requirePem(value: unknown, what: string): string | Uint8Array {
   if (typeof value === "string" || value instanceof Uint8Array) return value;
   throw new TypeError(
     `${what} must be PEM text or its bytes: ${

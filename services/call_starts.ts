@@ -10,21 +10,18 @@
  * closes unmarked is reported with how it ended. `Sum` and the bidirectional `Sqrt` need no
  * watching: grpc-js starts their handlers at the HEADERS.
  *
- * The mark reaches the grpc-js call's HTTP/2 stream as the reply writer does; when that reach
+ * The mark reaches the grpc-js call's HTTP/2 stream as the reply writer does
+ * (`internals/grpc_js_server_call.ts`); when that reach
  * is gone (a grpc-js that keeps the stream elsewhere), the fallback is said once and no call is
  * reported, since a started call could not be told from one that never started.
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
-import {
-  fastPathsOn,
-  missedFastPath,
-  usedFastPath,
-} from "../internals/fast_paths.ts";
-import { http2StreamOf } from "./reply_writer.ts";
+import type { ServerLogger } from "./server_logger.ts";
+import { callStreamOf } from "../internals/grpc_js_server_call.ts";
+import { statusName } from "../proto/status.ts";
 
 /** The methods whose handlers grpc-js runs only once the request has arrived, by path. */
 const WATCHED: ReadonlyMap<string, string> = new Map([
@@ -64,13 +61,11 @@ let marksLost = false;
  * @param call A grpc-js server call, from inside its handler.
  */
 export function markStarted(call: object): void {
-  const stream = fastPathsOn() ? http2StreamOf(call) : undefined;
+  const stream = callStreamOf(call, "call starts");
   if (stream === undefined) {
     marksLost = true;
-    missedFastPath("call starts", "grpc-js call.stream");
     return;
   }
-  usedFastPath("call starts");
   started.add(stream);
 }
 
@@ -88,14 +83,12 @@ function sentStatus(
     } catch {
       // grpc-js percent-encodes the message; one it did not is shown as sent.
     }
-    return { code: statusName(Number(code)), details };
+    return {
+      code: statusName(Number(code)) ?? `status ${code}`,
+      details,
+    };
   }
   return undefined;
-}
-
-/** `UNIMPLEMENTED` for 12: grpc-js's status enum maps numbers back to names. */
-function statusName(code: number): string {
-  return grpc.status[code] ?? `status ${code}`;
 }
 
 const RST_NAMES = [
@@ -161,4 +154,44 @@ export function watchUnstartedCalls(
       if (listener !== undefined) stream.on("close", listener);
     },
   );
+}
+
+/**
+ * The line for a call that ended before grpc-js ran its handler: cancelled or cut off calls as
+ * info, as the handlers log theirs, and calls grpc-js failed as a warning.
+ *
+ * @param logger The server's logger.
+ * @returns The reporter to watch sessions with.
+ */
+export function unstartedCallLogger(
+  logger: ServerLogger,
+): UnstartedCallReporter {
+  return (method, how) => {
+    try {
+      switch (how.kind) {
+        case "cancelled":
+          logger.info(
+            `${method} cancelled by the client before its request arrived`,
+          );
+          break;
+        case "connection closed":
+          logger.info(
+            `${method} ended before its request arrived: connection closed`,
+          );
+          break;
+        case "reset":
+          logger.info(
+            `${method} ended before its request arrived: reset with ${how.code}`,
+          );
+          break;
+        case "answered":
+          logger.warn(
+            `${method} failed before it started: ${how.code}: ${how.details}`,
+          );
+          break;
+      }
+    } catch {
+      // A logger that fails must not take the session's other calls down with it.
+    }
+  };
 }

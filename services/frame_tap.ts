@@ -2,7 +2,7 @@
  * Reads the DATA frames of request streams from a server connection's socket bytes, before
  * nghttp2 sees them, for the streams whose readers ask for it.
  *
- * Deno 2.9.6's `node:http2` hands every inbound DATA frame to JavaScript on its own
+ * Deno's `node:http2` hands every inbound DATA frame to JavaScript on its own
  * (`on_data_chunk_recv_callback` in ext/node/ops/http2/session.rs): a V8 scope, an `"onread"`
  * property looked up by name, a zeroed `ArrayBuffer` with a copy of the frame, and a call into
  * JavaScript. grpc-go sends one frame per message, so a `Sum` of a million numbers paid that a
@@ -28,9 +28,9 @@
  * stream itself (`honest_resets.ts` says which resets and why). Only a frame whose type byte is in the current read can be rewritten (the
  * bytes before it have gone to nghttp2); any other reaches nghttp2 as sent.
  *
- * Relies on Deno 2.9's `node:http2` feeding nghttp2 from `socket.on("data")` with the same
+ * Relies on Deno's `node:http2` feeding nghttp2 from `socket.on("data")` with the same
  * buffer the listeners before it see (the session's listener is the one this goes before) and
- * skipping a handle whose `onread` is not a function. `goaway_guard.ts` taps every session as it opens. Without a tap (another runtime,
+ * skipping a handle whose `onread` is not a function. `session_guard.ts` taps every session as it opens. Without a tap (another runtime,
  * a grpc-js server that hides its HTTP/2 servers) the reader takes frames from `onread` as
  * before.
  *
@@ -42,6 +42,7 @@ import {
   missedFastPath,
   usedFastPath,
 } from "../internals/fast_paths.ts";
+import type { ServerProbe } from "./_testing.ts";
 
 /** A stream's reader, as the tap sees it. */
 export interface TappedStream {
@@ -86,6 +87,12 @@ export interface TapOptions {
    * @default {undefined}
    */
   resets?: ResetFilter;
+  /**
+   * Counts the bytes the tap hands to readers, for tests.
+   *
+   * @default {undefined}
+   */
+  probe?: ServerProbe | undefined;
 }
 
 /** A session's tap. */
@@ -116,21 +123,6 @@ const FLAG_END_STREAM = 0x1;
 const FLAG_PADDED = 0x8;
 
 const taps = new WeakMap<object, FrameTap>();
-
-/** Request bytes the taps have handed to readers since {@linkcode takeTappedBytes} last ran. */
-let tappedBytes = 0;
-
-/**
- * How many request bytes the taps of every session have handed to readers since the last
- * call. For tests: it shows the tap is the path in use.
- *
- * @returns The bytes; the count starts again from zero.
- */
-export function takeTappedBytes(): number {
-  const bytes = tappedBytes;
-  tappedBytes = 0;
-  return bytes;
-}
 
 /**
  * The tap of `session`, if {@linkcode tapSession} set one up.
@@ -165,14 +157,16 @@ export function tapSession(
   session: http2.ServerHttp2Session,
   options: TapOptions = {},
 ): boolean {
-  const resets = options.resets;
-  const socket = (fastPathsOn() ? session.socket : undefined) as unknown as {
-    prependListener?: (
-      event: "data",
-      listener: (bytes: Uint8Array) => void,
-    ) => unknown;
-    readableLength?: unknown;
-  } | undefined;
+  const { resets, probe } = options;
+  // Deno's `node:http2` feeds nghttp2 from the socket's 'data' event: a listener put before
+  // its own sees each read first.
+  const socket = fastPathsOn()
+    ? session.socket as
+      & Partial<Pick<typeof session.socket, "prependListener">>
+      & {
+        readonly readableLength?: unknown;
+      }
+    : undefined;
   if (typeof socket?.prependListener !== "function") {
     missedFastPath("frame tap", "the session socket's prependListener");
     return false;
@@ -299,7 +293,7 @@ export function tapSession(
         case PAYLOAD_PART: {
           const take = Math.min(left - padding, end - offset);
           if (target !== undefined) {
-            tappedBytes += take;
+            probe?.tapped(take);
             target.data(bytes.subarray(offset, offset + take));
           } else if (taking) {
             for (let i = offset; i < offset + take; i++) {

@@ -1,23 +1,13 @@
 /**
- * The three handlers of the wire contract, with the semantics of the project's design:
- * exact int64 arithmetic, flow control, cancellation, and a status for every failure.
+ * The handlers of the wire contract, with the semantics of the project's design: exact int64
+ * arithmetic, flow control, cancellation, and a status for every failure. Each method's
+ * handler has its file (`pow_handler.ts`, `sum_handler.ts`, `sqrt_handler.ts`); here they
+ * are put together, with the shutdown's end of the calls still running.
  *
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import { setImmediate } from "node:timers";
-import {
-  decodeSqrtRequest,
-  decodeSumRequest,
-  encodePowReply,
-  encodeSqrtReply,
-} from "../proto/codec.ts";
-import { INT64_MAX, INT64_MIN } from "../proto/limits.ts";
-import "../workarounds/deno_http2_constants.ts";
-import { markStarted } from "./call_starts.ts";
-import { ReplyWriter } from "./reply_writer.ts";
-import { type MessageSpan, openRequestReader } from "./request_reader.ts";
-import type { ServerLogger } from "./server_logger.ts";
+import "../internals/deno_http2_constants.ts";
 import type {
   PowReply,
   PowRequest,
@@ -26,6 +16,12 @@ import type {
   SumReply,
   SumRequest,
 } from "../proto/definitions.ts";
+import { createCallContext, status } from "./call_context.ts";
+import { powHandler } from "./pow_handler.ts";
+import type { ServerLogger } from "./server_logger.ts";
+import { singleSqrtHandler, sqrtHandler } from "./sqrt_handler.ts";
+import { sumHandler } from "./sum_handler.ts";
+import type { ServerProbe } from "./_testing.ts";
 
 /** What the handlers need from the server that hosts them. */
 export interface HandlerSettings {
@@ -40,6 +36,12 @@ export interface HandlerSettings {
    * @default {true}
    */
   logMessages?: boolean;
+  /**
+   * Counts what the handlers' reply writers hold, for tests.
+   *
+   * @default {undefined}
+   */
+  probe?: ServerProbe | undefined;
 }
 
 /** The handlers, keyed as `grpc.Server.addService` expects them. */
@@ -61,117 +63,6 @@ export interface StreamHandlers {
   endRunningCalls(): void;
 }
 
-/** The `count` a `Pow` request means when it leaves the field at 0, as the Go demo did. */
-const DEFAULT_POW_COUNT = 10;
-
-function fitsInt64(value: bigint): boolean {
-  return value >= INT64_MIN && value <= INT64_MAX;
-}
-
-function status(code: grpc.status, details: string): grpc.StatusObject {
-  return { code, details, metadata: new grpc.Metadata() };
-}
-
-/**
- * Runs `body` and hands anything it throws to `onFault`: an exception in an event listener
- * would otherwise escape grpc-js and end the whole process.
- */
-function guarded(body: () => void, onFault: (cause: unknown) => void): void {
-  try {
-    body();
-  } catch (cause) {
-    onFault(cause);
-  }
-}
-
-/** For faults after a call is over, when there is nobody left to tell. */
-function ignore(): void {}
-
-function describe(cause: unknown): string {
-  return cause instanceof Error
-    ? (cause.stack ?? cause.message)
-    : String(cause);
-}
-
-/** Where the float part of a `Sum` joins the bigint total: well below 2^53. */
-const SMALL_TOTAL_LIMIT = 2 ** 52;
-
-/**
- * Reads a `ClientStreamReq` that is field 1 as a varint of at most 4 bytes (0 to 2^28-1), the
- * shape of nearly every number a `Sum` adds, without a bigint; the empty message is 0.
- * Returns -1 for any other shape, which the full decoder then reads.
- */
-function smallInt64Field1(span: Readonly<MessageSpan>): number {
-  const { bytes, start, end } = span;
-  const length = end - start;
-  if (length === 0) return 0;
-  if (length > 5 || bytes[start] !== 0x08) return -1;
-  let value = 0;
-  let shift = 0;
-  for (let offset = start + 1; offset < end; offset++) {
-    const byte = bytes[offset]!;
-    value += (byte & 0x7f) * 2 ** shift;
-    shift += 7;
-    if (byte < 0x80) return offset === end - 1 ? value : -1;
-  }
-  return -1;
-}
-
-/** The bytes of one double, little-endian, to read through `SCRATCH_DOUBLE`. */
-const SCRATCH_BYTES = new Uint8Array(8);
-const SCRATCH_DOUBLE = new Float64Array(SCRATCH_BYTES.buffer);
-SCRATCH_DOUBLE[0] = 1;
-/** Whether this platform stores doubles little-endian, as protobuf sends them. */
-const LITTLE_ENDIAN = SCRATCH_BYTES[7] === 0x3f;
-
-/** Reads an `AllStreamReq`: the common shape (tag 0x09 and 8 bytes) at once, else decoded. */
-function doubleField1(span: Readonly<MessageSpan>): number {
-  const { bytes, start, end } = span;
-  if (end === start) return 0;
-  if (LITTLE_ENDIAN && end - start === 9 && bytes[start] === 0x09) {
-    for (let index = 0; index < 8; index++) {
-      SCRATCH_BYTES[index] = bytes[start + 1 + index]!;
-    }
-    return SCRATCH_DOUBLE[0]!;
-  }
-  return decodeRequest(decodeSqrtRequest, span).number;
-}
-
-function decodeRequest<Request>(
-  decode: (bytes: Uint8Array) => Request,
-  span: Readonly<MessageSpan>,
-): Request {
-  try {
-    return decode(span.bytes.subarray(span.start, span.end));
-  } catch (cause) {
-    throw new RequestError(
-      `Request message does not decode: ${
-        cause instanceof Error ? cause.message : String(cause)
-      }`,
-    );
-  }
-}
-
-/** A request message that is not what its method takes: the client's fault. */
-class RequestError extends Error {}
-
-/**
- * Runs `then` after the current turn of the event loop unless the call was cancelled by then.
- * A client's RST_STREAM reaches grpc-js as the end of the request stream first and as a
- * cancellation a moment later; acting on the end at once would answer a call that is gone.
- * So does a connection that dies (a client killed, a cable pulled): Deno's `node:http2` ends
- * the request stream of each of its calls before it closes them, often in the middle of a
- * message, which the request reader takes for a request cut short.
- */
-function whenNotCancelled(
-  call: { readonly cancelled: boolean },
-  then: () => void,
-): void {
-  setImmediate(() => {
-    if (!call.cancelled) then();
-  });
-}
-
 /**
  * Creates the handlers that a server registers.
  *
@@ -179,46 +70,8 @@ function whenNotCancelled(
  * @returns The handlers for the three services.
  */
 export function createHandlers(settings: HandlerSettings): StreamHandlers {
-  const { logger, maxPowCount } = settings;
-  /** The logger for a line per message received: `undefined` skips formatting them too. */
-  const messageLogger = settings.logMessages === false ? undefined : logger;
-  /**
-   * The lines that only `logMessages: false` adds: each call's start and its completion, so
-   * that every call has one line for how it ended. The article's lines (the default) mark a
-   * `Sum`'s end with `client closed` and a `Pow`'s or `Sqrt`'s with nothing.
-   */
-  const callLogger = settings.logMessages === false ? logger : undefined;
-  /**
-   * How to end each streaming call in flight with a status of the server's choosing, and the
-   * call's name for the line that says so.
-   */
-  const running = new Map<(failure: grpc.StatusObject) => void, string>();
-
-  function logStart(method: string, call: { getPeer(): string }): void {
-    callLogger?.info(`${method} called by ${call.getPeer()}`);
-  }
-
-  function internalError(method: string, cause: unknown): grpc.StatusObject {
-    try {
-      logger?.error(`${method} failed inside the server: ${describe(cause)}`);
-    } catch {
-      // A logger that fails too must not turn one failed call into a crashed server.
-    }
-    return status(grpc.status.INTERNAL, `${method} failed inside the server`);
-  }
-
-  /** The status for a failure while reading a request: `INTERNAL`, as grpc-js answers. */
-  function requestFailure(method: string, cause: unknown): grpc.StatusObject {
-    if (!(cause instanceof RequestError)) {
-      return internalError(method, cause);
-    }
-    try {
-      logger?.warn(`${method} refused a request: ${cause.message}`);
-    } catch {
-      // A logger that fails too must not turn one refused call into a crashed server.
-    }
-    return status(grpc.status.INTERNAL, cause.message);
-  }
+  const context = createCallContext(settings);
+  const { logger, running } = context;
 
   function endRunningCalls(): void {
     const failure = status(
@@ -235,318 +88,11 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
     }
   }
 
-  async function streamPowers(
-    call: grpc.ServerWritableStream<PowRequest, PowReply>,
-    { replies, endedByServer }: {
-      replies: ReplyWriter<PowReply>;
-      endedByServer: () => boolean;
-    },
-  ): Promise<void> {
-    const base = call.request.number;
-    const count = call.request.count === 0
-      ? DEFAULT_POW_COUNT
-      : call.request.count;
-    logger?.info(`Recv Client Data ${base}`);
-    if (count > maxPowCount) {
-      logger?.warn(
-        `Pow(${base}) refused: count ${count} is over ${maxPowCount}`,
-      );
-      replies.fail(
-        status(
-          grpc.status.INVALID_ARGUMENT,
-          `Count is over this server's limit: ${count} > ${maxPowCount}`,
-        ),
-      );
-      return;
-    }
-    let power = 1n;
-    for (let exponent = 0; exponent < count; exponent++) {
-      if (!fitsInt64(power)) {
-        logger?.warn(
-          `Pow(${base}) stopped: ${base}^${exponent} does not fit in int64`,
-        );
-        replies.fail(
-          status(
-            grpc.status.OUT_OF_RANGE,
-            `Power does not fit in int64: ${base}^${exponent} (after ${exponent} powers)`,
-          ),
-        );
-        return;
-      }
-      if (endedByServer()) return;
-      if (replies.closed) {
-        logger?.info(
-          `Pow(${base}) cancelled after ${exponent} of ${count} powers`,
-        );
-        return;
-      }
-      if (!replies.write({ number: power }) && await replies.drained()) {
-        logger?.info(
-          `Pow(${base}) cancelled after ${exponent + 1} of ${count} powers`,
-        );
-        return;
-      }
-      power *= base;
-    }
-    callLogger?.info(`Pow(${base}) completed: ${count} powers`);
-    replies.end();
-  }
-
-  function handlePow(
-    call: grpc.ServerWritableStream<PowRequest, PowReply>,
-  ): void {
-    // grpc-js runs this handler only once the request has arrived: the server logs the calls
-    // that ended before (`call_starts.ts`) by the streams not marked here.
-    if (logger !== undefined) markStarted(call);
-    logStart("Pow", call);
-    const replies = new ReplyWriter(call, encodePowReply);
-    let ended = false;
-    function end(failure: grpc.StatusObject): void {
-      ended = true;
-      replies.fail(failure);
-    }
-    running.set(end, `Pow(${call.request.number})`);
-    streamPowers(call, { replies, endedByServer: () => ended })
-      .catch((cause: unknown) => {
-        if (!ended) replies.fail(internalError("Pow", cause));
-      })
-      .finally(() => running.delete(end));
-  }
-
-  function handleSum(
-    call: grpc.ServerReadableStream<SumRequest, SumReply>,
-    callback: grpc.sendUnaryData<SumReply>,
-  ): void {
-    logStart("Sum", call);
-    let total = 0n;
-    // Addends below 2^28 gather here and join `total` when it nears 2^53: most of a Sum's
-    // numbers then cost a float add instead of a bigint one.
-    let smallTotal = 0;
-    let finished = false;
-    function finish(failure: grpc.StatusObject | null, reply?: SumReply): void {
-      if (finished) return;
-      finished = true;
-      running.delete(finish);
-      callback(failure, reply);
-    }
-    running.set(finish, "Sum");
-    function failSum(cause: unknown): void {
-      finish(internalError("Sum", cause));
-    }
-    function add(addend: bigint): void {
-      messageLogger?.info(`Recved ${addend}`);
-      total += addend;
-    }
-    function complete(): void {
-      whenNotCancelled(call, () =>
-        guarded(() => {
-          if (finished) return;
-          logger?.info("client closed");
-          total += BigInt(smallTotal);
-          smallTotal = 0;
-          if (fitsInt64(total)) {
-            callLogger?.info(`Sum completed: ${total}`);
-            finish(null, { sum: total });
-          } else {
-            logger?.warn(
-              `Sum refused: the total ${total} does not fit in int64`,
-            );
-            finish(
-              status(
-                grpc.status.OUT_OF_RANGE,
-                `Sum does not fit in int64: ${total}`,
-              ),
-            );
-          }
-        }, failSum));
-    }
-    const reader = openRequestReader(call, {
-      message(span): void {
-        if (finished) return;
-        try {
-          const small = smallInt64Field1(span);
-          if (small < 0) {
-            add(decodeRequest(decodeSumRequest, span).number);
-            return;
-          }
-          messageLogger?.info(`Recved ${small}`);
-          smallTotal += small;
-          if (smallTotal >= SMALL_TOTAL_LIMIT) {
-            total += BigInt(smallTotal);
-            smallTotal = 0;
-          }
-        } catch (cause) {
-          finish(requestFailure("Sum", cause));
-        }
-      },
-      end: complete,
-      fail(failure): void {
-        whenNotCancelled(call, () =>
-          guarded(() => {
-            if (finished) return;
-            logger?.warn(`Sum failed while receiving: ${failure.details}`);
-            finish(failure);
-          }, ignore));
-      },
-    });
-    if (reader === undefined) {
-      call.on("data", (request: SumRequest) => {
-        if (finished) return;
-        guarded(() => add(request.number), failSum);
-      });
-      call.on("end", complete);
-    }
-    call.on("cancelled", () =>
-      guarded(() => {
-        running.delete(finish);
-        if (finished) return;
-        finished = true;
-        logger?.info("Sum cancelled by the client");
-      }, ignore));
-    call.on(
-      "error",
-      (cause: unknown) =>
-        guarded(
-          () => logger?.warn(`Sum failed while receiving: ${describe(cause)}`),
-          ignore,
-        ),
-    );
-  }
-
-  function handleSqrt(
-    call: grpc.ServerDuplexStream<SqrtRequest, SqrtReply>,
-  ): void {
-    logStart("Sqrt", call);
-    const replies = new ReplyWriter(call, encodeSqrtReply);
-    let position = 0;
-    let finished = false;
-    let paused = false;
-    function markFinished(): void {
-      finished = true;
-      running.delete(end);
-    }
-    function end(failure: grpc.StatusObject): void {
-      if (finished) return;
-      markFinished();
-      replies.fail(failure);
-    }
-    running.set(end, "Sqrt");
-    function answer(number: number): void {
-      position += 1;
-      messageLogger?.info(`Recv Data:${number}`);
-      if (Number.isNaN(number) || number < 0) {
-        markFinished();
-        logger?.warn(`Sqrt refused message ${position}: ${number}`);
-        replies.fail(
-          status(
-            grpc.status.INVALID_ARGUMENT,
-            `Number has no real square root: ${number} (message ${position})`,
-          ),
-        );
-        return;
-      }
-      if (replies.write({ sqrt: Math.sqrt(number) })) {
-        // Answers to the numbers that arrived together leave together, at once.
-        replies.flushSoon();
-      } else if (!paused) {
-        // Stop reading until the client takes the answers, so a client that writes without
-        // reading cannot make the server buffer without bound.
-        paused = true;
-        pauseReading();
-        replies.drained().then(() => {
-          paused = false;
-          resumeReading();
-        });
-      }
-    }
-    const reader = openRequestReader(call, {
-      message(span): void {
-        if (finished) return;
-        try {
-          answer(doubleField1(span));
-        } catch (cause) {
-          markFinished();
-          replies.fail(requestFailure("Sqrt", cause));
-        }
-      },
-      end: ended,
-      fail(failure): void {
-        whenNotCancelled(call, () =>
-          guarded(() => {
-            if (finished) return;
-            logger?.warn(`Sqrt failed while receiving: ${failure.details}`);
-            end(failure);
-          }, ignore));
-      },
-    });
-    function pauseReading(): void {
-      if (reader === undefined) call.pause();
-      else reader.pause();
-    }
-    function resumeReading(): void {
-      if (reader === undefined) call.resume();
-      else reader.resume();
-    }
-    function ended(): void {
-      whenNotCancelled(call, () =>
-        guarded(() => {
-          if (finished) return;
-          markFinished();
-          callLogger?.info(`Sqrt completed after ${position} numbers`);
-          replies.end();
-        }, (cause) => replies.fail(internalError("Sqrt", cause))));
-    }
-    if (reader === undefined) {
-      call.on("data", (request: SqrtRequest) => {
-        if (finished) return;
-        try {
-          answer(request.number);
-        } catch (cause) {
-          markFinished();
-          replies.fail(internalError("Sqrt", cause));
-        }
-      });
-      call.on("end", ended);
-    }
-    call.on("cancelled", () =>
-      guarded(() => {
-        if (finished) return;
-        markFinished();
-        logger?.info(`Sqrt cancelled by the client after ${position} numbers`);
-      }, ignore));
-  }
-
-  function handleSingleSqrt(
-    call: grpc.ServerUnaryCall<SqrtRequest, SqrtReply>,
-    callback: grpc.sendUnaryData<SqrtReply>,
-  ): void {
-    try {
-      if (logger !== undefined) markStarted(call);
-      logStart("Single Sqrt", call);
-      const number = call.request.number;
-      messageLogger?.info(`Recv Data:${number}`);
-      if (Number.isNaN(number) || number < 0) {
-        logger?.warn(`Single Sqrt refused: ${number}`);
-        callback(
-          status(
-            grpc.status.INVALID_ARGUMENT,
-            `Number has no real square root: ${number}`,
-          ),
-        );
-        return;
-      }
-      callLogger?.info("Single Sqrt completed");
-      callback(null, { sqrt: Math.sqrt(number) });
-    } catch (cause) {
-      callback(internalError("Single Sqrt", cause));
-    }
-  }
-
   return {
-    serverStream: { Pow: handlePow },
-    clientStream: { Sum: handleSum },
-    bidirectionalStream: { Sqrt: handleSqrt },
-    single: { Sqrt: handleSingleSqrt },
+    serverStream: { Pow: powHandler(context, settings.maxPowCount) },
+    clientStream: { Sum: sumHandler(context) },
+    bidirectionalStream: { Sqrt: sqrtHandler(context) },
+    single: { Sqrt: singleSqrtHandler(context) },
     endRunningCalls,
   };
 }

@@ -2,7 +2,7 @@
  * Which of a client's stream resets nghttp2 may count against its rapid-reset limit, and which
  * the server takes itself.
  *
- * nghttp2 (1.68, inside Deno 2.9.6's `node:http2`) ends a server connection with
+ * nghttp2 (1.68, inside Deno's `node:http2`) ends a server connection with
  * `GOAWAY INTERNAL_ERROR` once the peer has sent more RST_STREAM frames than a token bucket
  * holds: a burst of 1,000, refilled at 33 a second (`session_update_stream_reset_ratelim` in
  * `lib/nghttp2_session.c`, drained by every RST_STREAM received until the server has submitted
@@ -11,7 +11,7 @@
  * `MAX_CONCURRENT_STREAMS` never binds. But it counts an honest client too: one that leaves
  * calls after their first answers (a `break` out of a `for await`, a UI dropping stale
  * queries) resets every one of them, and at 100 a second was cut after about 15 s. Node lets a
- * server raise the bucket (`streamResetBurst`, `streamResetRate`); Deno 2.9.6's polyfill writes
+ * server raise the bucket (`streamResetBurst`, `streamResetRate`); Deno's polyfill writes
  * those options into its options buffer but its native session never passes them to nghttp2
  * (`Http2Options::new` in ext/node/ops/http2/session.rs), so they change nothing.
  *
@@ -29,7 +29,7 @@
  *
  * Every other reset reaches nghttp2 as sent and counts: a stream reset before the server
  * answered, as in the attack, or one whose frame straddles two socket reads. A flood of
- * HEADERS+RST_STREAM is still cut at nghttp2's 1,000, and `goaway_guard.ts` still retires a
+ * HEADERS+RST_STREAM is still cut at nghttp2's 1,000, and `reset_budget.ts` still retires a
  * connection gracefully before a slower stream of such resets reaches nghttp2's line.
  *
  * @module
@@ -37,24 +37,10 @@
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
 import type { ResetFilter } from "./frame_tap.ts";
+import type { ServerProbe } from "./_testing.ts";
 
 /** Streams the filter ended itself: their close is not a reset nghttp2 counted. */
 const takenStreams = new WeakSet<http2.ServerHttp2Stream>();
-
-/** Resets taken from nghttp2 since {@linkcode takeResetsTaken} last ran. */
-let resetsTaken = 0;
-
-/**
- * How many resets the filters of every session have taken from nghttp2 since the last call.
- * For tests and soak runs: it shows which side of the line the resets fell on.
- *
- * @returns The count; it starts again from zero.
- */
-export function takeResetsTaken(): number {
-  const count = resetsTaken;
-  resetsTaken = 0;
-  return count;
-}
 
 /**
  * Whether the server ended `stream` itself for a reset it took from nghttp2.
@@ -76,10 +62,12 @@ export function resetTaken(stream: http2.ServerHttp2Stream): boolean {
  * (`STREAM_CLOSED`), a dozen or more for one cancelled call whose window was wide open.
  *
  * @param session A new server session, before its first stream.
+ * @param probe Counts the resets taken, for tests.
  * @returns The filter to give the session's frame tap.
  */
 export function answeredResets(
   session: http2.ServerHttp2Session,
+  probe?: ServerProbe,
 ): ResetFilter {
   const open = new Map<number, http2.ServerHttp2Stream>();
   /** The highest stream id the session has opened: lower ids not open are closed. */
@@ -133,7 +121,7 @@ export function answeredResets(
     },
     taken(streamId: number): void {
       const stream = open.get(streamId);
-      resetsTaken += 1;
+      probe?.resetTaken();
       // Closed already, or ended meanwhile (its last reply went out before the reset's end
       // arrived): nothing to end.
       if (stream === undefined || stream.closed || stream.destroyed) return;

@@ -11,7 +11,7 @@
  */
 import type * as grpc from "@grpc/grpc-js";
 import type { PackageDefinition } from "@grpc/proto-loader";
-import { ReflectionV1Implementation } from "@grpc/reflection/build/src/implementations/reflection-v1.js";
+import { ReflectionV1Implementation } from "../internals/grpc_reflection.ts";
 import { reflectionServices, withProtocMapEntries } from "../proto/standard.ts";
 
 /** One reflection service to register: its definition and its handlers. */

@@ -13,9 +13,11 @@
  * `grpc.max_send_message_length` ends the call with `RESOURCE_EXHAUSTED`, as grpc-js does; and
  * the replies a connection holds for a peer that does not read are bounded whatever HTTP/2
  * window the peer claims: at most {@linkcode CONNECTION_BUFFER_LIMIT} bytes per connection on
- * their way to the socket, plus at most {@linkcode STREAM_BUFFER_LIMIT} bytes per call (the
- * chunk being gathered and what its HTTP/2 stream holds while the peer's window is closed).
- * Deno's `node:http2` (2.9.6) hands every framed byte to the socket as soon as the peer's
+ * their way to the socket, plus at most 48 KiB per call: the chunk it is gathering (16 KiB,
+ * plus the answers to the rest of the request frame being read, or a single larger reply) and
+ * what its HTTP/2 stream holds while the peer's window is closed (the stream takes a chunk
+ * while it holds under 16 KiB).
+ * Deno's `node:http2` hands every framed byte to the socket as soon as the peer's
  * window allows it and reports the stream drained however full the socket is, so waiting for
  * the stream is not enough: every writer of a connection shares one budget, counted from the
  * socket's own queue (`writableLength`) and from the bytes handed to HTTP/2 in this turn of the
@@ -31,13 +33,14 @@ import * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import { setImmediate } from "node:timers";
-import type { CallRecorder } from "../proto/telemetry.ts";
+import type { CallRecorder } from "../telemetry/call_recorder.ts";
 import { serverCallRecorder } from "./telemetry.ts";
+import type { ServerProbe } from "./_testing.ts";
 import {
-  fastPathsOn,
-  missedFastPath,
-  usedFastPath,
-} from "../internals/fast_paths.ts";
+  type CallStream,
+  callStreamOf,
+  sendLimitOf,
+} from "../internals/grpc_js_server_call.ts";
 import {
   PREFIX_BYTES,
   tooLargeToSend,
@@ -57,17 +60,6 @@ interface RawSocket {
   off(event: "drain" | "close", listener: () => void): unknown;
 }
 
-/** The part of an HTTP/2 stream the writer uses. */
-export interface RawStream {
-  readonly destroyed: boolean;
-  readonly closed: boolean;
-  readonly session?: { readonly socket?: unknown } | undefined;
-  write(chunk: Uint8Array, done: () => void): boolean;
-  on(event: "error", listener: (error: Error) => void): unknown;
-  once(event: "drain" | "close", listener: () => void): unknown;
-  off(event: "drain" | "close", listener: () => void): unknown;
-}
-
 /** How many bytes of framed messages to gather before writing them. */
 const CHUNK_BYTES = 16 * 1024;
 
@@ -79,14 +71,6 @@ const CHUNK_BYTES = 16 * 1024;
  */
 export const CONNECTION_BUFFER_LIMIT = 256 * 1024;
 
-/**
- * How many bytes of replies one call may hold besides its connection's share: the chunk it is
- * gathering (16 KiB, plus the answers to the rest of the request frame being read, or a single
- * larger reply) and what its HTTP/2 stream holds while the peer's window is closed (the stream
- * takes a chunk while it holds under 16 KiB).
- */
-export const STREAM_BUFFER_LIMIT = 3 * CHUNK_BYTES;
-
 /** The writers of one connection: what they have handed to HTTP/2 that the socket has not shown yet. */
 class Connection {
   readonly socket: RawSocket;
@@ -95,8 +79,11 @@ class Connection {
   #settling = false;
   #drain: Promise<void> | undefined;
 
-  constructor(socket: RawSocket) {
+  readonly #probe: ServerProbe | undefined;
+
+  constructor(socket: RawSocket, probe: ServerProbe | undefined) {
     this.socket = socket;
+    this.#probe = probe;
   }
 
   /** Bytes the connection holds on their way to the socket. */
@@ -113,7 +100,7 @@ class Connection {
   /** Counts `bytes` just written to one of the connection's streams. */
   handed(bytes: number): void {
     this.#unsettled += bytes;
-    notePeak(this.held);
+    this.#probe?.held(this.held);
     if (this.#settling) return;
     this.#settling = true;
     // Deno frames stream writes in a tick it queues at the first write of the turn, so this
@@ -122,7 +109,7 @@ class Connection {
     process.nextTick(() => {
       this.#settling = false;
       this.#unsettled = 0;
-      notePeak(this.held);
+      this.#probe?.held(this.held);
     });
   }
 
@@ -156,39 +143,6 @@ class Connection {
 /** One per socket, shared by the writers of the connection's calls. */
 const connections = new WeakMap<RawSocket, Connection>();
 
-/** The connections whose socket is open, for {@linkcode heldReplyBytes}. */
-const open = new Set<Connection>();
-
-let peakHeld = 0;
-
-function notePeak(held: number): void {
-  if (held > peakHeld) peakHeld = held;
-}
-
-/**
- * The bytes of replies each open connection holds on their way to its socket now: what its
- * socket has queued (`writableLength`, the socket's own count) and what was handed to HTTP/2
- * in this turn. For tests and the soak run.
- *
- * @returns One figure per open connection with a call answered through a reply writer.
- */
-export function heldReplyBytes(): number[] {
-  return [...open].map((connection) => connection.held);
-}
-
-/**
- * The most bytes of replies any one connection has held on their way to its socket since the
- * last call, as the writers counted them when they wrote and as {@linkcode heldReplyBytes}
- * sees them now. For tests and the soak run.
- *
- * @returns The peak in bytes; the count starts again from zero.
- */
-export function takePeakConnectionBytes(): number {
-  const peak = Math.max(peakHeld, ...heldReplyBytes());
-  peakHeld = 0;
-  return peak;
-}
-
 /**
  * Runs `use` on a session's socket. `session.socket` is a proxy that throws once the session
  * has let its socket go (`ERR_HTTP2_SOCKET_UNBOUND`); by then there is nothing to wait for.
@@ -201,7 +155,10 @@ function onSocket<T>(use: () => T, otherwise: T): T {
   }
 }
 
-function connectionOf(stream: RawStream): Connection | undefined {
+function connectionOf(
+  stream: CallStream,
+  probe: ServerProbe | undefined,
+): Connection | undefined {
   return onSocket(() => {
     const socket = stream.session?.socket as Partial<RawSocket> | undefined;
     if (
@@ -212,62 +169,21 @@ function connectionOf(stream: RawStream): Connection | undefined {
     }
     let connection = connections.get(socket as RawSocket);
     if (connection === undefined) {
-      const opened = new Connection(socket as RawSocket);
+      const opened = new Connection(socket as RawSocket, probe);
       connections.set(socket as RawSocket, opened);
-      open.add(opened);
-      socket.once("close", () => open.delete(opened));
+      const closed = probe?.opened(opened);
+      if (closed !== undefined) socket.once("close", closed);
       connection = opened;
     }
     return connection;
   }, undefined);
 }
 
-/** grpc-js's send limit for the call (`grpc.max_send_message_length`); -1 is none. */
-function sendLimitOf(call: WritableCall): number {
-  const limit = (call as unknown as { call?: { maxSendMessageSize?: unknown } })
-    .call?.maxSendMessageSize;
-  return typeof limit === "number" && limit >= 0 ? limit : -1;
-}
-
-/**
- * Finds the HTTP/2 stream under a grpc-js server call of any kind, when grpc-js exposes it
- * (`stream` of its intercepting call, a private field). Whoever relies on it records the fast
- * path it serves.
- *
- * @param call A grpc-js server call, as a handler gets it.
- * @returns The call's HTTP/2 stream, or `undefined` when the call is not the known shape.
- */
-export function http2StreamOf(call: object): RawStream | undefined {
-  const inner =
-    (call as { call?: { stream?: unknown; sendMetadata?: unknown } }).call;
-  const stream = inner?.stream as Partial<RawStream> | undefined;
-  if (
-    typeof inner?.sendMetadata !== "function" ||
-    typeof stream?.write !== "function" ||
-    typeof stream.once !== "function" || typeof stream.off !== "function" ||
-    typeof stream.on !== "function"
-  ) {
-    return undefined;
-  }
-  return stream as RawStream;
-}
-
-/** Finds the HTTP/2 stream to write a call's replies to, when grpc-js exposes it. */
-function rawStreamOf(call: WritableCall): RawStream | undefined {
-  const stream = fastPathsOn() ? http2StreamOf(call) : undefined;
-  if (stream === undefined) {
-    missedFastPath("reply writer", "grpc-js call.stream or call.sendMetadata");
-    return undefined;
-  }
-  usedFastPath("reply writer");
-  return stream;
-}
-
 /** Writes reply messages for one call, honouring HTTP/2 flow control. */
 export class ReplyWriter<Reply> {
   #call: WritableCall;
   #encode: (reply: Reply) => Uint8Array;
-  #stream: RawStream | undefined;
+  #stream: CallStream | undefined;
   #headersSent = false;
   #chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
   #used = 0;
@@ -285,15 +201,20 @@ export class ReplyWriter<Reply> {
   /**
    * @param call The call to answer.
    * @param encode Encodes one reply message (without the 5-byte gRPC prefix).
+   * @param probe Counts what the call's connection holds, for tests.
    */
-  constructor(call: WritableCall, encode: (reply: Reply) => Uint8Array) {
+  constructor(
+    call: WritableCall,
+    encode: (reply: Reply) => Uint8Array,
+    probe?: ServerProbe,
+  ) {
     this.#call = call;
     this.#encode = encode;
-    this.#stream = rawStreamOf(call);
+    this.#stream = callStreamOf(call, "reply writer");
     this.#telemetry = serverCallRecorder(call);
     this.#connection = this.#stream === undefined
       ? undefined
-      : connectionOf(this.#stream);
+      : connectionOf(this.#stream, probe);
     // grpc-js applies its own limit to the writes of the public path.
     this.#sendLimit = this.#stream === undefined ? -1 : sendLimitOf(call);
     // A write racing a reset stream reports an error on the stream; the call is over by then

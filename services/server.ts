@@ -3,11 +3,9 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
-import { Buffer } from "node:buffer";
+import type * as grpc from "@grpc/grpc-js";
 import { setTimeout as delay } from "node:timers/promises";
 import { MAX_TIMER_MS, MAX_UINT32 } from "../proto/limits.ts";
-import { pemBuffer } from "../proto/pem.ts";
 import {
   streamPackageDefinition,
   streamServices,
@@ -16,42 +14,20 @@ import {
   healthPackageDefinition,
   reflectionPackageDefinition,
 } from "../proto/standard.ts";
-import type { UnstartedCallReporter } from "./call_starts.ts";
-import { guardSessions } from "./goaway_guard.ts";
-import { createHandlers } from "./handlers.ts";
+import { unstartedCallLogger } from "./call_starts.ts";
+import { guardSessions } from "./session_guard.ts";
+import { createHandlers, type StreamHandlers } from "./handlers.ts";
 import type { ServerLogger } from "./server_logger.ts";
 import { createHealth, type Health } from "./health.ts";
 import { createReflection } from "./reflection.ts";
-import { drainSessions } from "./session_drain.ts";
+import { shutDown } from "./server_close.ts";
+import { serverCredentials, type ServerTlsOptions } from "./server_tls.ts";
 import { ObservedServer } from "./telemetry.ts";
+import { probeOf, type ServerProbe } from "./_testing.ts";
 import { fastPathsOn, reportFallbacksTo } from "../internals/fast_paths.ts";
 
 export type { ServerLogger } from "./server_logger.ts";
-
-/** TLS settings of a server: its certificate, and optionally the CA of client certificates. */
-export interface ServerTlsOptions {
-  /**
-   * The server's certificate chain in PEM: its own certificate first, then any intermediate
-   * certificates. Clients check it against the name or IP address they connect to.
-   */
-  cert: string | Uint8Array;
-  /** The private key of `cert`, in PEM. */
-  key: string | Uint8Array;
-  /**
-   * CA certificates in PEM that client certificates must chain to. With it, every client
-   * must present such a certificate (mutual TLS), unless `requireClientCert` is `false`.
-   *
-   * @default {undefined}
-   */
-  ca?: string | Uint8Array;
-  /**
-   * Whether a client must present a certificate signed by `ca`; a client without one cannot
-   * connect. `true` needs `ca`; `false` serves plain TLS even when `ca` is set.
-   *
-   * @default {true when `ca` is set, otherwise false}
-   */
-  requireClientCert?: boolean;
-}
+export type { ServerTlsOptions } from "./server_tls.ts";
 
 /** Options for {@linkcode startServer}. */
 export interface StartServerOptions {
@@ -252,122 +228,53 @@ function bind(
   });
 }
 
-/**
- * The grpc-js credentials for `tls`.
- *
- * grpc-js wants `Buffer`s. When it is given no client CA, it falls back to the CA bundle named
- * by `GRPC_DEFAULT_SSL_ROOTS_FILE_PATH` and hands it to `node:tls` as `ca`; Deno's `node:tls`
- * then sends every one of those certificates to each client along with the server's own
- * chain, and OpenSSL-based clients (grpc-js under Node, gRPC C-core, `openssl s_client`) refuse
- * a Certificate message that large (`excessive message size`). Without a client CA, an empty
- * `ca` keeps the chain to what `cert` holds.
- */
-function serverCredentials(
-  tls: ServerTlsOptions | undefined,
-): grpc.ServerCredentials {
-  if (tls === undefined) return grpc.ServerCredentials.createInsecure();
-  if (typeof tls !== "object" || tls === null) {
-    throw new TypeError("TLS options must be an object");
-  }
-  const cert = pemBuffer(tls.cert, "TLS certificate");
-  const key = pemBuffer(tls.key, "TLS key");
-  const requireClientCert = tls.requireClientCert ?? tls.ca !== undefined;
-  if (requireClientCert && tls.ca === undefined) {
-    throw new TypeError(
-      "Requiring client certificates needs the CA that signs them: tls.ca",
-    );
-  }
-  const clientCa = requireClientCert
-    ? pemBuffer(tls.ca, "TLS client CA")
-    : Buffer.alloc(0);
-  return grpc.ServerCredentials.createSsl(
-    clientCa,
-    [{ cert_chain: cert, private_key: key }],
-    requireClientCert,
-  );
+/** A grpc-js server with the services of {@linkcode startServer} added, not yet bound. */
+interface HostedServices {
+  server: ObservedServer;
+  handlers: StreamHandlers;
+  health: Health | undefined;
 }
 
-/**
- * How long calls ended at the end of the grace period get to deliver their status before
- * every connection is closed; documented with `gracePeriod`.
- */
-const STATUS_DELIVERY_MS = 1_000;
-
-/**
- * The longest wait before the final GOAWAY on a connection with no call being answered, for a
- * peer that neither answers the drain's PINGs nor closes the connection, bounded by the grace
- * period. Only such a peer meets it: a proxy closes its idle connection at the first PING, and
- * a busy one opens a stream, which sends the GOAWAY at once. The GOAWAY it sends may cut off a
- * request, so it is a last resort, not a usual path.
- */
-const GOAWAY_PING_WAIT_MS = 3_000;
-
-/**
- * Stops accepting calls and waits for those in flight; once the grace period is over, ends
- * them with `UNAVAILABLE` (`endRunningCalls`), and closes every connection if that is not
- * enough either.
- */
-function shutDown(
-  server: grpc.Server,
-  { gracePeriod, endRunningCalls }: {
-    gracePeriod: number;
-    endRunningCalls: () => void;
-  },
-): Promise<void> {
-  // Before grpc-js closes the listeners and sessions, so that its `close()` of each session
-  // sends the final GOAWAY only once the peer has seen the first.
-  const drain = drainSessions(
-    server,
-    Math.min(GOAWAY_PING_WAIT_MS, gracePeriod),
-  );
-  return new Promise((resolve) => {
-    let forceTimer: ReturnType<typeof setTimeout> | undefined;
-    const graceTimer = setTimeout(() => {
-      endRunningCalls();
-      forceTimer = setTimeout(() => server.forceShutdown(), STATUS_DELIVERY_MS);
-    }, gracePeriod);
-    server.tryShutdown(() => {
-      clearTimeout(graceTimer);
-      clearTimeout(forceTimer);
-      drain.stop();
-      resolve();
-    });
+/** Makes the grpc-js server and adds every service `options` asks for. */
+function hostServices(
+  options: StartServerOptions,
+  limits: { maxPowCount: number; probe: ServerProbe | undefined },
+): HostedServices {
+  const server = new ObservedServer({
+    "grpc.max_concurrent_streams": DEFAULT_MAX_CONCURRENT_STREAMS,
+    ...options.channelOptions,
   });
-}
-
-/**
- * The line for a call that ended before grpc-js ran its handler: cancelled or cut off calls as
- * info, as the handlers log theirs, and calls grpc-js failed as a warning.
- */
-function unstartedCallLogger(logger: ServerLogger): UnstartedCallReporter {
-  return (method, how) => {
-    try {
-      switch (how.kind) {
-        case "cancelled":
-          logger.info(
-            `${method} cancelled by the client before its request arrived`,
-          );
-          break;
-        case "connection closed":
-          logger.info(
-            `${method} ended before its request arrived: connection closed`,
-          );
-          break;
-        case "reset":
-          logger.info(
-            `${method} ended before its request arrived: reset with ${how.code}`,
-          );
-          break;
-        case "answered":
-          logger.warn(
-            `${method} failed before it started: ${how.code}: ${how.details}`,
-          );
-          break;
-      }
-    } catch {
-      // A logger that fails must not take the session's other calls down with it.
+  const handlers = createHandlers({
+    maxPowCount: limits.maxPowCount,
+    logger: options.logger,
+    logMessages: options.logMessages ?? true,
+    probe: limits.probe,
+  });
+  server.addService(streamServices.serverStream, handlers.serverStream);
+  server.addService(streamServices.clientStream, handlers.clientStream);
+  server.addService(
+    streamServices.bidirectionalStream,
+    handlers.bidirectionalStream,
+  );
+  server.addService(streamServices.single, handlers.single);
+  let health: Health | undefined;
+  if (options.health ?? true) {
+    health = createHealth(
+      Object.values(streamServices).map((service) => serviceName(service)),
+    );
+    server.addService(health.service, health.handlers);
+  }
+  if (options.reflection ?? true) {
+    const described = {
+      ...streamPackageDefinition,
+      ...(health === undefined ? {} : healthPackageDefinition),
+      ...reflectionPackageDefinition,
+    };
+    for (const { service, handlers } of createReflection(described)) {
+      server.addService(service, handlers);
     }
-  };
+  }
+  return { server, handlers, health };
 }
 
 /**
@@ -427,45 +334,22 @@ export async function startServer(
 
   const credentials = serverCredentials(options.tls);
 
-  const server = new ObservedServer({
-    "grpc.max_concurrent_streams": DEFAULT_MAX_CONCURRENT_STREAMS,
-    ...options.channelOptions,
-  });
-  const handlers = createHandlers({
-    maxPowCount,
-    logger: options.logger,
-    logMessages: options.logMessages ?? true,
-  });
-  server.addService(streamServices.serverStream, handlers.serverStream);
-  server.addService(streamServices.clientStream, handlers.clientStream);
-  server.addService(
-    streamServices.bidirectionalStream,
-    handlers.bidirectionalStream,
-  );
-  server.addService(streamServices.single, handlers.single);
-  let health: Health | undefined;
-  if (options.health ?? true) {
-    health = createHealth(
-      Object.values(streamServices).map((service) => serviceName(service)),
-    );
-    server.addService(health.service, health.handlers);
-  }
-  if (options.reflection ?? true) {
-    const described = {
-      ...streamPackageDefinition,
-      ...(health === undefined ? {} : healthPackageDefinition),
-      ...reflectionPackageDefinition,
-    };
-    for (const { service, handlers } of createReflection(described)) {
-      server.addService(service, handlers);
-    }
-  }
-
   const stopReporting = options.logger === undefined
     ? undefined
     : reportFallbacksTo(options.logger);
-  // Read the switch now: a server that has it set says so as it starts, on its logger.
+  // Read the switch now: a server that has it set says so as it starts, on its logger, and
+  // is made with the fallbacks it then needs (see `ObservedServer`).
   fastPathsOn();
+  // Only the tests and soak runs attach one (`_testing.ts`).
+  const probe = probeOf(options);
+  let hosted: HostedServices;
+  try {
+    hosted = hostServices(options, { maxPowCount, probe });
+  } catch (error) {
+    stopReporting?.();
+    throw error;
+  }
+  const { server, handlers, health } = hosted;
   const unstartedCall = options.logger === undefined
     ? undefined
     : unstartedCallLogger(options.logger);
@@ -475,7 +359,7 @@ export async function startServer(
       ports.push(
         await bind(server, { address: hostPort(hostname, port), credentials }),
       );
-      guardSessions(server, { handshakeTimeout, unstartedCall });
+      guardSessions(server, { handshakeTimeout, unstartedCall, probe });
     }
   } catch (error) {
     stopReporting?.();

@@ -9,7 +9,7 @@
  * response header`), and it sends requests on reused connections at any moment.
  *
  * RFC 9113 §6.8 (and grpc-go, and Envoy) first send a GOAWAY with last-stream-id 2^31-1 and a
- * PING, then the real GOAWAY once the PING is answered. Deno 2.9.6's `node:http2` has no such
+ * PING, then the real GOAWAY once the PING is answered. Deno's `node:http2` has no such
  * first GOAWAY: `session.goaway(NO_ERROR, 2 ** 31 - 1)` makes nghttp2 ignore every stream that
  * opens afterwards (it marks the GOAWAY as sent whatever its last-stream-id), and the native
  * shutdown notice (`submitShutdownNotice` on the session's handle) also starts Deno's graceful
@@ -28,11 +28,8 @@
 import type http2 from "node:http2";
 import net from "node:net";
 import { setImmediate } from "node:timers";
-import {
-  fastPathsOn,
-  missedFastPath,
-  usedFastPath,
-} from "../internals/fast_paths.ts";
+import { sessionStreams } from "../internals/deno_http2_session.ts";
+import { http2ServersOf } from "../internals/grpc_js_server.ts";
 
 type Session = http2.Http2Session;
 
@@ -52,33 +49,11 @@ const OWED_ANSWER_WAIT_MS = 1_000;
 /** Sessions being drained, so that a session is only drained once. */
 const draining = new WeakSet<Session>();
 
-/** A private field of a Deno `node:http2` session, found by its symbol's description. */
-function internal(session: Session, name: string): unknown {
-  const symbol = Object.getOwnPropertySymbols(session).find((symbol) =>
-    symbol.description === name
-  );
-  return symbol === undefined
-    ? undefined
-    : (session as unknown as Record<symbol, unknown>)[symbol];
-}
-
 /** Whether a stream of `session` has yet to send the end of its answer. */
 function answering(session: Session): boolean {
-  // Deno 2.9.6 names the symbol `state` (Node names it `kState`), and its map of streams is a
-  // primordials `SafeMap`, which is not an instance of `Map`.
-  const state =
-    (fastPathsOn()
-      ? internal(session, "state") ?? internal(session, "kState")
-      : undefined) as {
-        streams?: { values?: () => Iterable<http2.Http2Stream> };
-      } | undefined;
-  const streams = state?.streams;
-  if (typeof streams?.values !== "function") {
-    missedFastPath("session drain", "the session's state.streams");
-    return false;
-  }
-  usedFastPath("session drain");
-  for (const stream of streams.values()) {
+  const streams = sessionStreams(session);
+  if (streams === undefined) return false;
+  for (const stream of streams) {
     if (!stream.writableEnded && !stream.destroyed) return true;
   }
   return false;
@@ -341,32 +316,26 @@ export interface SessionDrain {
  * @returns A handle to stop watching for new sessions.
  */
 export function drainSessions(server: object, ackWaitMs: number): SessionDrain {
-  const http2Servers = (server as { http2Servers?: unknown }).http2Servers;
-  if (!(http2Servers instanceof Map)) return { stop() {} };
-  const entries = [...http2Servers.entries()] as [
-    http2.Http2Server,
-    { sessions?: Set<Session> },
-  ][];
+  const entries = http2ServersOf(server);
+  if (entries === undefined) return { stop() {} };
   // The wrappers go on first: grpc-js closes the listeners as its shutdown begins.
   const listenersClosed = Promise.all(
-    entries.map(([http2Server]) => acceptQueuedBeforeClose(http2Server)),
+    entries.map(({ server }) => acceptQueuedBeforeClose(server)),
   ).then(() => {});
   function onSession(session: Session): void {
     // grpc-js closes only the sessions that were open when its shutdown began.
     drainSession(session, { ackWaitMs, listenersClosed });
     session.close();
   }
-  for (const [http2Server, info] of entries) {
-    for (const session of info.sessions ?? []) {
+  for (const { server, sessions } of entries) {
+    for (const session of sessions) {
       drainSession(session, { ackWaitMs, listenersClosed });
     }
-    http2Server.on("session", onSession);
+    server.on("session", onSession);
   }
   return {
     stop(): void {
-      for (const [http2Server] of entries) {
-        http2Server.off("session", onSession);
-      }
+      for (const { server } of entries) server.off("session", onSession);
     },
   };
 }

@@ -1,15 +1,15 @@
 /**
  * The server side of the module's OpenTelemetry: a SERVER span per call, a child of the trace
  * context the client sent in its metadata (`traceparent`, `tracestate`: ours, grpc-js, Go and
- * any W3C-propagating client), and the `rpc.server.*` metrics. See `proto/telemetry.ts`.
+ * any W3C-propagating client), and the `rpc.server.*` metrics. See `telemetry/`.
  *
  * Each handler runs with its call's span active, and the event listeners it registers on the
  * call run with it too, so that its log lines (through a logger such as `console`, which Deno
  * exports as log records under `OTEL_DENO=true`) carry the call's trace and span ids. grpc-js
  * emits a call's events from its HTTP/2 stream's callbacks, outside any context of the call.
  *
- * The status is taken where grpc-js sends it (`sendStatus` of the call under the handler's, as
- * `reply_writer.ts` already relies on for the stream under it; grpc-js is pinned in deno.json),
+ * The status is taken where grpc-js sends it (`sendStatus` of the call under the handler's, a
+ * view of `internals/grpc_js_server_call.ts`),
  * which sees every way a call ends: the handler's answer or error, a deadline, a malformed
  * message. A call the client cancels sends no status and ends the span `CANCELLED`.
  *
@@ -23,20 +23,19 @@ import {
   type TextMapGetter,
 } from "@opentelemetry/api";
 import {
-  ATTRIBUTES,
   type CallRecorder,
+  startCallRecorder,
+} from "../telemetry/call_recorder.ts";
+import {
+  ATTRIBUTES,
   parseMethodPath,
   type RpcMethod,
   splitHostPort,
-  startCallRecorder,
-  STATUS_CANCELLED,
-  STATUS_DEADLINE_EXCEEDED,
-} from "../proto/telemetry.ts";
-import {
-  fastPathsOn,
-  missedFastPath,
-  usedFastPath,
-} from "../internals/fast_paths.ts";
+} from "../telemetry/conventions.ts";
+import { Status } from "../proto/status.ts";
+import type { RequestSink } from "./request_deframer.ts";
+import { callSendsOf } from "../internals/grpc_js_server_call.ts";
+import { fastPathsOn } from "../internals/fast_paths.ts";
 
 /** Reads `traceparent` and `tracestate` from a call's request metadata. */
 const METADATA_GETTER: TextMapGetter<grpc.Metadata> = {
@@ -51,6 +50,9 @@ const METADATA_GETTER: TextMapGetter<grpc.Metadata> = {
   },
 };
 
+/** Where a call comes from and until when it may run, as any grpc-js server call tells. */
+type CallPeer = Pick<ServerCall, "getPeer" | "getHost" | "getDeadline">;
+
 /** What a handler gets: a grpc-js server call of any of the four kinds. */
 type ServerCall = {
   readonly metadata: grpc.Metadata;
@@ -60,12 +62,6 @@ type ServerCall = {
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   once(event: string, listener: (...args: unknown[]) => void): unknown;
 };
-
-/** The part of the call under the handler's (grpc-js's intercepting call) that is observed. */
-interface InnerCall {
-  sendStatus(status: { code?: number; details?: string }): void;
-  sendMessage(message: unknown, callback: () => void): void;
-}
 
 const recorders = new WeakMap<object, CallRecorder>();
 
@@ -89,7 +85,7 @@ export function serverCallRecorder(call: object): CallRecorder | undefined {
  * @param sink Where the reader delivers.
  * @returns The sink to give the reader.
  */
-export function observedRequestSink<Sink extends RequestSinkLike>(
+export function observedRequestSink<Sink extends RequestSink>(
   call: object,
   sink: Sink,
 ): Sink {
@@ -116,37 +112,7 @@ export function observedRequestSink<Sink extends RequestSinkLike>(
   };
 }
 
-/** The shape of a request reader's sink (`services/request_reader.ts`). */
-export interface RequestSinkLike {
-  /** One message: `span.bytes[span.start..span.end)`, valid during the call only. */
-  message(
-    span: Readonly<{ bytes: Uint8Array; start: number; end: number }>,
-  ): void;
-  /** The client half-closed the call. */
-  end(): void;
-  /** The request broke the framing or a limit. */
-  fail(failure: grpc.StatusObject): void;
-}
-
-function innerCallOf(call: ServerCall): InnerCall | undefined {
-  const inner = fastPathsOn()
-    ? (call as unknown as { call?: Partial<InnerCall> }).call
-    : undefined;
-  if (
-    typeof inner?.sendStatus !== "function" ||
-    typeof inner.sendMessage !== "function"
-  ) {
-    missedFastPath(
-      "call telemetry",
-      "grpc-js call.sendStatus or call.sendMessage",
-    );
-    return undefined;
-  }
-  usedFastPath("call telemetry");
-  return inner as InnerCall;
-}
-
-function peerAttributes(call: ServerCall): Record<string, string | number> {
+function peerAttributes(call: CallPeer): Record<string, string | number> {
   const attributes: Record<string, string | number> = {};
   const { host, port } = splitHostPort(call.getHost?.() ?? "");
   if (host !== "") attributes[ATTRIBUTES.serverAddress] = host;
@@ -159,7 +125,7 @@ function peerAttributes(call: ServerCall): Record<string, string | number> {
   return attributes;
 }
 
-function deadlinePassed(call: ServerCall): boolean {
+function deadlinePassed(call: CallPeer): boolean {
   const deadline = call.getDeadline?.();
   const at = deadline instanceof Date ? deadline.getTime() : deadline;
   return typeof at === "number" && Number.isFinite(at) && at <= Date.now();
@@ -182,33 +148,100 @@ function startServerCall(
   call: ServerCall,
   { method, requestStream }: ObservedMethod,
 ): CallRecorder | undefined {
-  const inner = innerCallOf(call);
-  if (inner === undefined) return undefined;
-  const recorder = startCallRecorder("server", {
-    method,
-    parent: propagation.extract(ROOT_CONTEXT, call.metadata, METADATA_GETTER),
-    attributes: peerAttributes(call),
-  });
+  const sends = callSendsOf(call);
+  let recorder: CallRecorder | undefined;
+  if (sends === undefined) {
+    // The fast path is off: the recorder, if any, was started by the public interceptor.
+    recorder = interceptedRecorders.get(call.metadata);
+  } else {
+    recorder = startCallRecorder("server", {
+      method,
+      parent: propagation.extract(
+        ROOT_CONTEXT,
+        call.metadata,
+        METADATA_GETTER,
+      ),
+      attributes: peerAttributes(call),
+    });
+    const started = recorder;
+    sends.observe({
+      sent(): void {
+        started?.sent();
+      },
+      status(code, details): void {
+        started?.end(code ?? Status.UNKNOWN, details);
+      },
+    });
+  }
   if (recorder === undefined) return undefined;
-  recorders.set(call, recorder);
-  if (!requestStream) recorder.received();
-  const { sendStatus, sendMessage } = inner;
-  inner.sendMessage = function (message, callback): void {
-    recorder.sent();
-    sendMessage.call(this, message, callback);
-  };
-  inner.sendStatus = function (status): void {
-    recorder.end(status.code ?? grpc.status.UNKNOWN, status.details);
-    sendStatus.call(this, status);
-  };
-  call.once("cancelled", () => {
-    if (deadlinePassed(call)) {
-      recorder.end(STATUS_DEADLINE_EXCEEDED, "Deadline exceeded");
-    } else {
-      recorder.end(STATUS_CANCELLED, "Cancelled by the client");
-    }
+  const observed = recorder;
+  recorders.set(call, observed);
+  if (!requestStream) observed.received();
+  call.once("cancelled", () => endCancelled(observed, call));
+  return observed;
+}
+
+/** Ends the span of a call that was cancelled: by its deadline, or by the client. */
+function endCancelled(recorder: CallRecorder, call: CallPeer): void {
+  if (deadlinePassed(call)) {
+    recorder.end(Status.DEADLINE_EXCEEDED, "Deadline exceeded");
+  } else {
+    recorder.end(Status.CANCELLED, "Cancelled by the client");
+  }
+}
+
+/**
+ * The recorders the public interceptor started, by the request metadata it handed on, which
+ * is the object the handler's call carries.
+ */
+const interceptedRecorders = new WeakMap<grpc.Metadata, CallRecorder>();
+
+/**
+ * The call telemetry's fallback through grpc-js's public server interceptors: with the fast
+ * paths off, each call is wrapped to see the messages and the status the handler sends. A
+ * status grpc-js sends on its own (a message it cannot read) goes past it unseen, and the
+ * wrapper hides the call's HTTP/2 stream from the other fast paths, so a server has it only
+ * with the fast paths off; otherwise the handler's call is observed where grpc-js sends (see
+ * {@linkcode startServerCall}).
+ */
+function telemetryInterceptor(
+  descriptor: grpc.ServerMethodDefinition<unknown, unknown>,
+  call: grpc.ServerInterceptingCallInterface,
+): grpc.ServerInterceptingCall {
+  let recorder: CallRecorder | undefined;
+  return new grpc.ServerInterceptingCall(call, {
+    start(next): void {
+      next({
+        onReceiveMetadata(metadata, handOn): void {
+          recorder = startCallRecorder("server", {
+            method: parseMethodPath(descriptor.path),
+            parent: propagation.extract(
+              ROOT_CONTEXT,
+              metadata,
+              METADATA_GETTER,
+            ),
+            attributes: peerAttributes(call),
+          });
+          if (recorder !== undefined) {
+            interceptedRecorders.set(metadata, recorder);
+          }
+          handOn(metadata);
+        },
+        onCancel(): void {
+          // A call cancelled before its handler ran has no listener of the handler's.
+          if (recorder !== undefined) endCancelled(recorder, call);
+        },
+      });
+    },
+    sendMessage(message, next): void {
+      recorder?.sent();
+      next(message);
+    },
+    sendStatus(status, next): void {
+      recorder?.end(status.code ?? Status.UNKNOWN, status.details);
+      next(status);
+    },
   });
-  return recorder;
 }
 
 type Listener = (...args: unknown[]) => unknown;
@@ -222,7 +255,8 @@ function runObserved(
   { recorder, call }: { recorder: CallRecorder; call: ServerCall },
   handler: () => void,
 ): void {
-  const emitter = call as unknown as Record<string, unknown>;
+  // Own properties over the prototype's methods, for the time the handler runs.
+  const emitter: { on?: unknown; addListener?: unknown } = call;
   const on = call.on as (event: string, listener: Listener) => unknown;
   const observedOn = function (
     this: unknown,
@@ -300,7 +334,7 @@ function observeHandler(
  * @param implementation Its handlers, keyed by method name (or original name).
  * @returns The same handlers, observed, keyed as grpc-js looks them up.
  */
-export function observeService(
+function observeService(
   service: grpc.ServiceDefinition,
   implementation: grpc.UntypedServiceImplementation,
 ): grpc.UntypedServiceImplementation {
@@ -328,6 +362,21 @@ export function observeService(
  * implementation handed to `addService` goes through {@linkcode observeService}.
  */
 export class ObservedServer extends grpc.Server {
+  /**
+   * A grpc-js server; with the fast paths off, with the call telemetry's interceptor after
+   * any of `options`.
+   *
+   * @param options The grpc-js server's options.
+   */
+  constructor(options: grpc.ServerOptions = {}) {
+    super(
+      fastPathsOn() ? options : {
+        ...options,
+        interceptors: [...(options.interceptors ?? []), telemetryInterceptor],
+      },
+    );
+  }
+
   /**
    * Adds `service`, its handlers observed.
    *

@@ -12,6 +12,9 @@ import {
   encodeSqrtRequest,
   encodeSumReply,
   encodeSumRequest,
+  readSmallSumNumber,
+  readSqrtNumber,
+  readSumNumber,
 } from "../../proto/codec.ts";
 
 const root = new protobuf.Root();
@@ -250,5 +253,67 @@ Deno.test("decodeSumRequest() and the other decoders take what other encoders se
     throws(() => encodeSumRequest({ number: 2n ** 63n }), RangeError);
     throws(() => encodePowRequest({ number: 1n, count: -1 }), RangeError);
     throws(() => encodePowRequest({ number: 1n, count: 2 ** 32 }), RangeError);
+  });
+});
+
+Deno.test("readSmallSumNumber() and the other span readers read what protobufjs writes, in place", async (t) => {
+  /** `message` inside a larger chunk, as the request reader hands it over. */
+  function spanOf(message: Uint8Array): {
+    bytes: Uint8Array;
+    start: number;
+    end: number;
+  } {
+    const bytes = new Uint8Array(message.length + 6).fill(0xff);
+    bytes.set(message, 3);
+    return { bytes, start: 3, end: 3 + message.length };
+  }
+
+  await t.step("a Sum's number below 2^28 reads without a bigint", () => {
+    for (const number of [0, 1, 127, 128, 300, 2 ** 21, 2 ** 28 - 1]) {
+      const span = spanOf(referenceBytes(reference.sumRequest, { number }));
+      strictEqual(readSmallSumNumber(span), number);
+      strictEqual(readSumNumber(span), BigInt(number));
+    }
+  });
+
+  await t.step("any other Sum number is left to the full reader", () => {
+    for (const number of [2n ** 28n, -1n, INT64_MAX, INT64_MIN]) {
+      const span = spanOf(
+        referenceBytes(reference.sumRequest, { number: number.toString() }),
+      );
+      strictEqual(readSmallSumNumber(span), -1);
+      strictEqual(readSumNumber(span), number);
+    }
+    // The number's field after an unknown one, or repeated (the last wins): not the common
+    // shape, though each starts like it.
+    for (
+      const [bytes, number] of [
+        [[0x10, 0x01, 0x08, 0x05], 5n],
+        [[0x08, 0x05, 0x08, 0x07], 7n],
+      ] as const
+    ) {
+      const span = spanOf(new Uint8Array(bytes));
+      strictEqual(readSmallSumNumber(span), -1);
+      strictEqual(readSumNumber(span), number);
+    }
+  });
+
+  await t.step("a Sqrt's number reads in either shape", () => {
+    for (const number of [0, -0, 2.5, -1, 1e300, Number.NaN]) {
+      const span = spanOf(referenceBytes(reference.sqrtRequest, { number }));
+      strictEqual(Object.is(readSqrtNumber(span), number), true);
+    }
+    const unknownFirst = spanOf(
+      new Uint8Array([0x10, 0x01, 0x09, ...new Uint8Array(8).fill(0)]),
+    );
+    strictEqual(readSqrtNumber(unknownFirst), 0);
+  });
+
+  await t.step("a broken message throws a RangeError", () => {
+    throws(() => readSumNumber(spanOf(new Uint8Array([0x08]))), RangeError);
+    throws(
+      () => readSqrtNumber(spanOf(new Uint8Array([0x09, 0, 0]))),
+      RangeError,
+    );
   });
 });

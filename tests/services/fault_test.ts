@@ -3,7 +3,7 @@ import http2 from "node:http2";
 import { setTimeout as delay } from "node:timers/promises";
 import { createClient, GrpcError, startServer, Status } from "../../mod.ts";
 import type { StreamServer } from "../../mod.ts";
-import { takeResetsTaken } from "../../services/honest_resets.ts";
+import { probeServer } from "../../services/_testing.ts";
 import { tempDirectory, writeCertificates } from "../_util/certificates.ts";
 import { assertServes, recordingLogger } from "../_util/test_utils.ts";
 import { fastPathsSwitchedOff } from "../_util/fast_paths_switch.ts";
@@ -245,10 +245,12 @@ Deno.test("startServer() stops producing for a peer that claims huge windows and
 
 Deno.test("startServer() keeps a connection whose client cancels each call after its first answer", async (t) => {
   const logger = recordingLogger();
-  await using server = await startServer({ port: 0, logger });
+  const options = { port: 0, logger };
+  const probe = probeServer(options);
+  await using server = await startServer(options);
   const cancels = 2_000;
   let cancelled = 0;
-  takeResetsTaken();
+  probe.takeResetsTaken();
 
   await t.step(
     "up to 2,000 cancels at 150 a second, with a Sqrt beside them that keeps answering",
@@ -295,7 +297,7 @@ Deno.test("startServer() keeps a connection whose client cancels each call after
   await t.step("the server took the resets, not nghttp2", () => {
     // A reset whose frame header straddles two socket reads goes to nghttp2 as sent; a reset
     // that crossed the server's own counts as well, for the stream it closed.
-    const taken = takeResetsTaken();
+    const taken = probe.takeResetsTaken();
     if (fastPathsSwitchedOff()) {
       // Without the frame tap, nghttp2 takes every reset itself.
       strictEqual(taken, 0);
@@ -320,7 +322,7 @@ Deno.test("startServer() keeps a connection whose client cancels each call after
       ]);
       if (fastPathsSwitchedOff()) {
         assertCutWithoutTap(line, 600);
-        strictEqual(takeResetsTaken(), 0);
+        strictEqual(probe.takeResetsTaken(), 0);
         return;
       }
       const [, done, answered, sent] = line.match(
@@ -328,7 +330,7 @@ Deno.test("startServer() keeps a connection whose client cancels each call after
       ) ?? [];
       strictEqual(done, "600", `The peer saw: ${line}`);
       strictEqual(answered, sent, line);
-      strictEqual(takeResetsTaken() > 600, true);
+      strictEqual(probe.takeResetsTaken() > 600, true);
     },
   );
 
@@ -338,14 +340,15 @@ Deno.test("startServer() keeps a connection whose client cancels each call after
 Deno.test("startServer() over TLS takes the resets of answered calls from the decrypted bytes", async (t) => {
   await using directory = await tempDirectory();
   const files = await writeCertificates(directory.path);
-  await using server = await startServer({
+  const options = {
     port: 0,
     tls: {
       cert: await Deno.readTextFile(files.serverCert),
       key: await Deno.readTextFile(files.serverKey),
     },
-  });
-  takeResetsTaken();
+  };
+  const probe = probeServer(options);
+  await using server = await startServer(options);
 
   await t.step(
     "1,500 cancels as fast as 400 a second keep the connection",
@@ -358,11 +361,11 @@ Deno.test("startServer() over TLS takes the resets of answered calls from the de
       );
       if (fastPathsSwitchedOff()) {
         assertCutWithoutTap(line, 1_500);
-        strictEqual(takeResetsTaken(), 0);
+        strictEqual(probe.takeResetsTaken(), 0);
         return;
       }
       strictEqual(line, "open 1500");
-      strictEqual(takeResetsTaken() > 1_450, true);
+      strictEqual(probe.takeResetsTaken() > 1_450, true);
     },
   );
 
@@ -379,8 +382,9 @@ Deno.test("startServer() over TLS takes the resets of answered calls from the de
 });
 
 Deno.test("startServer() still cuts a rapid-reset flood off", async (t) => {
-  await using server = await startServer({ port: 0 });
-  takeResetsTaken();
+  const options = { port: 0 };
+  const probe = probeServer(options);
+  await using server = await startServer(options);
 
   await t.step(
     "5,000 HEADERS+RST_STREAM in one burst: GOAWAY and the connection closed at once",
@@ -406,7 +410,7 @@ Deno.test("startServer() still cuts a rapid-reset flood off", async (t) => {
   );
 
   await t.step("no reset of an unanswered call was taken from nghttp2", () => {
-    strictEqual(takeResetsTaken(), 0);
+    strictEqual(probe.takeResetsTaken(), 0);
   });
 
   await t.step("the server still answers", () => assertServes(server));

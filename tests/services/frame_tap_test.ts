@@ -1,6 +1,6 @@
 import { ok, strictEqual } from "node:assert";
 import { createClient, startServer, type StreamClient } from "../../mod.ts";
-import { takeTappedBytes } from "../../services/frame_tap.ts";
+import { probeServer, type ServerProbe } from "../../services/_testing.ts";
 import { testCertificates } from "../_util/certificates.ts";
 import { assertServes, numbersUpTo } from "../_util/test_utils.ts";
 import { fastPathsSwitchedOff } from "../_util/fast_paths_switch.ts";
@@ -23,30 +23,32 @@ function assertTapped(tapped: number, least: number): void {
  * are tapped.
  */
 async function assertTappedSum(
-  client: StreamClient,
+  { client, probe }: { client: StreamClient; probe: ServerProbe },
   count: number,
 ): Promise<void> {
-  takeTappedBytes();
+  probe.takeTappedBytes();
   strictEqual(
     await client.sum(numbersUpTo(count)),
     BigInt(count * (count - 1) / 2),
   );
-  assertTapped(takeTappedBytes(), count * 4 + 1);
+  assertTapped(probe.takeTappedBytes(), count * 4 + 1);
 }
 
 Deno.test("startServer() reads request DATA frames from the socket's bytes before nghttp2", async (t) => {
-  await using server = await startServer({ port: 0 });
+  const options = { port: 0 };
+  const probe = probeServer(options);
+  await using server = await startServer(options);
 
   await t.step("a long sum arrives whole and exact", async () => {
     using client = createClient(server.addresses[0]!);
-    await assertTappedSum(client, 200_000);
+    await assertTappedSum({ client, probe }, 200_000);
   });
 
   await t.step(
     "padded DATA frames, cut anywhere by the socket, lose their padding and nothing else",
     async () => {
       const count = 20_000;
-      takeTappedBytes();
+      probe.takeTappedBytes();
       const output = await new Deno.Command("/usr/bin/python3", {
         args: [
           H2_PEER,
@@ -63,7 +65,7 @@ Deno.test("startServer() reads request DATA frames from the socket's bytes befor
         new TextDecoder().decode(output.stdout).trim(),
         `answered 0 ${count * (count - 1) / 2}`,
       );
-      assertTapped(takeTappedBytes(), 1);
+      assertTapped(probe.takeTappedBytes(), 1);
     },
   );
 
@@ -83,15 +85,17 @@ Deno.test("startServer() reads request DATA frames from the socket's bytes befor
 
 Deno.test("startServer() over TLS reads request DATA frames from the decrypted bytes", async (t) => {
   const certificates = await testCertificates();
-  await using server = await startServer({
+  const options = {
     port: 0,
     tls: { cert: certificates.serverCert, key: certificates.serverKey },
-  });
+  };
+  const probe = probeServer(options);
+  await using server = await startServer(options);
   using client = createClient(server.addresses[0]!, {
     tls: { ca: certificates.ca, serverName: "localhost" },
   });
 
   await t.step("a long sum arrives whole and exact", async () => {
-    await assertTappedSum(client, 100_000);
+    await assertTappedSum({ client, probe }, 100_000);
   });
 });

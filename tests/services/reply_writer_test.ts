@@ -5,11 +5,8 @@ import { createClient, GrpcError, startServer } from "../../mod.ts";
 import type { StreamServer } from "../../mod.ts";
 import { streamServices } from "../../proto/definitions.ts";
 import { createHandlers } from "../../services/handlers.ts";
-import {
-  CONNECTION_BUFFER_LIMIT,
-  heldReplyBytes,
-  takePeakConnectionBytes,
-} from "../../services/reply_writer.ts";
+import { CONNECTION_BUFFER_LIMIT } from "../../services/reply_writer.ts";
+import { probeServer, type ServerProbe } from "../../services/_testing.ts";
 import { POWERS_OF_TWO } from "../_util/article_lines.ts";
 import { fastPathsSwitchedOff } from "../_util/fast_paths_switch.ts";
 import {
@@ -152,12 +149,14 @@ class SlowReader implements AsyncDisposable {
  * for a peer that reads nothing) and what each holds has stopped changing, and returns it.
  * A socket that holds nothing is still taking replies. Bounded: 30 s at most.
  */
-async function settledHeldBytes(connections: number): Promise<number[]> {
+async function settledHeldBytes(
+  { probe, connections }: { probe: ServerProbe; connections: number },
+): Promise<number[]> {
   let last = "";
   let same = 0;
   for (let round = 0; round < 300; round++) {
     await delay(100);
-    const held = heldReplyBytes();
+    const held = probe.heldReplyBytes();
     const now = held.join();
     const full = held.length === connections &&
       held.every((bytes) => bytes > 0);
@@ -169,7 +168,9 @@ async function settledHeldBytes(connections: number): Promise<number[]> {
 }
 
 Deno.test("startServer() holds a bounded amount of replies per connection for a peer that claims huge windows and reads nothing", async (t) => {
-  await using server = await startServer({ port: 0 });
+  const options = { port: 0 };
+  const probe = probeServer(options);
+  await using server = await startServer(options);
   // The connection's own bytes only: a byte over would be the HEADERS of the calls.
   const bound = CONNECTION_BUFFER_LIMIT + 16 * 1024;
 
@@ -189,7 +190,7 @@ Deno.test("startServer() holds a bounded amount of replies per connection for a 
           : `at most ${bound} bytes each`
       }, then every call is answered whole`,
       async () => {
-        takePeakConnectionBytes();
+        probe.takePeakConnectionBytes();
         // 2^31-1: the largest window HTTP/2 allows, so flow control never stops the server.
         await using peer = new SlowReader(server, [
           connections,
@@ -202,10 +203,10 @@ Deno.test("startServer() holds a bounded amount of replies per connection for a 
           // With GRPC_STREAM_FAST_PATHS=off grpc-js writes every reply to Deno's stream,
           // whose writes do not wait for the socket: the per-connection bound is the reply
           // writer's, so none holds; the replies are still all delivered.
-          strictEqual(takePeakConnectionBytes(), 0);
+          strictEqual(probe.takePeakConnectionBytes(), 0);
         } else {
-          const held = await settledHeldBytes(connections);
-          const peak = takePeakConnectionBytes();
+          const held = await settledHeldBytes({ probe, connections });
+          const peak = probe.takePeakConnectionBytes();
           ok(
             peak <= bound,
             `A connection held ${peak} bytes of replies (now ${

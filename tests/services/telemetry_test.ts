@@ -8,7 +8,7 @@
  */
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { type ClientTransport, startServer } from "../../mod.ts";
-import { isErrorStatus, parseMethodPath } from "../../proto/telemetry.ts";
+import { isErrorStatus, parseMethodPath } from "../../telemetry/conventions.ts";
 import { DenoProcess, RUN_PERMISSIONS } from "../_util/subprocess.ts";
 import { test } from "../_util/transports.ts";
 import { buf, CURL_H2C, NodeGrpcJs, ROOT } from "../_util/tools.ts";

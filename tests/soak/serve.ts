@@ -9,9 +9,11 @@
  */
 import { setTimeout as delay } from "node:timers/promises";
 import { startServer } from "../../mod.ts";
-import { takePeakConnectionBytes } from "../../services/reply_writer.ts";
+import { probeServer } from "../../services/_testing.ts";
 
-const server = await startServer({ port: Number(Deno.args[0] ?? 0) });
+const options = { port: Number(Deno.args[0] ?? 0) };
+const probe = probeServer(options);
+const server = await startServer(options);
 console.log(server.port);
 const decoder = new TextDecoder();
 for await (const chunk of Deno.stdin.readable) {
@@ -26,7 +28,7 @@ for await (const chunk of Deno.stdin.readable) {
     console.log(
       [memory.rss, memory.heapUsed, memory.heapTotal, memory.external]
         .map((bytes) => (bytes / 2 ** 20).toFixed(1))
-        .concat((takePeakConnectionBytes() / 1024).toFixed(0)).join(" "),
+        .concat((probe.takePeakConnectionBytes() / 1024).toFixed(0)).join(" "),
     );
   }
 }

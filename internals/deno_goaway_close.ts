@@ -1,7 +1,7 @@
 /**
  * What both sides must do to an HTTP/2 session under Deno, beyond the gRPC wire format.
  *
- * When a GOAWAY arrives on a session with no open streams, Deno's `node:http2` (2.9.6)
+ * When a GOAWAY arrives on a session with no open streams, Deno's `node:http2`
  * emits `goaway` and then closes the session at once, from inside nghttp2's handling of that
  * frame: the nghttp2 session is freed while nghttp2 is still walking its streams, and the
  * process dies on an assertion (`find_stream_on_goaway_func`) or a segfault

@@ -1,5 +1,5 @@
 /**
- * Supplies `node:http2` constants that grpc-js uses and Deno 2.9.6 does not define.
+ * Supplies `node:http2` constants that grpc-js uses and the pinned Deno (`versions.ts`) does not define.
  *
  * grpc-js answers a request whose `content-type` is not `application/grpc…` with
  * `:status: http2.constants.HTTP_STATUS_UNSUPPORTED_MEDIA_TYPE`, which Deno's `node:http2`

@@ -1,10 +1,7 @@
 /**
- * What the client and the server share to trace and measure their calls through
- * `npm:@opentelemetry/api`, which Deno's built-in OpenTelemetry (`OTEL_DENO=true`) serves:
- * the attribute and instrument names of OpenTelemetry's semantic conventions for RPC (the
- * experimental ones of v1.37 and before, which backends read today: `rpc.server.duration` in
- * ms, not v1.38's `rpc.server.call.duration` in s), and one recorder per call that owns its
- * span and its measurements.
+ * One recorder per call, shared by the client and the server, that owns the call's span and
+ * its measurements, through `npm:@opentelemetry/api`, which Deno's built-in OpenTelemetry
+ * (`OTEL_DENO=true`) serves, under the names of `conventions.ts`.
  *
  * Without OpenTelemetry configured, the API hands out a tracer whose spans do not record and
  * a no-op meter: {@linkcode startCallRecorder} then returns `undefined`, and the transports
@@ -26,40 +23,15 @@ import {
   type Tracer,
   type UpDownCounter,
 } from "@opentelemetry/api";
-
-/** The instrumentation scope of every span and metric: the package's name. */
-const INSTRUMENTATION_SCOPE = "@streamrpc/grpc-stream";
-
-/** Attribute names, from the semantic conventions unless they start with `grpc_stream.`. */
-export const ATTRIBUTES = {
-  rpcSystem: "rpc.system",
-  rpcService: "rpc.service",
-  rpcMethod: "rpc.method",
-  statusCode: "rpc.grpc.status_code",
-  serverAddress: "server.address",
-  serverPort: "server.port",
-  peerAddress: "network.peer.address",
-  peerPort: "network.peer.port",
-  messageType: "rpc.message.type",
-  messageId: "rpc.message.id",
-  /** Messages this side sent on the call: the conventions have no span attribute for it. */
-  messagesSent: "grpc_stream.messages.sent",
-  /** Messages this side received on the call. */
-  messagesReceived: "grpc_stream.messages.received",
-} as const;
-
-/**
- * The attributes whose values are integers: `int` in the RPC conventions (the status code, the
- * ports, the message id), and the message counts.
- */
-const INTEGER_ATTRIBUTES: ReadonlySet<string> = new Set([
-  ATTRIBUTES.statusCode,
-  ATTRIBUTES.serverPort,
-  ATTRIBUTES.peerPort,
-  ATTRIBUTES.messageId,
-  ATTRIBUTES.messagesSent,
-  ATTRIBUTES.messagesReceived,
-]);
+import {
+  ATTRIBUTES,
+  type CallSide,
+  INSTRUMENTATION_SCOPE,
+  isErrorStatus,
+  METRICS,
+  type RpcMethod,
+  withIntegers,
+} from "./conventions.ts";
 
 /** Deno's built-in OpenTelemetry (`Deno.telemetry`), where the runtime has one. */
 interface DenoTelemetry {
@@ -73,133 +45,10 @@ function denoTelemetry(): DenoTelemetry | undefined {
 }
 
 /**
- * `attributes` with their integers as an exporter takes them. Deno's (2.9.6) exports every
- * JavaScript number as an OTLP `doubleValue`, whole or not, and a bigint as an `intValue`
- * (`attr_raw!` in ext/telemetry/lib.rs, for span, event and metric attributes alike): for
- * Deno's providers the integers go as bigints. Any other provider gets numbers: the
- * OpenTelemetry JS SDK takes no bigint as an attribute value, and its OTLP exporter sends a
- * whole number as an `intValue` by itself.
- */
-function withIntegers(attributes: Attributes, bigints: boolean): Attributes {
-  if (!bigints) return attributes;
-  const converted: Record<string, unknown> = { ...attributes };
-  for (const [key, value] of Object.entries(attributes)) {
-    if (
-      INTEGER_ATTRIBUTES.has(key) && typeof value === "number" &&
-      Number.isSafeInteger(value)
-    ) {
-      converted[key] = BigInt(value);
-    }
-  }
-  // A bigint is not an `AttributeValue` to the API's types, only to Deno's exporter.
-  return converted as Attributes;
-}
-
-/**
  * Whether Deno's own providers serve the API's traces and metrics, found with the tracer on
  * the first call (Deno registers them before any module runs).
  */
 let toDeno: { spans: boolean; metrics: boolean } | undefined;
-
-/** Metric names: the conventions' histograms, and a gauge of calls in flight of our own. */
-const METRICS = {
-  client: {
-    duration: "rpc.client.duration",
-    requests: "rpc.client.requests_per_rpc",
-    responses: "rpc.client.responses_per_rpc",
-    active: "rpc.client.active_calls",
-  },
-  server: {
-    duration: "rpc.server.duration",
-    requests: "rpc.server.requests_per_rpc",
-    responses: "rpc.server.responses_per_rpc",
-    active: "rpc.server.active_calls",
-  },
-} as const;
-
-/** The gRPC status codes this module names (the full list is in `clients/grpc_error.ts`). */
-const STATUS_OK = 0;
-/** The call was cancelled, usually by the caller. */
-export const STATUS_CANCELLED = 1;
-/** The call's deadline passed. */
-export const STATUS_DEADLINE_EXCEEDED = 4;
-
-/**
- * The codes for which a server span is an error, as the semantic conventions ask: a fault on
- * the server's side. Codes that blame the request (`INVALID_ARGUMENT`, `OUT_OF_RANGE`,
- * `CANCELLED`, …) leave a server span's status unset; every non-OK code is an error on the
- * client's span.
- */
-const SERVER_ERROR_CODES: ReadonlySet<number> = new Set([
-  2, // UNKNOWN
-  4, // DEADLINE_EXCEEDED
-  12, // UNIMPLEMENTED
-  13, // INTERNAL
-  14, // UNAVAILABLE
-  15, // DATA_LOSS
-]);
-
-/** Which side of a call a recorder describes. */
-export type CallSide = "client" | "server";
-
-/**
- * Whether a call that ended with `code` is an error on this side's span.
- *
- * @param side The client or the server.
- * @param code The gRPC status code.
- * @returns `true` for every non-OK code on the client, and for server faults on the server.
- */
-export function isErrorStatus(side: CallSide, code: number): boolean {
-  if (code === STATUS_OK) return false;
-  return side === "client" || SERVER_ERROR_CODES.has(code);
-}
-
-/** A gRPC method as the conventions name it. */
-export interface RpcMethod {
-  /** The full service name, e.g. `stream.ServerStream`. */
-  service: string;
-  /** The method name, e.g. `Pow`. */
-  method: string;
-  /** The span name, `service/method`. */
-  name: string;
-}
-
-/**
- * Splits a method path into its service and method.
- *
- * @param path A gRPC path, `/package.Service/Method`.
- * @returns The names; a path of another shape is all service, with an empty method.
- */
-export function parseMethodPath(path: string): RpcMethod {
-  const trimmed = path.startsWith("/") ? path.slice(1) : path;
-  const slash = trimmed.lastIndexOf("/");
-  return slash < 0 ? { service: trimmed, method: "", name: trimmed } : {
-    service: trimmed.slice(0, slash),
-    method: trimmed.slice(slash + 1),
-    name: trimmed,
-  };
-}
-
-/**
- * Splits `host:port` or `[ipv6]:port` for `server.address` and `server.port`.
- *
- * @param authority The address, as dialled or as the `:authority` header gave it.
- * @returns The host (without brackets) and the port, or no port if there is none.
- */
-export function splitHostPort(
-  authority: string,
-): { host: string; port: number | undefined } {
-  const match = /^(?:\[([^\]]*)\]|([^:]*)):(\d+)$/.exec(authority);
-  if (match === null) {
-    return {
-      host: authority.startsWith("[") && authority.endsWith("]")
-        ? authority.slice(1, -1)
-        : authority,
-      port: undefined,
-    };
-  }
-  return { host: match[1] ?? match[2] ?? "", port: Number(match[3]) };
-}
 
 interface Instruments {
   duration: Histogram;
@@ -226,7 +75,7 @@ function createInstruments(meter: Meter, side: CallSide): Instruments | null {
   const names = METRICS[side];
   const what = side === "client" ? "outgoing" : "incoming";
   try {
-    // Counts go as doubles: Deno's meter (2.9.6) refuses `valueType: ValueType.INT`.
+    // Counts go as doubles: Deno's meter refuses `valueType: ValueType.INT`.
     return {
       duration: meter.createHistogram(names.duration, {
         description: `Duration of ${what} gRPC calls, over the whole stream`,
