@@ -96,52 +96,6 @@ function refuseRepeatedPorts(ports: number[], usage: string): number[] {
   return ports;
 }
 
-/**
- * Fails with one plain line when a port is taken, before grpc-js tries it: grpc-js logs its
- * own line for a failed bind (`E No address added out of total 1 resolved`) on top of the
- * error it calls back with. A port taken between this check and the bind still gets the
- * error, worded by {@linkcode listenError}.
- */
-function checkPortsFree({ hostname, ports }: ListenPlan): void {
-  for (const port of ports) {
-    const host = hostPort(hostname, port);
-    // Without the permission Deno.listen would prompt at a terminal; the server says which
-    // permission is missing instead.
-    if (port === 0) continue;
-    if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") {
-      return;
-    }
-    try {
-      Deno.listen({ hostname, port }).close();
-    } catch (error) {
-      if (error instanceof Deno.errors.AddrInUse) {
-        throw new Error(
-          `Cannot listen on ${
-            hostPort(hostname, port)
-          }: address already in use`,
-        );
-      }
-      // Anything else (no permission, an address not of this host) is the server's to report.
-      return;
-    }
-  }
-}
-
-function hostPort(hostname: string, port: number): string {
-  return hostname.includes(":")
-    ? `[${hostname}]:${port}`
-    : `${hostname}:${port}`;
-}
-
-/** The server's failure to listen, with grpc-js's account of a port in use put plainly. */
-function listenError(error: unknown): unknown {
-  if (!(error instanceof Error)) return error;
-  const inUse = /^(Cannot listen on \S+): .*EADDRINUSE/s.exec(error.message);
-  return inUse === null
-    ? error
-    : new Error(`${inUse[1]}: address already in use`, { cause: error });
-}
-
 /** `grpc-stream serve`: serves until a signal, then stops gracefully. */
 export async function serve(args: string[]): Promise<number> {
   const { values, positionals } = asUsageError(
@@ -204,7 +158,6 @@ export async function serve(args: string[]): Promise<number> {
   // Listen for signals before binding, so a signal that arrives while the ports are being
   // bound still shuts the server down gracefully.
   using shutdown = listenForShutdown();
-  checkPortsFree({ hostname, ports });
   const server = await startServer({
     hostname,
     port: ports,
@@ -215,8 +168,6 @@ export async function serve(args: string[]): Promise<number> {
     logMessages: log === "messages",
     ...(maxPowCount === undefined ? {} : { maxPowCount }),
     ...(tls === undefined ? {} : { tls }),
-  }).catch((error) => {
-    throw listenError(error);
   });
   for (const address of server.addresses) {
     out.line(`Serving gRPC on ${address}`);

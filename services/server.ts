@@ -25,6 +25,7 @@ import { serverCredentials, type ServerTlsOptions } from "./server_tls.ts";
 import { ObservedServer } from "./telemetry.ts";
 import { probeOf, type ServerProbe } from "./_testing.ts";
 import { fastPathsOn, reportFallbacksTo } from "../internals/fast_paths.ts";
+import { withoutBindFailureLine } from "../internals/grpc_js_logging.ts";
 
 export type { ServerLogger } from "./server_logger.ts";
 export type { ServerTlsOptions } from "./server_tls.ts";
@@ -213,19 +214,28 @@ function bind(
       ),
     );
   }
-  return new Promise((resolve, reject) => {
-    server.bindAsync(address, credentials, (error, port) => {
-      if (error) {
-        reject(
-          new Error(`Cannot listen on ${address}: ${error.message}`, {
-            cause: error,
-          }),
-        );
-      } else {
-        resolve(port);
-      }
-    });
-  });
+  return withoutBindFailureLine(() =>
+    new Promise((resolve, reject) => {
+      server.bindAsync(address, credentials, (error, port) => {
+        if (error) {
+          reject(
+            new Error(`Cannot listen on ${address}: ${bindFailure(error)}`, {
+              cause: error,
+            }),
+          );
+        } else {
+          resolve(port);
+        }
+      });
+    })
+  );
+}
+
+/** grpc-js's account of a failed bind, put plainly where it is a port in use. */
+function bindFailure(error: Error): string {
+  return /EADDRINUSE/.test(error.message)
+    ? "address already in use"
+    : error.message;
 }
 
 /** A grpc-js server with the services of {@linkcode startServer} added, not yet bound. */
