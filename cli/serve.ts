@@ -97,7 +97,8 @@ function refuseRepeatedPorts(ports: number[], usage: string): number[] {
 }
 
 /**
- * Fails with one plain line when a port is taken, before grpc-js tries it: grpc-js logs its
+ * Fails with one plain line naming the flag to add when Deno may not listen on a port, and
+ * when a port is taken, before grpc-js tries it: grpc-js logs its
  * own line for a failed bind (`E No address added out of total 1 resolved`) on top of the
  * error it calls back with. A port taken between this check and the bind still gets the
  * error, worded by {@linkcode listenError}.
@@ -105,12 +106,16 @@ function refuseRepeatedPorts(ports: number[], usage: string): number[] {
 function checkPortsFree({ hostname, ports }: ListenPlan): void {
   for (const port of ports) {
     const host = hostPort(hostname, port);
-    // Without the permission Deno.listen would prompt at a terminal; the server says which
-    // permission is missing instead.
-    if (port === 0) continue;
+    // Without the permission Deno.listen would prompt at a terminal, and the server's own
+    // error does not say which flag to add.
     if (Deno.permissions.querySync({ name: "net", host }).state !== "granted") {
-      return;
+      throw new Error(
+        `Requires net access to ${host}: run again with --allow-net=${
+          hostname.includes(":") ? `[${hostname}]` : hostname
+        }`,
+      );
     }
+    if (port === 0) continue;
     try {
       Deno.listen({ hostname, port }).close();
     } catch (error) {
