@@ -67,6 +67,20 @@ const COMMANDS: Readonly<Record<string, (args: string[]) => Promise<number>>> =
     demo,
   };
 
+/**
+ * Deno's words for a missing permission (`Requires env access to "X", run again with the
+ * --allow-env flag`) with the exact flag to add; the module's own words already name it.
+ */
+function missingPermission(message: string): string {
+  const deno =
+    /^Requires (\w+) access to "([^"]+)", run again with the --allow-\1 flag/
+      .exec(message);
+  if (deno === null) return message.split("\n")[0]!;
+  const [, kind, what] = deno;
+  const value = kind === "net" ? what!.replace(/:\d+$/, "") : what;
+  return `Requires ${kind} access to ${what}: run again with --allow-${kind}=${value}`;
+}
+
 /** Prints one line for a failure, never a stack trace, and picks the exit status. */
 function report(error: unknown): number {
   if (error instanceof Deno.errors.BrokenPipe) {
@@ -85,6 +99,10 @@ function report(error: unknown): number {
   }
   if (error instanceof GrpcError) {
     console.error(`error: ${error.codeName}: ${error.details}`);
+    return EXIT_CALL_FAILED;
+  }
+  if (error instanceof Deno.errors.NotCapable) {
+    console.error(`error: ${missingPermission(error.message)}`);
     return EXIT_CALL_FAILED;
   }
   const message = error instanceof Error ? error.message : String(error);

@@ -23,6 +23,9 @@
  *
  * @module
  */
+// First: grpc-js must load under the view of the environment that a missing --allow-env
+// cannot break.
+import "./internals/grpc_js.ts";
 export {
   DEFAULT_GRACE_PERIOD_MS,
   type ServerLogger,

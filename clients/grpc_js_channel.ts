@@ -89,6 +89,8 @@ export class GrpcJsChannel implements Transport {
           : {}),
       });
     } catch (cause) {
+      // A missing permission is not the target's fault: it says which flag to add.
+      if (cause instanceof Deno.errors.NotCapable) throw cause;
       throw new TypeError(
         `Target is not one grpc-js can dial: ${target}: ${
           cause instanceof Error ? cause.message : cause

@@ -10,6 +10,7 @@ import { pemBuffer } from "../proto/pem.ts";
 import { parseAddress } from "./address.ts";
 import { DEFAULT_BACKOFF_MULTIPLIER } from "./channel_options.ts";
 import type { CheckedClientOptions, ClientOptions } from "./client_options.ts";
+import { proxyChannelOptions } from "./grpc_js_proxy.ts";
 import { toChannelTls } from "./tls_options.ts";
 
 /** How a grpc-js channel connects, checked. */
@@ -82,6 +83,8 @@ function isGrpcJsTarget(target: unknown): boolean {
  * @returns How to set up the channel.
  * @throws {TypeError} If the target, the credentials, the interceptors or the channel options
  * are malformed, or an option needs the default transport.
+ * @throws {Deno.errors.NotCapable} If the channel may read only some of grpc-js's proxy
+ * variables, or asks for a proxy without the permission to read them.
  */
 export function grpcJsSetup(
   target: string,
@@ -152,7 +155,11 @@ export function grpcJsSetup(
             ? null
             : pemBuffer(tls.cert, "TLS certificate"),
         )),
-    channelOptions: { ...defaults, ...channelOptions } as grpc.ChannelOptions,
+    channelOptions: {
+      ...defaults,
+      ...proxyChannelOptions(channelOptions as grpc.ChannelOptions),
+      ...channelOptions,
+    } as grpc.ChannelOptions,
     interceptors: interceptors as grpc.Interceptor[],
     connectTimeoutMs: options.connectTimeoutMs,
     waitForReady: options.waitForReady,

@@ -7,6 +7,14 @@
 import { checkPem } from "../proto/pem.ts";
 import type { ChannelTls } from "./channel_options.ts";
 
+/** The line that starts a certificate in PEM. */
+const CERTIFICATE_BLOCK = /^-----BEGIN CERTIFICATE-----\r?$/m;
+
+/** PEM text, from text or its bytes. */
+function pemText(pem: string | Uint8Array): string {
+  return typeof pem === "string" ? pem : new TextDecoder().decode(pem);
+}
+
 /** How a client checks the server's certificate, and the client's own for mutual TLS. */
 export interface ClientTlsOptions {
   /**
@@ -44,8 +52,8 @@ export interface ClientTlsOptions {
  *
  * @param tls The option as the caller gave it.
  * @returns The settings, or `undefined` for plaintext.
- * @throws {TypeError} If the option or a PEM in it is malformed, or `cert` and `key` do not
- * come together.
+ * @throws {TypeError} If the option or a PEM in it is malformed, `ca` holds no certificate,
+ * or `cert` and `key` do not come together.
  */
 export function toChannelTls(
   tls: boolean | ClientTlsOptions | undefined,
@@ -60,6 +68,13 @@ export function toChannelTls(
     );
   }
   checkPem(tls.ca, "TLS CA");
+  if (tls.ca !== undefined && !CERTIFICATE_BLOCK.test(pemText(tls.ca))) {
+    // A key given as the CA would otherwise fail only at the handshake, as "unable to verify
+    // the first certificate".
+    throw new TypeError(
+      "No certificate in tls.ca: it takes PEM with -----BEGIN CERTIFICATE-----",
+    );
+  }
   checkPem(tls.cert, "TLS certificate");
   checkPem(tls.key, "TLS key");
   if ((tls.cert === undefined) !== (tls.key === undefined)) {

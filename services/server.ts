@@ -208,9 +208,11 @@ function bind(
     Deno.permissions.querySync({ name: "net", host: address }).state !==
       "granted"
   ) {
+    // The flag names the host alone: a port of 0 is only known once bound.
+    const host = address.slice(0, address.lastIndexOf(":"));
     return Promise.reject(
-      new Error(
-        `Cannot listen on ${address}: Deno has no net permission for it`,
+      new Deno.errors.NotCapable(
+        `Requires net access to ${address}: run again with --allow-net=${host}`,
       ),
     );
   }

@@ -48,17 +48,32 @@ Deno.test("startServer() listens where it is told", async (t) => {
   });
 
   await t.step(
-    "an address Deno may not listen on is an Error, not a crash",
+    "an address Deno may not listen on is NotCapable naming the flag, not a crash",
     async () => {
       await rejects(
-        startServer({ hostname: "127.0.0.2" }),
+        startServer({ hostname: "127.0.0.2", port: 8081 }),
         (error: unknown) => {
-          return error instanceof Error &&
-            error.message.includes("net permission");
+          strictEqual(error instanceof Deno.errors.NotCapable, true);
+          strictEqual(
+            (error as Error).message,
+            "Requires net access to 127.0.0.2:8081: run again with --allow-net=127.0.0.2",
+          );
+          return true;
         },
       );
     },
   );
+
+  await t.step("a port in use says so plainly", async () => {
+    await using first = await startServer();
+    await rejects(startServer({ port: first.port }), (error: unknown) => {
+      strictEqual(
+        (error as Error).message,
+        `Cannot listen on 127.0.0.1:${first.port}: address already in use`,
+      );
+      return true;
+    });
+  });
 
   await t.step("a port in use is an Error naming the address", async () => {
     await using first = await startServer();
