@@ -10,6 +10,7 @@ import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 import * as grpc from "@grpc/grpc-js";
 import { startHttp2Server } from "../_util/http2_server.ts";
+import { fastPathsSwitchedOff } from "../_util/fast_paths_switch.ts";
 import { createClient, GrpcError, startServer } from "../../mod.ts";
 import {
   EnvelopeDecoder,
@@ -32,6 +33,12 @@ interface Fault {
   body: Buffer;
   code: grpc.status;
   details: string;
+  /**
+   * The server's answer with `GRPC_STREAM_FAST_PATHS=off`, when grpc-js's own deframer reads
+   * the requests (docs/development.md says what the switch gives up): a `Sum` of the messages
+   * that came whole, `OK`, unless grpc-js words the fault itself.
+   */
+  grpcJs?: { code: grpc.status; details: string };
 }
 
 /** Both sides accept at most 4 bytes per message here. */
@@ -43,6 +50,10 @@ const FAULTS: Fault[] = [
     body: frame(new Uint8Array(10)),
     code: grpc.status.RESOURCE_EXHAUSTED,
     details: "Received message larger than max (10 vs. 4)",
+    grpcJs: {
+      code: grpc.status.RESOURCE_EXHAUSTED,
+      details: "Received message larger than max (10 vs 4)",
+    },
   },
   {
     name: "a message flagged compressed with no compression negotiated",
@@ -131,10 +142,12 @@ Deno.test("the envelope's faults read the same from the client and the server", 
   try {
     for (const fault of FAULTS) {
       await t.step(`${fault.name}, sent to the server`, async () => {
-        deepStrictEqual(await rawSum(session, fault.body), {
-          code: fault.code,
-          details: fault.details,
-        });
+        deepStrictEqual(
+          await rawSum(session, fault.body),
+          fastPathsSwitchedOff()
+            ? fault.grpcJs ?? { code: grpc.status.OK, details: "OK" }
+            : { code: fault.code, details: fault.details },
+        );
       });
       await t.step(`${fault.name}, sent to the client`, async () => {
         await using raw = await startRawServer(fault.body);

@@ -382,6 +382,13 @@ Deno.test("startServer() holds the gRPC framing on the receive path", async (t) 
   const session = openSession(address);
   using client = createClient(address);
   try {
+    // With GRPC_STREAM_FAST_PATHS=off grpc-js's own deframer reads the requests, and ends a
+    // call cut inside a message, or with a message flagged compressed, with the messages that
+    // came whole and OK, as grpc-js does under Node (docs/development.md).
+    const framingFault = fastPathsSwitchedOff()
+      ? grpc.status.OK
+      : grpc.status.INTERNAL;
+
     await t.step("a Sum cut inside its last message is INTERNAL", async () => {
       const cut = Buffer.concat([
         sumMessage(20),
@@ -389,7 +396,8 @@ Deno.test("startServer() holds the gRPC framing on the receive path", async (t) 
         Buffer.from([0, 0, 0, 0, 9, 0x08, 0x01]),
       ]);
       const answer = await rawRequest(session, [cut]);
-      strictEqual(answer.grpcStatus, String(grpc.status.INTERNAL));
+      strictEqual(answer.grpcStatus, String(framingFault));
+      if (fastPathsSwitchedOff()) return;
       ok(
         answer.grpcMessage?.includes("ended inside a message"),
         String(answer.grpcMessage),
@@ -400,7 +408,7 @@ Deno.test("startServer() holds the gRPC framing on the receive path", async (t) 
       const answer = await rawRequest(session, [Buffer.from([0, 0, 0])], {
         path: "/stream.BidirectionalStreamServer/Sqrt",
       });
-      strictEqual(answer.grpcStatus, String(grpc.status.INTERNAL));
+      strictEqual(answer.grpcStatus, String(framingFault));
     });
 
     await t.step(
@@ -415,7 +423,12 @@ Deno.test("startServer() holds the gRPC framing on the receive path", async (t) 
           const answer = await rawRequest(session, [
             frame(Buffer.from([0x08, 0x05]), 1),
           ], { path });
-          strictEqual(answer.grpcStatus, String(grpc.status.INTERNAL), path);
+          // grpc-js itself fails the Sqrt's flagged message, and reads the Sum's as none.
+          const expected = fastPathsSwitchedOff() && path.endsWith("/Sum")
+            ? grpc.status.OK
+            : grpc.status.INTERNAL;
+          strictEqual(answer.grpcStatus, String(expected), path);
+          if (fastPathsSwitchedOff()) continue;
           ok(
             answer.grpcMessage?.includes("compressed"),
             String(answer.grpcMessage),
