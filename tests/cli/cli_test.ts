@@ -649,6 +649,7 @@ Deno.test("cli serve reports a port in use in one line with exit status 1", asyn
     strictEqual(result.code, 1);
     // Nothing else: no line of grpc-js's own ("E No address added …").
     deepStrictEqual(result.stderr, [
+      ...switchWarnings(),
       `error: Cannot listen on 127.0.0.1:${port}: address already in use`,
     ]);
     deepStrictEqual(result.stdout, []);

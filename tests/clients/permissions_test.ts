@@ -6,6 +6,7 @@
  */
 import { deepStrictEqual, match, strictEqual } from "node:assert";
 import { DenoProcess, type Finished } from "../_util/subprocess.ts";
+import { switchWarnings } from "../_util/fast_paths_switch.ts";
 
 const CLIENT = new URL("../fixtures/permissions_client.ts", import.meta.url)
   .href;
@@ -43,7 +44,11 @@ Deno.test("the grpc-js transport works under the README's permissions", async (t
       // Without the permission for it, a proxy variable is not read at all.
       { grpc_proxy: "http://127.0.0.1:9" },
     );
-    deepStrictEqual(result, { code: 0, stdout: ["sum 42"], stderr: [] });
+    deepStrictEqual(result, {
+      code: 0,
+      stdout: ["sum 42"],
+      stderr: switchWarnings(),
+    });
   });
 
   await t.step(
