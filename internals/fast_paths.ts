@@ -34,57 +34,21 @@
  * reading of `stream.state` (`internals/deno_http2_stream.ts`, for `clients/stream_reset.ts`:
  * Node's public `Http2Stream.state` as Deno fills it, to know when a reset is neither early
  * nor lost). That read is named here ("Deno stream state") so that a Deno without its fields
- * is said once, switch or no switch; it is not in {@linkcode FAST_PATHS}, the server's paths.
+ * is said once, switch or no switch; it is not among the server's paths (`FAST_PATHS` in `_fast_path_record.ts`).
  * `clients/grpc_js_retry_buffer.ts` only sets a public channel option.
  *
  * @module
  */
 import { PINNED_VERSIONS } from "./versions.ts";
+import { type FastPath, record } from "./_fast_path_record.ts";
+
+export type { FastPath };
 
 /** Where a fallback is said: a server's logger, or anything with its `warn`. */
 export interface FallbackLogger {
   /** One line saying a fast path fell back. */
   warn(message: string): void;
 }
-
-/** A fast path of the server, by what it does. */
-export type FastPath =
-  /** `reply_writer.ts`: writes replies in chunks to grpc-js's HTTP/2 stream. */
-  | "reply writer"
-  /** `request_reader.ts`: reads Sum and Sqrt requests from grpc-js's HTTP/2 stream. */
-  | "request reader"
-  /** `request_frames.ts`: takes DATA frames from Deno's native stream handle. */
-  | "request frames from Deno's handle"
-  /** `telemetry.ts`: counts messages and takes the status where grpc-js sends them. */
-  | "call telemetry"
-  /**
-   * `session_guard.ts`: guards the HTTP/2 sessions grpc-js keeps in a private map. Left on by
-   * `GRPC_STREAM_FAST_PATHS=off`: the workarounds it carries have no public fallback.
-   */
-  | "session guard"
-  /** `session_drain.ts`: reads Deno's session state to see streams still answering. */
-  | "session drain"
-  /** `frame_tap.ts`: takes request DATA frames from the socket's bytes before nghttp2. */
-  | "frame tap"
-  /** `call_starts.ts`: marks the HTTP/2 stream of each Pow and unary Sqrt call started. */
-  | "call starts"
-  /**
-   * `deno_http2_stream.ts`: the client's read of Deno's `Http2Stream.state`, a workaround
-   * that `GRPC_STREAM_FAST_PATHS=off` leaves on (not in {@linkcode FAST_PATHS}).
-   */
-  | "Deno stream state";
-
-/** Every fast path of the server, in the order above. */
-export const FAST_PATHS: readonly FastPath[] = [
-  "reply writer",
-  "request reader",
-  "request frames from Deno's handle",
-  "call telemetry",
-  "session guard",
-  "session drain",
-  "frame tap",
-  "call starts",
-];
 
 /** The reads the switch leaves on: a missing field is said even when it is off. */
 const WORKAROUND_READS: ReadonlySet<FastPath> = new Set(["Deno stream state"]);
@@ -95,8 +59,6 @@ const SWITCH = "GRPC_STREAM_FAST_PATHS";
 /** Whether {@linkcode SWITCH} says `off`, read once; `undefined` until first asked. */
 let switchedOff: boolean | undefined;
 
-const used = new Set<FastPath>();
-const missed = new Map<FastPath, string>();
 const loggers = new Set<FallbackLogger>();
 
 function say(line: string): void {
@@ -140,7 +102,7 @@ export function fastPathsOn(): boolean {
 
 /** Records that `path` found the fields it needs. Cheap enough for every call. */
 export function usedFastPath(path: FastPath): void {
-  used.add(path);
+  record.used.add(path);
 }
 
 /**
@@ -151,10 +113,12 @@ export function usedFastPath(path: FastPath): void {
  */
 export function missedFastPath(path: FastPath, missing: string): void {
   // Switched off, the path did not look for its field: the switch has been said already.
-  if (missed.has(path) || (!WORKAROUND_READS.has(path) && !fastPathsOn())) {
+  if (
+    record.missed.has(path) || (!WORKAROUND_READS.has(path) && !fastPathsOn())
+  ) {
     return;
   }
-  missed.set(path, missing);
+  record.missed.set(path, missing);
   say(
     `Fast path off: ${path}: ${missing} not found (the private fields of ${PINNED_VERSIONS} it relies on changed); calls go on through the public API`,
   );
@@ -168,17 +132,4 @@ export function missedFastPath(path: FastPath, missing: string): void {
 export function reportFallbacksTo(logger: FallbackLogger): () => void {
   loggers.add(logger);
   return () => loggers.delete(logger);
-}
-
-/** What the fast paths have done so far in this process. */
-export interface FastPathRecord {
-  /** The paths that found their fields at least once. */
-  used: ReadonlySet<FastPath>;
-  /** The paths that fell back, with what they did not find. */
-  missed: ReadonlyMap<FastPath, string>;
-}
-
-/** Returns what the fast paths have done so far in this process, for tests. */
-export function fastPathRecord(): FastPathRecord {
-  return { used: new Set(used), missed: new Map(missed) };
 }

@@ -1,5 +1,5 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
-import { FAST_PATHS } from "../../internals/fast_paths.ts";
+import { FAST_PATHS } from "../../internals/_fast_path_record.ts";
 import { DenoProcess, RUN_PERMISSIONS } from "../_util/subprocess.ts";
 import {
   fastPathsSwitchedOff,

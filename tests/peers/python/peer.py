@@ -343,6 +343,8 @@ def call_sum(channel, call):
     )
     done = threading.Event()
     holder = []
+    # grpcio may pull the first requests on its own thread before `future` returns here.
+    started = threading.Event()
 
     def numbers():
         if "upTo" in call:
@@ -352,6 +354,7 @@ def call_sum(channel, call):
         for sent, number in enumerate(source, 1):
             yield number
             if sent == call.get("cancelAfter"):
+                started.wait()
                 holder[0].cancel()
                 return
         if call.get("hold"):
@@ -359,6 +362,7 @@ def call_sum(channel, call):
 
     future = method.future(numbers(), timeout=call.get("timeout"))
     holder.append(future)
+    started.set()
     future.add_done_callback(lambda _: done.set())
     try:
         return outcome([str(future.result())], future)
