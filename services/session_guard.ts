@@ -10,6 +10,8 @@
  * - Retires a connection gracefully before nghttp2's rapid-reset limit ends it
  *   (`reset_budget.ts`), and takes the resets of answered calls from nghttp2
  *   (`honest_resets.ts`).
+ * - Sends what a connection answers to one socket read in as few socket writes as it can
+ *   (`write_coalescing.ts`).
  * - Reads the request DATA frames of `Sum` and `Sqrt` calls from the connection's bytes before
  *   nghttp2 does (`frame_tap.ts`), which spares Deno's per-frame work, and takes the resets
  *   above from the same bytes.
@@ -22,6 +24,7 @@ import type http2 from "node:http2";
 import { deferCloseAfterGoaway } from "../internals/deno_goaway_close.ts";
 import { http2ServersOf } from "../internals/grpc_js_server.ts";
 import { tapSession } from "./frame_tap.ts";
+import { coalesceWrites } from "./write_coalescing.ts";
 import { answeredResets } from "./honest_resets.ts";
 import { limitHandshake } from "./handshake_timeout.ts";
 import { budgetResets } from "./reset_budget.ts";
@@ -81,6 +84,7 @@ export function guardSessions(
     guarded.add(http2Server);
     http2Server.on("session", (session: http2.ServerHttp2Session) => {
       deferCloseAfterGoaway(session);
+      coalesceWrites(session);
       limitHandshake(session, handshakeTimeout);
       budgetResets(session);
       tapSession(session, { resets: answeredResets(session, probe), probe });

@@ -5,9 +5,10 @@
 //	load stream pow|sum|sqrt HOST:PORT -count N [-limit SECONDS]
 //	    one call moving N messages: Pow(1, count N), a Sum of 0 … N-1, a Sqrt of 0 … N-1
 //	    written while the answers are read
-//	load short pow|sum|sqrt HOST:PORT -inflight K -connections C -seconds S
+//	load short pow|sum|sqrt HOST:PORT -inflight K -connections C -seconds S [-messages M]
 //	    short calls back to back from K workers over C connections for S seconds: Pow(2)
-//	    (10 replies), a Sum of 10 numbers, a Sqrt of 10 numbers; calls/s and latency
+//	    (M replies), a Sum of M numbers, a Sqrt of M numbers (M is 10 unless given);
+//	    calls/s and latency
 package main
 
 import (
@@ -52,6 +53,7 @@ func main() {
 	inflight := flags.Int("inflight", 1, "calls in flight in a short run")
 	connections := flags.Int("connections", 1, "connections of a short run")
 	seconds := flags.Float64("seconds", 3, "length of a short run")
+	messages := flags.Int("messages", 10, "messages of each short call")
 	_ = flags.Parse(os.Args[4:])
 	var result interface{}
 	switch mode {
@@ -59,7 +61,7 @@ func main() {
 		result = streamRun(shape, address, *count, time.Duration(*limit)*time.Second)
 	case "short":
 		result = shortRun(shape, address, *inflight, *connections,
-			time.Duration(*seconds*float64(time.Second)))
+			time.Duration(*seconds*float64(time.Second)), *messages)
 	default:
 		fail("Unknown mode: %s", mode)
 	}
@@ -204,7 +206,7 @@ type shortResult struct {
 	Connections int     `json:"connections"`
 }
 
-func shortCall(shape string, conn *grpc.ClientConn, seed int) error {
+func shortCall(shape string, conn *grpc.ClientConn, seed, messages int) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	switch shape {
@@ -213,7 +215,11 @@ func shortCall(shape string, conn *grpc.ClientConn, seed int) error {
 		if err != nil {
 			return err
 		}
-		if err := stream.SendMsg(&wire.PowRequest{Number: 2}); err != nil {
+		request := &wire.PowRequest{Number: 2}
+		if messages != 10 {
+			request.Count = uint32(messages)
+		}
+		if err := stream.SendMsg(request); err != nil {
 			return err
 		}
 		if err := stream.CloseSend(); err != nil {
@@ -223,8 +229,8 @@ func shortCall(shape string, conn *grpc.ClientConn, seed int) error {
 		for i := 0; ; i++ {
 			err := stream.RecvMsg(reply)
 			if err == io.EOF {
-				if i != 10 {
-					return fmt.Errorf("Pow(2) gave %d powers, not 10", i)
+				if i != messages {
+					return fmt.Errorf("Pow(2) gave %d powers, not %d", i, messages)
 				}
 				return nil
 			}
@@ -241,8 +247,8 @@ func shortCall(shape string, conn *grpc.ClientConn, seed int) error {
 			return err
 		}
 		expected := int64(0)
-		for i := 0; i < 10; i++ {
-			number := int64(seed*10 + i)
+		for i := 0; i < messages; i++ {
+			number := int64(seed*messages + i)
 			expected += number
 			if err := stream.SendMsg(&wire.SumRequest{Number: number}); err != nil {
 				return err
@@ -264,7 +270,7 @@ func shortCall(shape string, conn *grpc.ClientConn, seed int) error {
 		if err != nil {
 			return err
 		}
-		for i := 0; i < 10; i++ {
+		for i := 0; i < messages; i++ {
 			if err := stream.SendMsg(&wire.SqrtRequest{Number: float64(seed + i)}); err != nil {
 				return err
 			}
@@ -276,8 +282,8 @@ func shortCall(shape string, conn *grpc.ClientConn, seed int) error {
 		for i := 0; ; i++ {
 			err := stream.RecvMsg(reply)
 			if err == io.EOF {
-				if i != 10 {
-					return fmt.Errorf("Sqrt gave %d answers, not 10", i)
+				if i != messages {
+					return fmt.Errorf("Sqrt gave %d answers, not %d", i, messages)
 				}
 				return nil
 			}
@@ -292,7 +298,7 @@ func shortCall(shape string, conn *grpc.ClientConn, seed int) error {
 	return fmt.Errorf("Unknown shape: %s", shape)
 }
 
-func shortRun(shape, address string, inflight, connections int, length time.Duration) shortResult {
+func shortRun(shape, address string, inflight, connections int, length time.Duration, messages int) shortResult {
 	conns := make([]*grpc.ClientConn, connections)
 	for i := range conns {
 		conns[i] = dial(address)
@@ -300,7 +306,7 @@ func shortRun(shape, address string, inflight, connections int, length time.Dura
 	}
 	// One call on each connection first, so connecting is not measured.
 	for _, conn := range conns {
-		if err := shortCall(shape, conn, 0); err != nil {
+		if err := shortCall(shape, conn, 0, messages); err != nil {
 			return shortResult{Error: err.Error(), Inflight: inflight, Connections: connections}
 		}
 	}
@@ -318,7 +324,7 @@ func shortRun(shape, address string, inflight, connections int, length time.Dura
 			mine := make([]float64, 0, 1024)
 			for call := 0; time.Now().Before(deadline); call++ {
 				began := time.Now()
-				if err := shortCall(shape, conn, (worker*7919+call)%100000); err != nil {
+				if err := shortCall(shape, conn, (worker*7919+call)%100000, messages); err != nil {
 					mutex.Lock()
 					if firstError == nil {
 						firstError = err
