@@ -24,6 +24,10 @@ import {
   type AttemptPhase,
   describeConnectionError,
   describeConnectTimeout,
+  FIRST_BYTES_LIMIT,
+  mayLackNetPermission,
+  missingNetPermission,
+  wrongProtocolError,
 } from "./connection_errors.ts";
 import { coalesceWrites } from "./write_batching.ts";
 import type { ReadyWaiter } from "./wait_for_ready.ts";
@@ -86,8 +90,13 @@ export class SessionManager {
   #backoffMs: number;
   /** When the last connection attempt began, in epoch milliseconds. */
   #lastAttemptAt = 0;
-  /** The last connection-level error, to explain why a stream failed. */
-  lastError: (Error & { code?: string }) | undefined;
+  #lastError: (Error & { code?: string }) | undefined;
+  /**
+   * What the current attempt's server speaks, when its first bytes show it is no HTTP/2
+   * server: it explains the attempt's failure better than the reset or protocol error that
+   * follows.
+   */
+  #wrongProtocol: (Error & { code?: string }) | undefined;
 
   /**
    * @param authority The server's `host:port`.
@@ -100,6 +109,20 @@ export class SessionManager {
     }://${authority}`;
     this.#options = options;
     this.#backoffMs = options.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS;
+  }
+
+  /**
+   * The last connection-level error, to explain why a stream failed. A refusal of net
+   * access is kept as a `Deno.errors.NotCapable` naming the `--allow-net` to add.
+   */
+  get lastError(): (Error & { code?: string }) | undefined {
+    return this.#wrongProtocol ?? this.#lastError;
+  }
+
+  set lastError(error: (Error & { code?: string }) | undefined) {
+    this.#lastError = error !== undefined && mayLackNetPermission(error)
+      ? missingNetPermission(this.authority, error) ?? error
+      : error;
   }
 
   /** Whether there is a connection calls can use. */
@@ -207,6 +230,7 @@ export class SessionManager {
    *
    * @returns The session; a call's stream may be opened on it at once.
    * @throws {GrpcError} `UNAVAILABLE` while the manager backs off after a failed attempt.
+   * @throws {Deno.errors.NotCapable} Instead, when that attempt lacked net access.
    */
   connect(): http2.ClientHttp2Session {
     const session = this.session;
@@ -220,6 +244,9 @@ export class SessionManager {
       ? connection.retryAt - Date.now()
       : 0;
     if (wait > 0) {
+      if (this.lastError instanceof Deno.errors.NotCapable) {
+        throw this.lastError;
+      }
       throw new GrpcError(
         Status.UNAVAILABLE,
         `Cannot reach ${this.authority}: ${
@@ -281,6 +308,7 @@ export class SessionManager {
     socket.setNoDelay(true);
     coalesceWrites(socket);
     this.lastError = undefined;
+    this.#wrongProtocol = undefined;
     let phase: AttemptPhase = "tcp";
     socket.once("connect", () => {
       phase = tlsSettings === undefined ? "settings" : "tls";
@@ -307,6 +335,7 @@ export class SessionManager {
     const session = http2.connect(this.#url, {
       createConnection: () => socket,
     });
+    this.#watchFirstBytes(session, socket);
     const timeoutMs = this.#options.connectTimeoutMs ??
       DEFAULT_CONNECT_TIMEOUT_MS;
     // An infinite timeout never fires (`setTimeout` would fire at once).
@@ -364,6 +393,38 @@ export class SessionManager {
     });
     this.#connection = { state: "connecting", session, socket, timer };
     return session;
+  }
+
+  /**
+   * Reads the first bytes the server sends, until its SETTINGS frame arrives, to tell a
+   * server that speaks TLS or HTTP/1 (it answers the preface with a TLS alert, or `HTTP/1.1
+   * 400`) from a lost connection. Deno's `node:http2` reads the socket through its `data`
+   * events, so a listener of ours sees the same bytes; it is added once the session has
+   * added its own (at `connect`), so that no byte flows past the session. Under a runtime
+   * whose session reads the socket's handle directly, no event comes, and the failure keeps
+   * its plain words.
+   */
+  #watchFirstBytes(
+    session: http2.ClientHttp2Session,
+    socket: net.Socket,
+  ): void {
+    let seen = new Uint8Array(0);
+    const listen = (chunk: Uint8Array): void => {
+      const bytes = new Uint8Array(seen.length + chunk.length);
+      bytes.set(seen);
+      bytes.set(chunk, seen.length);
+      seen = bytes.subarray(0, FIRST_BYTES_LIMIT);
+      if (this.session === session) {
+        this.#wrongProtocol = wrongProtocolError(seen) ?? this.#wrongProtocol;
+      }
+      if (seen.length >= FIRST_BYTES_LIMIT) stop();
+    };
+    const stop = (): void => {
+      socket.off("data", listen);
+    };
+    session.once("connect", () => socket.on("data", listen));
+    session.once("remoteSettings", stop);
+    session.once("close", stop);
   }
 
   /** A connection attempt failed: the next one waits, longer after each failure. */
