@@ -9,6 +9,7 @@
 import { type Address, parseAddress } from "./address.ts";
 import {
   describeConnectionError,
+  describeServerBytes,
   missingNetPermission,
 } from "./connection_errors.ts";
 import { Status } from "./grpc_error.ts";
@@ -71,7 +72,7 @@ export function explainGrpcJsStatus(
   const plain = { ...status, details: `Cannot reach ${authority}: ${words}` };
   // A server that took the connection and then dropped it, or spoke something else.
   if (code !== undefined || target.tls) return plain;
-  return probeServer(address).then((answer) =>
+  return probeServer(address).then(describeServerBytes).then((answer) =>
     answer === undefined
       ? plain
       : { ...status, details: `Cannot reach ${authority}: ${answer}` }

@@ -7,7 +7,7 @@
  */
 import net from "node:net";
 import type { Address } from "./address.ts";
-import { describeServerBytes, FIRST_BYTES_LIMIT } from "./connection_errors.ts";
+import { FIRST_BYTES_LIMIT } from "./connection_errors.ts";
 
 /** How long a probe waits for the server's first bytes. */
 export const PROBE_TIMEOUT_MS = 2_000;
@@ -19,14 +19,14 @@ const PREFACE = new Uint8Array([
 ]);
 
 /**
- * Says what a server speaks that is not HTTP/2, from its answer to the HTTP/2 preface (see
- * {@linkcode describeServerBytes}).
+ * Reads a server's answer to the HTTP/2 preface, for `describeServerBytes` to say what the
+ * server speaks.
  *
  * @param address Where the server listens.
- * @returns The words, or `undefined` when the server answered as HTTP/2 may, or not at all
- *   within {@linkcode PROBE_TIMEOUT_MS}.
+ * @returns The first bytes the server sent within {@linkcode PROBE_TIMEOUT_MS} (none when
+ *   it could not be reached or said nothing).
  */
-export function probeServer(address: Address): Promise<string | undefined> {
+export function probeServer(address: Address): Promise<Uint8Array> {
   return new Promise((resolve) => {
     let seen = new Uint8Array(0);
     const socket = net.connect({ host: address.hostname, port: address.port });
@@ -34,7 +34,7 @@ export function probeServer(address: Address): Promise<string | undefined> {
     function done(): void {
       clearTimeout(timer);
       socket.destroy();
-      resolve(describeServerBytes(seen));
+      resolve(seen);
     }
     socket.once("connect", () => socket.write(PREFACE));
     socket.on("data", (chunk: Uint8Array) => {

@@ -29,6 +29,8 @@ import {
   missingNetPermission,
   wrongProtocolError,
 } from "./connection_errors.ts";
+import { parseAddress } from "./address.ts";
+import { probeServer } from "./protocol_probe.ts";
 import { coalesceWrites } from "./write_batching.ts";
 import type { ReadyWaiter } from "./wait_for_ready.ts";
 
@@ -97,6 +99,10 @@ export class SessionManager {
    * follows.
    */
   #wrongProtocol: (Error & { code?: string }) | undefined;
+  /** Whether the current attempt's server sent its SETTINGS frame. */
+  #settingsArrived = false;
+  /** The probe of the current attempt's server, once one is asked for. */
+  #probe: Promise<void> | undefined;
 
   /**
    * @param authority The server's `host:port`.
@@ -309,6 +315,8 @@ export class SessionManager {
     coalesceWrites(socket);
     this.lastError = undefined;
     this.#wrongProtocol = undefined;
+    this.#settingsArrived = false;
+    this.#probe = undefined;
     let phase: AttemptPhase = "tcp";
     socket.once("connect", () => {
       phase = tlsSettings === undefined ? "settings" : "tls";
@@ -356,6 +364,7 @@ export class SessionManager {
         return;
       }
       clearTimeout(connection.timer);
+      this.#settingsArrived = true;
       this.#connection = { state: "ready", session, socket };
       this.#backoffMs = this.#options.initialBackoffMs ??
         DEFAULT_INITIAL_BACKOFF_MS;
@@ -393,6 +402,32 @@ export class SessionManager {
     });
     this.#connection = { state: "connecting", session, socket, timer };
     return session;
+  }
+
+  /**
+   * Probes the server of a plaintext attempt that failed before its SETTINGS frame with a
+   * broken pipe or a reset, and no first bytes to tell why: a server that answers the
+   * preface with a TLS alert and closes at once resets a client still writing, and the reset
+   * takes the alert with it. The probe sends only the preface (see `protocol_probe.ts`), so
+   * the answer survives; it becomes {@linkcode SessionManager.lastError} when it tells.
+   *
+   * @returns Once the probe is over, or `undefined` when there is nothing to probe.
+   */
+  probeFailedAttempt(): Promise<void> | undefined {
+    const code = this.#lastError?.code;
+    if (
+      this.#options.tls !== undefined || this.#settingsArrived ||
+      this.#wrongProtocol !== undefined ||
+      (code !== "EPIPE" && code !== "ECONNRESET")
+    ) {
+      return this.#probe;
+    }
+    const attempt = this.#lastAttemptAt;
+    this.#probe ??= probeServer(parseAddress(this.authority)).then((bytes) => {
+      if (this.#lastAttemptAt !== attempt) return;
+      this.#wrongProtocol = wrongProtocolError(bytes);
+    });
+    return this.#probe;
   }
 
   /**
