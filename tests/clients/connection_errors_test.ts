@@ -32,8 +32,9 @@ async function listen(
 /** Calls Sum once at `address` and checks it ends `UNAVAILABLE` with `details`. */
 async function assertUnreachable(
   address: string,
-  options: Parameters<typeof createClient>[1],
-  details: string,
+  { details, ...options }: Parameters<typeof createClient>[1] & {
+    details: string;
+  },
 ): Promise<GrpcError> {
   using client = createClient(address, {
     connectTimeoutMs: 10_000,
@@ -59,8 +60,7 @@ Deno.test("a plaintext call to a TLS server says the server speaks TLS", async (
       const address = server.addresses[0]!;
       await assertUnreachable(
         address,
-        { transport },
-        `Cannot reach ${address}: ${SPEAKS_TLS}`,
+        { transport, details: `Cannot reach ${address}: ${SPEAKS_TLS}` },
       );
     });
 
@@ -75,8 +75,7 @@ Deno.test("a plaintext call to a TLS server says the server speaks TLS", async (
       const address = `127.0.0.1:${server.port}`;
       await assertUnreachable(
         address,
-        { transport },
-        `Cannot reach ${address}: ${SPEAKS_TLS}`,
+        { transport, details: `Cannot reach ${address}: ${SPEAKS_TLS}` },
       );
     });
   }
@@ -91,8 +90,11 @@ Deno.test("a call to an HTTP/1.1 server says the server does not speak HTTP/2", 
       const address = `127.0.0.1:${server.port}`;
       await assertUnreachable(
         address,
-        { transport },
-        `Cannot reach ${address}: Server does not speak HTTP/2: it answered in HTTP/1 (HTTP/1.1 400 Bad Request)`,
+        {
+          transport,
+          details:
+            `Cannot reach ${address}: Server does not speak HTTP/2: it answered in HTTP/1 (HTTP/1.1 400 Bad Request)`,
+        },
       );
     });
   }
@@ -108,8 +110,12 @@ Deno.test("a TLS call to a plaintext server says the server does not speak TLS",
     await t.step(`over ${transport}`, async () => {
       await assertUnreachable(
         address,
-        { transport, tls: { ca: certificates.ca } },
-        `Cannot reach ${address}: Server does not speak TLS: call it without the tls option (without --tls and --ca on the command line)`,
+        {
+          transport,
+          tls: { ca: certificates.ca },
+          details:
+            `Cannot reach ${address}: Server does not speak TLS: call it without the tls option (without --tls and --ca on the command line)`,
+        },
       );
     });
   }
@@ -126,8 +132,7 @@ Deno.test("a refused connection reads the same on both transports", async (t) =>
     await t.step(`over ${transport}`, async () => {
       const error = await assertUnreachable(
         address,
-        { transport },
-        `Cannot reach ${address}: Connection refused`,
+        { transport, details: `Cannot reach ${address}: Connection refused` },
       );
       // The cause keeps the transport's own words.
       match(String((error.cause as Error)?.message), /ECONNREFUSED/);
