@@ -27,6 +27,13 @@ export interface CallChannel {
    * @returns A function that forgets the waiter.
    */
   whenReady(waiter: ReadyWaiter): () => void;
+  /**
+   * Probes the server of a connection attempt that failed with no word of why, so that
+   * `lastError` can say what it speaks (see `SessionManager.probeFailedAttempt`).
+   *
+   * @returns Once `lastError` is as good as it gets, or `undefined` at once.
+   */
+  probeFailedAttempt(): Promise<void> | undefined;
   /** Why the channel has no connection, for a call that gave up waiting for one. */
   describeLastError(): string | undefined;
   /**

@@ -151,6 +151,15 @@ export class Channel implements Transport, WaitingChannel, CallChannel {
   }
 
   /**
+   * Probes the server of a connection attempt that failed with no word of why.
+   *
+   * @returns Once the channel's last error is as good as it gets, or `undefined` at once.
+   */
+  probeFailedAttempt(): Promise<void> | undefined {
+    return this.#sessions.probeFailedAttempt();
+  }
+
+  /**
    * Says why the channel has no connection, for a call that gave up waiting for one.
    *
    * @returns The words, or `undefined` when no attempt failed.

@@ -339,6 +339,19 @@ export class GrpcCall implements TransportCall {
     // A connection that went down takes its streams with it: its cause explains them best.
     const sessionLost = this.#session?.destroyed === true ||
       this.#session?.closed === true;
+    const probe = sessionLost ? this.#channel.probeFailedAttempt() : undefined;
+    if (probe !== undefined) {
+      // A cancel or the deadline may end the call while the server is probed.
+      probe.then(() => {
+        if (this.#state.phase !== "finished") this.#finishClosed(sessionLost);
+      });
+      return;
+    }
+    this.#finishClosed(sessionLost);
+  }
+
+  /** Ends a call whose stream closed with no gRPC status, by what best explains it. */
+  #finishClosed(sessionLost: boolean): void {
     const error = sessionLost
       ? this.#channel.lastError ?? this.#error
       : this.#error ?? this.#channel.lastError;

@@ -31,6 +31,11 @@ export interface GrpcJsCallSetup {
   deadline: number | undefined;
   /** The call's span and metrics, when OpenTelemetry is on. */
   telemetry: CallRecorder | undefined;
+  /**
+   * Words grpc-js's status as the default transport would, at once or after a probe (see
+   * `grpc_js_errors.ts`); the call ends once it has.
+   */
+  explain: (status: CallStatus) => CallStatus | Promise<CallStatus>;
 }
 
 /** One call over grpc-js, reported to the helpers' listener like a call of `channel.ts`. */
@@ -44,6 +49,9 @@ export class GrpcJsCall implements TransportCall {
   #finished = false;
   #timer: DeadlineTimer | undefined;
   #telemetry: CallRecorder | undefined;
+  #explain: GrpcJsCallSetup["explain"];
+  /** Whether the status waits for its words (see {@linkcode GrpcJsCallSetup.explain}). */
+  #explaining = false;
 
   /**
    * @param stream The grpc-js call, started.
@@ -53,7 +61,8 @@ export class GrpcJsCall implements TransportCall {
     stream: grpc.ClientDuplexStream<Uint8Array, Buffer>,
     setup: GrpcJsCallSetup,
   ) {
-    const { listener, deadline, telemetry } = setup;
+    const { listener, deadline, telemetry, explain } = setup;
+    this.#explain = explain;
     this.#stream = stream;
     this.#listener = listener;
     this.#deadline = deadline;
@@ -141,7 +150,7 @@ export class GrpcJsCall implements TransportCall {
     // deadline too: replies still buffered are dropped, as on the default transport.
     const local = status.code === Status.DEADLINE_EXCEEDED &&
       this.#deadline !== undefined && Date.now() >= this.#deadline;
-    this.#status = {
+    const received: CallStatus = {
       code: status.code,
       details: status.details,
       trailers: toTrailers(status.metadata),
@@ -150,13 +159,31 @@ export class GrpcJsCall implements TransportCall {
         ? {}
         : { cause: this.#cause }),
     };
+    this.#status = received;
+    const explained = this.#explain(received);
+    if (explained instanceof Promise) {
+      this.#explaining = true;
+      explained.then((words) => {
+        this.#explaining = false;
+        // A cancel or the deadline may have ended the call meanwhile.
+        if (this.#finished || this.#status !== received) return;
+        this.#status = words;
+        this.#maybeFinish();
+      });
+      return;
+    }
+    this.#status = explained;
     if (local) this.#finish();
     else this.#maybeFinish();
   }
 
   /** The status is reported once every reply before it has been handed up. */
   #maybeFinish(): void {
-    if (this.#readEnded && this.#status !== undefined) this.#finish();
+    if (
+      this.#readEnded && this.#status !== undefined && !this.#explaining
+    ) {
+      this.#finish();
+    }
   }
 
   #finish(): void {

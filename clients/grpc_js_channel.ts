@@ -32,6 +32,7 @@ import { withRetryBufferLimit } from "./grpc_js_retry_buffer.ts";
 import { resetWhenQuiet } from "./stream_reset.ts";
 import { inCallContext, startClientCall } from "./telemetry.ts";
 import { GrpcJsCall } from "./grpc_js_call.ts";
+import { explainGrpcJsStatus, type GrpcJsTarget } from "./grpc_js_errors.ts";
 import type { GrpcJsChannelSetup } from "./grpc_js_options.ts";
 
 /** The caller's checked metadata (text, or base64 for `-bin` keys) as grpc-js metadata. */
@@ -59,6 +60,7 @@ function identity(message: Buffer): Buffer {
 export class GrpcJsChannel implements Transport {
   #client: grpc.Client;
   #authority: string;
+  #target: GrpcJsTarget;
   #interceptors: grpc.Interceptor[];
   #waitForReady: boolean;
   #closed = false;
@@ -78,6 +80,11 @@ export class GrpcJsChannel implements Transport {
     this.#waitForReady = options.waitForReady;
     // What the telemetry names as the server: the target without a `dns:` scheme.
     this.#authority = target.replace(/^dns:(\/\/[^/]*\/)?/, "");
+    this.#target = {
+      authority: this.#authority,
+      // `_isSecure` is part of grpc-js's typings: how its own channel tells TLS from plaintext.
+      tls: options.credentials._isSecure(),
+    };
     try {
       this.#client = new grpc.Client(target, options.credentials, {
         ...withRetryBufferLimit(options.channelOptions),
@@ -143,7 +150,13 @@ export class GrpcJsChannel implements Transport {
         { cause },
       );
     }
-    return new GrpcJsCall(stream, { listener, deadline, telemetry });
+    const target = this.#target;
+    return new GrpcJsCall(stream, {
+      listener,
+      deadline,
+      telemetry,
+      explain: (status) => explainGrpcJsStatus(status, target),
+    });
   }
 
   close(): void {

@@ -24,7 +24,13 @@ import {
   type AttemptPhase,
   describeConnectionError,
   describeConnectTimeout,
+  FIRST_BYTES_LIMIT,
+  mayLackNetPermission,
+  missingNetPermission,
+  wrongProtocolError,
 } from "./connection_errors.ts";
+import { parseAddress } from "./address.ts";
+import { probeServer } from "./protocol_probe.ts";
 import { coalesceWrites } from "./write_batching.ts";
 import type { ReadyWaiter } from "./wait_for_ready.ts";
 
@@ -86,8 +92,17 @@ export class SessionManager {
   #backoffMs: number;
   /** When the last connection attempt began, in epoch milliseconds. */
   #lastAttemptAt = 0;
-  /** The last connection-level error, to explain why a stream failed. */
-  lastError: (Error & { code?: string }) | undefined;
+  #lastError: (Error & { code?: string }) | undefined;
+  /**
+   * What the current attempt's server speaks, when its first bytes show it is no HTTP/2
+   * server: it explains the attempt's failure better than the reset or protocol error that
+   * follows.
+   */
+  #wrongProtocol: (Error & { code?: string }) | undefined;
+  /** Whether the current attempt's server sent its SETTINGS frame. */
+  #settingsArrived = false;
+  /** The probe of the current attempt's server, once one is asked for. */
+  #probe: Promise<void> | undefined;
 
   /**
    * @param authority The server's `host:port`.
@@ -100,6 +115,20 @@ export class SessionManager {
     }://${authority}`;
     this.#options = options;
     this.#backoffMs = options.initialBackoffMs ?? DEFAULT_INITIAL_BACKOFF_MS;
+  }
+
+  /**
+   * The last connection-level error, to explain why a stream failed. A refusal of net
+   * access is kept as a `Deno.errors.NotCapable` naming the `--allow-net` to add.
+   */
+  get lastError(): (Error & { code?: string }) | undefined {
+    return this.#wrongProtocol ?? this.#lastError;
+  }
+
+  set lastError(error: (Error & { code?: string }) | undefined) {
+    this.#lastError = error !== undefined && mayLackNetPermission(error)
+      ? missingNetPermission(this.authority, error) ?? error
+      : error;
   }
 
   /** Whether there is a connection calls can use. */
@@ -207,6 +236,7 @@ export class SessionManager {
    *
    * @returns The session; a call's stream may be opened on it at once.
    * @throws {GrpcError} `UNAVAILABLE` while the manager backs off after a failed attempt.
+   * @throws {Deno.errors.NotCapable} Instead, when that attempt lacked net access.
    */
   connect(): http2.ClientHttp2Session {
     const session = this.session;
@@ -220,6 +250,9 @@ export class SessionManager {
       ? connection.retryAt - Date.now()
       : 0;
     if (wait > 0) {
+      if (this.lastError instanceof Deno.errors.NotCapable) {
+        throw this.lastError;
+      }
       throw new GrpcError(
         Status.UNAVAILABLE,
         `Cannot reach ${this.authority}: ${
@@ -281,6 +314,9 @@ export class SessionManager {
     socket.setNoDelay(true);
     coalesceWrites(socket);
     this.lastError = undefined;
+    this.#wrongProtocol = undefined;
+    this.#settingsArrived = false;
+    this.#probe = undefined;
     let phase: AttemptPhase = "tcp";
     socket.once("connect", () => {
       phase = tlsSettings === undefined ? "settings" : "tls";
@@ -307,6 +343,7 @@ export class SessionManager {
     const session = http2.connect(this.#url, {
       createConnection: () => socket,
     });
+    this.#watchFirstBytes(session, socket);
     const timeoutMs = this.#options.connectTimeoutMs ??
       DEFAULT_CONNECT_TIMEOUT_MS;
     // An infinite timeout never fires (`setTimeout` would fire at once).
@@ -327,6 +364,7 @@ export class SessionManager {
         return;
       }
       clearTimeout(connection.timer);
+      this.#settingsArrived = true;
       this.#connection = { state: "ready", session, socket };
       this.#backoffMs = this.#options.initialBackoffMs ??
         DEFAULT_INITIAL_BACKOFF_MS;
@@ -364,6 +402,64 @@ export class SessionManager {
     });
     this.#connection = { state: "connecting", session, socket, timer };
     return session;
+  }
+
+  /**
+   * Probes the server of a plaintext attempt that failed before its SETTINGS frame with a
+   * broken pipe or a reset, and no first bytes to tell why: a server that answers the
+   * preface with a TLS alert and closes at once resets a client still writing, and the reset
+   * takes the alert with it. The probe sends only the preface (see `protocol_probe.ts`), so
+   * the answer survives; it becomes {@linkcode SessionManager.lastError} when it tells.
+   *
+   * @returns Once the probe is over, or `undefined` when there is nothing to probe.
+   */
+  probeFailedAttempt(): Promise<void> | undefined {
+    const code = this.#lastError?.code;
+    if (
+      this.#options.tls !== undefined || this.#settingsArrived ||
+      this.#wrongProtocol !== undefined ||
+      (code !== "EPIPE" && code !== "ECONNRESET")
+    ) {
+      return this.#probe;
+    }
+    const attempt = this.#lastAttemptAt;
+    this.#probe ??= probeServer(parseAddress(this.authority)).then((bytes) => {
+      if (this.#lastAttemptAt !== attempt) return;
+      this.#wrongProtocol = wrongProtocolError(bytes);
+    });
+    return this.#probe;
+  }
+
+  /**
+   * Reads the first bytes the server sends, until its SETTINGS frame arrives, to tell a
+   * server that speaks TLS or HTTP/1 (it answers the preface with a TLS alert, or `HTTP/1.1
+   * 400`) from a lost connection. Deno's `node:http2` reads the socket through its `data`
+   * events, so a listener of ours sees the same bytes; it is added once the session has
+   * added its own (at `connect`), so that no byte flows past the session. Under a runtime
+   * whose session reads the socket's handle directly, no event comes, and the failure keeps
+   * its plain words.
+   */
+  #watchFirstBytes(
+    session: http2.ClientHttp2Session,
+    socket: net.Socket,
+  ): void {
+    let seen = new Uint8Array(0);
+    const listen = (chunk: Uint8Array): void => {
+      const bytes = new Uint8Array(seen.length + chunk.length);
+      bytes.set(seen);
+      bytes.set(chunk, seen.length);
+      seen = bytes.subarray(0, FIRST_BYTES_LIMIT);
+      if (this.session === session) {
+        this.#wrongProtocol = wrongProtocolError(seen) ?? this.#wrongProtocol;
+      }
+      if (seen.length >= FIRST_BYTES_LIMIT) stop();
+    };
+    const stop = (): void => {
+      socket.off("data", listen);
+    };
+    session.once("connect", () => socket.on("data", listen));
+    session.once("remoteSettings", stop);
+    session.once("close", stop);
   }
 
   /** A connection attempt failed: the next one waits, longer after each failure. */

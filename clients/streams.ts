@@ -8,8 +8,13 @@ import type { Buffer } from "node:buffer";
 import type { CallListener, CallStatus, TransportCall } from "./transport.ts";
 import { GrpcError, Status } from "./grpc_error.ts";
 
-/** Turns a call's final status, other than `OK`, into the error the caller sees. */
-function errorFromStatus(status: CallStatus): GrpcError {
+/**
+ * Turns a call's final status, other than `OK`, into the error the caller sees: a
+ * `GrpcError`, or the `Deno.errors.NotCapable` of a server outside `--allow-net` (which
+ * names the flag to add, as `startServer` does for an address it may not listen on).
+ */
+function errorFromStatus(status: CallStatus): Error {
+  if (status.cause instanceof Deno.errors.NotCapable) return status.cause;
   return new GrpcError(status.code, status.details, {
     trailers: status.trailers,
     ...(status.cause === undefined ? {} : { cause: status.cause }),

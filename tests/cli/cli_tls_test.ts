@@ -101,10 +101,34 @@ Deno.test("cli serve --cert --key serves TLS to the calling commands and to grpc
     match(result.stderr[0]!, /^error: UNAVAILABLE: /);
   });
 
-  await t.step("plaintext: exit 1, UNAVAILABLE", async () => {
+  await t.step("plaintext: exit 1, the server speaks TLS", async () => {
     const result = await call(["sum", "1", "--address", address], "/dev/null");
-    strictEqual(result.code, 1);
-    match(result.stderr[0]!, /^error: UNAVAILABLE: /);
+    deepStrictEqual(result, {
+      code: 1,
+      stdout: [],
+      stderr: [
+        `error: UNAVAILABLE: Cannot reach ${address}: Server speaks TLS: call it with the tls option (--tls or --ca on the command line)`,
+      ],
+    });
+  });
+});
+
+Deno.test("cli --ca to a plaintext server says it does not speak TLS", async () => {
+  await using directory = await tempDirectory();
+  const files = await writeCertificates(directory.path);
+  const { process, address } = await serve([], directory.path);
+  await using _server = process;
+  const target = `localhost:${address.split(":")[1]}`;
+  const result = await call(
+    ["sum", "1", "--ca", files.ca, "--address", target],
+    directory.path,
+  );
+  deepStrictEqual(result, {
+    code: 1,
+    stdout: [],
+    stderr: [
+      `error: UNAVAILABLE: Cannot reach ${target}: Server does not speak TLS: call it without the tls option (without --tls and --ca on the command line)`,
+    ],
   });
 });
 

@@ -10,6 +10,10 @@ import { switchWarnings } from "../_util/fast_paths_switch.ts";
 
 const CLIENT = new URL("../fixtures/permissions_client.ts", import.meta.url)
   .href;
+const OUTSIDE_NET_CLIENT = new URL(
+  "../fixtures/outside_net_client.ts",
+  import.meta.url,
+).href;
 
 async function runClient(
   permissions: string[],
@@ -82,4 +86,34 @@ Deno.test("the grpc-js transport works under the README's permissions", async (t
       );
     },
   );
+});
+
+Deno.test("a call to a host outside --allow-net rejects with NotCapable naming the flag", async (t) => {
+  for (const transport of ["http2", "grpc-js"]) {
+    for (
+      const [address, flag] of [
+        // An IP address Deno refuses to connect to, and a name it refuses to look up.
+        ["10.255.255.1:9", "10.255.255.1"],
+        ["localhost:9", "localhost"],
+        ["[::1]:9", "[::1]"],
+      ]
+    ) {
+      await t.step(`${address} over ${transport}`, async () => {
+        await using process = DenoProcess.spawn([
+          "run",
+          "--allow-net=127.0.0.1",
+          OUTSIDE_NET_CLIENT,
+          transport,
+          address!,
+        ]);
+        const line =
+          `NotCapable: Requires net access to ${address}: run again with --allow-net=${flag}`;
+        deepStrictEqual(await process.finished(30_000), {
+          code: 0,
+          stdout: [line, line],
+          stderr: [],
+        });
+      });
+    }
+  }
 });
