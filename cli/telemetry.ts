@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { trace } from "@opentelemetry/api";
+import { trace } from "../internals/npm/opentelemetry_api.ts";
 
 /**
  * Whether spans are recorded in this process. A span that is never ended is never exported,

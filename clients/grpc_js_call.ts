@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type * as grpc from "@grpc/grpc-js";
+import type * as grpc from "../internals/npm/grpc_js.ts";
 import type { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
 import { Status, type Trailers } from "./grpc_error.ts";

@@ -10,7 +10,7 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../internals/npm/grpc_js.ts";
 import { Buffer } from "node:buffer";
 import { toBuffer } from "../proto/bytes.ts";
 import { MAX_TIMER_MS } from "../proto/limits.ts";

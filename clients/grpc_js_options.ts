@@ -4,7 +4,7 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../internals/npm/grpc_js.ts";
 import net from "node:net";
 import { pemBuffer } from "../proto/pem.ts";
 import { parseAddress } from "./address.ts";

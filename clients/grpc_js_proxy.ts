@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type * as grpc from "@grpc/grpc-js";
+import type * as grpc from "../internals/npm/grpc_js.ts";
 import { envGranted } from "../internals/grpc_js_env.ts";
 
 /** The variables grpc-js reads for a proxy, in the order it reads them. */

@@ -20,7 +20,7 @@
  *
  * @module
  */
-import type * as grpc from "@grpc/grpc-js";
+import type * as grpc from "../internals/npm/grpc_js.ts";
 
 /** The channel option that sizes grpc-js's per-call retry buffer, in bytes. */
 const PER_RPC_RETRY_BUFFER_OPTION = "grpc.per_rpc_retry_buffer_size";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { context, propagation } from "@opentelemetry/api";
+import { context, propagation } from "../internals/npm/opentelemetry_api.ts";
 import {
   type CallRecorder,
   startCallRecorder,

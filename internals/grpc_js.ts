@@ -7,6 +7,6 @@
  * @module
  */
 import { restoreProcessEnv } from "./grpc_js_env.ts";
-import "@grpc/grpc-js";
+import "./npm/grpc_js.ts";
 
 restoreProcessEnv();

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import * as logging from "@grpc/grpc-js/build/src/logging.js";
+import * as logging from "./npm/grpc_js_logging.ts";
 
 /** What grpc-js's logger offers: `console`'s three methods, each optional. */
 type GrpcJsLogger = Partial<

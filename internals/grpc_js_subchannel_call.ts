@@ -71,7 +71,7 @@
  * @module
  */
 import type http2 from "node:http2";
-import subchannelCallModule from "@grpc/grpc-js/build/src/subchannel-call.js";
+import subchannelCallModule from "./npm/grpc_js_subchannel_call.ts";
 import { requirePinnedGrpcJs } from "./versions.ts";
 
 /** The channel option that turns {@linkcode keepMessagesBeforeStatus} on for a channel's calls. */

@@ -49,7 +49,7 @@
  * @module
  */
 import type http2 from "node:http2";
-import transportModule from "@grpc/grpc-js/build/src/transport.js";
+import transportModule from "./npm/grpc_js_transport.ts";
 import { setImmediate } from "node:timers";
 import { requirePinnedGrpcJs } from "./versions.ts";
 

@@ -7,7 +7,7 @@
  *
  * @module
  */
-import grpcJsPackage from "@grpc/grpc-js/package.json" with { type: "json" };
+import grpcJsPackage from "./npm/grpc_js_package.ts";
 
 /** The grpc-js version the reaches and patches were written for. */
 export const PINNED_GRPC_JS_VERSION = "1.14.7";

@@ -7,9 +7,12 @@
  *
  * @module
  */
-import type * as grpc from "@grpc/grpc-js";
-import { fromJSON, type PackageDefinition } from "@grpc/proto-loader";
-import protobuf from "protobufjs";
+import type * as grpc from "../internals/npm/grpc_js.ts";
+import {
+  fromJSON,
+  type PackageDefinition,
+} from "../internals/npm/proto_loader.ts";
+import protobuf from "../internals/npm/protobufjs.ts";
 import serverStreamProto from "./server_stream.proto" with { type: "text" };
 import clientStreamProto from "./client_stream.proto" with { type: "text" };
 import bidirectionalStreamProto from "./bidirectional_stream.proto" with {

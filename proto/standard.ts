@@ -10,11 +10,14 @@
  *
  * @module
  */
-import type * as grpc from "@grpc/grpc-js";
+import type * as grpc from "../internals/npm/grpc_js.ts";
 import { Buffer } from "node:buffer";
-import { fromJSON, type PackageDefinition } from "@grpc/proto-loader";
-import protobuf from "protobufjs";
-import descriptor from "protobufjs/ext/descriptor/index.js";
+import {
+  fromJSON,
+  type PackageDefinition,
+} from "../internals/npm/proto_loader.ts";
+import protobuf from "../internals/npm/protobufjs.ts";
+import descriptor from "../internals/npm/protobufjs_descriptor.ts";
 import healthProto from "./grpc/health/v1/health.proto" with { type: "text" };
 import reflectionV1Proto from "./grpc/reflection/v1/reflection.proto" with {
   type: "text",

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../internals/npm/grpc_js.ts";
 import { setImmediate } from "node:timers";
 import { INT64_MAX, INT64_MIN } from "../proto/limits.ts";
 import type { MessageSpan } from "./request_reader.ts";

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../internals/npm/grpc_js.ts";
 import "../internals/deno_http2_constants.ts";
 import type {
   PowReply,

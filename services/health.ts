@@ -8,7 +8,7 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../internals/npm/grpc_js.ts";
 import { healthService } from "../proto/standard.ts";
 
 /** The serving status of one service, as `grpc.health.v1.HealthCheckResponse` names it. */

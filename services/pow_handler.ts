@@ -4,7 +4,7 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../internals/npm/grpc_js.ts";
 import { encodePowReply } from "../proto/codec.ts";
 import type { PowReply, PowRequest } from "../proto/definitions.ts";
 import { markStarted } from "./call_starts.ts";

@@ -9,9 +9,9 @@
  *
  * @module
  */
-import type * as grpc from "@grpc/grpc-js";
-import type { PackageDefinition } from "@grpc/proto-loader";
-import { ReflectionV1Implementation } from "../internals/grpc_reflection.ts";
+import type * as grpc from "../internals/npm/grpc_js.ts";
+import type { PackageDefinition } from "../internals/npm/proto_loader.ts";
+import { ReflectionV1Implementation } from "../internals/npm/grpc_reflection.ts";
 import { reflectionServices, withProtocMapEntries } from "../proto/standard.ts";
 
 /** One reflection service to register: its definition and its handlers. */

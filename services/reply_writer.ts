@@ -29,7 +29,7 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../internals/npm/grpc_js.ts";
 import { Buffer } from "node:buffer";
 import process from "node:process";
 import { setImmediate } from "node:timers";

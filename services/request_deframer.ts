@@ -5,7 +5,7 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../internals/npm/grpc_js.ts";
 import type { Buffer } from "node:buffer";
 import { gunzipSync, inflateSync } from "node:zlib";
 import {

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../internals/npm/grpc_js.ts";
 import process from "node:process";
 import type { RequestStream } from "../internals/grpc_js_server_call.ts";
 import {

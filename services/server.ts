@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type * as grpc from "@grpc/grpc-js";
+import type * as grpc from "../internals/npm/grpc_js.ts";
 import { setTimeout as delay } from "node:timers/promises";
 import { MAX_TIMER_MS, MAX_UINT32 } from "../proto/limits.ts";
 import {

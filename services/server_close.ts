@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type * as grpc from "@grpc/grpc-js";
+import type * as grpc from "../internals/npm/grpc_js.ts";
 import { drainSessions } from "./session_drain.ts";
 
 /**

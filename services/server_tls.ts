@@ -3,7 +3,7 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../internals/npm/grpc_js.ts";
 import { Buffer } from "node:buffer";
 import { pemBuffer } from "../proto/pem.ts";
 

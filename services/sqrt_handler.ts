@@ -5,7 +5,7 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../internals/npm/grpc_js.ts";
 import { encodeSqrtReply, readSqrtNumber } from "../proto/codec.ts";
 import type { SqrtReply, SqrtRequest } from "../proto/definitions.ts";
 import { markStarted } from "./call_starts.ts";

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../internals/npm/grpc_js.ts";
 import { readSmallSumNumber, readSumNumber } from "../proto/codec.ts";
 import type { SumReply, SumRequest } from "../proto/definitions.ts";
 import {

@@ -15,13 +15,13 @@
  *
  * @module
  */
-import * as grpc from "@grpc/grpc-js";
+import * as grpc from "../internals/npm/grpc_js.ts";
 import {
   context,
   propagation,
   ROOT_CONTEXT,
   type TextMapGetter,
-} from "@opentelemetry/api";
+} from "../internals/npm/opentelemetry_api.ts";
 import {
   type CallRecorder,
   startCallRecorder,

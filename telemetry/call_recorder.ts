@@ -22,7 +22,7 @@ import {
   trace,
   type Tracer,
   type UpDownCounter,
-} from "@opentelemetry/api";
+} from "../internals/npm/opentelemetry_api.ts";
 import {
   ATTRIBUTES,
   type CallSide,

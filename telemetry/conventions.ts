@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Attributes } from "@opentelemetry/api";
+import type { Attributes } from "../internals/npm/opentelemetry_api.ts";
 import { Status } from "../proto/status.ts";
 
 /** The instrumentation scope of every span and metric: the package's name. */

@@ -217,8 +217,8 @@ Deno.test("@grpc/reflection reads .proto files from disk when loaded", async (t)
   const scripts = {
     reflection: [
       'import * as grpc from "@grpc/grpc-js";',
-      'import { ReflectionService } from "@grpc/reflection";',
-      "new ReflectionService({}).addToServer(new grpc.Server());",
+      'import { ReflectionV1Implementation } from "@grpc/reflection";',
+      "new ReflectionV1Implementation({}).addToServer(new grpc.Server());",
       "",
     ].join("\n"),
   };
