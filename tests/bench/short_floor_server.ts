@@ -148,7 +148,7 @@ if (Deno.args.includes("--coalesce")) {
     });
   });
 }
-server.on("stream", (stream, headers) => {
+server.on("stream", (stream: http2.ServerHttp2Stream, headers) => {
   const path = String(headers[":path"]);
   const chunks: Buffer[] = [];
   stream.on("data", (chunk: Buffer) => chunks.push(chunk));
