@@ -22,6 +22,7 @@
  * @module
  */
 import type http2 from "node:http2";
+import type { Socket } from "node:net";
 import { setImmediate } from "node:timers";
 
 /** How many times one read's answers are held and sent, at most. */
@@ -34,10 +35,9 @@ const MAX_ROUNDS = 4;
  * @param session A server session, as it opens.
  */
 export function coalesceWrites(session: http2.ServerHttp2Session): void {
-  const socket = session.socket;
   /** Which round of holding the socket is in; 0 when it is not held. */
   let round = 0;
-  function release(): void {
+  function release(socket: Socket): void {
     if (socket.destroyed || socket.writableCorked === 0) {
       round = 0;
       return;
@@ -50,12 +50,14 @@ export function coalesceWrites(session: http2.ServerHttp2Session): void {
     }
     round++;
     socket.cork();
-    setImmediate(() => setImmediate(release));
+    setImmediate(() => setImmediate(release, socket));
   }
-  socket.prependListener("data", () => {
+  // `session.socket` is a proxy that throws once the session lets its socket go, which can
+  // come between a read and its release: the listener works on the socket itself, its `this`.
+  session.socket.prependListener("data", function (this: Socket) {
     if (round !== 0) return;
     round = 1;
-    socket.cork();
-    setImmediate(release);
+    this.cork();
+    setImmediate(release, this);
   });
 }
