@@ -217,7 +217,7 @@ export class GrpcCall implements TransportCall {
 
   /** Ends the call from this side: the server sees it cancelled; the status is `code`. */
   cancel(
-    code: number = Status.CANCELLED,
+    code: Status = Status.CANCELLED,
     details = "Cancelled on the client",
   ): void {
     if (this.finished) return;

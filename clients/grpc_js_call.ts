@@ -8,6 +8,7 @@ import type * as grpc from "@grpc/grpc-js";
 import type { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
 import { Status, type Trailers } from "./grpc_error.ts";
+import { toStatus } from "../proto/status.ts";
 import type { CallListener, CallStatus, TransportCall } from "./transport.ts";
 import type { CallRecorder } from "./telemetry.ts";
 import { type DeadlineTimer, startDeadlineTimer } from "./deadline.ts";
@@ -119,7 +120,7 @@ export class GrpcJsCall implements TransportCall {
   }
 
   cancel(
-    code: number = Status.CANCELLED,
+    code: Status = Status.CANCELLED,
     details = "Cancelled on the client",
   ): void {
     if (this.#finished) return;
@@ -142,7 +143,8 @@ export class GrpcJsCall implements TransportCall {
     const local = status.code === Status.DEADLINE_EXCEEDED &&
       this.#deadline !== undefined && Date.now() >= this.#deadline;
     this.#status = {
-      code: status.code,
+      // grpc-js hands up whatever number the server sent.
+      code: toStatus(status.code),
       details: status.details,
       trailers: toTrailers(status.metadata),
       ...(local ? { local } : {}),

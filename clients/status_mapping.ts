@@ -26,7 +26,7 @@ const {
 } = http2.constants;
 
 /** The gRPC status of a response that is not gRPC, by its HTTP status; others are `UNKNOWN`. */
-const STATUS_BY_HTTP_STATUS: ReadonlyMap<number, number> = new Map([
+const STATUS_BY_HTTP_STATUS: ReadonlyMap<number, Status> = new Map([
   [400, Status.INTERNAL],
   [401, Status.UNAUTHENTICATED],
   [403, Status.PERMISSION_DENIED],
@@ -41,7 +41,7 @@ const STATUS_BY_HTTP_STATUS: ReadonlyMap<number, number> = new Map([
  * The status of a stream the server reset with no gRPC status, by reset code, for the codes
  * that say more than how the connection fared.
  */
-const STATUS_BY_RESET: ReadonlyMap<number, { code: number; details: string }> =
+const STATUS_BY_RESET: ReadonlyMap<number, { code: Status; details: string }> =
   new Map([
     [NGHTTP2_REFUSED_STREAM, {
       code: Status.UNAVAILABLE,
@@ -58,13 +58,13 @@ const STATUS_BY_RESET: ReadonlyMap<number, { code: number; details: string }> =
   ]);
 
 /** The status of a stream reset with `CANCEL`, once the connection is not to blame. */
-const CANCELLED_BY_SERVER = {
+const CANCELLED_BY_SERVER: { code: Status; details: string } = {
   code: Status.CANCELLED,
   details: "Call cancelled by the server",
 };
 
 /** The gRPC status a response that is not gRPC stands for. */
-function statusFromHttp(httpStatus: number): number {
+function statusFromHttp(httpStatus: number): Status {
   return STATUS_BY_HTTP_STATUS.get(httpStatus) ?? Status.UNKNOWN;
 }
 
@@ -142,7 +142,8 @@ function statusFromHeaders(
       trailers,
     };
   }
-  return { code, details, trailers };
+  // Digits no larger than the largest code: one of the table's.
+  return { code: code as Status, details, trailers };
 }
 
 /**
@@ -232,7 +233,7 @@ export interface ClosedStream {
  */
 export function statusOfClosedStream(
   closed: ClosedStream,
-): { code: number; details: string } {
+): { code: Status; details: string } {
   const { rstCode, error, sessionLost, authority } = closed;
   const byReset = rstCode === undefined
     ? undefined

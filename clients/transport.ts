@@ -5,12 +5,12 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
-import type { Trailers } from "./grpc_error.ts";
+import type { Status, Trailers } from "./grpc_error.ts";
 
 /** How a call ended. */
 export interface CallStatus {
   /** The gRPC status code. */
-  code: number;
+  code: Status;
   /** The status details. */
   details: string;
   /** The trailing metadata. */
@@ -77,7 +77,7 @@ export interface TransportCall {
   /** Hands up replies again. */
   resume(): void;
   /** Ends the call from this side: the server sees it cancelled; the status is `code`. */
-  cancel(code?: number, details?: string): void;
+  cancel(code?: Status, details?: string): void;
 }
 
 /** A connection (or a set of them) that starts calls. */
