@@ -123,13 +123,15 @@ export interface CallTarget {
 export function callPow(
   { channel, onFinish = nothing }: CallTarget,
   base: bigint | number,
-  options: PowOptions = {},
+  options?: PowOptions,
 ): AsyncIterableIterator<bigint> {
   const request = streamMethods.pow.serializeRequest({
     number: toInt64(base, "Base"),
-    count: toPowCount(options.count),
+    count: toPowCount(options?.count),
   });
-  const { headers, deadline, signal, waitForReady } = prepareCall(options);
+  const { headers, deadline, signal, waitForReady } = prepareCall(
+    options ?? {},
+  );
   return new ReplyIterator<bigint>(
     (listener) => {
       const call = channel.startCall(streamMethods.pow.path, {
@@ -159,10 +161,12 @@ export function callPow(
 export function callSum(
   channel: Transport,
   numbers: Int64Source,
-  options: CallOptions = {},
+  options?: CallOptions,
 ): Promise<bigint> {
   checkSource(numbers);
-  const { headers, deadline, signal, waitForReady } = prepareCall(options);
+  const { headers, deadline, signal, waitForReady } = prepareCall(
+    options ?? {},
+  );
   signal?.throwIfAborted();
   const replies = new ReplyIterator<Buffer>(
     (listener) => {
@@ -231,10 +235,12 @@ async function sumFrom(replies: AsyncIterable<Buffer>): Promise<bigint> {
 export function callSqrt(
   { channel, onFinish = nothing }: CallTarget,
   numbers: NumberSource,
-  options: CallOptions = {},
+  options?: CallOptions,
 ): AsyncIterableIterator<number> {
   checkSource(numbers);
-  const { headers, deadline, signal, waitForReady } = prepareCall(options);
+  const { headers, deadline, signal, waitForReady } = prepareCall(
+    options ?? {},
+  );
   return new ReplyIterator<number>(
     (listener) =>
       channel.startCall(streamMethods.sqrt.path, {
