@@ -13,8 +13,16 @@ import {
 
 export { Status, type StatusName };
 
+/**
+ * Metadata a server sent, response headers or trailers: each key, lower-case, with all of its
+ * values, text for most keys and bytes for keys ending in `-bin`. The keys gRPC itself reads
+ * (`grpc-status`, `grpc-message`, `grpc-encoding`, `grpc-accept-encoding`) and HTTP/2's
+ * pseudo-headers are left out.
+ */
+export type ResponseMetadata = Record<string, (string | Uint8Array)[]>;
+
 /** The trailing metadata a server ended a call with, each key with all of its values. */
-export type Trailers = Record<string, (string | Uint8Array)[]>;
+export type Trailers = ResponseMetadata;
 
 /** Options for {@linkcode GrpcError}. */
 export interface GrpcErrorOptions {

@@ -9,7 +9,7 @@
  */
 import http2 from "node:http2";
 import { Buffer } from "node:buffer";
-import { Status, type Trailers } from "./grpc_error.ts";
+import { type ResponseMetadata, Status, type Trailers } from "./grpc_error.ts";
 import type { CallStatus } from "./transport.ts";
 import {
   describeConnectionError,
@@ -78,7 +78,20 @@ function decodeDetails(value: unknown): string {
 }
 
 /** Keys that carry the status; they are reported as the status, not as trailers. */
-const STATUS_KEYS = new Set(["grpc-status", "grpc-message"]);
+const STATUS_KEYS: ReadonlySet<string> = new Set([
+  "grpc-status",
+  "grpc-message",
+]);
+
+/**
+ * Keys of response headers the transport reads for itself, left out of the headers the caller
+ * sees, as grpc-js leaves them out (its compression filter takes the encodings).
+ */
+const TRANSPORT_HEADER_KEYS: ReadonlySet<string> = new Set([
+  ...STATUS_KEYS,
+  "grpc-encoding",
+  "grpc-accept-encoding",
+]);
 
 /**
  * The caller's view of response metadata. Text values are kept whole, commas and all (an
@@ -87,12 +100,16 @@ const STATUS_KEYS = new Set(["grpc-status", "grpc-message"]);
  * padding is accepted.
  *
  * @param headers Response headers or trailers.
- * @returns The metadata, without pseudo-headers and the status's own keys.
+ * @param skipped The keys left out besides pseudo-headers.
+ * @returns The metadata.
  */
-function toTrailers(headers: http2.IncomingHttpHeaders): Trailers {
-  const trailers: Trailers = {};
+function toMetadata(
+  headers: http2.IncomingHttpHeaders,
+  skipped: ReadonlySet<string>,
+): ResponseMetadata {
+  const trailers: ResponseMetadata = {};
   for (const [key, value] of Object.entries(headers)) {
-    if (key.startsWith(":") || value === undefined || STATUS_KEYS.has(key)) {
+    if (key.startsWith(":") || value === undefined || skipped.has(key)) {
       continue;
     }
     const values = Array.isArray(value) ? value : [String(value)];
@@ -103,6 +120,23 @@ function toTrailers(headers: http2.IncomingHttpHeaders): Trailers {
       : values;
   }
   return trailers;
+}
+
+/** Trailers as the caller sees them: without pseudo-headers and the status's own keys. */
+function toTrailers(headers: http2.IncomingHttpHeaders): Trailers {
+  return toMetadata(headers, STATUS_KEYS);
+}
+
+/**
+ * Response headers as the caller sees them, for a call's `onHeader`.
+ *
+ * @param headers The response headers of a gRPC response whose messages follow.
+ * @returns The metadata, without pseudo-headers and the keys the transport reads itself.
+ */
+export function responseHeaders(
+  headers: http2.IncomingHttpHeaders,
+): ResponseMetadata {
+  return toMetadata(headers, TRANSPORT_HEADER_KEYS);
 }
 
 /** `grpc-status` is one or more ASCII digits, nothing else. */

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
-import type { Status, Trailers } from "./grpc_error.ts";
+import type { ResponseMetadata, Status, Trailers } from "./grpc_error.ts";
 
 /** How a call ended. */
 export interface CallStatus {
@@ -23,6 +23,11 @@ export interface CallStatus {
 
 /** What a call reports to its owner. */
 export interface CallListener {
+  /**
+   * The server's response headers arrived, before any message: called at most once, and not
+   * for a response that carries its status at once (trailers-only).
+   */
+  onHeaders?(headers: ResponseMetadata): void;
   /** One message arrived (without its 5-byte prefix). */
   onMessage(message: Buffer): void;
   /** The call is over; every message before the status has been reported. */
