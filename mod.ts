@@ -60,6 +60,7 @@ export {
 export {
   GrpcError,
   type GrpcErrorOptions,
+  type ResponseMetadata,
   Status,
   type StatusName,
   type Trailers,

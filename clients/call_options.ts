@@ -4,6 +4,7 @@
  * @module
  */
 import { toBuffer } from "../proto/bytes.ts";
+import type { ResponseMetadata } from "./grpc_error.ts";
 import type { RequestHeaders } from "./transport.ts";
 
 /**
@@ -51,6 +52,27 @@ export interface CallOptions {
    * @default {The client's waitForReady, false unless set}
    */
   waitForReady?: boolean;
+  /**
+   * Called once with the server's response headers (`content-type` and the server's own
+   * metadata), when they arrive, before the first reply; as nice-grpc's `onHeader`. Not
+   * called when the server answers with its status alone (a trailers-only response, as a
+   * server sends for a call it fails before any reply) or never answers. A callback that
+   * throws cancels the call, which then rejects with what it threw.
+   *
+   * @default {undefined}
+   */
+  onHeader?: (headers: ResponseMetadata) => void;
+  /**
+   * Called once when the call ends, successfully or not, with the server's trailers (the
+   * same object a failure's `GrpcError.trailers` holds), before the call's result is
+   * delivered; as nice-grpc's `onTrailer`. `grpc-status` and `grpc-message` are not in
+   * them: they are the call's outcome. A call ended on this side or by a lost connection
+   * (cancelled, past its deadline, unreachable) has none: `{}`. A callback that throws makes
+   * the call reject with what it threw.
+   *
+   * @default {undefined}
+   */
+  onTrailer?: (trailers: ResponseMetadata) => void;
 }
 
 /** A call's options, checked and ready for the transport. */
@@ -63,6 +85,10 @@ export interface PreparedCall {
   signal: AbortSignal | undefined;
   /** Whether the call waits for a connection; `undefined` leaves it to the client. */
   waitForReady: boolean | undefined;
+  /** Hears the response headers, if the caller asked to. */
+  onHeader: ((headers: ResponseMetadata) => void) | undefined;
+  /** Hears the trailers, if the caller asked to. */
+  onTrailer: ((trailers: ResponseMetadata) => void) | undefined;
 }
 
 const METADATA_KEY = /^[0-9a-z_.-]+$/;
@@ -154,7 +180,8 @@ function toDeadline(options: CallOptions): number | undefined {
  * @param options The caller's options.
  * @returns The request headers, the deadline, the signal and whether to wait for ready.
  * @throws {RangeError} If the timeout or deadline is not a valid time.
- * @throws {TypeError} If the metadata, the signal or `waitForReady` is malformed.
+ * @throws {TypeError} If the metadata, the signal, `waitForReady`, `onHeader` or `onTrailer`
+ * is malformed.
  */
 export function prepareCall(options: CallOptions): PreparedCall {
   const { signal } = options;
@@ -167,10 +194,23 @@ export function prepareCall(options: CallOptions): PreparedCall {
       `Wait for ready must be a boolean: ${typeof waitForReady}`,
     );
   }
+  const { onHeader, onTrailer } = options;
+  for (
+    const [name, callback] of [["On header", onHeader], [
+      "On trailer",
+      onTrailer,
+    ]]
+  ) {
+    if (callback !== undefined && typeof callback !== "function") {
+      throw new TypeError(`${name} must be a function: ${typeof callback}`);
+    }
+  }
   return {
     headers: toHeaders(options.metadata),
     deadline: toDeadline(options),
     signal,
     waitForReady,
+    onHeader,
+    onTrailer,
   };
 }

@@ -116,9 +116,9 @@ export interface StreamClient extends Disposable {
  */
 export function createClient(
   address: string,
-  options: ClientOptions = {},
+  options?: ClientOptions,
 ): StreamClient {
-  const channel = openTransport(address, options);
+  const channel = openTransport(address, options ?? {});
   function close(): void {
     channel.close();
   }
@@ -126,11 +126,11 @@ export function createClient(
     address,
     pow(
       base: bigint | number,
-      options: PowOptions = {},
+      options?: PowOptions,
     ): AsyncIterableIterator<bigint> {
       return callPow({ channel }, base, options);
     },
-    sum(numbers: Int64Source, options: CallOptions = {}): Promise<bigint> {
+    sum(numbers: Int64Source, options?: CallOptions): Promise<bigint> {
       try {
         return callSum(channel, numbers, options);
       } catch (error) {
@@ -139,7 +139,7 @@ export function createClient(
     },
     sqrt(
       numbers: NumberSource,
-      options: CallOptions = {},
+      options?: CallOptions,
     ): AsyncIterableIterator<number> {
       return callSqrt({ channel }, numbers, options);
     },
@@ -195,14 +195,19 @@ export interface StreamCallOptions extends CallOptions, ConnectOptions {}
  */
 export function pow(
   base: bigint | number,
-  options: PowCallOptions = {},
+  options?: PowCallOptions,
 ): AsyncIterableIterator<bigint> {
+  const settings = options ?? {};
   const channel = openTransport(
-    options.address ?? DEFAULT_ADDRESSES.pow,
-    options,
+    settings.address ?? DEFAULT_ADDRESSES.pow,
+    settings,
   );
   try {
-    return callPow({ channel, onFinish: () => channel.close() }, base, options);
+    return callPow(
+      { channel, onFinish: () => channel.close() },
+      base,
+      settings,
+    );
   } catch (error) {
     channel.close();
     throw error;
@@ -233,17 +238,21 @@ export function pow(
  */
 export function sum(
   numbers: Int64Source,
-  options: StreamCallOptions = {},
+  options?: StreamCallOptions,
 ): Promise<bigint> {
+  const settings = options ?? {};
   let channel: Transport;
   try {
-    channel = openTransport(options.address ?? DEFAULT_ADDRESSES.sum, options);
+    channel = openTransport(
+      settings.address ?? DEFAULT_ADDRESSES.sum,
+      settings,
+    );
   } catch (error) {
     return Promise.reject(error);
   }
   let result: Promise<bigint>;
   try {
-    result = callSum(channel, numbers, options);
+    result = callSum(channel, numbers, settings);
   } catch (error) {
     result = Promise.reject(error);
   }
@@ -273,17 +282,18 @@ export function sum(
  */
 export function sqrt(
   numbers: NumberSource,
-  options: StreamCallOptions = {},
+  options?: StreamCallOptions,
 ): AsyncIterableIterator<number> {
+  const settings = options ?? {};
   const channel = openTransport(
-    options.address ?? DEFAULT_ADDRESSES.sqrt,
-    options,
+    settings.address ?? DEFAULT_ADDRESSES.sqrt,
+    settings,
   );
   try {
     return callSqrt(
       { channel, onFinish: () => channel.close() },
       numbers,
-      options,
+      settings,
     );
   } catch (error) {
     channel.close();

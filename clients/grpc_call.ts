@@ -20,6 +20,7 @@ import type { CallListener, CallStatus, TransportCall } from "./transport.ts";
 import { encodeTimeout } from "./request_headers.ts";
 import { type HeldRequest, RetryBuffer } from "./retry_buffer.ts";
 import {
+  responseHeaders,
   statusOfClosedStream,
   statusOfResponse,
   statusOfTrailers,
@@ -217,7 +218,7 @@ export class GrpcCall implements TransportCall {
 
   /** Ends the call from this side: the server sees it cancelled; the status is `code`. */
   cancel(
-    code: number = Status.CANCELLED,
+    code: Status = Status.CANCELLED,
     details = "Cancelled on the client",
   ): void {
     if (this.finished) return;
@@ -276,6 +277,8 @@ export class GrpcCall implements TransportCall {
       this.#state = { phase: "status received", status: response.status };
     } else if (response?.kind === "not gRPC") {
       this.#endEarly(response.status);
+    } else {
+      this.#listener.onHeaders?.(responseHeaders(headers));
     }
   }
 

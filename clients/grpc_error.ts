@@ -4,12 +4,25 @@
  * @module
  */
 
-import { Status, type StatusName, statusName } from "../proto/status.ts";
+import {
+  Status,
+  type StatusName,
+  statusName,
+  toStatus,
+} from "../proto/status.ts";
 
 export { Status, type StatusName };
 
+/**
+ * Metadata a server sent, response headers or trailers: each key, lower-case, with all of its
+ * values, text for most keys and bytes for keys ending in `-bin`. The keys gRPC itself reads
+ * (`grpc-status`, `grpc-message`, `grpc-encoding`, `grpc-accept-encoding`) and HTTP/2's
+ * pseudo-headers are left out.
+ */
+export type ResponseMetadata = Record<string, (string | Uint8Array)[]>;
+
 /** The trailing metadata a server ended a call with, each key with all of its values. */
-export type Trailers = Record<string, (string | Uint8Array)[]>;
+export type Trailers = ResponseMetadata;
 
 /** Options for {@linkcode GrpcError}. */
 export interface GrpcErrorOptions {
@@ -43,9 +56,12 @@ export interface GrpcErrorOptions {
  * ```
  */
 export class GrpcError extends Error {
-  /** The numeric status code, e.g. `11`. */
-  readonly code: number;
-  /** The status code's name, e.g. `"OUT_OF_RANGE"`, or `"UNKNOWN"` for a code outside the list. */
+  /**
+   * The status code, e.g. `11` (`Status.OUT_OF_RANGE`): one of {@linkcode Status}'s, so a
+   * `switch` over it can be checked for exhaustiveness.
+   */
+  readonly code: Status;
+  /** The status code's name, e.g. `"OUT_OF_RANGE"`. */
   readonly codeName: StatusName;
   /** The server's description of the failure. */
   readonly details: string;
@@ -55,19 +71,21 @@ export class GrpcError extends Error {
   /**
    * Creates an error for a call that ended with `code`.
    *
-   * @param code The numeric gRPC status code.
+   * @param code The gRPC status code; a number outside {@linkcode Status}'s (from untyped
+   * code) is read as `Status.UNKNOWN`, as gRPC reads a code it does not know.
    * @param details The status details the server sent.
    * @param options Trailers and the underlying error.
    */
-  constructor(code: number, details: string, options: GrpcErrorOptions = {}) {
-    const codeName = statusName(code) ?? "UNKNOWN";
+  constructor(code: Status, details: string, options?: GrpcErrorOptions) {
+    const known = toStatus(code);
+    const codeName = statusName(known) ?? "UNKNOWN";
     super(details === "" ? codeName : `${codeName}: ${details}`, {
-      cause: options.cause,
+      cause: options?.cause,
     });
     this.name = "GrpcError";
-    this.code = code;
+    this.code = known;
     this.codeName = codeName;
     this.details = details;
-    this.trailers = options.trailers ?? {};
+    this.trailers = options?.trailers ?? {};
   }
 }

@@ -7,13 +7,17 @@
 import type * as grpc from "../internals/npm/grpc_js.ts";
 import type { Buffer } from "node:buffer";
 import { setImmediate } from "node:timers";
-import { Status, type Trailers } from "./grpc_error.ts";
+import { type ResponseMetadata, Status } from "./grpc_error.ts";
+import { toStatus } from "../proto/status.ts";
 import type { CallListener, CallStatus, TransportCall } from "./transport.ts";
 import type { CallRecorder } from "./telemetry.ts";
 import { type DeadlineTimer, startDeadlineTimer } from "./deadline.ts";
 
-function toTrailers(metadata: grpc.Metadata | undefined): Trailers {
-  const trailers: Trailers = {};
+/** grpc-js's metadata as the caller sees it; grpc-js has taken out the keys it reads. */
+function toResponseMetadata(
+  metadata: grpc.Metadata | undefined,
+): ResponseMetadata {
+  const trailers: ResponseMetadata = {};
   if (metadata === undefined) return trailers;
   for (const key of Object.keys(metadata.getMap())) {
     trailers[key] = metadata.get(key).map((value) =>
@@ -67,6 +71,11 @@ export class GrpcJsCall implements TransportCall {
     this.#listener = listener;
     this.#deadline = deadline;
     this.#telemetry = telemetry;
+    if (listener.onHeaders !== undefined) {
+      stream.on("metadata", (metadata: grpc.Metadata) => {
+        if (!this.#finished) listener.onHeaders?.(toResponseMetadata(metadata));
+      });
+    }
     stream.on("data", (message: Buffer) => {
       if (this.#finished) return;
       this.#telemetry?.received();
@@ -128,7 +137,7 @@ export class GrpcJsCall implements TransportCall {
   }
 
   cancel(
-    code: number = Status.CANCELLED,
+    code: Status = Status.CANCELLED,
     details = "Cancelled on the client",
   ): void {
     if (this.#finished) return;
@@ -151,9 +160,10 @@ export class GrpcJsCall implements TransportCall {
     const local = status.code === Status.DEADLINE_EXCEEDED &&
       this.#deadline !== undefined && Date.now() >= this.#deadline;
     const received: CallStatus = {
-      code: status.code,
+      // grpc-js hands up whatever number the server sent.
+      code: toStatus(status.code),
       details: status.details,
-      trailers: toTrailers(status.metadata),
+      trailers: toResponseMetadata(status.metadata),
       ...(local ? { local } : {}),
       ...(status.code === Status.OK || this.#cause === undefined
         ? {}

@@ -7,10 +7,14 @@
 import type { Buffer } from "node:buffer";
 import { INT64_MAX, INT64_MIN, MAX_UINT32 } from "../proto/limits.ts";
 import { streamMethods } from "../proto/definitions.ts";
-import { type CallOptions, prepareCall } from "./call_options.ts";
+import {
+  type CallOptions,
+  prepareCall,
+  type PreparedCall,
+} from "./call_options.ts";
 import { GrpcError, Status } from "./grpc_error.ts";
 import { ReplyIterator, writeAll } from "./streams.ts";
-import type { Transport } from "./transport.ts";
+import type { CallListener, Transport } from "./transport.ts";
 
 /** Options for {@linkcode StreamClient.pow}. */
 export interface PowOptions extends CallOptions {
@@ -99,6 +103,45 @@ function encodeSqrt(value: number, index: number): Uint8Array {
   return streamMethods.sqrt.serializeRequest({ number: value });
 }
 
+/**
+ * The listener a call reports to: the reply iterator's, with the caller's `onHeader` and
+ * `onTrailer` told first. A callback that throws fails the call with what it threw (and
+ * cancels it, if it is still going).
+ *
+ * @param listener The reply iterator's listener.
+ * @param call The caller's callbacks, and the iterator they can fail.
+ * @returns The listener to start the call with.
+ */
+function withMetadataCallbacks<Value>(
+  listener: CallListener,
+  call: Pick<PreparedCall, "onHeader" | "onTrailer"> & {
+    iterator: ReplyIterator<Value>;
+  },
+): CallListener {
+  const { onHeader, onTrailer, iterator } = call;
+  if (onHeader === undefined && onTrailer === undefined) return listener;
+  return {
+    ...(onHeader === undefined ? {} : {
+      onHeaders(headers): void {
+        try {
+          onHeader(headers);
+        } catch (error) {
+          iterator.fail(error);
+        }
+      },
+    }),
+    onMessage: (message) => listener.onMessage(message),
+    onStatus(status): void {
+      try {
+        onTrailer?.(status.trailers);
+      } catch (error) {
+        iterator.fail(error);
+      }
+      listener.onStatus(status);
+    },
+  };
+}
+
 /** The connection a call goes over, and who is told when the call has ended. */
 export interface CallTarget {
   /** The connection. */
@@ -123,20 +166,21 @@ export interface CallTarget {
 export function callPow(
   { channel, onFinish = nothing }: CallTarget,
   base: bigint | number,
-  options: PowOptions = {},
+  options?: PowOptions,
 ): AsyncIterableIterator<bigint> {
   const request = streamMethods.pow.serializeRequest({
     number: toInt64(base, "Base"),
-    count: toPowCount(options.count),
+    count: toPowCount(options?.count),
   });
-  const { headers, deadline, signal, waitForReady } = prepareCall(options);
+  const prepared = prepareCall(options ?? {});
+  const { headers, deadline, signal, waitForReady } = prepared;
   return new ReplyIterator<bigint>(
-    (listener) => {
+    (listener, iterator) => {
       const call = channel.startCall(streamMethods.pow.path, {
         headers,
         deadline,
         waitForReady,
-        listener,
+        listener: withMetadataCallbacks(listener, { ...prepared, iterator }),
       });
       call.write(request);
       call.end();
@@ -159,13 +203,18 @@ export function callPow(
 export function callSum(
   channel: Transport,
   numbers: Int64Source,
-  options: CallOptions = {},
+  options?: CallOptions,
 ): Promise<bigint> {
   checkSource(numbers);
-  const { headers, deadline, signal, waitForReady } = prepareCall(options);
+  const prepared = prepareCall(options ?? {});
+  const { headers, deadline, signal, waitForReady } = prepared;
   signal?.throwIfAborted();
   const replies = new ReplyIterator<Buffer>(
-    (listener) => {
+    (iteratorListener, iterator) => {
+      const listener = withMetadataCallbacks(iteratorListener, {
+        ...prepared,
+        iterator,
+      });
       let received = 0;
       const call = channel.startCall(streamMethods.sum.path, {
         headers,
@@ -181,6 +230,9 @@ export function callSum(
             listener.onMessage(message);
           },
           onStatus: (status) => listener.onStatus(status),
+          ...(listener.onHeaders === undefined
+            ? {}
+            : { onHeaders: listener.onHeaders }),
         },
       });
       return call;
@@ -231,17 +283,18 @@ async function sumFrom(replies: AsyncIterable<Buffer>): Promise<bigint> {
 export function callSqrt(
   { channel, onFinish = nothing }: CallTarget,
   numbers: NumberSource,
-  options: CallOptions = {},
+  options?: CallOptions,
 ): AsyncIterableIterator<number> {
   checkSource(numbers);
-  const { headers, deadline, signal, waitForReady } = prepareCall(options);
+  const prepared = prepareCall(options ?? {});
+  const { headers, deadline, signal, waitForReady } = prepared;
   return new ReplyIterator<number>(
-    (listener) =>
+    (listener, iterator) =>
       channel.startCall(streamMethods.sqrt.path, {
         headers,
         deadline,
         waitForReady,
-        listener,
+        listener: withMetadataCallbacks(listener, { ...prepared, iterator }),
       }),
     {
       decode: decodeSqrt,

@@ -9,7 +9,7 @@
  */
 import http2 from "node:http2";
 import { Buffer } from "node:buffer";
-import { Status, type Trailers } from "./grpc_error.ts";
+import { type ResponseMetadata, Status, type Trailers } from "./grpc_error.ts";
 import type { CallStatus } from "./transport.ts";
 import {
   describeConnectionError,
@@ -26,7 +26,7 @@ const {
 } = http2.constants;
 
 /** The gRPC status of a response that is not gRPC, by its HTTP status; others are `UNKNOWN`. */
-const STATUS_BY_HTTP_STATUS: ReadonlyMap<number, number> = new Map([
+const STATUS_BY_HTTP_STATUS: ReadonlyMap<number, Status> = new Map([
   [400, Status.INTERNAL],
   [401, Status.UNAUTHENTICATED],
   [403, Status.PERMISSION_DENIED],
@@ -41,7 +41,7 @@ const STATUS_BY_HTTP_STATUS: ReadonlyMap<number, number> = new Map([
  * The status of a stream the server reset with no gRPC status, by reset code, for the codes
  * that say more than how the connection fared.
  */
-const STATUS_BY_RESET: ReadonlyMap<number, { code: number; details: string }> =
+const STATUS_BY_RESET: ReadonlyMap<number, { code: Status; details: string }> =
   new Map([
     [NGHTTP2_REFUSED_STREAM, {
       code: Status.UNAVAILABLE,
@@ -58,13 +58,13 @@ const STATUS_BY_RESET: ReadonlyMap<number, { code: number; details: string }> =
   ]);
 
 /** The status of a stream reset with `CANCEL`, once the connection is not to blame. */
-const CANCELLED_BY_SERVER = {
+const CANCELLED_BY_SERVER: { code: Status; details: string } = {
   code: Status.CANCELLED,
   details: "Call cancelled by the server",
 };
 
 /** The gRPC status a response that is not gRPC stands for. */
-function statusFromHttp(httpStatus: number): number {
+function statusFromHttp(httpStatus: number): Status {
   return STATUS_BY_HTTP_STATUS.get(httpStatus) ?? Status.UNKNOWN;
 }
 
@@ -78,7 +78,20 @@ function decodeDetails(value: unknown): string {
 }
 
 /** Keys that carry the status; they are reported as the status, not as trailers. */
-const STATUS_KEYS = new Set(["grpc-status", "grpc-message"]);
+const STATUS_KEYS: ReadonlySet<string> = new Set([
+  "grpc-status",
+  "grpc-message",
+]);
+
+/**
+ * Keys of response headers the transport reads for itself, left out of the headers the caller
+ * sees, as grpc-js leaves them out (its compression filter takes the encodings).
+ */
+const TRANSPORT_HEADER_KEYS: ReadonlySet<string> = new Set([
+  ...STATUS_KEYS,
+  "grpc-encoding",
+  "grpc-accept-encoding",
+]);
 
 /**
  * The caller's view of response metadata. Text values are kept whole, commas and all (an
@@ -87,12 +100,16 @@ const STATUS_KEYS = new Set(["grpc-status", "grpc-message"]);
  * padding is accepted.
  *
  * @param headers Response headers or trailers.
- * @returns The metadata, without pseudo-headers and the status's own keys.
+ * @param skipped The keys left out besides pseudo-headers.
+ * @returns The metadata.
  */
-function toTrailers(headers: http2.IncomingHttpHeaders): Trailers {
-  const trailers: Trailers = {};
+function toMetadata(
+  headers: http2.IncomingHttpHeaders,
+  skipped: ReadonlySet<string>,
+): ResponseMetadata {
+  const trailers: ResponseMetadata = {};
   for (const [key, value] of Object.entries(headers)) {
-    if (key.startsWith(":") || value === undefined || STATUS_KEYS.has(key)) {
+    if (key.startsWith(":") || value === undefined || skipped.has(key)) {
       continue;
     }
     const values = Array.isArray(value) ? value : [String(value)];
@@ -103,6 +120,23 @@ function toTrailers(headers: http2.IncomingHttpHeaders): Trailers {
       : values;
   }
   return trailers;
+}
+
+/** Trailers as the caller sees them: without pseudo-headers and the status's own keys. */
+function toTrailers(headers: http2.IncomingHttpHeaders): Trailers {
+  return toMetadata(headers, STATUS_KEYS);
+}
+
+/**
+ * Response headers as the caller sees them, for a call's `onHeader`.
+ *
+ * @param headers The response headers of a gRPC response whose messages follow.
+ * @returns The metadata, without pseudo-headers and the keys the transport reads itself.
+ */
+export function responseHeaders(
+  headers: http2.IncomingHttpHeaders,
+): ResponseMetadata {
+  return toMetadata(headers, TRANSPORT_HEADER_KEYS);
 }
 
 /** `grpc-status` is one or more ASCII digits, nothing else. */
@@ -142,7 +176,8 @@ function statusFromHeaders(
       trailers,
     };
   }
-  return { code, details, trailers };
+  // Digits no larger than the largest code: one of the table's.
+  return { code: code as Status, details, trailers };
 }
 
 /**
@@ -232,7 +267,7 @@ export interface ClosedStream {
  */
 export function statusOfClosedStream(
   closed: ClosedStream,
-): { code: number; details: string } {
+): { code: Status; details: string } {
   const { rstCode, error, sessionLost, authority } = closed;
   const byReset = rstCode === undefined
     ? undefined

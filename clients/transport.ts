@@ -5,12 +5,12 @@
  * @module
  */
 import type { Buffer } from "node:buffer";
-import type { Trailers } from "./grpc_error.ts";
+import type { ResponseMetadata, Status, Trailers } from "./grpc_error.ts";
 
 /** How a call ended. */
 export interface CallStatus {
   /** The gRPC status code. */
-  code: number;
+  code: Status;
   /** The status details. */
   details: string;
   /** The trailing metadata. */
@@ -23,6 +23,11 @@ export interface CallStatus {
 
 /** What a call reports to its owner. */
 export interface CallListener {
+  /**
+   * The server's response headers arrived, before any message: called at most once, and not
+   * for a response that carries its status at once (trailers-only).
+   */
+  onHeaders?(headers: ResponseMetadata): void;
   /** One message arrived (without its 5-byte prefix). */
   onMessage(message: Buffer): void;
   /** The call is over; every message before the status has been reported. */
@@ -77,7 +82,7 @@ export interface TransportCall {
   /** Hands up replies again. */
   resume(): void;
   /** Ends the call from this side: the server sees it cancelled; the status is `code`. */
-  cancel(code?: number, details?: string): void;
+  cancel(code?: Status, details?: string): void;
 }
 
 /** A connection (or a set of them) that starts calls. */

@@ -172,7 +172,7 @@ export class WaitingCall implements TransportCall {
   }
 
   cancel(
-    code: number = Status.CANCELLED,
+    code: Status = Status.CANCELLED,
     details = "Cancelled on the client",
   ): void {
     const current = this.#state;

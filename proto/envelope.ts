@@ -26,7 +26,7 @@ export const DEFAULT_MAX_RECEIVE_MESSAGE_BYTES: number = 4 * 1024 * 1024;
 /** Why a byte stream cannot be read on as gRPC messages: the call ends with this status. */
 export interface EnvelopeFault {
   /** The gRPC status code. */
-  readonly code: number;
+  readonly code: Status;
   /** What went wrong, for `grpc-message`. */
   readonly details: string;
 }

@@ -5,7 +5,10 @@
  * @module
  */
 
-/** The gRPC status codes by name. */
+/**
+ * The gRPC status codes by name, as a value: `Status.NOT_FOUND` is `5`. The same name is the
+ * type of a code (see {@linkcode Status} the type), as a TypeScript `enum` would be.
+ */
 export const Status = {
   OK: 0,
   CANCELLED: 1,
@@ -26,6 +29,28 @@ export const Status = {
   UNAUTHENTICATED: 16,
 } as const;
 
+/**
+ * A gRPC status code, the union of the codes in the table: `0 | 1 | … | 16`. A `switch` over
+ * a code with a case for each name of {@linkcode Status} is checked for exhaustiveness.
+ *
+ * @example Handle every code, or fail to type-check
+ * ```ts
+ * import { Status } from "@streamrpc/grpc-stream";
+ *
+ * function retryable(code: Status): boolean {
+ *   switch (code) {
+ *     case Status.UNAVAILABLE:
+ *     case Status.RESOURCE_EXHAUSTED:
+ *       return true;
+ *     default:
+ *       return false;
+ *   }
+ * }
+ * console.log(retryable(Status.UNAVAILABLE)); // true
+ * ```
+ */
+export type Status = typeof Status[keyof typeof Status];
+
 /** The name of a gRPC status code, such as `"OUT_OF_RANGE"`. */
 export type StatusName = keyof typeof Status;
 
@@ -41,4 +66,14 @@ const NAMES_BY_CODE: ReadonlyMap<number, StatusName> = new Map(
  */
 export function statusName(code: number): StatusName | undefined {
   return NAMES_BY_CODE.get(code);
+}
+
+/**
+ * A numeric status code as one of the table's, as gRPC reads a code it does not know.
+ *
+ * @param code A numeric status code, as the wire or another library carries it.
+ * @returns The code, or `Status.UNKNOWN` for a code outside the table.
+ */
+export function toStatus(code: number): Status {
+  return NAMES_BY_CODE.has(code) ? code as Status : Status.UNKNOWN;
 }

@@ -314,8 +314,10 @@ function hostServices(
  * ```
  */
 export async function startServer(
-  options: StartServerOptions = {},
+  options?: StartServerOptions,
 ): Promise<StreamServer> {
+  // Optional in the signature, so the documentation shows it so; `= {}` would not.
+  options ??= {};
   const hostname = options.hostname ?? DEFAULT_HOSTNAME;
   const requestedPorts =
     typeof options.port === "number" || options.port === undefined

@@ -177,6 +177,9 @@ Deno.test("GrpcError() names codes and keeps its cause", () => {
   const error = new GrpcError(Status.OUT_OF_RANGE, "Too big", { cause });
   strictEqual(error.message, "OUT_OF_RANGE: Too big");
   strictEqual(error.cause, cause);
-  strictEqual(new GrpcError(99, "").codeName, "UNKNOWN");
+  // A code from untyped code that gRPC does not know reads as UNKNOWN, code and name alike.
+  const unknown = new GrpcError(99 as Status, "");
+  strictEqual(unknown.codeName, "UNKNOWN");
+  strictEqual(unknown.code, Status.UNKNOWN);
   strictEqual(error instanceof Error, true);
 });
