@@ -466,7 +466,9 @@ export async function startServer(
   }
   if (options.faults !== undefined) {
     options.logger?.info(
-      `Faults on: ${options.faults.length} rules, fault seed ${faultSeed}`,
+      `Faults on: ${options.faults.length} ${
+        options.faults.length === 1 ? "rule" : "rules"
+      }, fault seed ${faultSeed}`,
     );
   }
   return {
