@@ -20,7 +20,7 @@ const KEYS: readonly string[] = [
 
 /** A number the rule's check then puts in range; anything else is wrong as it stands. */
 function numberIn(text: string): number {
-  return /^(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i.test(text)
+  return /^-?(?:\d+(?:\.\d*)?|\.\d+)(?:e[+-]?\d+)?$/i.test(text)
     ? Number(text)
     : NaN;
 }
@@ -41,7 +41,10 @@ function statusIn(text: string): number {
  */
 export function parseFaultRule(text: string, usage: string): FaultRule {
   function wrong(detail: string): never {
-    throw new UsageError(`Fault rule ${JSON.stringify(text)}: ${detail}`, usage);
+    throw new UsageError(
+      `Fault rule ${JSON.stringify(text)}: ${detail}`,
+      usage,
+    );
   }
   const rule: {
     -readonly [Key in keyof FaultRule]: FaultRule[Key];
@@ -64,7 +67,9 @@ export function parseFaultRule(text: string, usage: string): FaultRule {
       }
       wrong(
         first
-          ? `${JSON.stringify(part)} is neither a method (Pow, Sum, Sqrt) nor KEY=VALUE`
+          ? `${
+            JSON.stringify(part)
+          } is neither a method (Pow, Sum, Sqrt) nor KEY=VALUE`
           : `${JSON.stringify(part)} is not KEY=VALUE`,
       );
     }
@@ -73,7 +78,9 @@ export function parseFaultRule(text: string, usage: string): FaultRule {
     const value = part.slice(equals + 1);
     if (!KEYS.includes(key)) {
       wrong(
-        `unknown key ${JSON.stringify(key)} (after, status, message, delay, drop, ratio)`,
+        `unknown key ${
+          JSON.stringify(key)
+        } (after, status, message, delay, drop, ratio)`,
       );
     }
     if (seen.has(key)) wrong(`${key} given twice`);

@@ -130,9 +130,7 @@ export async function serve(args: string[]): Promise<number> {
 
   const log = parseLogChoice(values.log, SERVE_USAGE);
 
-  const faults = values.fault?.map((rule) =>
-    parseFaultRule(rule, SERVE_USAGE)
-  );
+  const faults = values.fault?.map((rule) => parseFaultRule(rule, SERVE_USAGE));
   const faultSeed = values["fault-seed"] === undefined
     ? undefined
     : asUsageError(

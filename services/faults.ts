@@ -157,7 +157,9 @@ function ruleText(rule: Omit<CheckedRule, "label">): string {
   const parts: string[] = [];
   if (rule.method !== undefined) parts.push(rule.method);
   if (rule.after !== 0) parts.push(`after=${rule.after}`);
-  if (rule.status !== undefined) parts.push(`status=${statusName(rule.status)}`);
+  if (rule.status !== undefined) {
+    parts.push(`status=${statusName(rule.status)}`);
+  }
   if (rule.delay !== 0) parts.push(`delay=${rule.delay}`);
   if (rule.drop !== undefined) parts.push(`drop=${rule.drop}`);
   if (rule.ratio !== 1) parts.push(`ratio=${rule.ratio}`);
@@ -235,7 +237,9 @@ export function checkRule(rule: unknown, index: number): CheckedRule {
       `${name} has both status and drop: a call ends one way (status=${status}, drop=${drop})`,
     );
   }
-  if (status === undefined && drop === undefined && fields.delay === undefined) {
+  if (
+    status === undefined && drop === undefined && fields.delay === undefined
+  ) {
     throw new TypeError(
       `${name} has no effect: give it status, delay or drop`,
     );
@@ -269,7 +273,9 @@ export function checkRule(rule: unknown, index: number): CheckedRule {
  */
 export function checkRules(rules: unknown): CheckedRule[] {
   if (!Array.isArray(rules)) {
-    throw new TypeError(`Faults must be an array of rules: ${describeValue(rules)}`);
+    throw new TypeError(
+      `Faults must be an array of rules: ${describeValue(rules)}`,
+    );
   }
   return rules.map(checkRule);
 }
@@ -342,7 +348,8 @@ function headerNumber(
   const text = typeof value === "string" ? value.trim() : "";
   const number = /^\d+(?:\.\d+)?$/.test(text) ? Number(text) : NaN;
   if (
-    Number.isNaN(number) || number > max || (integer && !Number.isInteger(number))
+    Number.isNaN(number) || number > max ||
+    (integer && !Number.isInteger(number))
   ) {
     throw new FaultHeaderError(
       `Fault header ${header} must be ${
@@ -389,7 +396,10 @@ export class FaultPlanner {
    * @param rules The checked rules.
    * @param options The seed, whether headers count, and the logger.
    */
-  constructor(rules: readonly CheckedRule[], options: FaultPlannerOptions = {}) {
+  constructor(
+    rules: readonly CheckedRule[],
+    options: FaultPlannerOptions = {},
+  ) {
     this.#rules = rules;
     this.#seed = options.seed ?? 0;
     this.#headers = options.headers ?? false;
@@ -410,7 +420,9 @@ export class FaultPlanner {
     const hits: FaultHit[] = [];
     this.#rules.forEach((rule, index) => {
       if (rule.method !== undefined && rule.method !== method) return;
-      if (rule.ratio < 1 && faultDraw(this.#seed, number, index) >= rule.ratio) {
+      if (
+        rule.ratio < 1 && faultDraw(this.#seed, number, index) >= rule.ratio
+      ) {
         return;
       }
       hits.push({ ...rule, once: false });

@@ -58,7 +58,10 @@ export function powHandler(
     async function faulted(written: number): Promise<boolean> {
       const ending = faults!.progress(written);
       if (ending !== undefined) {
-        await faults!.end(ending, { call, fail: (failure) => replies.fail(failure) });
+        await faults!.end(ending, {
+          call,
+          fail: (failure) => replies.fail(failure),
+        });
         return true;
       }
       if (written === count) return false;

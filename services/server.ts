@@ -20,8 +20,8 @@ import { createHandlers, type StreamHandlers } from "./handlers.ts";
 import {
   checkRules,
   checkSeed,
-  type FaultRule,
   FaultPlanner,
+  type FaultRule,
   type FaultSwitch,
 } from "./faults.ts";
 import type { ServerLogger } from "./server_logger.ts";
