@@ -9,12 +9,13 @@
  * @module
  */
 import * as grpc from "@grpc/grpc-js";
-import { type Span, trace } from "@opentelemetry/api";
 import http2 from "node:http2";
-import { clearTimeout, setTimeout } from "node:timers";
+import { clearTimeout, setImmediate, setTimeout } from "node:timers";
 import { callDropOf } from "../internals/grpc_js_call_drop.ts";
 import { statusName } from "../proto/status.ts";
+import type { CallRecorder } from "../telemetry/call_recorder.ts";
 import { status } from "./call_context.ts";
+import { serverCallRecorder } from "./telemetry.ts";
 import type { CheckedRule, FaultMethod } from "./faults.ts";
 import type { ServerLogger } from "./server_logger.ts";
 
@@ -39,6 +40,11 @@ export interface FaultTarget {
   readonly call: object;
   /** Ends the call with a status, the handler's way. */
   fail(failure: grpc.StatusObject): void;
+  /**
+   * Resolves once the replies written so far have gone to HTTP/2, so that a drop does not
+   * take them with it; `true` if the call ended meanwhile.
+   */
+  written?: (() => Promise<boolean>) | undefined;
 }
 
 /** What a plan needs besides its hits. */
@@ -51,6 +57,12 @@ export interface CallFaultsOptions {
    * @default {undefined}
    */
   logger?: ServerLogger | undefined;
+  /**
+   * The grpc-js server call, whose span gets an event per fault.
+   *
+   * @default {undefined}
+   */
+  call?: object | undefined;
 }
 
 /** The span event each fault adds to its call's span. */
@@ -93,18 +105,21 @@ export class CallFaults {
   readonly #pending: FaultHit[];
   readonly #started: FaultHit[] = [];
   readonly #logger: ServerLogger | undefined;
-  /** The call's span, active while its handler starts. */
-  readonly #span: Span | undefined = trace.getActiveSpan();
+  /** The recorder of the call's span, when OpenTelemetry is on. */
+  readonly #recorder: CallRecorder | undefined;
   readonly #timers = new Set<{ timer: unknown; done: (on: boolean) => void }>();
   #stopped = false;
   #ending: FaultEnding | undefined;
 
   /**
    * @param method The method called.
-   * @param options The hits and the logger.
+   * @param options The hits, the logger and the call.
    */
   constructor(method: FaultMethod, options: CallFaultsOptions) {
     this.#method = method;
+    this.#recorder = options.call === undefined
+      ? undefined
+      : serverCallRecorder(options.call);
     this.#pending = [...options.hits].sort((a, b) => a.after - b.after);
     this.#logger = options.logger;
   }
@@ -199,6 +214,10 @@ export class CallFaults {
       target.fail(status(ending.code, ending.hit.message));
       return;
     }
+    if (target.written !== undefined && await target.written()) return;
+    // One more turn: Deno hands what HTTP/2 has framed to the socket on the next tick.
+    await new Promise((resolve) => setImmediate(resolve));
+    if (this.#stopped) return;
     const drop = callDropOf(target.call);
     if (drop === undefined) {
       // No stream to reset: the client still sees the call fail, with a status.
@@ -227,7 +246,7 @@ export class CallFaults {
     } catch {
       // A logger that fails must not change what the fault does.
     }
-    this.#span?.addEvent(FAULT_EVENT, {
+    this.#recorder?.event(FAULT_EVENT, {
       "grpc_stream.fault.rule": hit.label,
       "grpc_stream.fault.effect": effect,
       "grpc_stream.fault.after": messages,

@@ -429,7 +429,7 @@ export class FaultPlanner {
     });
     if (this.#headers) this.#headerHits(call, { number, hits });
     if (hits.length === 0) return undefined;
-    return createCallFaults(method, { hits, logger: this.#logger });
+    return createCallFaults(method, { hits, logger: this.#logger, call });
   }
 
   #headerHits(

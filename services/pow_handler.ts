@@ -61,6 +61,7 @@ export function powHandler(
         await faults!.end(ending, {
           call,
           fail: (failure) => replies.fail(failure),
+          written: () => replies.handedOver(),
         });
         return true;
       }

@@ -86,6 +86,7 @@ export function sqrtHandler(
       endByFault(faults!, ending, {
         call,
         fail: (failure) => replies.fail(failure),
+        written: () => replies.handedOver(),
         running,
         name: "Sqrt",
       });
