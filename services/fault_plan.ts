@@ -257,20 +257,26 @@ export class CallFaults {
 /** Where a handler keeps the calls a shutdown must end: `CallContext.running`. */
 type RunningCalls = Map<(failure: grpc.StatusObject) => void, string>;
 
+/** How {@linkcode endByFault} ends a call, and where a shutdown finds it meanwhile. */
+export interface FaultEnd extends FaultTarget {
+  /** What {@linkcode CallFaults.progress} returned. */
+  ending: FaultEnding;
+  /** The calls a shutdown ends (`CallContext.running`). */
+  running: RunningCalls;
+  /** The call's name there. */
+  name: string;
+}
+
 /**
  * Ends a call the fault's way ({@linkcode CallFaults.end}) while a shutdown can still end it
  * sooner: a fault that holds a call keeps it among the running calls until it is over.
  *
  * @param faults The call's plan.
- * @param ending What {@linkcode CallFaults.progress} returned.
- * @param target The call, the handler's way to fail it, the running calls and the call's name
- * there.
+ * @param target The ending, the call, the handler's way to fail it, the running calls and
+ * the call's name there.
  */
-export function endByFault(
-  faults: CallFaults,
-  ending: FaultEnding,
-  target: FaultTarget & { running: RunningCalls; name: string },
-): void {
+export function endByFault(faults: CallFaults, target: FaultEnd): void {
+  const { ending } = target;
   const { running, fail } = target;
   function endedByShutdown(failure: grpc.StatusObject): void {
     faults.stop();

@@ -320,11 +320,14 @@ const DELAY_HEADER_SLOT = 0x1_0001;
  * generator: a call's draws depend on its number alone, not on what other calls drew.
  *
  * @param seed The server's fault seed.
- * @param call The call's number, from 0, in the order calls started since the rules were set.
- * @param slot The rule's index, or a header's slot.
+ * @param draw The call's number, from 0, in the order calls started since the rules were
+ * set, and the slot drawn for: the rule's index, or a header's slot.
  * @returns A number from 0 up to 1.
  */
-export function faultDraw(seed: number, call: number, slot: number): number {
+export function faultDraw(
+  seed: number,
+  { call, slot }: { call: number; slot: number },
+): number {
   return mix(mix(mix(seed) ^ mix(call)) ^ slot) / 2 ** 32;
 }
 
@@ -421,7 +424,8 @@ export class FaultPlanner {
     this.#rules.forEach((rule, index) => {
       if (rule.method !== undefined && rule.method !== method) return;
       if (
-        rule.ratio < 1 && faultDraw(this.#seed, number, index) >= rule.ratio
+        rule.ratio < 1 &&
+        faultDraw(this.#seed, { call: number, slot: index }) >= rule.ratio
       ) {
         return;
       }
@@ -458,7 +462,8 @@ export class FaultPlanner {
       integer: false,
     }) ?? 100) / 100;
     const delayed = delay !== undefined && delay > 0 &&
-      faultDraw(this.#seed, number, DELAY_HEADER_SLOT) < delayShare;
+      faultDraw(this.#seed, { call: number, slot: DELAY_HEADER_SLOT }) <
+        delayShare;
     // Envoy delays a call once, before it goes on, and then aborts it.
     if (delayed) {
       hits.push({
@@ -475,7 +480,8 @@ export class FaultPlanner {
     }
     if (
       abort !== undefined && abort !== Status.OK &&
-      faultDraw(this.#seed, number, ABORT_HEADER_SLOT) < abortShare
+      faultDraw(this.#seed, { call: number, slot: ABORT_HEADER_SLOT }) <
+        abortShare
     ) {
       hits.push({
         method: undefined,
@@ -504,14 +510,18 @@ export interface FaultSwitch {
  * server without faults spends one check per call.
  *
  * @param faults The server's rules.
- * @param method The method called.
- * @param call The call, for its metadata and its cancellation, which ends the plan's waits.
+ * @param started The method called, and the call, for its metadata and its cancellation,
+ * which ends the plan's waits.
  * @returns The plan, a status, or `undefined` when nothing hits the call.
  */
 export function callFaults(
   faults: FaultSwitch,
-  method: FaultMethod,
-  call: FaultCall & { once(event: "cancelled", listener: () => void): unknown },
+  { method, call }: {
+    method: FaultMethod;
+    call: FaultCall & {
+      once(event: "cancelled", listener: () => void): unknown;
+    };
+  },
 ): CallFaults | grpc.StatusObject | undefined {
   const planner = faults.planner;
   if (planner === undefined) return undefined;

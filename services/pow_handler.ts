@@ -114,7 +114,7 @@ export function powHandler(
     const replies = new ReplyWriter(call, encodePowReply, probe);
     const planned = context.faults.planner === undefined
       ? undefined
-      : callFaults(context.faults, "Pow", call);
+      : callFaults(context.faults, { method: "Pow", call });
     if (planned !== undefined && !(planned instanceof CallFaults)) {
       logger?.warn(`Pow(${call.request.number}) refused: ${planned.details}`);
       replies.fail(planned);

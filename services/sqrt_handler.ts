@@ -51,7 +51,7 @@ export function sqrtHandler(
     const replies = new ReplyWriter(call, encodeSqrtReply, probe);
     const planned = context.faults.planner === undefined
       ? undefined
-      : callFaults(context.faults, "Sqrt", call);
+      : callFaults(context.faults, { method: "Sqrt", call });
     if (planned !== undefined && !(planned instanceof CallFaults)) {
       logger?.warn(`Sqrt refused: ${planned.details}`);
       replies.fail(planned);
@@ -83,7 +83,8 @@ export function sqrtHandler(
       if (ending === undefined) return false;
       finished = true;
       running.delete(end);
-      endByFault(faults!, ending, {
+      endByFault(faults!, {
+        ending,
         call,
         fail: (failure) => replies.fail(failure),
         written: () => replies.handedOver(),

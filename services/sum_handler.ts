@@ -49,7 +49,7 @@ export function sumHandler(
     logStart("Sum", call);
     const planned = context.faults.planner === undefined
       ? undefined
-      : callFaults(context.faults, "Sum", call);
+      : callFaults(context.faults, { method: "Sum", call });
     if (planned !== undefined && !(planned instanceof CallFaults)) {
       logger?.warn(`Sum refused: ${planned.details}`);
       callback(planned);
@@ -86,7 +86,8 @@ export function sumHandler(
       if (ending === undefined) return false;
       finished = true;
       running.delete(finish);
-      endByFault(faults!, ending, {
+      endByFault(faults!, {
+        ending,
         call,
         fail: (failure) => answer(failure),
         running,

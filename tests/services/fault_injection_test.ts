@@ -309,16 +309,21 @@ Deno.test("each injected fault is one line on the server's logger", async () => 
 
 Deno.test("the seeded draw picks calls by the order they start", async (t) => {
   await t.step("faultDraw() is a function of seed, call and slot alone", () => {
-    strictEqual(faultDraw(1, 7, 0), faultDraw(1, 7, 0));
+    strictEqual(
+      faultDraw(1, { call: 7, slot: 0 }),
+      faultDraw(1, { call: 7, slot: 0 }),
+    );
     const draws = Array.from(
       { length: 1000 },
-      (_, call) => faultDraw(42, call, 0),
+      (_, call) => faultDraw(42, { call, slot: 0 }),
     );
     ok(draws.every((draw) => draw >= 0 && draw < 1));
     const under = draws.filter((draw) => draw < 0.5).length;
     ok(under > 400 && under < 600, `${under}`);
     // Another seed draws otherwise.
-    ok(draws.some((draw, call) => draw !== faultDraw(43, call, 0)));
+    ok(
+      draws.some((draw, call) => draw !== faultDraw(43, { call, slot: 0 })),
+    );
   });
   await t.step(
     "setFaults() counts calls from 0 again, so a step replays",
@@ -340,7 +345,7 @@ Deno.test("the seeded draw picks calls by the order they start", async (t) => {
       deepStrictEqual(await run(), first);
       const expected = Array.from(
         { length: 40 },
-        (_, call) => faultDraw(77, call, 0) < 0.3 ? 14 : Status.OK,
+        (_, call) => faultDraw(77, { call, slot: 0 }) < 0.3 ? 14 : Status.OK,
       );
       deepStrictEqual(first, expected);
     },
