@@ -5,7 +5,7 @@
  * @module
  */
 import { type FaultMethod, type FaultRule, Status } from "../mod.ts";
-import { checkRule } from "../services/faults.ts";
+import { checkRule } from "../services/fault_rules.ts";
 import { UsageError } from "./args.ts";
 
 const METHODS: readonly string[] = ["Pow", "Sum", "Sqrt"];

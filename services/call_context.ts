@@ -8,7 +8,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { setImmediate } from "node:timers";
 import { INT64_MAX, INT64_MIN } from "../proto/limits.ts";
-import type { FaultSwitch } from "./faults.ts";
+import type { FaultSwitch } from "./fault_plan.ts";
 import type { MessageSpan } from "./request_reader.ts";
 import type { ServerLogger } from "./server_logger.ts";
 import type { ServerProbe } from "./_testing.ts";

@@ -14,10 +14,38 @@ import { clearTimeout, setImmediate, setTimeout } from "node:timers";
 import { callDropOf } from "../internals/grpc_js_call_drop.ts";
 import { statusName } from "../proto/status.ts";
 import type { CallRecorder } from "../telemetry/call_recorder.ts";
-import { status } from "./call_context.ts";
 import { serverCallRecorder } from "./telemetry.ts";
-import type { CheckedRule, FaultMethod } from "./faults.ts";
+import type { CheckedRule, FaultMethod } from "./fault_rules.ts";
 import type { ServerLogger } from "./server_logger.ts";
+
+/** What a call carries that a planner reads: its request metadata. */
+export interface FaultCall {
+  /** The request metadata, as grpc-js hands it. */
+  readonly metadata: { get(key: string): (string | Uint8Array)[] };
+}
+
+/** What hands each call its faults as it starts: the server's rules of the moment. */
+export interface CallPlanner {
+  /**
+   * The faults of a call that is starting.
+   *
+   * @param method The method called.
+   * @param call The call, for its metadata.
+   * @returns The call's plan, or `undefined` when nothing hits it.
+   */
+  plan(method: FaultMethod, call: FaultCall): CallFaults | undefined;
+}
+
+/** Where a server's handlers find its rules: `planner` is `undefined` while it has none. */
+export interface FaultSwitch {
+  /** The current rules, or `undefined` for a server without faults. */
+  planner: CallPlanner | undefined;
+}
+
+/** A status to end a call with. */
+function status(code: number, details: string): grpc.StatusObject {
+  return { code, details, metadata: new grpc.Metadata() };
+}
 
 /** A rule (or a header) that hit a call. */
 export interface FaultHit extends CheckedRule {

@@ -17,13 +17,9 @@ import {
 import { unstartedCallLogger } from "./call_starts.ts";
 import { guardSessions } from "./session_guard.ts";
 import { createHandlers, type StreamHandlers } from "./handlers.ts";
-import {
-  checkRules,
-  checkSeed,
-  FaultPlanner,
-  type FaultRule,
-  type FaultSwitch,
-} from "./faults.ts";
+import type { FaultSwitch } from "./fault_plan.ts";
+import { checkRules, checkSeed, type FaultRule } from "./fault_rules.ts";
+import { FaultPlanner } from "./faults.ts";
 import type { ServerLogger } from "./server_logger.ts";
 import { createHealth, type Health } from "./health.ts";
 import { createReflection } from "./reflection.ts";
@@ -35,7 +31,7 @@ import { fastPathsOn, reportFallbacksTo } from "../internals/fast_paths.ts";
 import { withoutBindFailureLine } from "../internals/grpc_js_logging.ts";
 
 export type { ServerLogger } from "./server_logger.ts";
-export type { FaultMethod, FaultRule } from "./faults.ts";
+export type { FaultMethod, FaultRule } from "./fault_rules.ts";
 export type { ServerTlsOptions } from "./server_tls.ts";
 
 /** Options for {@linkcode startServer}. */
