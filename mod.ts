@@ -28,6 +28,8 @@
 import "./internals/grpc_js.ts";
 export {
   DEFAULT_GRACE_PERIOD_MS,
+  type FaultMethod,
+  type FaultRule,
   type ServerLogger,
   type ServerTlsOptions,
   startServer,

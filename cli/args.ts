@@ -77,6 +77,8 @@ export const SERVE_OPTIONS = {
   key: { type: "string" },
   "client-ca": { type: "string" },
   log: { type: "string" },
+  fault: { type: "string", multiple: true },
+  "fault-seed": { type: "string" },
 } as const satisfies ParseArgsOptionsConfig;
 
 /** The options of `pow`. */

@@ -24,6 +24,7 @@ import {
   UsageError,
 } from "./args.ts";
 import { serverTlsOptions, splitAddress } from "./connect.ts";
+import { parseFaultRule } from "./fault_option.ts";
 import { printHelp, SERVE_HELP, SERVE_USAGE } from "./help.ts";
 import { LineWriter } from "./line_writer.ts";
 import { tracingIsOn } from "./telemetry.ts";
@@ -129,6 +130,18 @@ export async function serve(args: string[]): Promise<number> {
 
   const log = parseLogChoice(values.log, SERVE_USAGE);
 
+  const faults = values.fault?.map((rule) => parseFaultRule(rule, SERVE_USAGE));
+  const faultSeed = values["fault-seed"] === undefined
+    ? undefined
+    : asUsageError(
+      SERVE_USAGE,
+      () =>
+        parseWholeNumber(values["fault-seed"]!, "Fault seed", {
+          min: 0,
+          max: MAX_UINT32,
+        }),
+    );
+
   const tls = await serverTlsOptions(values, SERVE_USAGE);
 
   // Lines are gathered and written once per turn of the event loop, so logging every number
@@ -168,6 +181,8 @@ export async function serve(args: string[]): Promise<number> {
     logMessages: log === "messages",
     ...(maxPowCount === undefined ? {} : { maxPowCount }),
     ...(tls === undefined ? {} : { tls }),
+    ...(faults === undefined ? {} : { faults }),
+    ...(faultSeed === undefined ? {} : { faultSeed }),
   });
   for (const address of server.addresses) {
     out.line(`Serving gRPC on ${address}`);

@@ -32,7 +32,12 @@ export type FastPath =
    * `deno_http2_stream.ts`: the client's read of Deno's `Http2Stream.state`, a workaround
    * that `GRPC_STREAM_FAST_PATHS=off` leaves on (not in `FAST_PATHS`).
    */
-  | "Deno stream state";
+  | "Deno stream state"
+  /**
+   * `grpc_js_call_drop.ts`: the stream and socket under a call, for faults on request's
+   * drops; a feature that `GRPC_STREAM_FAST_PATHS=off` leaves on (not in `FAST_PATHS`).
+   */
+  | "fault drops";
 
 /** Every fast path of the server, in the order above. */
 export const FAST_PATHS: readonly FastPath[] = [

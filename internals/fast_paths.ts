@@ -51,7 +51,10 @@ export interface FallbackLogger {
 }
 
 /** The reads the switch leaves on: a missing field is said even when it is off. */
-const WORKAROUND_READS: ReadonlySet<FastPath> = new Set(["Deno stream state"]);
+const WORKAROUND_READS: ReadonlySet<FastPath> = new Set([
+  "Deno stream state",
+  "fault drops",
+]);
 
 /** The environment variable that, set to `off`, turns every fast path off. */
 const SWITCH = "GRPC_STREAM_FAST_PATHS";

@@ -8,6 +8,7 @@
 import * as grpc from "../internals/npm/grpc_js.ts";
 import { setImmediate } from "node:timers";
 import { INT64_MAX, INT64_MIN } from "../proto/limits.ts";
+import type { FaultSwitch } from "./fault_plan.ts";
 import type { MessageSpan } from "./request_reader.ts";
 import type { ServerLogger } from "./server_logger.ts";
 import type { ServerProbe } from "./_testing.ts";
@@ -37,6 +38,8 @@ export interface CallContext {
   requestFailure(method: string, cause: unknown): grpc.StatusObject;
   /** Counts what the reply writers hold, for tests. */
   readonly probe: ServerProbe | undefined;
+  /** The server's faults on request; its `planner` is `undefined` without any. */
+  readonly faults: FaultSwitch;
 }
 
 /** How the handlers log. */
@@ -59,6 +62,12 @@ export interface CallContextOptions {
    * @default {undefined}
    */
   probe?: ServerProbe | undefined;
+  /**
+   * The server's faults on request, which `setFaults` changes.
+   *
+   * @default {{ planner: undefined }}
+   */
+  faults?: FaultSwitch | undefined;
 }
 
 /**
@@ -107,6 +116,7 @@ export function createCallContext(options: CallContextOptions): CallContext {
     internalError,
     requestFailure,
     probe: options.probe,
+    faults: options.faults ?? { planner: undefined },
   };
 }
 

@@ -18,6 +18,7 @@ import type {
 } from "../proto/definitions.ts";
 import { createCallContext, status } from "./call_context.ts";
 import { powHandler } from "./pow_handler.ts";
+import type { FaultSwitch } from "./fault_plan.ts";
 import type { ServerLogger } from "./server_logger.ts";
 import { singleSqrtHandler, sqrtHandler } from "./sqrt_handler.ts";
 import { sumHandler } from "./sum_handler.ts";
@@ -42,6 +43,12 @@ export interface HandlerSettings {
    * @default {undefined}
    */
   probe?: ServerProbe | undefined;
+  /**
+   * The server's faults on request, which `setFaults` changes.
+   *
+   * @default {undefined} (none)
+   */
+  faults?: FaultSwitch | undefined;
 }
 
 /** The handlers, keyed as `grpc.Server.addService` expects them. */

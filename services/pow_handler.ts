@@ -10,6 +10,8 @@ import type { PowReply, PowRequest } from "../proto/definitions.ts";
 import { markStarted } from "./call_starts.ts";
 import { type CallContext, fitsInt64, status } from "./call_context.ts";
 import { ReplyWriter } from "./reply_writer.ts";
+import { CallFaults } from "./fault_plan.ts";
+import { callFaults } from "./faults.ts";
 
 /** The `count` a `Pow` request means when it leaves the field at 0, as the Go demo did. */
 const DEFAULT_POW_COUNT = 10;
@@ -29,9 +31,10 @@ export function powHandler(
     context;
   async function streamPowers(
     call: grpc.ServerWritableStream<PowRequest, PowReply>,
-    { replies, endedByServer }: {
+    { replies, endedByServer, faults }: {
       replies: ReplyWriter<PowReply>;
       endedByServer: () => boolean;
+      faults: CallFaults | undefined;
     },
   ): Promise<void> {
     const base = call.request.number;
@@ -51,8 +54,24 @@ export function powHandler(
       );
       return;
     }
+    /** Whether a fault ended the call, or holds it; waits before a reply are done. */
+    async function faulted(written: number): Promise<boolean> {
+      const ending = faults!.progress(written);
+      if (ending !== undefined) {
+        await faults!.end(ending, {
+          call,
+          fail: (failure) => replies.fail(failure),
+          written: () => replies.handedOver(),
+        });
+        return true;
+      }
+      if (written === count) return false;
+      const hold = faults!.replyDelay();
+      return hold > 0 && !await faults!.wait(hold);
+    }
     let power = 1n;
     for (let exponent = 0; exponent < count; exponent++) {
+      if (faults !== undefined && await faulted(exponent)) return;
       if (!fitsInt64(power)) {
         logger?.warn(
           `Pow(${base}) stopped: ${base}^${exponent} does not fit in int64`,
@@ -80,6 +99,7 @@ export function powHandler(
       }
       power *= base;
     }
+    if (faults !== undefined && await faulted(count)) return;
     callLogger?.info(`Pow(${base}) completed: ${count} powers`);
     replies.end();
   }
@@ -92,13 +112,23 @@ export function powHandler(
     if (logger !== undefined) markStarted(call);
     logStart("Pow", call);
     const replies = new ReplyWriter(call, encodePowReply, probe);
+    const planned = context.faults.planner === undefined
+      ? undefined
+      : callFaults(context.faults, { method: "Pow", call });
+    if (planned !== undefined && !(planned instanceof CallFaults)) {
+      logger?.warn(`Pow(${call.request.number}) refused: ${planned.details}`);
+      replies.fail(planned);
+      return;
+    }
+    const faults = planned;
     let ended = false;
     function end(failure: grpc.StatusObject): void {
       ended = true;
+      faults?.stop();
       replies.fail(failure);
     }
     running.set(end, `Pow(${call.request.number})`);
-    streamPowers(call, { replies, endedByServer: () => ended })
+    streamPowers(call, { replies, endedByServer: () => ended, faults })
       .catch((cause: unknown) => {
         if (!ended) replies.fail(internalError("Pow", cause));
       })

@@ -375,6 +375,17 @@ export class ReplyWriter<Reply> {
   }
 
   /**
+   * Resolves once the replies written so far are handed to HTTP/2, room or not, so that a
+   * fault that drops the call does not take them with it: `true` if the call ended first.
+   */
+  async handedOver(): Promise<boolean> {
+    this.#write(true);
+    if (this.closed) return true;
+    const inStream = this.#inStream;
+    return inStream === undefined ? false : await this.#waitFor(inStream);
+  }
+
+  /**
    * Resolves with `true` once the call is over, or `false` on the stream's (or the call's)
    * `drain`, or when `other` settles.
    */

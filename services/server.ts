@@ -17,6 +17,9 @@ import {
 import { unstartedCallLogger } from "./call_starts.ts";
 import { guardSessions } from "./session_guard.ts";
 import { createHandlers, type StreamHandlers } from "./handlers.ts";
+import type { FaultSwitch } from "./fault_plan.ts";
+import { checkRules, checkSeed, type FaultRule } from "./fault_rules.ts";
+import { FaultPlanner } from "./faults.ts";
 import type { ServerLogger } from "./server_logger.ts";
 import { createHealth, type Health } from "./health.ts";
 import { createReflection } from "./reflection.ts";
@@ -28,6 +31,7 @@ import { fastPathsOn, reportFallbacksTo } from "../internals/fast_paths.ts";
 import { withoutBindFailureLine } from "../internals/grpc_js_logging.ts";
 
 export type { ServerLogger } from "./server_logger.ts";
+export type { FaultMethod, FaultRule } from "./fault_rules.ts";
 export type { ServerTlsOptions } from "./server_tls.ts";
 
 /** Options for {@linkcode startServer}. */
@@ -125,6 +129,25 @@ export interface StartServerOptions {
    * @default {true}
    */
   health?: boolean;
+  /**
+   * Faults on request: the rules the server misbehaves by, for tests of how a client copes
+   * (docs/faults.md). Given at all (even `[]`), it also makes the server obey the Envoy fault
+   * headers a call sends (`x-envoy-fault-abort-grpc-request`, `x-envoy-fault-delay-request`
+   * and their `…-percentage`); without it they are ignored.
+   * {@linkcode StreamServer.setFaults} replaces the rules.
+   *
+   * @default {undefined} (no faults, fault headers ignored)
+   */
+  faults?: readonly FaultRule[];
+  /**
+   * The seed of the draws that pick the calls a rule with a `ratio` (or a header's
+   * percentage) hits, an integer from 0 to 4,294,967,295: the same seed hits the same calls,
+   * by the order they start. Without it the server draws a seed and says it as it starts
+   * ({@linkcode StreamServer.faultSeed}, and a line on the logger).
+   *
+   * @default {undefined} (a random seed)
+   */
+  faultSeed?: number;
 }
 
 /** A running server, returned by {@linkcode startServer}. */
@@ -145,6 +168,21 @@ export interface StreamServer extends AsyncDisposable {
    * @returns A promise that settles once the server is closed.
    */
   close(): Promise<void>;
+  /**
+   * The seed of the fault draws ({@linkcode StartServerOptions.faultSeed}, or the one drawn
+   * at start).
+   */
+  readonly faultSeed: number;
+  /**
+   * Replaces the server's fault rules, for the calls that start from now on; `[]` ends them.
+   * The draws of `ratio` count calls from here again, so a test step replays the same way.
+   * A server started without `faults` keeps ignoring the fault headers.
+   *
+   * @param rules The new rules.
+   * @throws {TypeError} If a rule is malformed, naming the rule, the field and its value.
+   * @throws {RangeError} If a rule's number is out of range, naming the same.
+   */
+  setFaults(rules: readonly FaultRule[]): void;
 }
 
 const DEFAULT_HOSTNAME = "127.0.0.1";
@@ -250,7 +288,11 @@ interface HostedServices {
 /** Makes the grpc-js server and adds every service `options` asks for. */
 function hostServices(
   options: StartServerOptions,
-  limits: { maxPowCount: number; probe: ServerProbe | undefined },
+  limits: {
+    maxPowCount: number;
+    probe: ServerProbe | undefined;
+    faults: FaultSwitch;
+  },
 ): HostedServices {
   const server = new ObservedServer({
     "grpc.max_concurrent_streams": DEFAULT_MAX_CONCURRENT_STREAMS,
@@ -261,6 +303,7 @@ function hostServices(
     logger: options.logger,
     logMessages: options.logMessages ?? true,
     probe: limits.probe,
+    faults: limits.faults,
   });
   server.addService(streamServices.serverStream, handlers.serverStream);
   server.addService(streamServices.clientStream, handlers.clientStream);
@@ -297,9 +340,10 @@ function hostServices(
  *
  * @param options Where to listen and how to behave; all optional.
  * @returns The running server, once every port is bound.
- * @throws {RangeError} If a port, a limit or a period is out of range.
+ * @throws {RangeError} If a port, a limit, a period, the fault seed or a fault rule's number
+ * is out of range.
  * @throws {TypeError} If the TLS options are malformed, or require client certificates
- * without a CA to check them.
+ * without a CA to check them, or a fault rule is malformed.
  * @throws {Error} If a port cannot be bound (it is in use, or Deno lacks the net
  * permission for it).
  *
@@ -348,6 +392,28 @@ export async function startServer(
 
   const credentials = serverCredentials(options.tls);
 
+  const faultSeed = options.faultSeed === undefined
+    ? Math.floor(Math.random() * 2 ** 32)
+    : checkSeed(options.faultSeed);
+  // Only a server started with `faults` obeys the headers: production never fails on a
+  // client's say-so.
+  const obeyHeaders = options.faults !== undefined;
+  const faultLogger = options.logger;
+  function plannerFor(rules: readonly FaultRule[]): FaultPlanner | undefined {
+    const checked = checkRules(rules);
+    if (checked.length === 0 && !obeyHeaders) return undefined;
+    return new FaultPlanner(checked, {
+      seed: faultSeed,
+      headers: obeyHeaders,
+      logger: faultLogger,
+    });
+  }
+  const faults: FaultSwitch = {
+    planner: options.faults === undefined
+      ? undefined
+      : plannerFor(options.faults),
+  };
+
   const stopReporting = options.logger === undefined
     ? undefined
     : reportFallbacksTo(options.logger);
@@ -358,7 +424,7 @@ export async function startServer(
   const probe = probeOf(options);
   let hosted: HostedServices;
   try {
-    hosted = hostServices(options, { maxPowCount, probe });
+    hosted = hostServices(options, { maxPowCount, probe, faults });
   } catch (error) {
     stopReporting?.();
     throw error;
@@ -397,9 +463,20 @@ export async function startServer(
     }
     return closing;
   }
+  if (options.faults !== undefined) {
+    options.logger?.info(
+      `Faults on: ${options.faults.length} ${
+        options.faults.length === 1 ? "rule" : "rules"
+      }, fault seed ${faultSeed}`,
+    );
+  }
   return {
     hostname,
     port: ports[0]!,
+    faultSeed,
+    setFaults(rules: readonly FaultRule[]): void {
+      faults.planner = plannerFor(rules);
+    },
     ports,
     addresses: ports.map((port) => hostPort(hostname, port)),
     close,

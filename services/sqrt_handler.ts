@@ -19,6 +19,11 @@ import {
 } from "./call_context.ts";
 import { ReplyWriter } from "./reply_writer.ts";
 import { openRequestReader } from "./request_reader.ts";
+import { CallFaults, endByFault } from "./fault_plan.ts";
+import { callFaults } from "./faults.ts";
+
+/** How many numbers a call whose replies a fault holds reads ahead before it stops reading. */
+const MAX_QUEUED = 16;
 
 /**
  * Creates the bidirectional `Sqrt` handler.
@@ -44,11 +49,21 @@ export function sqrtHandler(
   ): void {
     logStart("Sqrt", call);
     const replies = new ReplyWriter(call, encodeSqrtReply, probe);
+    const planned = context.faults.planner === undefined
+      ? undefined
+      : callFaults(context.faults, { method: "Sqrt", call });
+    if (planned !== undefined && !(planned instanceof CallFaults)) {
+      logger?.warn(`Sqrt refused: ${planned.details}`);
+      replies.fail(planned);
+      return;
+    }
+    const faults = planned;
     let position = 0;
     let finished = false;
     let paused = false;
     function markFinished(): void {
       finished = true;
+      faults?.stop();
       running.delete(end);
     }
     function end(failure: grpc.StatusObject): void {
@@ -57,6 +72,56 @@ export function sqrtHandler(
       replies.fail(failure);
     }
     running.set(end, "Sqrt");
+    /** Numbers read and not yet answered, while faults hold the replies. */
+    const queue: number[] = [];
+    let pumping = false;
+    let queuePaused = false;
+    let requestsEnded = false;
+    /** Whether a fault ends the call once `position` numbers are answered. */
+    function faulted(): boolean {
+      const ending = faults!.progress(position);
+      if (ending === undefined) return false;
+      finished = true;
+      running.delete(end);
+      endByFault(faults!, {
+        ending,
+        call,
+        fail: (failure) => replies.fail(failure),
+        written: () => replies.handedOver(),
+        running,
+        name: "Sqrt",
+      });
+      return true;
+    }
+    /** Answers the queued numbers in order, each after the delay the faults hold it for. */
+    async function pump(): Promise<void> {
+      pumping = true;
+      while (queue.length > 0 && !finished) {
+        const hold = faults!.replyDelay();
+        if (hold > 0 && !await faults!.wait(hold)) break;
+        if (finished) break;
+        answer(queue.shift()!);
+        if (!finished) faulted();
+      }
+      pumping = false;
+      if (finished) return;
+      if (queuePaused) {
+        queuePaused = false;
+        if (!paused) resumeReading();
+      }
+      if (requestsEnded) complete();
+    }
+    /** Takes a number read, for a call with faults. */
+    function take(number: number): void {
+      queue.push(number);
+      if (!pumping) {
+        pump().catch((cause: unknown) => end(internalError("Sqrt", cause)));
+      }
+      if (queue.length >= MAX_QUEUED && !queuePaused && !finished) {
+        queuePaused = true;
+        pauseReading();
+      }
+    }
     function answer(number: number): void {
       position += 1;
       messageLogger?.info(`Recv Data:${number}`);
@@ -81,15 +146,21 @@ export function sqrtHandler(
         pauseReading();
         replies.drained().then(() => {
           paused = false;
-          resumeReading();
+          if (!queuePaused) resumeReading();
         });
       }
+    }
+    if (faults !== undefined && faulted()) {
+      // Ended before any request: nothing to read.
+      return;
     }
     const reader = openRequestReader(call, {
       message(span): void {
         if (finished) return;
         try {
-          answer(decodeRequest(readSqrtNumber, span));
+          const number = decodeRequest(readSqrtNumber, span);
+          if (faults === undefined) answer(number);
+          else take(number);
         } catch (cause) {
           markFinished();
           replies.fail(requestFailure("Sqrt", cause));
@@ -113,20 +184,30 @@ export function sqrtHandler(
       if (reader === undefined) call.resume();
       else reader.resume();
     }
+    function complete(): void {
+      if (finished) return;
+      if (pumping || queue.length > 0) {
+        // The last numbers are still held by a fault: the pump completes the call.
+        requestsEnded = true;
+        return;
+      }
+      markFinished();
+      callLogger?.info(`Sqrt completed after ${position} numbers`);
+      replies.end();
+    }
     function ended(): void {
       whenNotCancelled(call, () =>
-        guarded(() => {
-          if (finished) return;
-          markFinished();
-          callLogger?.info(`Sqrt completed after ${position} numbers`);
-          replies.end();
-        }, (cause) => replies.fail(internalError("Sqrt", cause))));
+        guarded(
+          complete,
+          (cause) => replies.fail(internalError("Sqrt", cause)),
+        ));
     }
     if (reader === undefined) {
       call.on("data", (request: SqrtRequest) => {
         if (finished) return;
         try {
-          answer(request.number);
+          if (faults === undefined) answer(request.number);
+          else take(request.number);
         } catch (cause) {
           markFinished();
           replies.fail(internalError("Sqrt", cause));

@@ -18,6 +18,8 @@ import {
   whenNotCancelled,
 } from "./call_context.ts";
 import { openRequestReader } from "./request_reader.ts";
+import { CallFaults, endByFault } from "./fault_plan.ts";
+import { callFaults } from "./faults.ts";
 
 /** Where the float part of a `Sum` joins the bigint total: well below 2^53. */
 const SMALL_TOTAL_LIMIT = 2 ** 52;
@@ -45,24 +47,73 @@ export function sumHandler(
     callback: grpc.sendUnaryData<SumReply>,
   ): void {
     logStart("Sum", call);
+    const planned = context.faults.planner === undefined
+      ? undefined
+      : callFaults(context.faults, { method: "Sum", call });
+    if (planned !== undefined && !(planned instanceof CallFaults)) {
+      logger?.warn(`Sum refused: ${planned.details}`);
+      callback(planned);
+      return;
+    }
+    const faults = planned;
     let total = 0n;
     // Addends below 2^28 gather here and join `total` when it nears 2^53: most of a Sum's
     // numbers then cost a float add instead of a bigint one.
     let smallTotal = 0;
     let finished = false;
+    let answered = false;
+    /** Requests read so far, for the faults' `after`. */
+    let read = 0;
+    function answer(failure: grpc.StatusObject | null, reply?: SumReply): void {
+      if (answered) return;
+      answered = true;
+      faults?.stop();
+      callback(failure, reply);
+    }
     function finish(failure: grpc.StatusObject | null, reply?: SumReply): void {
       if (finished) return;
       finished = true;
       running.delete(finish);
-      callback(failure, reply);
+      answer(failure, reply);
     }
     running.set(finish, "Sum");
     function failSum(cause: unknown): void {
       finish(internalError("Sum", cause));
     }
+    /** Tells the faults of one more request; whether one of them ended the call. */
+    function faulted(): boolean {
+      const ending = faults?.progress(read);
+      if (ending === undefined) return false;
+      finished = true;
+      running.delete(finish);
+      endByFault(faults!, {
+        ending,
+        call,
+        fail: (failure) => answer(failure),
+        running,
+        name: "Sum",
+      });
+      return true;
+    }
     function add(addend: bigint): void {
       messageLogger?.info(`Recved ${addend}`);
       total += addend;
+    }
+    function reply(): void {
+      if (fitsInt64(total)) {
+        callLogger?.info(`Sum completed: ${total}`);
+        finish(null, { sum: total });
+      } else {
+        logger?.warn(
+          `Sum refused: the total ${total} does not fit in int64`,
+        );
+        finish(
+          status(
+            grpc.status.OUT_OF_RANGE,
+            `Sum does not fit in int64: ${total}`,
+          ),
+        );
+      }
     }
     function complete(): void {
       whenNotCancelled(call, () =>
@@ -71,21 +122,20 @@ export function sumHandler(
           logger?.info("client closed");
           total += BigInt(smallTotal);
           smallTotal = 0;
-          if (fitsInt64(total)) {
-            callLogger?.info(`Sum completed: ${total}`);
-            finish(null, { sum: total });
-          } else {
-            logger?.warn(
-              `Sum refused: the total ${total} does not fit in int64`,
-            );
-            finish(
-              status(
-                grpc.status.OUT_OF_RANGE,
-                `Sum does not fit in int64: ${total}`,
-              ),
-            );
+          const hold = faults?.replyDelay() ?? 0;
+          if (hold === 0) {
+            reply();
+            return;
           }
+          faults!.wait(hold).then((on) => {
+            if (on && !finished) guarded(reply, failSum);
+          });
         }, failSum));
+    }
+    if (faults !== undefined && faulted()) {
+      // Ended before any request: the reader is not needed.
+      call.on("error", ignore);
+      return;
     }
     const reader = openRequestReader(call, {
       message(span): void {
@@ -94,6 +144,10 @@ export function sumHandler(
           const small = readSmallSumNumber(span);
           if (small < 0) {
             add(decodeRequest(readSumNumber, span));
+            if (faults !== undefined) {
+              read += 1;
+              faulted();
+            }
             return;
           }
           messageLogger?.info(`Recved ${small}`);
@@ -101,6 +155,10 @@ export function sumHandler(
           if (smallTotal >= SMALL_TOTAL_LIMIT) {
             total += BigInt(smallTotal);
             smallTotal = 0;
+          }
+          if (faults !== undefined) {
+            read += 1;
+            faulted();
           }
         } catch (cause) {
           finish(requestFailure("Sum", cause));
@@ -119,7 +177,13 @@ export function sumHandler(
     if (reader === undefined) {
       call.on("data", (request: SumRequest) => {
         if (finished) return;
-        guarded(() => add(request.number), failSum);
+        guarded(() => {
+          add(request.number);
+          if (faults !== undefined) {
+            read += 1;
+            faulted();
+          }
+        }, failSum);
       });
       call.on("end", complete);
     }
@@ -128,6 +192,7 @@ export function sumHandler(
         running.delete(finish);
         if (finished) return;
         finished = true;
+        answered = true;
         logger?.info("Sum cancelled by the client");
       }, ignore));
     call.on(

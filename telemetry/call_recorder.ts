@@ -204,6 +204,16 @@ export class CallRecorder {
     }
   }
 
+  /**
+   * Adds an event to the call's span, such as a fault injected into the call.
+   *
+   * @param name The event's name.
+   * @param attributes What it says.
+   */
+  event(name: string, attributes: Attributes): void {
+    if (this.#recording) this.#span.addEvent(name, attributes);
+  }
+
   /** Counts one message received. */
   received(): void {
     if (++this.#received === 1 && this.#recording) {

@@ -6,8 +6,8 @@
  * their attributes, the metrics and the log records. Nothing of the OpenTelemetry API is
  * replaced.
  */
-import { deepStrictEqual, ok, strictEqual } from "node:assert";
-import { type ClientTransport, startServer } from "../../mod.ts";
+import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert";
+import { type ClientTransport, createClient, startServer } from "../../mod.ts";
 import { isErrorStatus, parseMethodPath } from "../../telemetry/conventions.ts";
 import { DenoProcess, RUN_PERMISSIONS } from "../_util/subprocess.ts";
 import { test } from "../_util/transports.ts";
@@ -256,9 +256,18 @@ const SERVING = /^Serving gRPC on (127\.0\.0\.1:\d+)$/;
 /** `cli.ts serve` on a free port, under OpenTelemetry; stop it with {@linkcode stopServer}. */
 async function startTracedServer(
   collector: Collector,
+  serveArgs: readonly string[] = [],
 ): Promise<{ process: DenoProcess; address: string }> {
   const process = DenoProcess.spawn(
-    ["run", ...RUN_PERMISSIONS, `${ROOT}cli.ts`, "serve", "--port", "0"],
+    [
+      "run",
+      ...RUN_PERMISSIONS,
+      `${ROOT}cli.ts`,
+      "serve",
+      "--port",
+      "0",
+      ...serveArgs,
+    ],
     { env: otelEnvironment(collector, "telemetry-test-server") },
   );
   try {
@@ -737,6 +746,35 @@ Deno.test("OpenTelemetry makes a grpc-js or Go client's traceparent the parent o
       }
     },
   );
+});
+
+Deno.test("OpenTelemetry: a fault injected into a call is an event on its server span", async () => {
+  await using collector = new Collector();
+  const server = await startTracedServer(collector, [
+    "--fault",
+    "Sum:after=2:status=UNAVAILABLE",
+  ]);
+  try {
+    using client = createClient(server.address);
+    await rejects(client.sum([1, 2, 3]), /UNAVAILABLE/);
+    strictEqual(await client.sum([1]), 1n);
+  } finally {
+    await stopServer(server.process);
+  }
+  const spans = ourSpans(collector, { kind: SPAN_KIND_SERVER, name: SUM });
+  strictEqual(spans.length, 2);
+  const faulted = spans.filter((span) =>
+    span.events.some((event) => event.name === "grpc_stream.fault")
+  );
+  strictEqual(faulted.length, 1);
+  const event = faulted[0]!.events.find((event) =>
+    event.name === "grpc_stream.fault"
+  )!;
+  deepStrictEqual(event.attributes, {
+    "grpc_stream.fault.rule": "rule 1 (Sum:after=2:status=UNAVAILABLE)",
+    "grpc_stream.fault.effect": "status UNAVAILABLE",
+    "grpc_stream.fault.after": 2,
+  });
 });
 
 Deno.test("without OpenTelemetry configured, calls work and nothing is exported", async () => {

@@ -1,0 +1,116 @@
+/**
+ * What faults on request (`services/fault_plan.ts`) read beyond the public API to drop a call
+ * the way a broken network or a crashed host would: the HTTP/2 stream under a grpc-js server
+ * call (grpc-js's private `call.stream`, found through the interceptors that may wrap it,
+ * each keeping the next in its private `nextCall`), and the TCP socket under Deno's session
+ * (behind a symbol described `socket`; the public `session.socket` refuses `destroy`).
+ * These reads make a feature, not an optimisation: `GRPC_STREAM_FAST_PATHS=off` leaves them
+ * on. When one is gone (another grpc-js or Deno) the view says so once ("fault drops") and the
+ * caller takes its fallback: the call ends with a status instead of a reset stream, and a
+ * session is destroyed through its public `destroy()` when its socket cannot be reached.
+ *
+ * @module
+ */
+import { missedFastPath, usedFastPath } from "./fast_paths.ts";
+
+/** The HTTP/2 stream under a call, as far as a drop uses it. */
+interface DropStream {
+  readonly destroyed: boolean;
+  close(code: number): unknown;
+  readonly session?: DropSession | undefined;
+}
+
+/** A server session, as far as a drop uses it. */
+interface DropSession {
+  readonly destroyed: boolean;
+  destroy(): unknown;
+}
+
+/** A TCP socket, as far as a drop uses it. */
+interface DropSocket {
+  readonly destroyed: boolean;
+  destroy(): unknown;
+}
+
+/** How to drop one call. */
+export interface CallDrop {
+  /** Resets the call's HTTP/2 stream with `code` (an HTTP/2 error code). */
+  resetStream(code: number): void;
+  /**
+   * Cuts the call's TCP connection at once, with no GOAWAY.
+   *
+   * @returns `"socket"` when the socket itself was destroyed, or `"session"` when only the
+   * session's public `destroy()` could be used (said once).
+   */
+  cutConnection(): "socket" | "session";
+}
+
+/** How deep interceptors may wrap a call before the view gives up. */
+const MAX_WRAPPERS = 8;
+
+function streamUnder(call: object): DropStream | undefined {
+  let inner = (call as { call?: unknown }).call;
+  for (let depth = 0; depth < MAX_WRAPPERS; depth++) {
+    if (typeof inner !== "object" || inner === null) return undefined;
+    const stream = (inner as { stream?: Partial<DropStream> }).stream;
+    if (
+      typeof stream === "object" && stream !== null &&
+      typeof stream.close === "function"
+    ) {
+      return stream as DropStream;
+    }
+    inner = (inner as { nextCall?: unknown }).nextCall;
+  }
+  return undefined;
+}
+
+function socketOf(session: DropSession): DropSocket | undefined {
+  for (
+    let object: object | null = session;
+    object !== null;
+    object = Object.getPrototypeOf(object)
+  ) {
+    const key = Object.getOwnPropertySymbols(object).find((symbol) =>
+      symbol.description === "socket"
+    );
+    if (key === undefined) continue;
+    const socket = (session as unknown as Record<symbol, unknown>)[key] as
+      | Partial<DropSocket>
+      | undefined;
+    return typeof socket?.destroy === "function"
+      ? socket as DropSocket
+      : undefined;
+  }
+  return undefined;
+}
+
+/**
+ * How to drop a grpc-js server call: its stream, or its whole connection.
+ *
+ * @param call A grpc-js server call, as a handler gets it.
+ * @returns The drop, or `undefined` when the call's stream cannot be found (said once).
+ */
+export function callDropOf(call: object): CallDrop | undefined {
+  const stream = streamUnder(call);
+  if (stream === undefined) {
+    missedFastPath("fault drops", "grpc-js call.stream");
+    return undefined;
+  }
+  usedFastPath("fault drops");
+  return {
+    resetStream(code: number): void {
+      if (!stream.destroyed) stream.close(code);
+    },
+    cutConnection(): "socket" | "session" {
+      const session = stream.session;
+      const socket = session === undefined ? undefined : socketOf(session);
+      if (socket !== undefined) {
+        if (!socket.destroyed) socket.destroy();
+        return "socket";
+      }
+      missedFastPath("fault drops", "the session's socket");
+      if (session !== undefined && !session.destroyed) session.destroy();
+      return "session";
+    },
+  };
+}
