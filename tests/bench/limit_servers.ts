@@ -10,6 +10,7 @@ import {
   PROJECT_DIRECTORY,
   RUN_PERMISSIONS,
 } from "./processes.ts";
+import { readProcFile } from "./proc.ts";
 
 /** Where the Go sources are (a GOPATH of their own). */
 const GO_PATH = new URL("./go/", import.meta.url).pathname;
@@ -28,7 +29,8 @@ export type ServerKind =
   | "grpcGo"
   | "serveLogged"
   | "serveQuiet"
-  | "floor";
+  | "floor"
+  | "shortFloor";
 
 /** How the tables and the progress name each server. */
 export const SERVER_LABELS: Record<ServerKind, string> = {
@@ -39,6 +41,8 @@ export const SERVER_LABELS: Record<ServerKind, string> = {
   serveQuiet: "grpc-stream serve --log none",
   floor:
     "bare node:http2 Sum server under Deno, frames from onread (floor_server.ts)",
+  shortFloor:
+    "bare node:http2 server under Deno answering short calls (short_floor_server.ts)",
 };
 
 async function run(
@@ -128,6 +132,14 @@ export class Server implements AsyncDisposable {
       case "floor":
         args = ["run", "--quiet", ...RUN_PERMISSIONS, bench("floor_server.ts")];
         break;
+      case "shortFloor":
+        args = [
+          "run",
+          "--quiet",
+          ...RUN_PERMISSIONS,
+          bench("short_floor_server.ts"),
+        ];
+        break;
       case "grpcGo":
         if ("missing" in go) throw new Error(go.missing);
         command = go.server;
@@ -189,6 +201,25 @@ export class Server implements AsyncDisposable {
     return `127.0.0.1:${this.port}`;
   }
 
+  /**
+   * The CPU time (user and system) the server has used so far, in seconds: its process's and
+   * its child processes' (the workers of `serve --workers`), from `/proc/<pid>/stat`.
+   */
+  async cpuSeconds(): Promise<number> {
+    const pid = this.#child.pid;
+    const children = (await run("ps", ["-o", "pid=", "--ppid", String(pid)]))
+      .text.trim().split(/\s+/).filter((id) => id !== "");
+    let total = 0;
+    for (const id of [String(pid), ...children]) {
+      const stat = await readProcFile(`${id}/stat`);
+      // The command name (field 2) is in parentheses and may hold spaces: count from after it.
+      const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+      // utime and stime, fields 14 and 15, are the 12th and 13th after the name.
+      total += (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+    }
+    return total;
+  }
+
   async [Symbol.asyncDispose](): Promise<void> {
     await this.#child.stdin.close().catch(() => {});
     if (this.#child.pid !== undefined) {
@@ -211,6 +242,9 @@ export class Server implements AsyncDisposable {
     await this.#drained;
   }
 }
+
+/** Clock ticks per second, the unit of `/proc/<pid>/stat`'s times (100 on Linux). */
+const CLOCK_TICKS = 100;
 
 /** The URL of a benchmark program beside this file. */
 export function bench(program: string): string {
@@ -263,7 +297,7 @@ export function stackOf(server: ServerKind): string {
     ? "grpc-go 1.33 (Debian), Go"
     : server === "grpcJs"
     ? "grpc-js handlers under Deno"
-    : server === "floor"
+    : server === "floor" || server === "shortFloor"
     ? "bare node:http2 under Deno, no gRPC library"
     : "grpc-stream on grpc-js under Deno";
 }

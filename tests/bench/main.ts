@@ -21,7 +21,10 @@
  * @module
  */
 import { measureArticle } from "./article.ts";
-import { limitHasFailures, measureLimit } from "./limit.ts";
+import { callsHaveFailures, type CallsReport, measureCalls } from "./calls.ts";
+import { renderCalls } from "./calls_tables.ts";
+import { limitHasFailures, type LimitReport, measureLimit } from "./limit.ts";
+import { buildGoPrograms } from "./limit_servers.ts";
 import { renderLimit } from "./limit_tables.ts";
 import { describeCode, describeMachine, loadAverage } from "./machine.ts";
 import { endChildren, log } from "./processes.ts";
@@ -47,14 +50,25 @@ async function main(): Promise<number> {
     ]
     : [];
   const article = all ? await measureArticle(settings) : [];
-  const limit = await measureLimit({
+  const limitSettings = {
     quick: settings.quick,
     repeat: settings.repeat,
     powCount: settings.quick ? 200_000 : 1_000_000,
     sumCount: settings.quick ? 200_000 : 1_000_000,
     sqrtCount: settings.quick ? 50_000 : 200_000,
     shortSeconds: settings.shortSeconds,
-  });
+  };
+  const noLimit: LimitReport = { streams: [], short: [] };
+  const limit = settings.only === "calls"
+    ? noLimit
+    : await measureLimit(limitSettings);
+  const calls: CallsReport = settings.only === "limit"
+    ? { servers: [], clients: [] }
+    : await measureCalls({
+      repeat: settings.repeat,
+      seconds: settings.shortSeconds,
+      connections: [1, 4],
+    }, await buildGoPrograms());
   machine.loadAtEnd = await loadAverage();
   const codeAtEnd = await describeCode();
   if (codeAtEnd !== machine.code) {
@@ -65,25 +79,23 @@ async function main(): Promise<number> {
     ...partial,
     targets: all ? evaluateTargets(partial) : [],
     limit,
+    calls,
     seconds: (performance.now() - started) / 1000,
   };
   const tables = [
     ...(all ? [renderReport(report)] : []),
-    renderLimit(limit, {
-      quick: settings.quick,
-      repeat: settings.repeat,
-      powCount: 0,
-      sumCount: 0,
-      sqrtCount: 0,
-      shortSeconds: settings.shortSeconds,
-    }),
+    ...(settings.only === "calls" ? [] : [renderLimit(limit, limitSettings)]),
+    ...(settings.only === "limit" ? [] : [renderCalls(calls)]),
   ].join("\n\n");
   if (settings.json) {
     console.log(JSON.stringify(report, null, 2));
     // One run gives both: the JSON to keep, and the tables to read after the progress lines.
     console.error(tables);
   } else console.log(tables);
-  return hasFailures(report) || limitHasFailures(limit) ? 1 : 0;
+  return hasFailures(report) || limitHasFailures(limit) ||
+      callsHaveFailures(calls)
+    ? 1
+    : 0;
 }
 
 // An interrupted benchmark must not leave servers behind.

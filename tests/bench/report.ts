@@ -6,6 +6,7 @@
  */
 import type { ArticleCell } from "./article.ts";
 import { formatCount, formatMiB, formatRate, formatRatio } from "./figures.ts";
+import type { CallsReport } from "./calls.ts";
 import type { LimitReport } from "./limit.ts";
 import type { Machine } from "./machine.ts";
 import type { Settings } from "./settings.ts";
@@ -30,6 +31,8 @@ export interface Report {
   targets: Target[];
   /** grpc-go side by side with ours and plain grpc-js; each figure names its stacks. */
   limit: LimitReport;
+  /** The short-call section, against grpc-go. */
+  calls: CallsReport;
   seconds: number;
 }
 
@@ -99,7 +102,7 @@ export function ratioOf(
 
 /** Judges the figures against the benchmark's targets. */
 export function evaluateTargets(
-  report: Omit<Report, "targets" | "seconds" | "limit">,
+  report: Omit<Report, "targets" | "seconds" | "limit" | "calls">,
 ): Target[] {
   const targets: Target[] = [];
   const fullCounts = !report.settings.quick;

@@ -26,8 +26,11 @@ export interface Settings {
   articleWorkCount: number;
   /** The `grpc.per_rpc_retry_buffer_size` of the tuned grpc-js client, in bytes. */
   tunedRetryBuffer: number;
-  /** `limit`: only the grpc-go limit section (`tests/bench/limit.ts`). */
-  only: "limit" | undefined;
+  /**
+   * `limit`: only the grpc-go limit section (`tests/bench/limit.ts`); `calls`: only the
+   * short-call section (`tests/bench/calls.ts`).
+   */
+  only: "limit" | "calls" | undefined;
   /** Seconds of each short-call figure of the limit section. */
   shortSeconds: number;
 }
@@ -54,13 +57,14 @@ export function readSettings(args: string[]): Settings {
   });
   if (values.help) {
     console.log(
-      "Usage: deno task bench [--json] [--quick] [--repeat N] [--limit SECONDS] [--window SECONDS] [--only limit]",
+      "Usage: deno task bench [--json] [--quick] [--repeat N] [--limit SECONDS] [--window SECONDS] [--only limit|calls]",
     );
     Deno.exit(0);
   }
   const quick = values.quick;
-  if (values.only !== undefined && values.only !== "limit") {
-    throw new RangeError(`Only must be limit: ${values.only}`);
+  const only = values.only;
+  if (only !== undefined && only !== "limit" && only !== "calls") {
+    throw new RangeError(`Only must be limit or calls: ${only}`);
   }
   return {
     quick,
@@ -76,7 +80,7 @@ export function readSettings(args: string[]): Settings {
     articleCount: quick ? 500 : 2_000,
     articleWorkCount: quick ? 200 : 500,
     tunedRetryBuffer: 16_384,
-    only: values.only,
+    only,
     shortSeconds: quick ? 1 : 3,
   };
 }

@@ -1,6 +1,6 @@
 /**
  * The benchmark's short-call load from Deno: `Pow(2)` (10 replies), a 10-number `Sum` or a
- * 10-number `Sqrt`, called back to back by `--inflight` workers over `--connections`
+ * 10-number `Sqrt` (`--messages M` for M instead of 10), called back to back by `--inflight` workers over `--connections`
  * connections for `--seconds`, every answer checked. `--transport ours` calls through
  * `createClient` from `mod.ts`; `--transport grpc-js` through a plain grpc-js client, written
  * as the grpc-js examples write one. It prints one JSON line: calls, calls/s, p50 and p99
@@ -26,32 +26,40 @@ import type { Shape, ShortResult } from "./common.ts";
 /** One short call on one connection; resolves once every answer is checked. */
 type ShortCall = (seed: number) => Promise<void>;
 
-const POWERS_OF_TWO = Array.from({ length: 10 }, (_, i) => 2n ** BigInt(i));
+function powersOfTwo(count: number): bigint[] {
+  return Array.from({ length: count }, (_, i) => 2n ** BigInt(i));
+}
 
-function tenFrom(seed: number): number[] {
-  return Array.from({ length: 10 }, (_, i) => seed * 10 + i);
+function numbersFrom(seed: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => seed * count + i);
 }
 
 function expectedSumOf(numbers: readonly number[]): bigint {
   return BigInt(numbers.reduce((total, number) => total + number, 0));
 }
 
-function ourCall(shape: Shape, client: StreamClient): ShortCall {
+function ourCall(
+  shape: Shape,
+  { client, messages }: { client: StreamClient; messages: number },
+): ShortCall {
+  const powers = powersOfTwo(messages);
   switch (shape) {
     case "pow":
       return async () => {
         let index = 0;
-        for await (const power of client.pow(2)) {
-          if (power !== POWERS_OF_TWO[index]) {
+        for await (const power of client.pow(2, { count: messages })) {
+          if (power !== powers[index]) {
             throw new Error(`Pow(2) power ${index} is ${power}`);
           }
           index++;
         }
-        if (index !== 10) throw new Error(`Pow(2) gave ${index} powers`);
+        if (index !== messages) {
+          throw new Error(`Pow(2) gave ${index} powers`);
+        }
       };
     case "sum":
       return async (seed) => {
-        const numbers = tenFrom(seed);
+        const numbers = numbersFrom(seed, messages);
         const total = await client.sum(numbers);
         if (total !== expectedSumOf(numbers)) {
           throw new Error(`Sum is ${total}, not ${expectedSumOf(numbers)}`);
@@ -59,7 +67,7 @@ function ourCall(shape: Shape, client: StreamClient): ShortCall {
       };
     case "sqrt":
       return async (seed) => {
-        const numbers = tenFrom(seed);
+        const numbers = numbersFrom(seed, messages);
         let index = 0;
         for await (const root of client.sqrt(numbers)) {
           if (root !== Math.sqrt(numbers[index]!)) {
@@ -67,15 +75,21 @@ function ourCall(shape: Shape, client: StreamClient): ShortCall {
           }
           index++;
         }
-        if (index !== 10) throw new Error(`Sqrt gave ${index} answers`);
+        if (index !== messages) {
+          throw new Error(`Sqrt gave ${index} answers`);
+        }
       };
   }
 }
 
-function grpcJsCall(shape: Shape, address: string): {
+function grpcJsCall(
+  shape: Shape,
+  { address, messages }: { address: string; messages: number },
+): {
   call: ShortCall;
   close(): void;
 } {
+  const powers = powersOfTwo(messages);
   // A subchannel pool of its own gives each client a connection of its own.
   const options = { "grpc.use_local_subchannel_pool": 1 };
   const credentials = grpc.credentials.createInsecure();
@@ -90,17 +104,17 @@ function grpcJsCall(shape: Shape, address: string): {
         close: () => client.close(),
         call: () =>
           new Promise((resolve, reject) => {
-            const call = client.Pow({ number: "2", count: 0 });
+            const call = client.Pow({ number: "2", count: messages });
             let index = 0;
             call.on("data", (reply: { number: string }) => {
-              if (BigInt(reply.number) !== POWERS_OF_TWO[index]) {
+              if (BigInt(reply.number) !== powers[index]) {
                 reject(new Error(`Pow(2) power ${index} is ${reply.number}`));
               }
               index++;
             });
             call.on("error", reject);
             call.on("end", () =>
-              index === 10
+              index === messages
                 ? resolve()
                 : reject(new Error(`Pow(2) gave ${index} powers`)));
           }),
@@ -116,7 +130,7 @@ function grpcJsCall(shape: Shape, address: string): {
         close: () => client.close(),
         call: (seed) =>
           new Promise((resolve, reject) => {
-            const numbers = tenFrom(seed);
+            const numbers = numbersFrom(seed, messages);
             const call = client.Sum((error, reply) => {
               if (error !== null) reject(error);
               else if (BigInt(reply?.sum ?? "NaN") !== expectedSumOf(numbers)) {
@@ -140,7 +154,7 @@ function grpcJsCall(shape: Shape, address: string): {
         close: () => client.close(),
         call: (seed) =>
           new Promise((resolve, reject) => {
-            const numbers = tenFrom(seed);
+            const numbers = numbersFrom(seed, messages);
             const call = client.Sqrt();
             let index = 0;
             call.on("data", (reply: { sqrt: number }) => {
@@ -151,7 +165,7 @@ function grpcJsCall(shape: Shape, address: string): {
             });
             call.on("error", reject);
             call.on("end", () =>
-              index === 10
+              index === messages
                 ? resolve()
                 : reject(new Error(`Sqrt gave ${index} answers`)));
             for (const number of numbers) {
@@ -173,6 +187,7 @@ async function main(): Promise<ShortResult> {
       inflight: { type: "string", default: "1" },
       connections: { type: "string", default: "1" },
       seconds: { type: "string", default: "3" },
+      messages: { type: "string", default: "10" },
     },
   });
   const [shape, address] = positionals as [Shape | undefined, string?];
@@ -181,22 +196,23 @@ async function main(): Promise<ShortResult> {
     (shape !== "pow" && shape !== "sum" && shape !== "sqrt")
   ) {
     throw new TypeError(
-      "Usage: short_client.ts pow|sum|sqrt HOST:PORT [--transport ours|grpc-js] [--inflight K] [--connections C] [--seconds S]",
+      "Usage: short_client.ts pow|sum|sqrt HOST:PORT [--transport ours|grpc-js] [--inflight K] [--connections C] [--seconds S] [--messages M]",
     );
   }
   const inflight = positiveInteger(values.inflight, "Inflight");
   const connections = positiveInteger(values.connections, "Connections");
   const seconds = Number(values.seconds);
+  const messages = positiveInteger(values.messages, "Messages");
   const calls: ShortCall[] = [];
   const closers: (() => void)[] = [];
   for (let i = 0; i < connections; i++) {
     if (values.transport === "grpc-js") {
-      const { call, close } = grpcJsCall(shape, address);
+      const { call, close } = grpcJsCall(shape, { address, messages });
       calls.push(call);
       closers.push(close);
     } else {
       const client = createClient(address);
-      calls.push(ourCall(shape, client));
+      calls.push(ourCall(shape, { client, messages }));
       closers.push(() => client.close());
     }
   }
