@@ -10,8 +10,9 @@
  *   checked. Besides calls/s and latency, each figure has the server's CPU time per call
  *   (its process and its children, from `/proc`), which a busy machine disturbs less than a
  *   rate.
- * - **Clients**: against grpc-go's server, `createClient` making the same calls beside
- *   grpc-go's own client, 100 in flight on one connection.
+ * - **Clients**: against grpc-go's server, `createClient` making the same calls beside a bare
+ *   `node:http2` client (the client's floor, `short_floor_client.ts`) and grpc-go's own
+ *   client, 100 in flight on one connection.
  *
  * @module
  */
@@ -60,8 +61,8 @@ export interface CallsCell {
   shape: CallShape;
   /** The server measured (server figures), or grpc-go's (client figures). */
   server: ServerKind;
-  /** The client: grpc-go's load client, or `createClient`. */
-  client: "go" | "ours";
+  /** The client: grpc-go's load client, `createClient`, or a bare `node:http2` client. */
+  client: "go" | "ours" | "floor";
   connections: number;
   results: ShortResult[];
   /** The server's CPU time per call in each round, in microseconds. */
@@ -109,6 +110,8 @@ async function runCalls(
       bench("short_client.ts"),
       cell.shape,
       server.address,
+      "--transport",
+      cell.client,
       "--inflight",
       String(CALLS_IN_FLIGHT),
       "--connections",
@@ -152,7 +155,7 @@ export async function measureCalls(
         rows.push(emptyCell({ shape, server, client: "go", connections }));
       }
     }
-    const clientRow = (["ours", "go"] as const).map((client) =>
+    const clientRow = (["ours", "floor", "go"] as const).map((client) =>
       emptyCell({ shape, server: "grpcGo", client, connections: 1 })
     );
     // Round after round, each figure in turn: noise on a shared machine hits them alike.

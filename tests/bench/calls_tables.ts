@@ -88,23 +88,27 @@ export function renderCalls(report: CallsReport): string {
     ]);
   }
   const clientRows = (["pow", "sum", "sqrt"] as const).map((shape) => {
-    const ours = report.clients.find((cell) =>
-      cell.shape === shape && cell.client === "ours"
-    );
-    const go = report.clients.find((cell) =>
-      cell.shape === shape && cell.client === "go"
+    const [ours, floor, go] = (["ours", "floor", "go"] as const).map((client) =>
+      report.clients.find((cell) =>
+        cell.shape === shape && cell.client === client
+      )
     );
     const oursRate = medianRate(ours);
-    const goRate = medianRate(go);
+    function over(other: CallsCell | undefined): string {
+      const rate = medianRate(other);
+      return formatRatio(
+        oursRate === undefined || rate === undefined
+          ? undefined
+          : oursRate / rate,
+      );
+    }
     return [
       SHAPE_NAMES[shape],
       describe(ours, false),
+      describe(floor, false),
       describe(go, false),
-      formatRatio(
-        oursRate === undefined || goRate === undefined
-          ? undefined
-          : oursRate / goRate,
-      ),
+      over(go),
+      over(floor),
     ];
   });
   return [
@@ -123,7 +127,14 @@ export function renderCalls(report: CallsReport): string {
     `Clients against grpc-go's server, ${CALLS_IN_FLIGHT} in flight on one connection: calls/s (p50 / p99 ms)`,
     "",
     table(
-      ["call", "createClient", "grpc-go client", "ours ÷ grpc-go"],
+      [
+        "call",
+        "createClient",
+        "bare node:http2 (floor)",
+        "grpc-go client",
+        "ours ÷ grpc-go",
+        "ours ÷ floor",
+      ],
       clientRows,
     ),
   ].join("\n");

@@ -3,7 +3,8 @@
  * 10-number `Sqrt` (`--messages M` for M instead of 10), called back to back by `--inflight` workers over `--connections`
  * connections for `--seconds`, every answer checked. `--transport ours` calls through
  * `createClient` from `mod.ts`; `--transport grpc-js` through a plain grpc-js client, written
- * as the grpc-js examples write one. It prints one JSON line: calls, calls/s, p50 and p99
+ * as the grpc-js examples write one; `--transport floor` through a bare `node:http2` client
+ * (`short_floor_client.ts`). It prints one JSON line: calls, calls/s, p50 and p99
  * latency in ms, the same shape as the grpc-go load client's `short` mode.
  *
  * Run: `deno run --allow-net=127.0.0.1 --allow-env tests/bench/short_client.ts sum
@@ -21,6 +22,7 @@ import {
   type SumClient,
 } from "./baseline_definitions.ts";
 import { describeError, positiveInteger } from "./common.ts";
+import { floorCall } from "./short_floor_client.ts";
 import type { Shape, ShortResult } from "./common.ts";
 
 /** One short call on one connection; resolves once every answer is checked. */
@@ -196,7 +198,7 @@ async function main(): Promise<ShortResult> {
     (shape !== "pow" && shape !== "sum" && shape !== "sqrt")
   ) {
     throw new TypeError(
-      "Usage: short_client.ts pow|sum|sqrt HOST:PORT [--transport ours|grpc-js] [--inflight K] [--connections C] [--seconds S] [--messages M]",
+      "Usage: short_client.ts pow|sum|sqrt HOST:PORT [--transport ours|grpc-js|floor] [--inflight K] [--connections C] [--seconds S] [--messages M]",
     );
   }
   const inflight = positiveInteger(values.inflight, "Inflight");
@@ -206,7 +208,11 @@ async function main(): Promise<ShortResult> {
   const calls: ShortCall[] = [];
   const closers: (() => void)[] = [];
   for (let i = 0; i < connections; i++) {
-    if (values.transport === "grpc-js") {
+    if (values.transport === "floor") {
+      const { call, close } = floorCall(shape, { address, messages });
+      calls.push(call);
+      closers.push(close);
+    } else if (values.transport === "grpc-js") {
       const { call, close } = grpcJsCall(shape, { address, messages });
       calls.push(call);
       closers.push(close);
