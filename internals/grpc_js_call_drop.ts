@@ -29,6 +29,8 @@ interface DropSession {
 /** A TCP socket, as far as a drop uses it. */
 interface DropSocket {
   readonly destroyed: boolean;
+  readonly writableCorked?: number;
+  uncork?(): unknown;
   destroy(): unknown;
 }
 
@@ -105,7 +107,12 @@ export function callDropOf(call: object): CallDrop | undefined {
       const session = stream.session;
       const socket = session === undefined ? undefined : socketOf(session);
       if (socket !== undefined) {
-        if (!socket.destroyed) socket.destroy();
+        if (!socket.destroyed) {
+          // What the server corked for this turn (`services/write_coalescing.ts`) goes out
+          // first: a destroy would drop it, and with it replies the call already handed over.
+          while ((socket.writableCorked ?? 0) > 0) socket.uncork?.();
+          socket.destroy();
+        }
         return "socket";
       }
       missedFastPath("fault drops", "the session's socket");
