@@ -45,7 +45,7 @@ Run it with: ${RUN_WITH} <command>
 
 /** The usage line of `serve`. */
 export const SERVE_USAGE =
-  `Usage: ${PROGRAM} serve [--hostname HOST] [--port PORT ...] [--max-pow-count N] [--drain-period MS] [--grace-period MS] [--log messages|calls|none] [--cert FILE --key FILE [--client-ca FILE]]`;
+  `Usage: ${PROGRAM} serve [--hostname HOST] [--port PORT ...] [--max-pow-count N] [--drain-period MS] [--grace-period MS] [--log messages|calls|none] [--workers N|auto] [--cert FILE --key FILE [--client-ca FILE]]`;
 
 /** The help of `serve --help`. */
 export const SERVE_HELP =
@@ -78,6 +78,8 @@ Options:
                          article's servers do), calls (a line when a call starts or ends,
                          and failures) or none (only faults inside the server)
                          (default: messages)
+  --workers N|auto       Serve from N processes sharing the ports (auto: one per core);
+                         needs --allow-run=DENO --allow-env (default: 1, one process)
   --cert FILE            Serve over TLS with this certificate chain (PEM); needs --key
   --key FILE             The private key of --cert (PEM)
   --client-ca FILE       Require client certificates signed by these CAs (mutual TLS)
