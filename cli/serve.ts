@@ -28,7 +28,7 @@ import { serverTlsOptions, splitAddress } from "./connect.ts";
 import { printHelp, SERVE_HELP, SERVE_USAGE } from "./help.ts";
 import { LineWriter } from "./line_writer.ts";
 import { tracingIsOn } from "./telemetry.ts";
-import type { SuperviseOptions, WorkerRole } from "./workers.ts";
+import type { SuperviseOptions, WorkerNeeds, WorkerRole } from "./workers.ts";
 
 /** Where `serve` listens. */
 export interface ListenPlan {
@@ -162,9 +162,17 @@ export async function serve(args: string[]): Promise<number> {
   // bound still shuts the server down gracefully.
   using shutdown = listenForShutdown();
   // With --workers N this process either supervises N workers or is one of them.
-  const worker = workers === 1
-    ? undefined
-    : await joinWorkers(workers, { out, err, shutdown: shutdown.signal });
+  const worker = workers === 1 ? undefined : await joinWorkers(workers, {
+    out,
+    err,
+    shutdown: shutdown.signal,
+    needs: {
+      hostname,
+      files: [values.cert, values.key, values["client-ca"]].filter((file) =>
+        file !== undefined
+      ),
+    },
+  });
   if (typeof worker === "number") return worker;
   const logger = worker === undefined ? lineLogger : worker.marked(lineLogger);
   const mark = worker?.mark ?? "";
@@ -205,12 +213,15 @@ export async function serve(args: string[]): Promise<number> {
  */
 async function joinWorkers(
   count: number,
-  options: SuperviseOptions,
+  options: Omit<SuperviseOptions, "permissions"> & { needs: WorkerNeeds },
 ): Promise<WorkerRole | number> {
   // Loaded only here: a lone `serve` has no cluster at all.
-  const { missingWorkerFlags, superviseWorkers, workerRole } = await import(
-    "./workers.ts"
-  );
+  const {
+    missingWorkerFlags,
+    superviseWorkers,
+    workerPermissions,
+    workerRole,
+  } = await import("./workers.ts");
   const role = workerRole();
   if (role !== undefined) return role;
   const missing = missingWorkerFlags();
@@ -221,5 +232,9 @@ async function joinWorkers(
       }`,
     );
   }
-  return await superviseWorkers(count, options);
+  const { needs, ...rest } = options;
+  return await superviseWorkers(count, {
+    ...rest,
+    permissions: workerPermissions(needs),
+  });
 }

@@ -46,6 +46,8 @@ type PrimaryState =
 
 /** How {@linkcode superviseWorkers} starts and stops its workers. */
 export interface SuperviseOptions {
+  /** The permission flags of each worker, from {@linkcode workerPermissions}. */
+  permissions: string[];
   /** Where the readiness lines go. */
   out: LineWriter;
   /** Where the workers' deaths and the final line go. */
@@ -73,6 +75,39 @@ export function missingWorkerFlags(): string[] {
     flags.push("--allow-env");
   }
   return flags;
+}
+
+/** What a worker of `serve` needs to do its work: the host it listens on and the PEM files. */
+export interface WorkerNeeds {
+  /** The host name or address `serve` listens on. */
+  hostname: string;
+  /** The PEM files of `--cert`, `--key` and `--client-ca`. */
+  files: string[];
+}
+
+/**
+ * The permission flags of a worker: what a lone `serve` needs, no more. Deno's `node:cluster`
+ * would start each worker with `-A` (it reads the primary's flags as Node's, and gives a child
+ * with none every permission), so the workers get flags of their own: to listen on the host,
+ * to read `GRPC_*` variables (its number, `GRPC_STREAM_WORKER`, among them), `NODE_UNIQUE_ID`
+ * and the PEM files, and never to prompt.
+ *
+ * @param needs The host and the files.
+ * @returns The flags, after `deno run`.
+ */
+export function workerPermissions(needs: WorkerNeeds): string[] {
+  const host = needs.hostname.includes(":")
+    ? `[${needs.hostname}]`
+    : needs.hostname;
+  return [
+    `--allow-net=${host}`,
+    // `node:cluster` reads NODE_UNIQUE_ID as the worker starts, and Deno panics without it.
+    "--allow-env=GRPC_*,NODE_UNIQUE_ID",
+    ...(needs.files.length === 0
+      ? []
+      : [`--allow-read=${needs.files.join(",")}`]),
+    "--no-prompt",
+  ];
 }
 
 /** How a worker ended, in words: `status 1` or `signal SIGKILL`. */
@@ -176,6 +211,8 @@ export async function superviseWorkers(
     }
   }
 
+  // Deno-style flags after `run` pass through to the worker's command line unchanged.
+  cluster.setupPrimary({ execArgv: ["run", ...options.permissions] });
   for (let slot = 1; slot <= count; slot++) fork(slot);
   options.shutdown.then((signal) => {
     if (state.kind !== "stopping") stopAll(signal, false);

@@ -138,6 +138,20 @@ Deno.test("serve --workers 2 spreads connections over two processes on one port"
   deepStrictEqual([...pids.keys()], [1, 2]);
   strictEqual(server.addresses.length, 1);
 
+  await t.step("workers run with serve's permissions, not -A", async () => {
+    for (const pid of pids.values()) {
+      // The command line as `ps` shows it: /proc needs --allow-all.
+      const ps = await new Deno.Command("ps", {
+        args: ["-o", "args=", "-p", String(pid)],
+      }).output();
+      const args = new TextDecoder().decode(ps.stdout).trim().split(" ");
+      ok(!args.includes("-A") && !args.includes("--allow-all"), args.join(" "));
+      ok(args.includes("--allow-net=127.0.0.1"), args.join(" "));
+      ok(args.includes("--allow-env=GRPC_*,NODE_UNIQUE_ID"), args.join(" "));
+      ok(!args.some((arg) => arg.startsWith("--allow-run")), args.join(" "));
+    }
+  });
+
   await t.step("one port, both workers serving calls", async () => {
     const calls = await openCalls(server, { count: 4, base: 100 });
     try {
