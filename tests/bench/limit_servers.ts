@@ -157,10 +157,11 @@ export class Server implements AsyncDisposable {
         args = [
           "run",
           "--quiet",
-          ...RUN_PERMISSIONS,
-          // The primary starts the workers: Deno's own executable and the whole environment.
-          `--allow-run=${Deno.execPath()}`,
+          // The primary starts the workers: Deno's own executable and the whole environment
+          // (a second --allow-env would not widen the first).
+          "--allow-net=127.0.0.1",
           "--allow-env",
+          `--allow-run=${Deno.execPath()}`,
           CLI,
           "serve",
           "--port",
