@@ -5,7 +5,7 @@
  *
  * ```
  * grpc-stream serve [--hostname H] [--port P ...] [--max-pow-count N] [--drain-period MS] [--grace-period MS]
- *                   [--log messages|calls|none]
+ *                   [--log messages|calls|none] [--workers N|auto]
  *                   [--cert FILE --key FILE [--client-ca FILE]]
  * grpc-stream pow N [--count C]
  * grpc-stream sum [N ...]        (no numbers: read them from stdin)

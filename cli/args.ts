@@ -79,6 +79,7 @@ export const SERVE_OPTIONS = {
   log: { type: "string" },
   fault: { type: "string", multiple: true },
   "fault-seed": { type: "string" },
+  workers: { type: "string" },
 } as const satisfies ParseArgsOptionsConfig;
 
 /** The options of `pow`. */
@@ -336,4 +337,29 @@ export function parseLogChoice(
     `Log must be messages, calls or none: ${shown(value)}`,
     usage,
   );
+}
+
+/** The most worker processes `serve --workers` starts. */
+export const MAX_WORKERS = 1_024;
+
+/**
+ * Reads `serve --workers`: a whole number from 1 to {@linkcode MAX_WORKERS}, or `auto` for
+ * one per core (`navigator.hardwareConcurrency`, 1 on a one-core machine); absent means 1.
+ */
+export function parseWorkers(
+  value: string | undefined,
+  usage: string,
+): number {
+  if (value === undefined) return 1;
+  if (value === "auto") return Math.max(1, navigator.hardwareConcurrency);
+  const count = INTEGER.test(value) ? Number(value) : Number.NaN;
+  if (!(count >= 1 && count <= MAX_WORKERS)) {
+    throw new UsageError(
+      `Workers must be an integer from 1 to ${MAX_WORKERS} or auto: ${
+        shown(value)
+      }`,
+      usage,
+    );
+  }
+  return count;
 }

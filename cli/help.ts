@@ -45,7 +45,7 @@ Run it with: ${RUN_WITH} <command>
 
 /** The usage line of `serve`. */
 export const SERVE_USAGE =
-  `Usage: ${PROGRAM} serve [--hostname HOST] [--port PORT ...] [--max-pow-count N] [--drain-period MS] [--grace-period MS] [--log messages|calls|none] [--fault RULE ...] [--fault-seed N] [--cert FILE --key FILE [--client-ca FILE]]`;
+  `Usage: ${PROGRAM} serve [--hostname HOST] [--port PORT ...] [--max-pow-count N] [--drain-period MS] [--grace-period MS] [--log messages|calls|none] [--fault RULE ...] [--fault-seed N] [--workers N|auto] [--cert FILE --key FILE [--client-ca FILE]]`;
 
 /** The help of `serve --help`. */
 export const SERVE_HELP =
@@ -84,6 +84,8 @@ Options:
                          repeat it for more rules. It also makes the server obey the
                          Envoy fault headers of a call (see docs/faults.md)
   --fault-seed N         The seed of the draws of ratio=R (default: a random seed, printed)
+  --workers N|auto       Serve from N processes sharing the ports (auto: one per core);
+                         needs --allow-run=DENO --allow-env (default: 1, one process)
   --cert FILE            Serve over TLS with this certificate chain (PEM); needs --key
   --key FILE             The private key of --cert (PEM)
   --client-ca FILE       Require client certificates signed by these CAs (mutual TLS)

@@ -18,6 +18,7 @@ import {
   parseMilliseconds,
   parsePort,
   parseWholeNumber,
+  parseWorkers,
   rejectPositionals,
   SEED_PORTS,
   SERVE_OPTIONS,
@@ -28,6 +29,7 @@ import { parseFaultRule } from "./fault_option.ts";
 import { printHelp, SERVE_HELP, SERVE_USAGE } from "./help.ts";
 import { LineWriter } from "./line_writer.ts";
 import { tracingIsOn } from "./telemetry.ts";
+import type { SuperviseOptions, WorkerNeeds, WorkerRole } from "./workers.ts";
 
 /** Where `serve` listens. */
 export interface ListenPlan {
@@ -129,6 +131,7 @@ export async function serve(args: string[]): Promise<number> {
   );
 
   const log = parseLogChoice(values.log, SERVE_USAGE);
+  const workers = parseWorkers(values.workers, SERVE_USAGE);
 
   const faults = values.fault?.map((rule) => parseFaultRule(rule, SERVE_USAGE));
   const faultSeed = values["fault-seed"] === undefined
@@ -152,7 +155,7 @@ export async function serve(args: string[]): Promise<number> {
   const out = new LineWriter(Deno.stdout);
   const err = new LineWriter(Deno.stderr);
   function ignoreLine(): void {}
-  const logger: ServerLogger = {
+  const lineLogger: ServerLogger = {
     info: log === "none"
       ? ignoreLine
       : throughConsole
@@ -171,6 +174,21 @@ export async function serve(args: string[]): Promise<number> {
   // Listen for signals before binding, so a signal that arrives while the ports are being
   // bound still shuts the server down gracefully.
   using shutdown = listenForShutdown();
+  // With --workers N this process either supervises N workers or is one of them.
+  const worker = workers === 1 ? undefined : await joinWorkers(workers, {
+    out,
+    err,
+    shutdown: shutdown.signal,
+    needs: {
+      hostname,
+      files: [values.cert, values.key, values["client-ca"]].filter((file) =>
+        file !== undefined
+      ),
+    },
+  });
+  if (typeof worker === "number") return worker;
+  const logger = worker === undefined ? lineLogger : worker.marked(lineLogger);
+  const mark = worker?.mark ?? "";
   const server = await startServer({
     hostname,
     port: ports,
@@ -184,15 +202,54 @@ export async function serve(args: string[]): Promise<number> {
     ...(faults === undefined ? {} : { faults }),
     ...(faultSeed === undefined ? {} : { faultSeed }),
   });
-  for (const address of server.addresses) {
-    out.line(`Serving gRPC on ${address}`);
+  if (worker === undefined) {
+    for (const address of server.addresses) {
+      out.line(`Serving gRPC on ${address}`);
+    }
+  } else {
+    worker.listening(server.addresses);
   }
-  const signal = await shutdown.signal;
+  const signal = await (worker?.shutdown(shutdown.signal) ?? shutdown.signal);
   err.line(
-    `Received ${signal}: letting calls in flight finish for up to ${gracePeriod} ms`,
+    `${mark}Received ${signal}: letting calls in flight finish for up to ${gracePeriod} ms`,
   );
   await server.close();
-  err.line("Server stopped");
+  err.line(`${mark}Server stopped`);
   await Promise.all([out.flush(), err.flush()]);
+  worker?.leave();
   return EXIT_OK;
+}
+
+/**
+ * Starts the workers of `serve --workers N` and supervises them, or joins them as one.
+ *
+ * @returns The primary's exit status once its workers have stopped, or the worker's role.
+ * @throws {Error} If the primary lacks a permission it needs to start workers.
+ */
+async function joinWorkers(
+  count: number,
+  options: Omit<SuperviseOptions, "permissions"> & { needs: WorkerNeeds },
+): Promise<WorkerRole | number> {
+  // Loaded only here: a lone `serve` has no cluster at all.
+  const {
+    missingWorkerFlags,
+    superviseWorkers,
+    workerPermissions,
+    workerRole,
+  } = await import("./workers.ts");
+  const role = workerRole();
+  if (role !== undefined) return role;
+  const missing = missingWorkerFlags();
+  if (missing.length > 0) {
+    throw new Error(
+      `--workers ${count} starts worker processes: run again with ${
+        missing.join(" ")
+      }`,
+    );
+  }
+  const { needs, ...rest } = options;
+  return await superviseWorkers(count, {
+    ...rest,
+    permissions: workerPermissions(needs),
+  });
 }

@@ -25,6 +25,7 @@
  *
  * @module
  */
+import cluster from "node:cluster";
 import type http2 from "node:http2";
 import net from "node:net";
 import { setImmediate } from "node:timers";
@@ -227,7 +228,11 @@ function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
   ): net.Server {
     listener.close = close;
     const address = listener.address();
-    if (address === null || typeof address === "string") {
+    // In a worker of `node:cluster` (`serve --workers`) the listening socket is the primary's:
+    // it accepts, and hands a connection that a closed worker refuses to another worker, so
+    // nothing waits in this process's queue, and a connection to its own port would reach
+    // another worker, which would count it as a peer still connecting.
+    if (address === null || typeof address === "string" || cluster.isWorker) {
       closed();
       return close.call(listener, callback);
     }

@@ -4,7 +4,7 @@
  *
  * - **Servers**: grpc-go's load client keeps 100 calls in flight over 1 and over 4
  *   connections against each server in turn, round after round: our server (`startServer`),
- *   a bare `node:http2` server answering the same calls the plain way (the floor: what any
+ *   `serve --workers` with one worker per core, a bare `node:http2` server answering the same calls the plain way (the floor: what any
  *   server on Deno's `node:http2` pays per call), and grpc-go's server. The calls are a
  *   `Pow` of 2 replies, a `Sum` of 3 numbers and one `Sqrt` round trip, every answer
  *   checked. Besides calls/s and latency, each figure has the server's CPU time per call
@@ -42,6 +42,7 @@ export const CALLS_IN_FLIGHT = 100;
 /** The servers the section compares, in the order the tables show them. */
 export const CALL_SERVERS: readonly ServerKind[] = [
   "ours",
+  "serveWorkers",
   "shortFloor",
   "grpcGo",
 ];

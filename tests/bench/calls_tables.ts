@@ -13,10 +13,11 @@ import {
   type CallsReport,
 } from "./calls.ts";
 import { formatRate, formatRatio, median, table } from "./figures.ts";
-import type { ServerKind } from "./limit_servers.ts";
+import { BENCH_WORKERS, type ServerKind } from "./limit_servers.ts";
 
 const SERVER_HEADERS: Partial<Record<ServerKind, string>> = {
   ours: "our server",
+  serveWorkers: `serve --workers ${BENCH_WORKERS}`,
   shortFloor: "bare node:http2 (floor)",
   grpcGo: "grpc-go",
 };
@@ -51,9 +52,9 @@ function describe(cell: CallsCell | undefined, withCpu: boolean): string {
 
 function ratio(
   cells: readonly CallsCell[],
-  over: ServerKind,
+  { of, over }: { of: ServerKind; over: ServerKind },
 ): string {
-  const ours = medianRate(cells.find((cell) => cell.server === "ours"));
+  const ours = medianRate(cells.find((cell) => cell.server === of));
   const other = medianRate(cells.find((cell) => cell.server === over));
   return formatRatio(
     ours === undefined || other === undefined ? undefined : ours / other,
@@ -83,8 +84,9 @@ export function renderCalls(report: CallsReport): string {
       ...CALL_SERVERS.map((server) =>
         describe(cells.find((cell) => cell.server === server), true)
       ),
-      ratio(cells, "grpcGo"),
-      ratio(cells, "shortFloor"),
+      ratio(cells, { of: "ours", over: "grpcGo" }),
+      ratio(cells, { of: "serveWorkers", over: "grpcGo" }),
+      ratio(cells, { of: "ours", over: "shortFloor" }),
     ]);
   }
   const clientRows = (["pow", "sum", "sqrt"] as const).map((shape) => {
@@ -119,6 +121,7 @@ export function renderCalls(report: CallsReport): string {
         "call",
         ...CALL_SERVERS.map((server) => SERVER_HEADERS[server] ?? server),
         "ours ÷ grpc-go",
+        "workers ÷ grpc-go",
         "ours ÷ floor",
       ],
       serverRows,

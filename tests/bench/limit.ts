@@ -22,6 +22,7 @@ import type { ClientResult, Shape, ShortResult } from "./common.ts";
 import { median } from "./figures.ts";
 import {
   bench,
+  BENCH_WORKERS,
   buildGoPrograms,
   runLoad,
   Server,
@@ -74,7 +75,12 @@ export interface LimitReport {
 }
 
 /** A client and a server of the short-call figures. */
-export type ShortPairing = "ours" | "grpcJs" | "grpcGo" | "goOnOurs";
+export type ShortPairing =
+  | "ours"
+  | "grpcJs"
+  | "grpcGo"
+  | "goOnOurs"
+  | "goOnWorkers";
 
 /** What each short-call pairing runs, and how it is named. */
 export const SHORT_PAIRINGS: Record<
@@ -89,6 +95,11 @@ export const SHORT_PAIRINGS: Record<
   },
   grpcGo: { server: "grpcGo", client: "go", label: "grpc-go → grpc-go" },
   goOnOurs: { server: "ours", client: "go", label: "grpc-go → ours" },
+  goOnWorkers: {
+    server: "serveWorkers",
+    client: "go",
+    label: `grpc-go → serve --workers ${BENCH_WORKERS}`,
+  },
 };
 
 async function measureStreams(
@@ -153,7 +164,9 @@ async function measureShort(
   const cells: LimitShortCell[] = [];
   const servers = new Map<ServerKind, Server>();
   try {
-    for (const kind of ["ours", "grpcJs", "grpcGo"] as const) {
+    for (
+      const kind of ["ours", "grpcJs", "grpcGo", "serveWorkers"] as const
+    ) {
       servers.set(kind, await Server.start(kind, go));
     }
     for (const shape of ["pow", "sum", "sqrt"] as const) {

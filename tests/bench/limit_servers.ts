@@ -29,8 +29,12 @@ export type ServerKind =
   | "grpcGo"
   | "serveLogged"
   | "serveQuiet"
+  | "serveWorkers"
   | "floor"
   | "shortFloor";
+
+/** How many workers `serveWorkers` runs: one per core, the fair match for grpc-go's server. */
+export const BENCH_WORKERS: number = Math.max(1, navigator.hardwareConcurrency);
 
 /** How the tables and the progress name each server. */
 export const SERVER_LABELS: Record<ServerKind, string> = {
@@ -39,6 +43,7 @@ export const SERVER_LABELS: Record<ServerKind, string> = {
   grpcGo: "grpc-go server",
   serveLogged: "grpc-stream serve (default --log messages)",
   serveQuiet: "grpc-stream serve --log none",
+  serveWorkers: `grpc-stream serve --workers ${BENCH_WORKERS} --log none`,
   floor:
     "bare node:http2 Sum server under Deno, frames from onread (floor_server.ts)",
   shortFloor:
@@ -160,6 +165,27 @@ export class Server implements AsyncDisposable {
           ...(kind === "serveQuiet" ? ["--log", "none"] : []),
         ];
         break;
+      case "serveWorkers":
+        args = [
+          "run",
+          "--quiet",
+          // The primary starts the workers: Deno's own executable and the whole environment
+          // (a second --allow-env would not widen the first).
+          "--allow-net=127.0.0.1",
+          "--allow-env",
+          `--allow-run=${Deno.execPath()}`,
+          CLI,
+          "serve",
+          "--port",
+          "0",
+          "--grace-period",
+          "0",
+          "--log",
+          "none",
+          "--workers",
+          String(BENCH_WORKERS),
+        ];
+        break;
     }
     const child = new Deno.Command(command, {
       args,
@@ -173,13 +199,15 @@ export class Server implements AsyncDisposable {
       .getReader();
     let text = "";
     const timer = setTimeout(() => child.kill("SIGKILL"), 60_000);
-    while (!text.includes("\n")) {
+    // The first line that names the port: `serve --workers` says which workers started first.
+    const portLine = /^(?:\{.*"port":\d+.*|Serving gRPC on \S+:\d+)$/m;
+    while (!portLine.test(text)) {
       const { done, value } = await reader.read();
       if (done) break;
       text += value;
     }
     clearTimeout(timer);
-    const first = text.split("\n")[0] ?? "";
+    const first = portLine.exec(text)?.[0] ?? text.split("\n")[0] ?? "";
     const port = Number(
       /"port":(\d+)/.exec(first)?.[1] ?? /:(\d+)$/.exec(first)?.[1],
     );
@@ -299,5 +327,7 @@ export function stackOf(server: ServerKind): string {
     ? "grpc-js handlers under Deno"
     : server === "floor" || server === "shortFloor"
     ? "bare node:http2 under Deno, no gRPC library"
+    : server === "serveWorkers"
+    ? `grpc-stream on grpc-js under Deno, ${BENCH_WORKERS} worker processes`
     : "grpc-stream on grpc-js under Deno";
 }

@@ -5,7 +5,12 @@
  * @module
  */
 import type { Shape, ShortResult } from "./common.ts";
-import type { LimitReport, LimitSettings, ShortPairing } from "./limit.ts";
+import {
+  type LimitReport,
+  type LimitSettings,
+  SHORT_PAIRINGS,
+  type ShortPairing,
+} from "./limit.ts";
 import { SERVER_LABELS, type ServerKind } from "./limit_servers.ts";
 
 function rate(value: number | undefined): string {
@@ -140,6 +145,7 @@ export function renderLimit(
         const ours = of("ours");
         const grpcJs = of("grpcJs");
         const grpcGo = of("grpcGo");
+        const workers = of("goOnWorkers");
         shortRows.push([
           `${
             shape === "pow" ? "Pow(2)" : shape === "sum" ? "Sum×10" : "Sqrt×10"
@@ -148,8 +154,10 @@ export function renderLimit(
           show(grpcJs),
           show(grpcGo),
           show(of("goOnOurs")),
+          show(workers),
           ratio(ours?.ok ? ours.rate : undefined, grpcJs?.rate),
           ratio(ours?.ok ? ours.rate : undefined, grpcGo?.rate),
+          ratio(workers?.ok ? workers.rate : undefined, grpcGo?.rate),
         ]);
       }
     }
@@ -160,8 +168,10 @@ export function renderLimit(
     "grpc-js → grpc-js (Deno)",
     "grpc-go → grpc-go",
     "grpc-go → ours",
+    SHORT_PAIRINGS.goOnWorkers.label,
     "ours ÷ grpc-js",
     "ours ÷ grpc-go",
+    "workers ÷ grpc-go",
   ], shortRows));
   return out.join("\n");
 }

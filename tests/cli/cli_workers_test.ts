@@ -1,0 +1,413 @@
+/**
+ * `serve --workers N`: real `serve` subprocesses whose workers share one port chosen by port 0,
+ * called over real connections. Which worker served a connection is read from the worker's
+ * `[worker N]` log lines, each call carrying a number of its own.
+ */
+import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert";
+import type * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+import { createClient, GrpcError, type StreamClient } from "../../mod.ts";
+import { SERVE_USAGE } from "../../cli/help.ts";
+import {
+  CLI,
+  type DenoProcess,
+  runDeno,
+  type ServerProcess,
+  startServerProcess,
+} from "../_util/subprocess.ts";
+import { guardedGrpcJsClient } from "../_util/test_utils.ts";
+
+/** What `serve --workers N` needs beyond a lone `serve`: to run Deno, and the whole env. */
+const WORKER_PERMISSIONS = [
+  "--allow-net=127.0.0.1",
+  "--allow-env",
+  `--allow-run=${Deno.execPath()}`,
+];
+
+function startWorkers(args: string[]): Promise<ServerProcess> {
+  return startServerProcess([
+    "run",
+    ...WORKER_PERMISSIONS,
+    CLI,
+    "serve",
+    "--port",
+    "0",
+    ...args,
+  ]);
+}
+
+/** The pids of the workers from the `Started N workers: 1 (pid P), …` line. */
+function workerPids(process: DenoProcess): Map<number, number> {
+  const line = process.stdout.find((l) => l.startsWith("Started "));
+  ok(line !== undefined, process.stdout.join("\n"));
+  return new Map(
+    [...line.matchAll(/(\d+) \(pid (\d+)\)/g)].map((
+      m,
+    ) => [Number(m[1]), Number(m[2])]),
+  );
+}
+
+/** Numbers for a `Sqrt` call, given one at a time while the test watches the answers. */
+class Feed implements AsyncIterable<number> {
+  #queue: number[] = [];
+  #ended = false;
+  #wake: (() => void) | undefined;
+
+  push(number: number): void {
+    this.#queue.push(number);
+    this.#wake?.();
+  }
+
+  end(): void {
+    this.#ended = true;
+    this.#wake?.();
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<number> {
+    while (true) {
+      const next = this.#queue.shift();
+      if (next !== undefined) {
+        yield next;
+      } else if (this.#ended) {
+        return;
+      } else {
+        await new Promise<void>((resolve) => this.#wake = resolve);
+        this.#wake = undefined;
+      }
+    }
+  }
+}
+
+/** A `Sqrt` call on a connection of its own, answered number by number. */
+interface OpenCall {
+  client: StreamClient;
+  feed: Feed;
+  answers: AsyncIterator<number>;
+}
+
+function openSqrt(address: string): OpenCall {
+  const client = createClient(address);
+  const feed = new Feed();
+  return { client, feed, answers: client.sqrt(feed)[Symbol.asyncIterator]() };
+}
+
+/** Sends `number` and waits for its root. */
+async function ask(call: OpenCall, number: number): Promise<void> {
+  call.feed.push(number);
+  const answer = await call.answers.next();
+  deepStrictEqual(answer, { done: false, value: Math.sqrt(number) });
+}
+
+/** Which worker logged that it received `number`. */
+async function workerThatGot(
+  process: DenoProcess,
+  number: number,
+): Promise<number> {
+  const [, worker] = await process.waitForLine(
+    "stdout",
+    new RegExp(`^\\[worker (\\d+)\\] Recv Data:${number}$`),
+  );
+  return Number(worker);
+}
+
+/**
+ * Opens `count` `Sqrt` calls one after another, each on a connection of its own, and finds
+ * the worker of each from the first number it sends (`base + 1`, `base + 2`, …).
+ */
+async function openCalls(
+  server: ServerProcess,
+  options: { count: number; base: number },
+): Promise<{ call: OpenCall; worker: number; number: number }[]> {
+  const opened = [];
+  for (let index = 1; index <= options.count; index++) {
+    const call = openSqrt(server.addresses[0]!);
+    const number = options.base + index;
+    await ask(call, number);
+    opened.push({
+      call,
+      number,
+      worker: await workerThatGot(server.process, number),
+    });
+  }
+  return opened;
+}
+
+Deno.test("serve --workers 2 spreads connections over two processes on one port", async (t) => {
+  await using server = await startWorkers(["--workers", "2"]);
+  const pids = workerPids(server.process);
+  deepStrictEqual([...pids.keys()], [1, 2]);
+  strictEqual(server.addresses.length, 1);
+
+  await t.step("workers run with serve's permissions, not -A", async () => {
+    for (const pid of pids.values()) {
+      // The command line as `ps` shows it: /proc needs --allow-all.
+      const ps = await new Deno.Command("ps", {
+        args: ["-o", "args=", "-p", String(pid)],
+      }).output();
+      const args = new TextDecoder().decode(ps.stdout).trim().split(" ");
+      ok(!args.includes("-A") && !args.includes("--allow-all"), args.join(" "));
+      ok(args.includes("--allow-net=127.0.0.1"), args.join(" "));
+      ok(args.includes("--allow-env=GRPC_*,NODE_UNIQUE_ID"), args.join(" "));
+      ok(!args.some((arg) => arg.startsWith("--allow-run")), args.join(" "));
+    }
+  });
+
+  await t.step("one port, both workers serving calls", async () => {
+    const calls = await openCalls(server, { count: 4, base: 100 });
+    try {
+      deepStrictEqual(
+        new Set(calls.map((c) => c.worker)),
+        new Set([1, 2]),
+        "four connections in a row reached only one worker",
+      );
+      for (const { call } of calls) {
+        call.feed.end();
+        deepStrictEqual(await call.answers.next(), {
+          done: true,
+          value: undefined,
+        });
+      }
+    } finally {
+      for (const { call } of calls) call.client.close();
+    }
+  });
+
+  await t.step("health and reflection answer on each worker", async () => {
+    const seen = new Set<number>();
+    for (let index = 1; index <= 4; index++) {
+      // One grpc-js client is one connection: its Pow says which worker the connection
+      // reached, and its health check and reflection go over the same connection.
+      const raw = guardedGrpcJsClient(server.addresses[0]!);
+      try {
+        const base = 40 + index;
+        deepStrictEqual(await rawPow(raw, base), [1, base]);
+        const [, worker] = await server.process.waitForLine(
+          "stdout",
+          new RegExp(`^\\[worker (\\d+)\\] Recv Client Data ${base}$`),
+        );
+        seen.add(Number(worker));
+        strictEqual(await rawHealth(raw), 1, "health: SERVING");
+        const services = await rawListServices(raw);
+        for (
+          const service of [
+            "grpc.health.v1.Health",
+            "stream.ServerStream",
+            "stream.ClientStream",
+            "stream.BidirectionalStreamServer",
+          ]
+        ) {
+          ok(services.includes(service), `${service} in ${services}`);
+        }
+      } finally {
+        raw.close();
+      }
+    }
+    deepStrictEqual(seen, new Set([1, 2]));
+  });
+
+  server.process.kill("SIGTERM");
+  const finished = await server.process.finished();
+  strictEqual(finished.code, 0, finished.stderr.join("\n"));
+});
+
+Deno.test("serve --workers 2 drains every worker on SIGTERM and exits 0", async () => {
+  await using server = await startWorkers(["--workers", "2"]);
+  const calls = await openCalls(server, { count: 2, base: 200 });
+  try {
+    deepStrictEqual(new Set(calls.map((c) => c.worker)), new Set([1, 2]));
+    server.process.kill("SIGTERM");
+    for (const worker of [1, 2]) {
+      await server.process.waitForLine(
+        "stderr",
+        new RegExp(`^\\[worker ${worker}\\] Received SIGTERM: `),
+      );
+    }
+    // Both calls were in flight when the signal came; each goes on to its end.
+    for (const { call, number } of calls) {
+      await ask(call, number * 10);
+      call.feed.end();
+      deepStrictEqual(await call.answers.next(), {
+        done: true,
+        value: undefined,
+      });
+    }
+  } finally {
+    for (const { call } of calls) call.client.close();
+  }
+  const finished = await server.process.finished();
+  strictEqual(finished.code, 0, finished.stderr.join("\n"));
+  strictEqual(finished.stderr.at(-1), "Server stopped");
+  for (const worker of [1, 2]) {
+    ok(finished.stderr.includes(`[worker ${worker}] Server stopped`));
+  }
+});
+
+Deno.test("serve --workers 2 replaces a killed worker and leaves the other's calls alone", async () => {
+  await using server = await startWorkers(["--workers", "2"]);
+  const pids = workerPids(server.process);
+  const calls = await openCalls(server, { count: 4, base: 300 });
+  try {
+    const victim = calls[0]!.worker;
+    const victimPid = pids.get(victim)!;
+    Deno.kill(victimPid, "SIGKILL");
+    await server.process.waitForLine(
+      "stderr",
+      new RegExp(
+        `^Worker ${victim} \\(pid ${victimPid}\\) died: signal SIGKILL; starting another$`,
+      ),
+    );
+    const [, newPid] = await server.process.waitForLine(
+      "stderr",
+      new RegExp(`^Worker ${victim} restarted \\(pid (\\d+)\\)$`),
+    );
+    ok(Number(newPid) !== victimPid);
+
+    for (const { call, number, worker } of calls) {
+      if (worker === victim) {
+        // Its connection died with it.
+        await rejects(
+          ask(call, number * 10),
+          (error) =>
+            error instanceof GrpcError && error.codeName === "UNAVAILABLE",
+        );
+        continue;
+      }
+      // Untouched: the call goes on and ends as it would have.
+      await ask(call, number * 10);
+      await ask(call, number * 100);
+      call.feed.end();
+      deepStrictEqual(await call.answers.next(), {
+        done: true,
+        value: undefined,
+      });
+    }
+
+    // New connections reach the replacement as well as the survivor.
+    const fresh = await openCalls(server, { count: 2, base: 400 });
+    for (const { call } of fresh) call.client.close();
+    deepStrictEqual(new Set(fresh.map((c) => c.worker)), new Set([1, 2]));
+  } finally {
+    for (const { call } of calls) call.client.close();
+  }
+  server.process.kill("SIGTERM");
+  const finished = await server.process.finished();
+  strictEqual(finished.code, 0, finished.stderr.join("\n"));
+});
+
+Deno.test("serve --workers auto starts one worker per core, --workers 1 none", async (t) => {
+  await t.step("auto", async () => {
+    await using server = await startWorkers(["--workers", "auto"]);
+    const cores = navigator.hardwareConcurrency;
+    if (cores > 1) {
+      strictEqual(workerPids(server.process).size, cores);
+    } else {
+      deepStrictEqual(server.process.stdout, [
+        `Serving gRPC on ${server.addresses[0]}`,
+      ]);
+    }
+    server.process.kill("SIGTERM");
+    strictEqual((await server.process.finished()).code, 0);
+  });
+
+  await t.step("1: a lone process, its output unchanged", async () => {
+    await using server = await startWorkers(["--workers", "1"]);
+    using client = createClient(server.addresses[0]!);
+    strictEqual(await client.sum([1, 2]), 3n);
+    await server.process.waitForLine("stdout", /^client closed$/);
+    deepStrictEqual(server.process.stdout, [
+      `Serving gRPC on ${server.addresses[0]}`,
+      "Recved 1",
+      "Recved 2",
+      "client closed",
+    ]);
+    server.process.kill("SIGTERM");
+    const finished = await server.process.finished();
+    strictEqual(finished.code, 0);
+    deepStrictEqual(finished.stderr, [
+      "Received SIGTERM: letting calls in flight finish for up to 5000 ms",
+      "Server stopped",
+    ]);
+  });
+});
+
+Deno.test("serve --workers refuses what is not a count of workers", async (t) => {
+  for (const value of ["0", "abc", "1.5", "-2", "1025", ""]) {
+    await t.step(`--workers ${JSON.stringify(value)}`, async () => {
+      const result = await runDeno([
+        "run",
+        ...WORKER_PERMISSIONS,
+        CLI,
+        "serve",
+        "--port",
+        "0",
+        "--workers",
+        value,
+      ]);
+      deepStrictEqual(result, {
+        code: 2,
+        stdout: [],
+        stderr: [
+          `error: Workers must be an integer from 1 to 1024 or auto: ${
+            value === "" ? "it is empty" : value
+          }`,
+          SERVE_USAGE,
+        ],
+      });
+    });
+  }
+});
+
+// Raw calls over one grpc-js connection, their messages encoded by hand.
+
+function rawPow(raw: grpc.Client, base: number): Promise<number[]> {
+  return new Promise((resolve, reject) => {
+    const powers: number[] = [];
+    // PowRequest: number (field 1) = base, count (field 2) = 2; both small varints.
+    const call = raw.makeServerStreamRequest(
+      "/stream.ServerStream/Pow",
+      (request: Uint8Array) => Buffer.from(request),
+      (reply: Buffer) => reply,
+      new Uint8Array([0x08, base, 0x10, 2]),
+    );
+    call.on(
+      "data",
+      (reply: Buffer) => powers.push(reply[0] === 0x08 ? reply[1]! : 0),
+    );
+    call.on("error", reject);
+    call.on("end", () => resolve(powers));
+  });
+}
+
+function rawHealth(raw: grpc.Client): Promise<number> {
+  return new Promise((resolve, reject) => {
+    raw.makeUnaryRequest(
+      "/grpc.health.v1.Health/Check",
+      (request: Uint8Array) => Buffer.from(request),
+      (reply: Buffer) => reply,
+      new Uint8Array(),
+      (error: grpc.ServiceError | null, reply?: Buffer) => {
+        // HealthCheckResponse.status is field 1, a varint: 1 SERVING.
+        if (error) reject(error);
+        else resolve(reply![0] === 0x08 ? reply![1]! : 0);
+      },
+    );
+  });
+}
+
+/** The text of the reflection service's answer to `list_services`. */
+function rawListServices(raw: grpc.Client): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const call = raw.makeBidiStreamRequest(
+      "/grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
+      (request: Uint8Array) => Buffer.from(request),
+      (reply: Buffer) => reply,
+    );
+    call.on("data", (reply: Buffer) => {
+      resolve(reply.toString("latin1"));
+      call.end();
+    });
+    call.on("error", reject);
+    // ServerReflectionRequest.list_services (field 7, a string) = "*".
+    call.write(new Uint8Array([0x3a, 0x01, 0x2a]));
+  });
+}
