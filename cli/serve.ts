@@ -179,6 +179,7 @@ export async function serve(args: string[]): Promise<number> {
     out,
     err,
     shutdown: shutdown.signal,
+    stopPeriodMs: drainPeriod + gracePeriod,
     needs: {
       hostname,
       files: [values.cert, values.key, values["client-ca"]].filter((file) =>

@@ -54,7 +54,16 @@ export interface SuperviseOptions {
   err: LineWriter;
   /** Resolves with the signal that asks the workers to stop. */
   shutdown: Promise<Deno.Signal>;
+  /**
+   * The workers' drain and grace periods together, in milliseconds. A worker still running
+   * {@linkcode STOP_MARGIN_MS} after that, once asked to stop, is killed, and counts as a
+   * failure.
+   */
+  stopPeriodMs: number;
 }
+
+/** What the primary adds to the workers' drain and grace periods before it kills one. */
+export const STOP_MARGIN_MS = 5_000;
 
 /**
  * The flags a primary lacks to start workers: `node:cluster` runs Deno's own executable and
@@ -208,6 +217,25 @@ export async function superviseWorkers(
       if (slot.kind === "exited") continue;
       const message: Message = { grpcStream: "shutdown", signal };
       slot.worker.send(message);
+    }
+    // A worker that never finishes (a connection it holds but never reads) must not keep the
+    // whole server from stopping.
+    const limit = setTimeout(
+      killLeftovers,
+      options.stopPeriodMs + STOP_MARGIN_MS,
+    );
+    allExited.then(() => clearTimeout(limit));
+  }
+
+  function killLeftovers(): void {
+    for (const [slot, current] of slots) {
+      if (current.kind === "exited") continue;
+      err.line(
+        `Worker ${slot} (pid ${current.pid}) did not stop within ${
+          options.stopPeriodMs + STOP_MARGIN_MS
+        } ms: killing it`,
+      );
+      current.worker.process.kill("SIGKILL");
     }
   }
 

@@ -242,6 +242,38 @@ Deno.test("serve --workers 2 drains every worker on SIGTERM and exits 0", async 
   }
 });
 
+Deno.test("serve --workers 2 kills a worker that does not stop in time, and exits 1", async () => {
+  await using server = await startWorkers([
+    "--workers",
+    "2",
+    "--grace-period",
+    "100",
+  ]);
+  const stuck = workerPids(server.process).get(2)!;
+  // A stopped process hears neither the primary's request nor a signal but SIGKILL: the
+  // primary must not wait for it forever.
+  Deno.kill(stuck, "SIGSTOP");
+  const asked = performance.now();
+  server.process.kill("SIGTERM");
+  const finished = await server.process.finished();
+  const waited = performance.now() - asked;
+  strictEqual(finished.code, 1, finished.stderr.join("\n"));
+  ok(
+    finished.stderr.includes(
+      `Worker 2 (pid ${stuck}) did not stop within 5100 ms: killing it`,
+    ),
+    finished.stderr.join("\n"),
+  );
+  ok(
+    finished.stderr.includes(
+      `Worker 2 (pid ${stuck}) did not stop cleanly: signal SIGKILL`,
+    ),
+    finished.stderr.join("\n"),
+  );
+  ok(finished.stderr.includes("[worker 1] Server stopped"));
+  ok(waited >= 5_000, `stopped after ${waited} ms`);
+});
+
 Deno.test("serve --workers 2 replaces a killed worker and leaves the other's calls alone", async () => {
   await using server = await startWorkers(["--workers", "2"]);
   const pids = workerPids(server.process);
