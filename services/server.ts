@@ -23,6 +23,7 @@ import { createReflection } from "./reflection.ts";
 import { shutDown } from "./server_close.ts";
 import { serverCredentials, type ServerTlsOptions } from "./server_tls.ts";
 import { ObservedServer } from "./telemetry.ts";
+import { serveLeanCalls } from "./lean_calls.ts";
 import { probeOf, type ServerProbe } from "./_testing.ts";
 import { fastPathsOn, reportFallbacksTo } from "../internals/fast_paths.ts";
 import { withoutBindFailureLine } from "../internals/grpc_js_logging.ts";
@@ -243,6 +244,8 @@ function bindFailure(error: Error): string {
 /** A grpc-js server with the services of {@linkcode startServer} added, not yet bound. */
 interface HostedServices {
   server: ObservedServer;
+  /** The options the grpc-js server was made with. */
+  serverOptions: grpc.ServerOptions;
   handlers: StreamHandlers;
   health: Health | undefined;
 }
@@ -252,10 +255,14 @@ function hostServices(
   options: StartServerOptions,
   limits: { maxPowCount: number; probe: ServerProbe | undefined },
 ): HostedServices {
-  const server = new ObservedServer({
+  const serverOptions: grpc.ServerOptions = {
     "grpc.max_concurrent_streams": DEFAULT_MAX_CONCURRENT_STREAMS,
+    // Nothing here reads channelz, which grpc-js keeps on by default and pays for per call;
+    // a server that asks for it gets it, and grpc-js's per-call path with it.
+    "grpc.enable_channelz": 0,
     ...options.channelOptions,
-  });
+  };
+  const server = new ObservedServer(serverOptions);
   const handlers = createHandlers({
     maxPowCount: limits.maxPowCount,
     logger: options.logger,
@@ -286,7 +293,7 @@ function hostServices(
       server.addService(service, handlers);
     }
   }
-  return { server, handlers, health };
+  return { server, serverOptions, handlers, health };
 }
 
 /**
@@ -363,7 +370,7 @@ export async function startServer(
     stopReporting?.();
     throw error;
   }
-  const { server, handlers, health } = hosted;
+  const { server, serverOptions, handlers, health } = hosted;
   const unstartedCall = options.logger === undefined
     ? undefined
     : unstartedCallLogger(options.logger);
@@ -374,6 +381,7 @@ export async function startServer(
         await bind(server, { address: hostPort(hostname, port), credentials }),
       );
       guardSessions(server, { handshakeTimeout, unstartedCall, probe });
+      serveLeanCalls(server, serverOptions);
     }
   } catch (error) {
     stopReporting?.();
