@@ -40,6 +40,7 @@ import { streamServices } from "../proto/definitions.ts";
 import { errorToStatus, LeanCall, type LeanCallSettings } from "./lean_call.ts";
 import { Deframer } from "./request_deframer.ts";
 import type { ObservedHandler, ObservedServer } from "./telemetry.ts";
+import type { ServerProbe } from "./_testing.ts";
 
 /** The paths the lean path answers. */
 const LEAN_PATHS: readonly string[] = [
@@ -58,6 +59,9 @@ const TIMEOUT_UNIT_MS: Readonly<Record<string, number>> = {
   u: 0.001,
   n: 0.000001,
 };
+
+/** How the envelope's receive-limit fault begins. */
+const RECEIVED_TOO_LARGE = "Received message larger than max";
 
 /** grpc-js's `DEFAULT_MAX_SEND_MESSAGE_LENGTH`: no limit. */
 const DEFAULT_MAX_SEND_BYTES = -1;
@@ -111,12 +115,15 @@ function limitOf(value: unknown, otherwise: number): number {
  * bound so far onto the lean path, unless its options need grpc-js's path.
  *
  * @param server The server, after `bindAsync` has succeeded.
- * @param options The options it was made with.
+ * @param options The options it was made with, and the probe that counts lean calls for tests.
  * @returns Whether the lean path answers them.
  */
 export function serveLeanCalls(
   server: ObservedServer,
-  options: grpc.ServerOptions,
+  { serverOptions: options, probe }: {
+    serverOptions: grpc.ServerOptions;
+    probe: ServerProbe | undefined;
+  },
 ): boolean {
   if (leanPathRefusal(options) !== undefined) return false;
   const maxReceiveBytes = limitOf(
@@ -146,6 +153,7 @@ export function serveLeanCalls(
     listener = takeStreamsBefore(server, http2Server, (stream, headers) => {
       const method = methods.get(headers[":path"] ?? "");
       if (method === undefined) return false;
+      probe?.leanCall(headers[":path"]!);
       answer(stream, headers, { method, listener: listener! });
       return true;
     });
@@ -316,7 +324,16 @@ function readRequest(
       call.request = request;
       run(call, () => handler(call));
     },
-    fail,
+    fail(status): void {
+      // grpc-js's own decoder, which reads a Pow's request on its path, words the receive
+      // limit without the dot that the shared envelope (and grpc-js's send limit) has.
+      fail(
+        status.code === grpc.status.RESOURCE_EXHAUSTED &&
+          status.details.startsWith(RECEIVED_TOO_LARGE)
+          ? { ...status, details: status.details.replace(" vs. ", " vs ") }
+          : status,
+      );
+    },
   }, {
     maxBytes: configured === -1 ? Infinity : configured,
     encoding: encoding ?? "identity",

@@ -381,7 +381,7 @@ export async function startServer(
         await bind(server, { address: hostPort(hostname, port), credentials }),
       );
       guardSessions(server, { handshakeTimeout, unstartedCall, probe });
-      serveLeanCalls(server, serverOptions);
+      serveLeanCalls(server, { serverOptions, probe });
     }
   } catch (error) {
     stopReporting?.();
