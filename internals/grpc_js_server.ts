@@ -76,16 +76,15 @@ const GRPC_JS_STREAM_LISTENERS = new Set([
  * place by one that calls it for the streams `take` leaves.
  *
  * @param server The grpc-js server, for its idle-timeout bookkeeping.
- * @param http2Server One of its HTTP/2 servers ({@linkcode http2ServersOf}).
- * @param take Told of every new stream first.
+ * @param where One of its HTTP/2 servers ({@linkcode http2ServersOf}), and `take`, told of
+ * every new stream first.
  * @returns What `take` must do for each stream it takes, or `undefined` (said once) when
  * grpc-js's listener or its bookkeeping is not found, or the fast paths are off: then every
  * stream goes to grpc-js as before.
  */
 export function takeStreamsBefore(
   server: object,
-  http2Server: http2.Http2Server,
-  take: StreamTaker,
+  { http2Server, take }: { http2Server: http2.Http2Server; take: StreamTaker },
 ): StreamListener | undefined {
   if (!fastPathsOn()) return undefined;
   const listeners = http2Server.listeners("stream") as ((

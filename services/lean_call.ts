@@ -40,6 +40,12 @@ export interface LeanCallSettings {
   maxReceiveBytes: number;
 }
 
+/** What one lean call is made with. */
+export interface LeanCallOptions extends LeanCallSettings {
+  /** The call's request headers. */
+  headers: http2.IncomingHttpHeaders;
+}
+
 /** A status as the handlers and grpc-js pass it. */
 type StatusLike = {
   code?: number | undefined;
@@ -116,20 +122,15 @@ export class LeanCall extends EventEmitter {
 
   /**
    * @param stream The call's HTTP/2 stream.
-   * @param headers Its request headers.
-   * @param settings The method's serializer and the server's limits.
+   * @param options Its request headers, its method's serializer and the server's limits.
    */
-  constructor(
-    stream: http2.ServerHttp2Stream,
-    headers: http2.IncomingHttpHeaders,
-    settings: LeanCallSettings,
-  ) {
+  constructor(stream: http2.ServerHttp2Stream, options: LeanCallOptions) {
     super();
+    const { headers, ...settings } = options;
     this.#stream = stream;
     this.#headers = headers;
     this.#settings = settings;
     const encoding = headers["grpc-encoding"];
-    const call = this;
     this[LEAN_CALL] = {
       stream: stream as unknown as LeanCallParts["stream"],
       maxSendBytes: settings.maxSendBytes,
@@ -138,8 +139,8 @@ export class LeanCall extends EventEmitter {
       takeData(handler: (data: Buffer) => void): void {
         stream.on("data", handler);
       },
-      observe(observer: SendObserver): void {
-        call.#observer = observer;
+      observe: (observer: SendObserver): void => {
+        this.#observer = observer;
       },
     };
     stream.once("close", () => this.#notifyCancelled());

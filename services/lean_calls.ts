@@ -150,12 +150,15 @@ export function serveLeanCalls(
   for (const { server: http2Server } of views) {
     if (served.has(http2Server)) continue;
     let listener: StreamListener | undefined = undefined;
-    listener = takeStreamsBefore(server, http2Server, (stream, headers) => {
-      const method = methods.get(headers[":path"] ?? "");
-      if (method === undefined) return false;
-      probe?.leanCall(headers[":path"]!);
-      answer(stream, headers, { method, listener: listener! });
-      return true;
+    listener = takeStreamsBefore(server, {
+      http2Server,
+      take(stream, headers): boolean {
+        const method = methods.get(headers[":path"] ?? "");
+        if (method === undefined) return false;
+        probe?.leanCall(headers[":path"]!);
+        answer(stream, { headers, method, listener: listener! });
+        return true;
+      },
     });
     if (listener === undefined) taken = false;
     else served.add(http2Server);
@@ -186,13 +189,16 @@ function ignoreError(): void {}
 /** Answers one call of a lean method. */
 function answer(
   stream: http2.ServerHttp2Stream,
-  headers: http2.IncomingHttpHeaders,
-  { method, listener }: { method: LeanMethod; listener: StreamListener },
+  { headers, method, listener }: {
+    headers: http2.IncomingHttpHeaders;
+    method: LeanMethod;
+    listener: StreamListener;
+  },
 ): void {
   stream.once("error", ignoreError);
   listener.opened(stream);
   if (refuseContentType(stream, headers)) return;
-  const call = new LeanCall(stream, headers, method.settings);
+  const call = new LeanCall(stream, { headers, ...method.settings });
   const timeout = headers["grpc-timeout"];
   if (timeout !== undefined) {
     const match = String(timeout).match(TIMEOUT);
@@ -245,7 +251,7 @@ function replyOnce(
   reply?: unknown,
   trailers?: grpc.Metadata,
 ) => void {
-  return (error, reply, trailers) => {
+  return (error, reply?, trailers?) => {
     if (error) {
       call.sendStatus(errorToStatus(error, trailers));
       return;

@@ -98,9 +98,12 @@ export interface StartServerOptions {
    * Options handed to the grpc-js server, such as `"grpc.max_receive_message_length"` or
    * `"grpc.keepalive_time_ms"`. `"grpc.max_concurrent_streams"` (how many calls one
    * connection may have open at once; clients queue the rest) defaults to 100 here, where
-   * grpc-js leaves it unlimited.
+   * grpc-js leaves it unlimited, and `"grpc.enable_channelz"` to 0 (off). `Pow`, `Sum` and
+   * `Sqrt` are answered past grpc-js's per-call machinery unless an option needs it:
+   * `"grpc.enable_channelz": 1` and `"grpc.server_call_metric_recording"` send every call
+   * through grpc-js (see docs/decisions.md).
    *
-   * @default {{"grpc.max_concurrent_streams": 100}}
+   * @default {{"grpc.max_concurrent_streams": 100, "grpc.enable_channelz": 0}}
    */
   channelOptions?: Readonly<Record<string, string | number>>;
   /**

@@ -357,7 +357,7 @@ function observeHandler(
 function observeService(
   service: grpc.ServiceDefinition,
   implementation: grpc.UntypedServiceImplementation,
-  methods: Map<string, ObservedHandler>,
+  methods: Map<string, ObservedHandler> = new Map(),
 ): grpc.UntypedServiceImplementation {
   const observed: grpc.UntypedServiceImplementation = {};
   for (const [name, attributes] of Object.entries(service)) {
