@@ -27,6 +27,11 @@ export class ServerProbe {
   #resetsTaken = 0;
   #peakHeld = 0;
   #leanCalls: string[] = [];
+  /**
+   * Whether the server may answer on the lean path (`lean_calls.ts`); `false` gives a test a
+   * server on grpc-js's path beside one on the lean path, in one process.
+   */
+  leanPath = true;
   readonly #open = new Set<ProbedConnection>();
 
   /**

@@ -74,8 +74,6 @@ const served = new WeakSet<http2.Http2Server>();
  * each of these changes what grpc-js does per call, which the lean path does not do.
  *
  * - `interceptors`: they see every call, through grpc-js's intercepting call.
- * - `grpc.enable_channelz` other than 0: channelz counts every call (the server's default
- *   here is 0).
  * - `grpc.server_call_metric_recording`: ORCA metrics in each call's trailers.
  * - `GRPC_NODE_DEBUG_SEND_ERROR_DETAILS=true` in the environment: grpc-js then puts the
  *   cause of a request it cannot decode or a handler's throw in `grpc-message`.
@@ -87,7 +85,6 @@ export function leanPathRefusal(
   options: grpc.ServerOptions,
 ): string | undefined {
   if ((options.interceptors?.length ?? 0) > 0) return "interceptors";
-  if (options["grpc.enable_channelz"] !== 0) return "grpc.enable_channelz";
   if (options["grpc.server_call_metric_recording"]) {
     return "grpc.server_call_metric_recording";
   }
@@ -125,7 +122,9 @@ export function serveLeanCalls(
     probe: ServerProbe | undefined;
   },
 ): boolean {
-  if (leanPathRefusal(options) !== undefined) return false;
+  if (leanPathRefusal(options) !== undefined || probe?.leanPath === false) {
+    return false;
+  }
   const maxReceiveBytes = limitOf(
     options["grpc.max_receive_message_length"],
     DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,

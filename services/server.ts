@@ -98,12 +98,11 @@ export interface StartServerOptions {
    * Options handed to the grpc-js server, such as `"grpc.max_receive_message_length"` or
    * `"grpc.keepalive_time_ms"`. `"grpc.max_concurrent_streams"` (how many calls one
    * connection may have open at once; clients queue the rest) defaults to 100 here, where
-   * grpc-js leaves it unlimited, and `"grpc.enable_channelz"` to 0 (off). `Pow`, `Sum` and
-   * `Sqrt` are answered past grpc-js's per-call machinery unless an option needs it:
-   * `"grpc.enable_channelz": 1` and `"grpc.server_call_metric_recording"` send every call
-   * through grpc-js (see docs/decisions.md).
+   * grpc-js leaves it unlimited. `Pow`, `Sum` and `Sqrt` are answered past grpc-js's per-call
+   * machinery unless an option needs it: `"grpc.server_call_metric_recording"` sends every
+   * call through grpc-js, and channelz does not count those calls (see docs/decisions.md).
    *
-   * @default {{"grpc.max_concurrent_streams": 100, "grpc.enable_channelz": 0}}
+   * @default {{"grpc.max_concurrent_streams": 100}}
    */
   channelOptions?: Readonly<Record<string, string | number>>;
   /**
@@ -260,9 +259,6 @@ function hostServices(
 ): HostedServices {
   const serverOptions: grpc.ServerOptions = {
     "grpc.max_concurrent_streams": DEFAULT_MAX_CONCURRENT_STREAMS,
-    // Nothing here reads channelz, which grpc-js keeps on by default and pays for per call;
-    // a server that asks for it gets it, and grpc-js's per-call path with it.
-    "grpc.enable_channelz": 0,
     ...options.channelOptions,
   };
   const server = new ObservedServer(serverOptions);

@@ -1,9 +1,11 @@
 import { deepStrictEqual, strictEqual } from "node:assert";
 import { Buffer } from "node:buffer";
+import * as grpc from "../../internals/npm/grpc_js.ts";
 import http2 from "node:http2";
 import { gzipSync } from "node:zlib";
 import { startServer, type StartServerOptions } from "../../mod.ts";
 import { probeServer, type ServerProbe } from "../../services/_testing.ts";
+import { leanPathRefusal } from "../../services/lean_calls.ts";
 import {
   encodePowRequest,
   encodeSqrtRequest,
@@ -91,7 +93,7 @@ function rawCall(address: string, call: RawCall): Promise<Omit<Seen, "lines">> {
   });
 }
 
-/** A server on the lean path, or on grpc-js's (channelz asks for grpc-js's per-call path). */
+/** A server on the lean path, or on grpc-js's. */
 async function serve(
   path: "lean" | "grpc-js",
   channelOptions: Record<string, number> = {},
@@ -112,11 +114,10 @@ async function serve(
     logger: { info: log, warn: log, error: log },
     logMessages: false,
     maxPowCount: 100,
-    channelOptions: path === "lean"
-      ? channelOptions
-      : { ...channelOptions, "grpc.enable_channelz": 1 },
+    channelOptions,
   };
   const probe = probeServer(options);
+  probe.leanPath = path === "lean";
   const server = await startServer(options);
   return { server, probe, lines };
 }
@@ -328,13 +329,22 @@ Deno.test("the lean path leaves stream.Single, health and unknown paths to grpc-
   deepStrictEqual(probe.takeLeanCalls(), []);
 });
 
-Deno.test("a server with interceptors or channelz answers every call through grpc-js", async () => {
-  const { server, probe } = await serve("grpc-js");
-  await using _ = server;
-  const seen = await rawCall(server.addresses[0]!, {
-    path: SUM,
-    messages: [sum(2n)],
-  });
-  strictEqual(seen.trailers["grpc-status"], "0");
-  deepStrictEqual(probe.takeLeanCalls(), []);
+Deno.test("leanPathRefusal() sends servers with per-call options through grpc-js", () => {
+  strictEqual(leanPathRefusal({}), undefined);
+  strictEqual(
+    leanPathRefusal({ "grpc.max_receive_message_length": 10 }),
+    undefined,
+  );
+  strictEqual(
+    leanPathRefusal({ "grpc.server_call_metric_recording": 1 }),
+    "grpc.server_call_metric_recording",
+  );
+  strictEqual(
+    leanPathRefusal({
+      interceptors: [
+        (_descriptor, call) => new grpc.ServerInterceptingCall(call),
+      ],
+    }),
+    "interceptors",
+  );
 });
