@@ -29,6 +29,11 @@ export type FastPath =
   /** `call_starts.ts`: marks the HTTP/2 stream of each Pow and unary Sqrt call started. */
   | "call starts"
   /**
+   * `lean_calls.ts`: answers Pow, Sum and the bidirectional Sqrt from the HTTP/2 stream, in
+   * place of grpc-js's per-call machinery, through grpc-js's `'stream'` listener.
+   */
+  | "lean calls"
+  /**
    * `deno_http2_stream.ts`: the client's read of Deno's `Http2Stream.state`, a workaround
    * that `GRPC_STREAM_FAST_PATHS=off` leaves on (not in `FAST_PATHS`).
    */
@@ -49,6 +54,7 @@ export const FAST_PATHS: readonly FastPath[] = [
   "session drain",
   "frame tap",
   "call starts",
+  "lean calls",
 ];
 
 /** The paths that found their fields, and those that fell back with what they missed. */

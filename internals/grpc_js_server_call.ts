@@ -7,6 +7,10 @@
  * wrapping the call) it says so once for the fast path that asked, and the caller takes the
  * public path. With `GRPC_STREAM_FAST_PATHS=off` no view looks.
  *
+ * A call the lean path answers (`services/lean_call.ts`) has no grpc-js call under it: it
+ * shows the views its HTTP/2 stream and limits under {@linkcode LEAN_CALL}, and each view
+ * gives those directly.
+ *
  * @module
  */
 import type { Buffer } from "node:buffer";
@@ -48,6 +52,29 @@ interface InterceptingCall {
   sendMessage?: unknown;
 }
 
+/** Where a lean call keeps what the views give of it. */
+export const LEAN_CALL: unique symbol = Symbol("lean call");
+
+/** What a lean call shows the views in place of grpc-js's intercepting call. */
+export interface LeanCallParts {
+  /** The call's HTTP/2 stream. */
+  readonly stream: CallStream & RequestStream;
+  /** The send limit (`grpc.max_send_message_length`); -1 for none. */
+  readonly maxSendBytes: number;
+  /** The receive limit (`grpc.max_receive_message_length`); -1 for none. */
+  readonly maxReceiveBytes: number;
+  /** The call's `grpc-encoding`. */
+  readonly encoding: string;
+  /** Gives the stream's DATA chunks to `handler` from now on. */
+  takeData(handler: (data: Buffer) => void): void;
+  /** Tells `observer` of the messages and the status the call sends from now on. */
+  observe(observer: SendObserver): void;
+}
+
+function leanPartsOf(call: object): LeanCallParts | undefined {
+  return (call as { [LEAN_CALL]?: LeanCallParts })[LEAN_CALL];
+}
+
 function interceptingCallOf(call: object): InterceptingCall | undefined {
   const inner = (call as { call?: unknown }).call;
   return typeof inner === "object" && inner !== null
@@ -80,7 +107,12 @@ export function callStreamOf(
   call: object,
   path: FastPath,
 ): CallStream | undefined {
-  const stream = fastPathsOn() ? streamIn(interceptingCallOf(call)) : undefined;
+  const lean = leanPartsOf(call);
+  const stream = lean !== undefined
+    ? lean.stream
+    : fastPathsOn()
+    ? streamIn(interceptingCallOf(call))
+    : undefined;
   if (stream === undefined) {
     missedFastPath(path, "grpc-js call.stream or call.sendMetadata");
     return undefined;
@@ -97,6 +129,8 @@ export function callStreamOf(
  * @returns The limit in bytes, or -1 for none (or not found).
  */
 export function sendLimitOf(call: object): number {
+  const lean = leanPartsOf(call);
+  if (lean !== undefined) return lean.maxSendBytes;
   const limit = interceptingCallOf(call)?.maxSendMessageSize;
   return typeof limit === "number" && limit >= 0 ? limit : -1;
 }
@@ -139,6 +173,11 @@ export interface CallRequests {
  * fast paths are off, or grpc-js has already queued a message.
  */
 export function callRequestsOf(call: object): CallRequests | undefined {
+  const lean = leanPartsOf(call);
+  if (lean !== undefined) {
+    usedFastPath("request reader");
+    return lean;
+  }
   const inner = fastPathsOn() ? interceptingCallOf(call) : undefined;
   const stream = inner?.stream as Partial<RequestStream> | undefined;
   if (
@@ -197,6 +236,11 @@ type SendMessage = (message: unknown, callback: () => void) => void;
  * once) or the fast paths are off.
  */
 export function callSendsOf(call: object): CallSends | undefined {
+  const lean = leanPartsOf(call);
+  if (lean !== undefined) {
+    usedFastPath("call telemetry");
+    return lean;
+  }
   const inner = fastPathsOn() ? interceptingCallOf(call) : undefined;
   if (
     typeof inner?.sendStatus !== "function" ||

@@ -26,6 +26,12 @@ export class ServerProbe {
   #tappedBytes = 0;
   #resetsTaken = 0;
   #peakHeld = 0;
+  #leanCalls: string[] = [];
+  /**
+   * Whether the server may answer on the lean path (`lean_calls.ts`); `false` gives a test a
+   * server on grpc-js's path beside one on the lean path, in one process.
+   */
+  leanPath = true;
   readonly #open = new Set<ProbedConnection>();
 
   /**
@@ -35,6 +41,27 @@ export class ServerProbe {
    */
   tapped(bytes: number): void {
     this.#tappedBytes += bytes;
+  }
+
+  /**
+   * The lean path took a call (`lean_calls.ts`).
+   *
+   * @param path The call's method path.
+   */
+  leanCall(path: string): void {
+    this.#leanCalls.push(path);
+  }
+
+  /**
+   * The paths of the calls the lean path took since the last call: it shows which path
+   * answered them.
+   *
+   * @returns The paths, in the order the calls came; the list starts again empty.
+   */
+  takeLeanCalls(): string[] {
+    const calls = this.#leanCalls;
+    this.#leanCalls = [];
+    return calls;
   }
 
   /** The server took a peer's reset away from nghttp2 (`honest_resets.ts`). */

@@ -26,6 +26,7 @@ import { createReflection } from "./reflection.ts";
 import { shutDown } from "./server_close.ts";
 import { serverCredentials, type ServerTlsOptions } from "./server_tls.ts";
 import { ObservedServer } from "./telemetry.ts";
+import { serveLeanCalls } from "./lean_calls.ts";
 import { probeOf, type ServerProbe } from "./_testing.ts";
 import { fastPathsOn, reportFallbacksTo } from "../internals/fast_paths.ts";
 import { withoutBindFailureLine } from "../internals/grpc_js_logging.ts";
@@ -101,7 +102,9 @@ export interface StartServerOptions {
    * Options handed to the grpc-js server, such as `"grpc.max_receive_message_length"` or
    * `"grpc.keepalive_time_ms"`. `"grpc.max_concurrent_streams"` (how many calls one
    * connection may have open at once; clients queue the rest) defaults to 100 here, where
-   * grpc-js leaves it unlimited.
+   * grpc-js leaves it unlimited. `Pow`, `Sum` and `Sqrt` are answered past grpc-js's per-call
+   * machinery unless an option needs it: `"grpc.server_call_metric_recording"` sends every
+   * call through grpc-js, and channelz does not count those calls (see docs/decisions.md).
    *
    * @default {{"grpc.max_concurrent_streams": 100}}
    */
@@ -281,6 +284,8 @@ function bindFailure(error: Error): string {
 /** A grpc-js server with the services of {@linkcode startServer} added, not yet bound. */
 interface HostedServices {
   server: ObservedServer;
+  /** The options the grpc-js server was made with. */
+  serverOptions: grpc.ServerOptions;
   handlers: StreamHandlers;
   health: Health | undefined;
 }
@@ -294,10 +299,11 @@ function hostServices(
     faults: FaultSwitch;
   },
 ): HostedServices {
-  const server = new ObservedServer({
+  const serverOptions: grpc.ServerOptions = {
     "grpc.max_concurrent_streams": DEFAULT_MAX_CONCURRENT_STREAMS,
     ...options.channelOptions,
-  });
+  };
+  const server = new ObservedServer(serverOptions);
   const handlers = createHandlers({
     maxPowCount: limits.maxPowCount,
     logger: options.logger,
@@ -329,7 +335,7 @@ function hostServices(
       server.addService(service, handlers);
     }
   }
-  return { server, handlers, health };
+  return { server, serverOptions, handlers, health };
 }
 
 /**
@@ -429,7 +435,7 @@ export async function startServer(
     stopReporting?.();
     throw error;
   }
-  const { server, handlers, health } = hosted;
+  const { server, serverOptions, handlers, health } = hosted;
   const unstartedCall = options.logger === undefined
     ? undefined
     : unstartedCallLogger(options.logger);
@@ -440,6 +446,7 @@ export async function startServer(
         await bind(server, { address: hostPort(hostname, port), credentials }),
       );
       guardSessions(server, { handshakeTimeout, unstartedCall, probe });
+      serveLeanCalls(server, { serverOptions, probe });
     }
   } catch (error) {
     stopReporting?.();

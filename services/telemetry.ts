@@ -50,6 +50,22 @@ const METADATA_GETTER: TextMapGetter<grpc.Metadata> = {
   },
 };
 
+/**
+ * The same, from the call that carries the metadata: a lean call (`lean_call.ts`) builds its
+ * metadata only when a propagator reads it, which the no-op one of an unconfigured
+ * OpenTelemetry never does.
+ */
+const CALL_METADATA_GETTER: TextMapGetter<
+  { readonly metadata: grpc.Metadata }
+> = {
+  keys(carrier) {
+    return METADATA_GETTER.keys(carrier.metadata);
+  },
+  get(carrier, key) {
+    return METADATA_GETTER.get(carrier.metadata, key);
+  },
+};
+
 /** Where a call comes from and until when it may run, as any grpc-js server call tells. */
 type CallPeer = Pick<ServerCall, "getPeer" | "getHost" | "getDeadline">;
 
@@ -156,11 +172,7 @@ function startServerCall(
   } else {
     recorder = startCallRecorder("server", {
       method,
-      parent: propagation.extract(
-        ROOT_CONTEXT,
-        call.metadata,
-        METADATA_GETTER,
-      ),
+      parent: propagation.extract(ROOT_CONTEXT, call, CALL_METADATA_GETTER),
       attributes: peerAttributes(call),
     });
     const started = recorder;
@@ -298,6 +310,14 @@ function runObserved(
 
 type Handler = (call: ServerCall, callback?: unknown) => void;
 
+/** A handler as {@linkcode ObservedServer} runs it, with its method's definition. */
+export interface ObservedHandler {
+  /** The handler, traced and measured. */
+  readonly handler: (call: object, callback?: unknown) => void;
+  /** The method it serves. */
+  readonly definition: grpc.MethodDefinition<unknown, unknown>;
+}
+
 function observeHandler(
   handler: Handler,
   attributes: Pick<
@@ -337,6 +357,7 @@ function observeHandler(
 function observeService(
   service: grpc.ServiceDefinition,
   implementation: grpc.UntypedServiceImplementation,
+  methods: Map<string, ObservedHandler> = new Map(),
 ): grpc.UntypedServiceImplementation {
   const observed: grpc.UntypedServiceImplementation = {};
   for (const [name, attributes] of Object.entries(service)) {
@@ -349,10 +370,15 @@ function observeService(
     if (key === undefined) continue;
     const handler = implementation[key] as unknown as Handler;
     if (typeof handler !== "function") continue;
-    observed[key] = observeHandler(
+    const observedHandler = observeHandler(
       handler.bind(implementation),
       attributes,
-    ) as unknown as grpc.UntypedHandleCall;
+    );
+    methods.set(attributes.path, {
+      handler: observedHandler as ObservedHandler["handler"],
+      definition: attributes,
+    });
+    observed[key] = observedHandler as unknown as grpc.UntypedHandleCall;
   }
   return observed;
 }
@@ -362,6 +388,9 @@ function observeService(
  * implementation handed to `addService` goes through {@linkcode observeService}.
  */
 export class ObservedServer extends grpc.Server {
+  /** The observed handler of every method added, by path, for the lean path. */
+  readonly #methods = new Map<string, ObservedHandler>();
+
   /**
    * A grpc-js server; with the fast paths off, with the call telemetry's interceptor after
    * any of `options`.
@@ -387,6 +416,20 @@ export class ObservedServer extends grpc.Server {
     service: grpc.ServiceDefinition,
     implementation: grpc.UntypedServiceImplementation,
   ): void {
-    super.addService(service, observeService(service, implementation));
+    super.addService(
+      service,
+      observeService(service, implementation, this.#methods),
+    );
+  }
+
+  /**
+   * The handler added for `path`, observed as grpc-js runs it, for a path that answers calls
+   * without grpc-js (`lean_calls.ts`).
+   *
+   * @param path A method's path, such as `/stream.ClientStream/Sum`.
+   * @returns The handler and its method's definition, or `undefined` if none was added.
+   */
+  observedHandler(path: string): ObservedHandler | undefined {
+    return this.#methods.get(path);
   }
 }
