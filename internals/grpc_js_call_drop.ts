@@ -12,6 +12,7 @@
  * @module
  */
 import { missedFastPath, usedFastPath } from "./fast_paths.ts";
+import { LEAN_CALL } from "./grpc_js_server_call.ts";
 
 /** The HTTP/2 stream under a call, as far as a drop uses it. */
 interface DropStream {
@@ -31,8 +32,12 @@ interface DropSocket {
   readonly destroyed: boolean;
   readonly writableCorked?: number;
   uncork?(): unknown;
+  write?(chunk: Uint8Array, done: () => void): unknown;
   destroy(): unknown;
 }
+
+/** How long a cut waits for the socket to take what was written before it. */
+const FLUSH_LIMIT_MS = 1_000;
 
 /** How to drop one call. */
 export interface CallDrop {
@@ -51,6 +56,14 @@ export interface CallDrop {
 const MAX_WRAPPERS = 8;
 
 function streamUnder(call: object): DropStream | undefined {
+  // A call of the lean path (`services/lean_call.ts`) holds its HTTP/2 stream itself.
+  const lean = (call as { [LEAN_CALL]?: { stream?: unknown } })[LEAN_CALL];
+  if (lean !== undefined) {
+    const stream = lean.stream as Partial<DropStream> | undefined;
+    return typeof stream?.close === "function"
+      ? stream as DropStream
+      : undefined;
+  }
   let inner = (call as { call?: unknown }).call;
   for (let depth = 0; depth < MAX_WRAPPERS; depth++) {
     if (typeof inner !== "object" || inner === null) return undefined;
@@ -87,9 +100,28 @@ function socketOf(session: DropSession): DropSocket | undefined {
 }
 
 /**
- * How to drop a grpc-js server call: its stream, or its whole connection.
+ * Destroys `socket` once what was written to it before has gone to the kernel: a destroy
+ * throws away what the server corked for this turn (`services/write_coalescing.ts`) and the
+ * writes still in flight, and with them replies the call had already handed over.
+ */
+function flushThenDestroy(socket: DropSocket): void {
+  while ((socket.writableCorked ?? 0) > 0) socket.uncork?.();
+  function destroy(): void {
+    clearTimeout(limit);
+    if (!socket.destroyed) socket.destroy();
+  }
+  const limit = setTimeout(destroy, FLUSH_LIMIT_MS);
+  // Writes complete in order: this one's callback runs once every earlier one has.
+  if (typeof socket.write === "function") {
+    socket.write(new Uint8Array(0), destroy);
+  } else destroy();
+}
+
+/**
+ * How to drop a server call (grpc-js's, or the lean path's): its stream, or its whole
+ * connection.
  *
- * @param call A grpc-js server call, as a handler gets it.
+ * @param call A server call, as a handler gets it.
  * @returns The drop, or `undefined` when the call's stream cannot be found (said once).
  */
 export function callDropOf(call: object): CallDrop | undefined {
@@ -107,12 +139,7 @@ export function callDropOf(call: object): CallDrop | undefined {
       const session = stream.session;
       const socket = session === undefined ? undefined : socketOf(session);
       if (socket !== undefined) {
-        if (!socket.destroyed) {
-          // What the server corked for this turn (`services/write_coalescing.ts`) goes out
-          // first: a destroy would drop it, and with it replies the call already handed over.
-          while ((socket.writableCorked ?? 0) > 0) socket.uncork?.();
-          socket.destroy();
-        }
+        if (!socket.destroyed) flushThenDestroy(socket);
         return "socket";
       }
       missedFastPath("fault drops", "the session's socket");
