@@ -218,7 +218,11 @@ export class Server implements AsyncDisposable {
       }
     })();
     if (!Number.isInteger(port)) {
-      child.kill("SIGKILL");
+      try {
+        child.kill("SIGKILL");
+      } catch {
+        // It exited by itself: a server that fails to start usually does.
+      }
       await child.status;
       throw new Error(`${SERVER_LABELS[kind]} did not start: ${first}`);
     }

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import denoConfig from "../../deno.json" with { type: "json" };
+import { PINNED_GRPC_JS_VERSION } from "../../internals/versions.ts";
 import { PROJECT_DIRECTORY } from "./processes.ts";
 import { readProcFile } from "./proc.ts";
 
@@ -61,7 +61,6 @@ export async function describeMachine(): Promise<Machine> {
   const memInfo = await readProcFile("meminfo");
   const release = (await readProcFile("sys/kernel/osrelease")).trim();
   const totalKb = Number(/^MemTotal:\s+(\d+) kB/m.exec(memInfo)?.[1] ?? NaN);
-  const grpcJs = denoConfig.imports["@grpc/grpc-js"] ?? "";
   return {
     cores: navigator.hardwareConcurrency,
     cpu: /^model name\s*:\s*(.+)$/m.exec(cpuInfo)?.[1]?.trim() ?? "unknown",
@@ -74,7 +73,7 @@ export async function describeMachine(): Promise<Machine> {
     deno: Deno.version.deno,
     v8: Deno.version.v8,
     typescript: Deno.version.typescript,
-    grpcJs: grpcJs.replace(/^npm:@grpc\/grpc-js@/, ""),
+    grpcJs: PINNED_GRPC_JS_VERSION,
     loadAtStart: await loadAverage(),
     loadAtEnd: "",
     code: await describeCode(),
