@@ -5,18 +5,14 @@
  * @module
  */
 import { type FaultMethod, type FaultRule, Status } from "../mod.ts";
-import { checkRule } from "../services/fault_rules.ts";
+import {
+  checkRule,
+  FAULT_METHODS,
+  FAULT_RULE_KEYS,
+} from "../services/fault_rules.ts";
 import { UsageError } from "./args.ts";
 
-const METHODS: readonly string[] = ["Pow", "Sum", "Sqrt"];
-const KEYS: readonly string[] = [
-  "after",
-  "status",
-  "message",
-  "delay",
-  "drop",
-  "ratio",
-];
+const METHODS: readonly string[] = FAULT_METHODS;
 
 /** A number the rule's check then puts in range; anything else is wrong as it stands. */
 function numberIn(text: string): number {
@@ -76,11 +72,9 @@ export function parseFaultRule(text: string, usage: string): FaultRule {
     first = false;
     const key = part.slice(0, equals);
     const value = part.slice(equals + 1);
-    if (!KEYS.includes(key)) {
+    if (!FAULT_RULE_KEYS.includes(key)) {
       wrong(
-        `unknown key ${
-          JSON.stringify(key)
-        } (after, status, message, delay, drop, ratio)`,
+        `unknown key ${JSON.stringify(key)} (${FAULT_RULE_KEYS.join(", ")})`,
       );
     }
     if (seen.has(key)) wrong(`${key} given twice`);

@@ -64,18 +64,26 @@ export interface FaultRule {
   ratio?: number;
 }
 
-/** The rule fields, for the check that refuses the others. */
-const RULE_FIELDS: ReadonlySet<string> = new Set([
-  "method",
+/** The methods a rule may name. */
+export const FAULT_METHODS: readonly FaultMethod[] = ["Pow", "Sum", "Sqrt"];
+
+/** The fields of a rule besides `method`, in the order the docs give them. */
+export const FAULT_RULE_KEYS: readonly string[] = [
   "after",
   "status",
   "message",
   "delay",
   "drop",
   "ratio",
+];
+
+/** The rule fields, for the check that refuses the others. */
+const RULE_FIELDS: ReadonlySet<string> = new Set([
+  "method",
+  ...FAULT_RULE_KEYS,
 ]);
 
-const METHODS: ReadonlySet<string> = new Set(["Pow", "Sum", "Sqrt"]);
+const METHODS: ReadonlySet<string> = new Set(FAULT_METHODS);
 
 /** The default status message of a `status` effect. */
 export const DEFAULT_FAULT_MESSAGE = "Fault injected by the server";
