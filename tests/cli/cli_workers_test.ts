@@ -16,6 +16,7 @@ import {
   startServerProcess,
 } from "../_util/subprocess.ts";
 import { guardedGrpcJsClient } from "../_util/test_utils.ts";
+import { switchWarnings } from "../_util/fast_paths_switch.ts";
 
 /** What `serve --workers N` needs beyond a lone `serve`: to run Deno, and the whole env. */
 const WORKER_PERMISSIONS = [
@@ -356,6 +357,7 @@ Deno.test("serve --workers auto starts one worker per core, --workers 1 none", a
     const finished = await server.process.finished();
     strictEqual(finished.code, 0);
     deepStrictEqual(finished.stderr, [
+      ...switchWarnings(),
       "Received SIGTERM: letting calls in flight finish for up to 5000 ms",
       "Server stopped",
     ]);
