@@ -8,7 +8,32 @@ import {
 } from "../../mod.ts";
 import type { StreamServer } from "../../mod.ts";
 import { faultDraw } from "../../services/faults.ts";
-import { recordingLogger } from "../_util/test_utils.ts";
+import {
+  guardedGrpcJsClient,
+  recordingLogger,
+} from "../_util/test_utils.ts";
+import type * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
+
+/** `HealthCheckResponse.status` of a serving server. */
+const SERVING = 1;
+
+/** The whole server's health, as `grpc.health.v1.Health/Check` answers it. */
+function healthStatus(raw: grpc.Client): Promise<number> {
+  return new Promise((resolve, reject) => {
+    raw.makeUnaryRequest(
+      "/grpc.health.v1.Health/Check",
+      (request: Uint8Array) => Buffer.from(request),
+      (reply: Buffer) => reply,
+      new Uint8Array(), // HealthCheckRequest for the whole server
+      (error: grpc.ServiceError | null, reply?: Buffer) => {
+        // HealthCheckResponse.status is field 1, a varint.
+        if (error) reject(error);
+        else resolve(reply![0] === 0x08 ? reply![1]! : 0);
+      },
+    );
+  });
+}
 
 const H2_PEER = new URL("../fixtures/h2_peer.py", import.meta.url).pathname;
 
@@ -370,6 +395,17 @@ Deno.test("drops reach the wire as documented, and harm nothing else", async (t)
       ok(/^messages 2 (closed|tcp-reset)$/.test(seen), seen);
     },
   );
+  await t.step("the server's health checks are untouched", async () => {
+    server.setFaults([{ drop: "connection" }, { status: Status.UNAVAILABLE }]);
+    const raw = guardedGrpcJsClient(server.addresses[0]!);
+    try {
+      for (let check = 0; check < 3; check++) {
+        strictEqual(await healthStatus(raw), SERVING);
+      }
+    } finally {
+      raw.close();
+    }
+  });
   await t.step("another server in the process is untouched", async () => {
     await using other = await startServer({ port: 0 });
     using client = createClient(other.addresses[0]!);
