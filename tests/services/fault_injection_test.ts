@@ -8,10 +8,7 @@ import {
 } from "../../mod.ts";
 import type { StreamServer } from "../../mod.ts";
 import { faultDraw } from "../../services/faults.ts";
-import {
-  guardedGrpcJsClient,
-  recordingLogger,
-} from "../_util/test_utils.ts";
+import { guardedGrpcJsClient, recordingLogger } from "../_util/test_utils.ts";
 import type * as grpc from "@grpc/grpc-js";
 import { Buffer } from "node:buffer";
 
