@@ -31,6 +31,22 @@ function privateField(object: object, symbol: symbol | undefined): unknown {
     : (object as Record<symbol, unknown>)[symbol];
 }
 
+/** The map of streams in `session`'s private `state`, or `undefined` when it is not there. */
+function streamsIn(
+  session: http2.Http2Session,
+): { values(): Iterable<http2.Http2Stream> } | undefined {
+  // Deno names the symbol `state` (Node names it `kState`), and its map of streams is a
+  // primordials `SafeMap`, which is not an instance of `Map`.
+  const state = (privateField(session, findSymbol(session, "state")) ??
+    privateField(session, findSymbol(session, "kState"))) as {
+      streams?: { values?: () => Iterable<http2.Http2Stream> };
+    } | undefined;
+  const streams = state?.streams;
+  return typeof streams?.values === "function"
+    ? streams as { values(): Iterable<http2.Http2Stream> }
+    : undefined;
+}
+
 /**
  * The streams of `session` (its private `state.streams`), to see whether one is still
  * answering, for the session drain.
@@ -42,20 +58,30 @@ function privateField(object: object, symbol: symbol | undefined): unknown {
 export function sessionStreams(
   session: http2.Http2Session,
 ): Iterable<http2.Http2Stream> | undefined {
-  // Deno names the symbol `state` (Node names it `kState`), and its map of streams is a
-  // primordials `SafeMap`, which is not an instance of `Map`.
-  const state = fastPathsOn()
-    ? (privateField(session, findSymbol(session, "state")) ??
-      privateField(session, findSymbol(session, "kState"))) as {
-        streams?: { values?: () => Iterable<http2.Http2Stream> };
-      } | undefined
-    : undefined;
-  const streams = state?.streams;
-  if (typeof streams?.values !== "function") {
+  const streams = fastPathsOn() ? streamsIn(session) : undefined;
+  if (streams === undefined) {
     missedFastPath("session drain", "the session's state.streams");
     return undefined;
   }
   usedFastPath("session drain");
+  return streams.values();
+}
+
+/**
+ * The streams of `session` for a fault that cuts its connection (`drop: "connection"`), a
+ * feature rather than an optimisation, so `GRPC_STREAM_FAST_PATHS=off` leaves this read on.
+ *
+ * @param session A server session.
+ * @returns Its streams, or `undefined` when the session lacks the shape (said once).
+ */
+export function cutSessionStreams(
+  session: http2.Http2Session,
+): Iterable<http2.Http2Stream> | undefined {
+  const streams = streamsIn(session);
+  if (streams === undefined) {
+    missedFastPath("fault drops", "the session's state.streams");
+    return undefined;
+  }
   return streams.values();
 }
 

@@ -12,6 +12,8 @@
  * @module
  */
 import { missedFastPath, usedFastPath } from "./fast_paths.ts";
+import type http2 from "node:http2";
+import { cutSessionStreams } from "./deno_http2_session.ts";
 import { LEAN_CALL } from "./grpc_js_server_call.ts";
 
 /** The HTTP/2 stream under a call, as far as a drop uses it. */
@@ -99,6 +101,20 @@ function socketOf(session: DropSession): DropSocket | undefined {
   return undefined;
 }
 
+/** The streams of connections a fault cut, so that their calls are not blamed on the client. */
+const cutStreams = new WeakSet<object>();
+
+/**
+ * Whether `call`'s connection was cut by a fault (`drop: "connection"`).
+ *
+ * @param call A server call, as a handler gets it.
+ * @returns `true` once a fault has cut the call's connection.
+ */
+export function cutByFault(call: object): boolean {
+  const stream = streamUnder(call);
+  return stream !== undefined && cutStreams.has(stream);
+}
+
 /**
  * Destroys `socket` once what was written to it before has gone to the kernel: a destroy
  * throws away what the server corked for this turn (`services/write_coalescing.ts`) and the
@@ -137,6 +153,11 @@ export function callDropOf(call: object): CallDrop | undefined {
     },
     cutConnection(): "socket" | "session" {
       const session = stream.session;
+      // The session lets its streams go as it ends, before their calls hear of it: mark them.
+      const streams = session === undefined
+        ? undefined
+        : cutSessionStreams(session as unknown as http2.Http2Session);
+      for (const open of streams ?? [stream]) cutStreams.add(open);
       const socket = session === undefined ? undefined : socketOf(session);
       if (socket !== undefined) {
         if (!socket.destroyed) flushThenDestroy(socket);

@@ -11,7 +11,7 @@
 import * as grpc from "../internals/npm/grpc_js.ts";
 import http2 from "node:http2";
 import { clearTimeout, setImmediate, setTimeout } from "node:timers";
-import { callDropOf } from "../internals/grpc_js_call_drop.ts";
+import { callDropOf, cutByFault } from "../internals/grpc_js_call_drop.ts";
 import { statusName } from "../proto/status.ts";
 import type { CallRecorder } from "../telemetry/call_recorder.ts";
 import { serverCallRecorder } from "./telemetry.ts";
@@ -280,6 +280,17 @@ export class CallFaults {
       "grpc_stream.fault.after": messages,
     });
   }
+}
+
+/**
+ * Who cancelled a call, for the handlers' lines: the client, or a fault that cut the call's
+ * connection (`drop: "connection"` on another call of it).
+ *
+ * @param call A server call, as a handler gets it.
+ * @returns `the client` or `a fault that cut the connection`.
+ */
+export function canceller(call: object): string {
+  return cutByFault(call) ? "a fault that cut the connection" : "the client";
 }
 
 /** Where a handler keeps the calls a shutdown must end: `CallContext.running`. */

@@ -19,7 +19,7 @@ import {
 } from "./call_context.ts";
 import { ReplyWriter } from "./reply_writer.ts";
 import { openRequestReader } from "./request_reader.ts";
-import { CallFaults, endByFault } from "./fault_plan.ts";
+import { CallFaults, canceller, endByFault } from "./fault_plan.ts";
 import { callFaults } from "./faults.ts";
 
 /** How many numbers a call whose replies a fault holds reads ahead before it stops reading. */
@@ -219,7 +219,9 @@ export function sqrtHandler(
       guarded(() => {
         if (finished) return;
         markFinished();
-        logger?.info(`Sqrt cancelled by the client after ${position} numbers`);
+        logger?.info(
+          `Sqrt cancelled by ${canceller(call)} after ${position} numbers`,
+        );
       }, ignore));
   }
 

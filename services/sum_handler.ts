@@ -18,7 +18,7 @@ import {
   whenNotCancelled,
 } from "./call_context.ts";
 import { openRequestReader } from "./request_reader.ts";
-import { CallFaults, endByFault } from "./fault_plan.ts";
+import { CallFaults, canceller, endByFault } from "./fault_plan.ts";
 import { callFaults } from "./faults.ts";
 
 /** Where the float part of a `Sum` joins the bigint total: well below 2^53. */
@@ -193,7 +193,7 @@ export function sumHandler(
         if (finished) return;
         finished = true;
         answered = true;
-        logger?.info("Sum cancelled by the client");
+        logger?.info(`Sum cancelled by ${canceller(call)}`);
       }, ignore));
     call.on(
       "error",

@@ -329,6 +329,36 @@ Deno.test("each injected fault is one line on the server's logger", async () => 
   );
 });
 
+Deno.test("calls a fault's cut takes with it are not blamed on the client", async () => {
+  const logger = recordingLogger();
+  await using server = await startServer({
+    port: 0,
+    logger,
+    faults: [{ method: "Pow", after: 1, drop: "connection" }],
+  });
+  using client = createClient(server.addresses[0]!);
+  // A Sqrt on the same connection, one number answered, still open when the Pow is cut.
+  const { promise: released, resolve: release } = Promise.withResolvers<
+    void
+  >();
+  async function* heldOpen(): AsyncGenerator<number> {
+    yield 4;
+    await released;
+  }
+  const bystander = client.sqrt(heldOpen())[Symbol.asyncIterator]();
+  deepStrictEqual(await bystander.next(), { done: false, value: 2 });
+  strictEqual(await codeOf(Array.fromAsync(client.pow(2))), Status.UNAVAILABLE);
+  strictEqual(await codeOf(bystander.next()), Status.UNAVAILABLE);
+  release();
+  await logger.waitFor(
+    /^Sqrt cancelled by a fault that cut the connection after 1 numbers$/,
+  );
+  ok(
+    !logger.lines.some((line) => line.includes("cancelled by the client")),
+    logger.lines.join("\n"),
+  );
+});
+
 Deno.test("the seeded draw picks calls by the order they start", async (t) => {
   await t.step("faultDraw() is a function of seed, call and slot alone", () => {
     strictEqual(
