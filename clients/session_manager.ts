@@ -8,13 +8,11 @@
  */
 import http2 from "node:http2";
 import net from "node:net";
-import tls from "node:tls";
 import { deferCloseAfterGoaway } from "../internals/deno_goaway_close.ts";
 import { MAX_TIMER_MS } from "../proto/limits.ts";
 import { GrpcError, Status } from "./grpc_error.ts";
 import {
   type ChannelOptions,
-  type ChannelTls,
   DEFAULT_BACKOFF_MULTIPLIER,
   DEFAULT_CONNECT_TIMEOUT_MS,
   DEFAULT_INITIAL_BACKOFF_MS,
@@ -30,6 +28,7 @@ import {
   wrongProtocolError,
 } from "./connection_errors.ts";
 import { parseAddress } from "./address.ts";
+import { connectTls } from "./tls_options.ts";
 import { probeServer } from "./protocol_probe.ts";
 import { coalesceWrites } from "./write_batching.ts";
 import type { ReadyWaiter } from "./wait_for_ready.ts";
@@ -474,31 +473,4 @@ export class SessionManager {
     this.#connection = { state: "backoff", retryAt, timer: undefined };
     this.#serveWaiters(false);
   }
-}
-
-/**
- * Opens a TLS connection that offers only HTTP/2 (ALPN `h2`), as gRPC requires. A handshake
- * that fails (an untrusted or mismatched certificate, a refused client certificate) ends
- * the calls on it with `UNAVAILABLE`.
- */
-function connectTls(
-  { host, port }: { host: string; port: number },
-  settings: ChannelTls,
-): tls.TLSSocket {
-  const serverName = settings.serverName ?? host;
-  return tls.connect({
-    host,
-    port,
-    ALPNProtocols: ["h2"],
-    // SNI carries host names only; an IP address is checked against the certificate's
-    // IP addresses without it (Deno refuses an IP address as `servername`).
-    ...(net.isIP(serverName) === 0 ? { servername: serverName } : {}),
-    ...(settings.serverName === undefined ? {} : {
-      checkServerIdentity: (_: string, certificate: tls.PeerCertificate) =>
-        tls.checkServerIdentity(serverName, certificate),
-    }),
-    ...(settings.ca === undefined ? {} : { ca: settings.ca }),
-    ...(settings.cert === undefined ? {} : { cert: settings.cert }),
-    ...(settings.key === undefined ? {} : { key: settings.key }),
-  } as tls.ConnectionOptions);
 }

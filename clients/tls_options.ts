@@ -1,10 +1,12 @@
 /**
  * A client's TLS options, checked and turned into the settings a channel of either transport
- * connects with.
+ * connects with, and the TLS connection the default transport opens with them.
  *
  * @module
  */
 import { checkPem } from "../proto/pem.ts";
+import net from "node:net";
+import tls from "node:tls";
 import type { ChannelTls } from "./channel_options.ts";
 
 /** The line that starts a certificate in PEM. */
@@ -96,4 +98,35 @@ export function toChannelTls(
     key: tls.key,
     serverName: tls.serverName,
   };
+}
+
+/**
+ * Opens a TLS connection that offers only HTTP/2 (ALPN `h2`), as gRPC requires. A handshake
+ * that fails (an untrusted or mismatched certificate, a refused client certificate) ends
+ * the calls on it with `UNAVAILABLE`.
+ *
+ * @param address The server's host and port.
+ * @param settings The channel's TLS settings.
+ * @returns The connecting socket.
+ */
+export function connectTls(
+  { host, port }: { host: string; port: number },
+  settings: ChannelTls,
+): tls.TLSSocket {
+  const serverName = settings.serverName ?? host;
+  return tls.connect({
+    host,
+    port,
+    ALPNProtocols: ["h2"],
+    // SNI carries host names only; an IP address is checked against the certificate's
+    // IP addresses without it (Deno refuses an IP address as `servername`).
+    ...(net.isIP(serverName) === 0 ? { servername: serverName } : {}),
+    ...(settings.serverName === undefined ? {} : {
+      checkServerIdentity: (_: string, certificate: tls.PeerCertificate) =>
+        tls.checkServerIdentity(serverName, certificate),
+    }),
+    ...(settings.ca === undefined ? {} : { ca: settings.ca }),
+    ...(settings.cert === undefined ? {} : { cert: settings.cert }),
+    ...(settings.key === undefined ? {} : { key: settings.key }),
+  } as tls.ConnectionOptions);
 }
