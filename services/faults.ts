@@ -219,36 +219,44 @@ export class FaultPlanner implements CallPlanner {
 }
 
 /**
- * The faults of a call that is starting: a plan, or the status to refuse the call with when
- * its fault headers are malformed. Handlers call it only when `faults.planner` is set, so a
- * server without faults spends one check per call.
+ * The faults of a call that is starting. Handlers call it for every call; a server without
+ * faults spends one check on it.
  *
  * @param faults The server's rules.
- * @param started The method called, and the call, for its metadata and its cancellation,
- * which ends the plan's waits.
- * @returns The plan, a status, or `undefined` when nothing hits the call.
+ * @param started The method called; the call, for its metadata and its cancellation, which
+ * ends the plan's waits; its name in the log; and how to refuse it, with the status for
+ * fault headers that are malformed (said on `logger` first).
+ * @returns The plan, `undefined` when nothing hits the call, or `false` once the call has
+ * been refused.
  */
 export function callFaults(
   faults: FaultSwitch,
-  { method, call }: {
+  started: {
     method: FaultMethod;
     call: FaultCall & {
       once(event: "cancelled", listener: () => void): unknown;
     };
+    name: string;
+    logger: ServerLogger | undefined;
+    refuse(failure: grpc.StatusObject): void;
   },
-): CallFaults | grpc.StatusObject | undefined {
+): CallFaults | undefined | false {
   const planner = faults.planner;
   if (planner === undefined) return undefined;
+  const { call } = started;
   let plan: CallFaults | undefined;
   try {
-    plan = planner.plan(method, call);
+    plan = planner.plan(started.method, call);
   } catch (error) {
     if (!(error instanceof FaultHeaderError)) throw error;
-    return status(grpc.status.INVALID_ARGUMENT, error.message);
+    const failure = status(grpc.status.INVALID_ARGUMENT, error.message);
+    started.logger?.warn(`${started.name} refused: ${failure.details}`);
+    started.refuse(failure);
+    return false;
   }
   if (plan !== undefined) {
-    const started = plan;
-    call.once("cancelled", () => started.stop());
+    const planned = plan;
+    call.once("cancelled", () => planned.stop());
   }
   return plan;
 }

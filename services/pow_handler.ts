@@ -10,7 +10,7 @@ import type { PowReply, PowRequest } from "../proto/definitions.ts";
 import { markStarted } from "./call_starts.ts";
 import { type CallContext, fitsInt64, status } from "./call_context.ts";
 import { ReplyWriter } from "./reply_writer.ts";
-import { CallFaults } from "./fault_plan.ts";
+import type { CallFaults } from "./fault_plan.ts";
 import { callFaults } from "./faults.ts";
 
 /** The `count` a `Pow` request means when it leaves the field at 0, as the Go demo did. */
@@ -112,14 +112,15 @@ export function powHandler(
     if (logger !== undefined) markStarted(call);
     logStart("Pow", call);
     const replies = new ReplyWriter(call, encodePowReply, probe);
-    const planned = context.faults.planner === undefined
-      ? undefined
-      : callFaults(context.faults, { method: "Pow", call });
-    if (planned !== undefined && !(planned instanceof CallFaults)) {
-      logger?.warn(`Pow(${call.request.number}) refused: ${planned.details}`);
-      replies.fail(planned);
-      return;
-    }
+    const planned = callFaults(context.faults, {
+      method: "Pow",
+      call,
+      name: `Pow(${call.request.number})`,
+      logger,
+      refuse: (failure) => replies.fail(failure),
+    });
+    // Refused already: its fault headers are malformed.
+    if (planned === false) return;
     const faults = planned;
     let ended = false;
     function end(failure: grpc.StatusObject): void {

@@ -19,7 +19,7 @@ import {
 } from "./call_context.ts";
 import { ReplyWriter } from "./reply_writer.ts";
 import { openRequestReader } from "./request_reader.ts";
-import { CallFaults, canceller, endByFault } from "./fault_plan.ts";
+import { canceller, endByFault } from "./fault_plan.ts";
 import { callFaults } from "./faults.ts";
 
 /** How many numbers a call whose replies a fault holds reads ahead before it stops reading. */
@@ -49,14 +49,15 @@ export function sqrtHandler(
   ): void {
     logStart("Sqrt", call);
     const replies = new ReplyWriter(call, encodeSqrtReply, probe);
-    const planned = context.faults.planner === undefined
-      ? undefined
-      : callFaults(context.faults, { method: "Sqrt", call });
-    if (planned !== undefined && !(planned instanceof CallFaults)) {
-      logger?.warn(`Sqrt refused: ${planned.details}`);
-      replies.fail(planned);
-      return;
-    }
+    const planned = callFaults(context.faults, {
+      method: "Sqrt",
+      call,
+      name: "Sqrt",
+      logger,
+      refuse: (failure) => replies.fail(failure),
+    });
+    // Refused already: its fault headers are malformed.
+    if (planned === false) return;
     const faults = planned;
     let position = 0;
     let finished = false;

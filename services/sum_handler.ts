@@ -18,7 +18,7 @@ import {
   whenNotCancelled,
 } from "./call_context.ts";
 import { openRequestReader } from "./request_reader.ts";
-import { CallFaults, canceller, endByFault } from "./fault_plan.ts";
+import { canceller, endByFault } from "./fault_plan.ts";
 import { callFaults } from "./faults.ts";
 
 /** Where the float part of a `Sum` joins the bigint total: well below 2^53. */
@@ -47,14 +47,15 @@ export function sumHandler(
     callback: grpc.sendUnaryData<SumReply>,
   ): void {
     logStart("Sum", call);
-    const planned = context.faults.planner === undefined
-      ? undefined
-      : callFaults(context.faults, { method: "Sum", call });
-    if (planned !== undefined && !(planned instanceof CallFaults)) {
-      logger?.warn(`Sum refused: ${planned.details}`);
-      callback(planned);
-      return;
-    }
+    const planned = callFaults(context.faults, {
+      method: "Sum",
+      call,
+      name: "Sum",
+      logger,
+      refuse: (failure) => callback(failure),
+    });
+    // Refused already: its fault headers are malformed.
+    if (planned === false) return;
     const faults = planned;
     let total = 0n;
     // Addends below 2^28 gather here and join `total` when it nears 2^53: most of a Sum's
