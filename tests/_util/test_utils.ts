@@ -5,6 +5,7 @@
  */
 import { deepStrictEqual, strictEqual } from "node:assert";
 import * as grpc from "@grpc/grpc-js";
+import { Buffer } from "node:buffer";
 import {
   createClient,
   GrpcError,
@@ -210,5 +211,25 @@ export function guardedGrpcJsClient(address: string): grpc.Client {
   guardGrpcJsSessions();
   return new grpc.Client(address, grpc.credentials.createInsecure(), {
     [GOAWAY_GUARD_OPTION]: 1,
+  });
+}
+
+/**
+ * The whole server's health, as `grpc.health.v1.Health/Check` answers it through a raw
+ * grpc-js client: `HealthCheckResponse.status`, 1 SERVING, 2 NOT_SERVING.
+ */
+export function healthStatus(raw: grpc.Client): Promise<number> {
+  return new Promise((resolve, reject) => {
+    raw.makeUnaryRequest(
+      "/grpc.health.v1.Health/Check",
+      (request: Uint8Array) => Buffer.from(request),
+      (reply: Buffer) => reply,
+      new Uint8Array(), // HealthCheckRequest for the whole server
+      (error: grpc.ServiceError | null, reply?: Buffer) => {
+        // HealthCheckResponse.status is field 1, a varint.
+        if (error) reject(error);
+        else resolve(reply![0] === 0x08 ? reply![1]! : 0);
+      },
+    );
   });
 }

@@ -8,29 +8,14 @@ import {
 } from "../../mod.ts";
 import type { StreamServer } from "../../mod.ts";
 import { faultDraw } from "../../services/faults.ts";
-import { guardedGrpcJsClient, recordingLogger } from "../_util/test_utils.ts";
-import type * as grpc from "@grpc/grpc-js";
-import { Buffer } from "node:buffer";
+import {
+  guardedGrpcJsClient,
+  healthStatus,
+  recordingLogger,
+} from "../_util/test_utils.ts";
 
 /** `HealthCheckResponse.status` of a serving server. */
 const SERVING = 1;
-
-/** The whole server's health, as `grpc.health.v1.Health/Check` answers it. */
-function healthStatus(raw: grpc.Client): Promise<number> {
-  return new Promise((resolve, reject) => {
-    raw.makeUnaryRequest(
-      "/grpc.health.v1.Health/Check",
-      (request: Uint8Array) => Buffer.from(request),
-      (reply: Buffer) => reply,
-      new Uint8Array(), // HealthCheckRequest for the whole server
-      (error: grpc.ServiceError | null, reply?: Buffer) => {
-        // HealthCheckResponse.status is field 1, a varint.
-        if (error) reject(error);
-        else resolve(reply![0] === 0x08 ? reply![1]! : 0);
-      },
-    );
-  });
-}
 
 const H2_PEER = new URL("../fixtures/h2_peer.py", import.meta.url).pathname;
 

@@ -4,14 +4,14 @@ import {
   rejects,
   strictEqual,
 } from "node:assert";
-import type * as grpc from "@grpc/grpc-js";
-import { Buffer } from "node:buffer";
+import type { Buffer } from "node:buffer";
 import { createClient, GrpcError, startServer } from "../../mod.ts";
 import {
   assertServes,
   delay,
   forever,
   guardedGrpcJsClient,
+  healthStatus,
   recordingLogger,
 } from "../_util/test_utils.ts";
 
@@ -176,20 +176,9 @@ Deno.test("close() answers health checks with NOT_SERVING for the drain period",
   const server = await startServer({ drainPeriod: 300 });
   const raw = guardedGrpcJsClient(server.addresses[0]!);
   function check(): Promise<number> {
-    return new Promise((resolve, reject) => {
-      raw.makeUnaryRequest(
-        "/grpc.health.v1.Health/Check",
-        (request: Uint8Array) => Buffer.from(request),
-        (reply: Buffer) => reply,
-        new Uint8Array(), // HealthCheckRequest for the whole server
-        (error: grpc.ServiceError | null, reply?: Buffer) => {
-          // HealthCheckResponse.status is field 1, a varint: 1 SERVING, 2 NOT_SERVING.
-          if (error) reject(error);
-          else resolve(reply![0] === 0x08 ? reply![1]! : 0);
-        },
-      );
-    });
+    return healthStatus(raw);
   }
+
   try {
     strictEqual(await check(), 1);
     const closed = server.close();
