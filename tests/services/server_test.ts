@@ -4,7 +4,6 @@ import {
   rejects,
   strictEqual,
 } from "node:assert";
-import type { Buffer } from "node:buffer";
 import { createClient, GrpcError, startServer } from "../../mod.ts";
 import {
   assertServes,
