@@ -9,6 +9,7 @@ import {
   MAX_UINT32,
   type ServerLogger,
   startServer,
+  type StartServerOptions,
 } from "../mod.ts";
 import {
   asUsageError,
@@ -190,7 +191,7 @@ export async function serve(args: string[]): Promise<number> {
   if (typeof worker === "number") return worker;
   const logger = worker === undefined ? lineLogger : worker.marked(lineLogger);
   const mark = worker?.mark ?? "";
-  const server = await startServer({
+  const options: StartServerOptions = {
     hostname,
     port: ports,
     gracePeriod,
@@ -202,13 +203,14 @@ export async function serve(args: string[]): Promise<number> {
     ...(tls === undefined ? {} : { tls }),
     ...(faults === undefined ? {} : { faults }),
     ...(faultSeed === undefined ? {} : { faultSeed }),
-  });
+  };
+  const server = await startServer(worker?.serverOptions(options) ?? options);
   if (worker === undefined) {
     for (const address of server.addresses) {
       out.line(`Serving gRPC on ${address}`);
     }
   } else {
-    worker.listening(server.addresses);
+    worker.listening(server);
   }
   const signal = await (worker?.shutdown(shutdown.signal) ?? shutdown.signal);
   err.line(

@@ -1,20 +1,30 @@
 /**
- * `serve --workers N`: N processes serving one set of ports through `node:cluster`. The primary
- * process binds nothing itself; it starts the workers (each runs `serve` with the same command
- * line), hands their connections out round-robin, prints the readiness lines once, replaces a
- * worker that dies, and on SIGINT or SIGTERM drains them all and exits 0 only when every one
- * has stopped cleanly.
+ * `serve --workers N`: N processes serving one set of ports, started through `node:cluster`.
+ * The primary process binds nothing itself; it starts the first worker (which runs `serve`
+ * with the same command line), then the others on the ports the first bound, each worker on
+ * a listening socket of its own (`SO_REUSEPORT`: the kernel spreads the connections), prints
+ * the readiness lines once, replaces a worker that dies, and on SIGINT or SIGTERM drains them
+ * all and exits 0 only when every one has stopped cleanly. Where grpc-js offers no way to a
+ * socket of its own (`internals/grpc_js_listen.ts`), the workers share the primary's socket
+ * through `node:cluster`'s round-robin handle.
  *
  * @module
  */
 import cluster, { type Worker } from "node:cluster";
 import process from "node:process";
-import type { ServerLogger } from "../mod.ts";
+import type { ServerLogger, StartServerOptions, StreamServer } from "../mod.ts";
+import { type PortSharing, sharePorts } from "../services/port_sharing.ts";
 import { EXIT_CALL_FAILED, EXIT_OK } from "./args.ts";
 import type { LineWriter } from "./line_writer.ts";
 
 /** The environment variable that tells a worker its number, 1 to N. */
 export const WORKER_VARIABLE = "GRPC_STREAM_WORKER";
+
+/**
+ * The environment variable that tells a worker the ports the first worker bound, as a
+ * comma-separated list, so that `--port 0` gives every worker the same port.
+ */
+const PORTS_VARIABLE = "GRPC_STREAM_WORKER_PORTS";
 
 /**
  * The OpenTelemetry resource attribute that holds the worker's number on every span, metric
@@ -24,7 +34,13 @@ export const WORKER_ATTRIBUTE = "grpc_stream.worker.id";
 
 /** What a worker tells the primary, and the primary a worker. */
 type Message =
-  | { grpcStream: "listening"; addresses: string[] }
+  | {
+    grpcStream: "listening";
+    addresses: string[];
+    ports: number[];
+    /** Whether the worker listens on sockets of its own (`SO_REUSEPORT`). */
+    ownSocket: boolean;
+  }
   | { grpcStream: "shutdown"; signal: string };
 
 function isMessage(value: unknown): value is Message {
@@ -141,6 +157,9 @@ export async function superviseWorkers(
   const slots = new Map<number, WorkerState>();
   let state: PrimaryState = { kind: "starting" };
   let addresses: string[] | undefined;
+  // The ports the first worker bound, for the others to bind beside it; unset when the
+  // workers share the ports through the primary (`node:cluster`'s round-robin handle).
+  let boundPorts: number[] | undefined;
   const { promise: allExited, resolve: everyoneExited } = Promise
     .withResolvers<void>();
 
@@ -151,23 +170,35 @@ export async function superviseWorkers(
       OTEL_RESOURCE_ATTRIBUTES: `${
         existing === undefined || existing === "" ? "" : `${existing},`
       }${WORKER_ATTRIBUTE}=${slot}`,
+      ...(boundPorts === undefined
+        ? {}
+        : { [PORTS_VARIABLE]: boundPorts.join(",") }),
     });
     const pid = worker.process.pid!;
     slots.set(slot, { kind: "starting", worker, pid });
     worker.on("message", (message: unknown) => {
       if (!isMessage(message) || message.grpcStream !== "listening") return;
-      onListening(slot, message.addresses);
+      onListening(slot, message);
     });
     worker.on("exit", (code: number | null, signal: string | null) => {
       onExit(slot, { pid, code, signal });
     });
   }
 
-  function onListening(slot: number, bound: string[]): void {
+  function onListening(
+    slot: number,
+    bound: Extract<Message, { grpcStream: "listening" }>,
+  ): void {
     const current = slots.get(slot);
     if (current?.kind !== "starting") return;
     slots.set(slot, { ...current, kind: "serving" });
-    addresses ??= bound;
+    if (addresses === undefined) {
+      // The first worker has bound every port (port 0 included): the others bind them too,
+      // each on a socket of its own, so no connection waits on a worker still starting.
+      addresses = bound.addresses;
+      if (bound.ownSocket) boundPorts = bound.ports;
+      for (let other = 2; other <= count; other++) fork(other);
+    }
     if (state.kind === "starting") {
       if ([...slots.values()].every((s) => s.kind === "serving")) {
         state = { kind: "serving" };
@@ -241,7 +272,7 @@ export async function superviseWorkers(
 
   // Deno-style flags after `run` pass through to the worker's command line unchanged.
   cluster.setupPrimary({ execArgv: ["run", ...options.permissions] });
-  for (let slot = 1; slot <= count; slot++) fork(slot);
+  fork(1);
   options.shutdown.then((signal) => {
     if (state.kind !== "stopping") stopAll(signal, false);
   });
@@ -273,8 +304,13 @@ export interface WorkerRole {
   readonly mark: string;
   /** `logger` with each line marked `[worker N] `. */
   marked(logger: ServerLogger): ServerLogger;
+  /**
+   * The worker's options for `startServer`: `options` with the ports the first worker bound
+   * (when it listens on sockets of its own), asking for sockets of its own.
+   */
+  serverOptions(options: StartServerOptions): StartServerOptions;
   /** Tells the primary where the worker listens, in place of the `Serving gRPC on` lines. */
-  listening(addresses: readonly string[]): void;
+  listening(server: StreamServer): void;
   /** Resolves with the first of the worker's own signal and the primary's request to stop. */
   shutdown(ownSignal: Promise<Deno.Signal>): Promise<string>;
   /** Leaves the cluster once the server has closed, so the process can exit. */
@@ -290,6 +326,7 @@ export function workerRole(): WorkerRole | undefined {
   if (!cluster.isWorker) return undefined;
   const id = Number(Deno.env.get(WORKER_VARIABLE) ?? cluster.worker?.id ?? 0);
   const mark = `[worker ${id}] `;
+  let sharing: PortSharing | undefined;
   return {
     id,
     mark,
@@ -300,10 +337,21 @@ export function workerRole(): WorkerRole | undefined {
         error: (line) => logger.error(mark + line),
       };
     },
-    listening(addresses: readonly string[]): void {
+    serverOptions(options: StartServerOptions): StartServerOptions {
+      const given = Deno.env.get(PORTS_VARIABLE);
+      const own = given === undefined ? { ...options } : {
+        ...options,
+        port: given.split(",").map((port) => Number(port)),
+      };
+      sharing = sharePorts(own);
+      return own;
+    },
+    listening(server: StreamServer): void {
       const message: Message = {
         grpcStream: "listening",
-        addresses: [...addresses],
+        addresses: [...server.addresses],
+        ports: [...server.ports],
+        ownSocket: sharing?.ownSocket ?? false,
       };
       process.send!(message);
     },

@@ -42,7 +42,12 @@ export type FastPath =
    * `grpc_js_call_drop.ts`: the stream and socket under a call, for faults on request's
    * drops; a feature that `GRPC_STREAM_FAST_PATHS=off` leaves on (not in `FAST_PATHS`).
    */
-  | "fault drops";
+  | "fault drops"
+  /**
+   * `grpc_js_listen.ts`: a listening socket of its own for each worker of `serve --workers N`,
+   * a workaround that `GRPC_STREAM_FAST_PATHS=off` leaves on (not in `FAST_PATHS`).
+   */
+  | "own listening socket";
 
 /** Every fast path of the server, in the order above. */
 export const FAST_PATHS: readonly FastPath[] = [

@@ -54,6 +54,7 @@ export interface FallbackLogger {
 const WORKAROUND_READS: ReadonlySet<FastPath> = new Set([
   "Deno stream state",
   "fault drops",
+  "own listening socket",
 ]);
 
 /** The environment variable that, set to `off`, turns every fast path off. */

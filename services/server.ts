@@ -28,6 +28,8 @@ import { serverCredentials, type ServerTlsOptions } from "./server_tls.ts";
 import { ObservedServer } from "./telemetry.ts";
 import { serveLeanCalls } from "./lean_calls.ts";
 import { probeOf, type ServerProbe } from "./_testing.ts";
+import { portSharingOf } from "./port_sharing.ts";
+import { listenOnOwnSocket } from "../internals/grpc_js_listen.ts";
 import { fastPathsOn, reportFallbacksTo } from "../internals/fast_paths.ts";
 import { withoutBindFailureLine } from "../internals/grpc_js_logging.ts";
 
@@ -436,6 +438,8 @@ export async function startServer(
     throw error;
   }
   const { server, serverOptions, handlers, health } = hosted;
+  const sharing = portSharingOf(options);
+  if (sharing !== undefined) sharing.ownSocket = listenOnOwnSocket(server);
   const unstartedCall = options.logger === undefined
     ? undefined
     : unstartedCallLogger(options.logger);

@@ -59,16 +59,37 @@ ${servers}
 }
 
 /** A `serve` subprocess on a fixed port. */
-export async function startBackend(port: number): Promise<DenoProcess> {
+/** Options for {@linkcode startBackend}. */
+export interface BackendOptions {
+  /**
+   * `serve --workers N`; 1 is a lone `serve`.
+   *
+   * @default {1}
+   */
+  workers?: number;
+}
+
+export async function startBackend(
+  port: number,
+  options: BackendOptions = {},
+): Promise<DenoProcess> {
+  const workers = options.workers ?? 1;
   const process = DenoProcess.spawn([
     "run",
-    ...RUN_PERMISSIONS,
+    // The primary of `serve --workers` runs Deno for each worker, with the whole environment
+    // (one --allow-env: a second flag does not widen the first).
+    ...(workers === 1 ? RUN_PERMISSIONS : [
+      ...RUN_PERMISSIONS.filter((flag) => !flag.startsWith("--allow-env")),
+      "--allow-env",
+      `--allow-run=${Deno.execPath()}`,
+    ]),
     CLI,
     "serve",
     "--port",
     String(port),
     "--drain-period",
     String(DRAIN_PERIOD_MS),
+    ...(workers === 1 ? [] : ["--workers", String(workers), "--log", "calls"]),
   ]);
   try {
     // A backend restarted on a machine busy with other tests can take well over the usual

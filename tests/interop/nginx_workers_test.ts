@@ -1,0 +1,39 @@
+import { setTimeout as delay } from "node:timers/promises";
+import { deepStrictEqual, ok, strictEqual } from "node:assert";
+import { createClient } from "../../mod.ts";
+import { unusedPort } from "../_util/subprocess.ts";
+import { runLoad, startBackend, startNginx } from "../_util/nginx.ts";
+
+Deno.test("nginx loses no call in a rolling restart of two serve --workers 2 backends under load", async () => {
+  const ports = [unusedPort(), unusedPort()];
+  const start = (port: number) => startBackend(port, { workers: 2 });
+  const backends = await Promise.all(ports.map(start));
+  try {
+    await using nginx = await startNginx(ports);
+    using client = createClient(nginx.address);
+    const load = runLoad(client, 8);
+    try {
+      for (const [index, port] of ports.entries()) {
+        await delay(300);
+        const old = backends[index]!;
+        old.kill("SIGTERM");
+        const finished = await old.finished();
+        console.log("OLD BACKEND", index, finished.code, finished.stderr.join("\n"));
+        strictEqual(finished.code, 0, finished.stderr.join("\n"));
+        backends[index] = await start(port);
+        console.log("RESTARTED", index);
+      }
+      await delay(300);
+    } finally {
+      console.log("STOPPING LOAD");
+      await load.stop();
+      console.log("LOAD STOPPED");
+    }
+    deepStrictEqual(load.failures, [], nginx.errorLog());
+    ok(load.calls > 100, `Only ${load.calls} calls`);
+  } finally {
+    await Promise.all(
+      backends.map((backend) => backend[Symbol.asyncDispose]()),
+    );
+  }
+});
