@@ -25,12 +25,11 @@
  *
  * @module
  */
-import cluster from "node:cluster";
 import type http2 from "node:http2";
-import net from "node:net";
 import { setImmediate } from "node:timers";
 import { sessionStreams } from "../internals/deno_http2_session.ts";
 import { http2ServersOf } from "../internals/grpc_js_server.ts";
+import { acceptQueuedBeforeClose } from "./accept_queue.ts";
 
 type Session = http2.Http2Session;
 
@@ -201,107 +200,6 @@ function drainSession(
   // opens new ones, which must be refused (and retried elsewhere), not caught in the accept
   // queue of a listener about to close.
   listenersClosed.then(() => setImmediate(probe));
-}
-
-/** The longest wait for the listener to accept the connections queued before its close. */
-const ACCEPT_QUEUE_WAIT_MS = 1_000;
-
-/**
- * Holds back `close()` of `listener` until the connections already waiting in its accept queue
- * have been accepted. Closing a listening socket resets every connection the kernel has
- * completed but the process has not yet accepted, and the peer may already have sent a request
- * on it: nginx then logs `recv() failed (104: Connection reset by peer) while reading response
- * header` and fails the call, since it never retries a request it has sent. Deno accepts one
- * connection at a time from JavaScript, so on a busy machine (a long turn of the event loop)
- * several can be waiting. The queue is first in, first out: once a connection the listener
- * opens to itself is accepted, every connection queued before it has been, and the listener
- * closes in that same callback, unless another connection came in during that round (a peer
- * still connecting): then it probes again, within {@linkcode ACCEPT_QUEUE_WAIT_MS} in all. The
- * connections accepted this way are drained like the others.
- */
-function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
-  const close = listener.close;
-  let closed: () => void = () => {};
-  const whenClosed = new Promise<void>((resolve) => closed = resolve);
-  listener.close = function closeAfterQueue(
-    callback?: (error?: Error) => void,
-  ): net.Server {
-    listener.close = close;
-    const address = listener.address();
-    // In a worker of `node:cluster` (`serve --workers`) the listening socket is the primary's:
-    // it accepts, and hands a connection that a closed worker refuses to another worker, so
-    // nothing waits in this process's queue, and a connection to its own port would reach
-    // another worker, which would count it as a peer still connecting.
-    if (address === null || typeof address === "string" || cluster.isWorker) {
-      closed();
-      return close.call(listener, callback);
-    }
-    let done = false;
-    let sentinelPort = -1;
-    /** Connections other than the sentinel accepted since the round began. */
-    let others = 0;
-    const accepted = new Set<number>();
-    const sentinels: net.Socket[] = [];
-    function finish(): void {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      listener.off("connection", onConnection);
-      for (const sentinel of sentinels) sentinel.destroy();
-      close.call(listener, callback);
-      closed();
-    }
-    // A round in which another connection came in means a peer is still connecting: one more
-    // round, so that the close does not fall on the connections right behind it.
-    function roundDone(): void {
-      if (others === 0) finish();
-      else startRound();
-    }
-    function onConnection(socket: net.Socket): void {
-      if (socket.remotePort === sentinelPort) {
-        socket.destroy();
-        roundDone();
-      } else if (socket.remotePort !== undefined) {
-        accepted.add(socket.remotePort);
-        others += 1;
-      }
-    }
-    listener.on("connection", onConnection);
-    const host = address.address === "0.0.0.0"
-      ? "127.0.0.1"
-      : address.address === "::"
-      ? "::1"
-      : address.address;
-    // Without leave to connect to its own address (`--allow-net` naming only other hosts), or
-    // with a listener that does not report connections (TLS), the close comes after the
-    // longest wait or at once, as it would have.
-    const timer = setTimeout(finish, ACCEPT_QUEUE_WAIT_MS);
-    const port = address.port;
-    function startRound(): void {
-      others = 0;
-      sentinelPort = -1;
-      // Ports of an earlier round may be in use again, by this round's sentinel among others.
-      accepted.clear();
-      const sentinel = new net.Socket();
-      sentinels.push(sentinel);
-      sentinel.on("error", finish);
-      try {
-        sentinel.connect({ host, port }, () => {
-          sentinelPort = sentinel.localPort ?? -1;
-          if (accepted.has(sentinelPort)) {
-            // Accepted before this callback ran: counted as another connection above.
-            others -= 1;
-            roundDone();
-          }
-        });
-      } catch {
-        finish();
-      }
-    }
-    startRound();
-    return listener;
-  } as typeof listener.close;
-  return whenClosed;
 }
 
 /** What {@linkcode drainSessions} returns: a way to stop watching for new sessions. */
