@@ -58,7 +58,6 @@ ${servers}
 `;
 }
 
-/** A `serve` subprocess on a fixed port. */
 /** Options for {@linkcode startBackend}. */
 export interface BackendOptions {
   /**
@@ -69,6 +68,7 @@ export interface BackendOptions {
   workers?: number;
 }
 
+/** A `serve` subprocess on a fixed port. */
 export async function startBackend(
   port: number,
   options: BackendOptions = {},

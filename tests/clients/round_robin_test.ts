@@ -148,7 +148,7 @@ Deno.test("createClient() over grpc-js loses no call while three servers restart
   // `serve` processes, stopped as in production: SIGTERM, a drain period, then a graceful
   // close; each is started again on its port before the next one stops.
   const ports = [unusedPort(), unusedPort(), unusedPort()];
-  const backends = await Promise.all(ports.map(startBackend));
+  const backends = await Promise.all(ports.map((port) => startBackend(port)));
   try {
     using client = createClient(
       `ipv4:${ports.map((port) => `127.0.0.1:${port}`).join(",")}`,

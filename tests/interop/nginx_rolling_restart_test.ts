@@ -13,7 +13,7 @@ import { runLoad, startBackend, startNginx } from "../_util/nginx.ts";
 
 Deno.test("nginx loses no call in a rolling restart of three servers under load", async () => {
   const ports = [unusedPort(), unusedPort(), unusedPort()];
-  const backends = await Promise.all(ports.map(startBackend));
+  const backends = await Promise.all(ports.map((port) => startBackend(port)));
   try {
     await using nginx = await startNginx(ports);
     using client = createClient(nginx.address);

@@ -22,7 +22,7 @@ import {
 
 Deno.test("nginx spreads calls over three servers and routes around a killed one", async (t) => {
   const ports = [unusedPort(), unusedPort(), unusedPort()];
-  const backends = await Promise.all(ports.map(startBackend));
+  const backends = await Promise.all(ports.map((port) => startBackend(port)));
   try {
     await using nginx = await startNginx(ports);
     using client = createClient(nginx.address);

@@ -1,3 +1,10 @@
+/**
+ * A rolling restart of two `serve --workers 2` backends behind nginx under continuous load,
+ * which must fail no call: nginx connects to a restarted backend as soon as its port accepts,
+ * while its workers may still be starting, and each such connection must be served.
+ *
+ * @module
+ */
 import { setTimeout as delay } from "node:timers/promises";
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { createClient } from "../../mod.ts";
@@ -18,16 +25,12 @@ Deno.test("nginx loses no call in a rolling restart of two serve --workers 2 bac
         const old = backends[index]!;
         old.kill("SIGTERM");
         const finished = await old.finished();
-        console.log("OLD BACKEND", index, finished.code, finished.stderr.join("\n"));
         strictEqual(finished.code, 0, finished.stderr.join("\n"));
         backends[index] = await start(port);
-        console.log("RESTARTED", index);
       }
       await delay(300);
     } finally {
-      console.log("STOPPING LOAD");
       await load.stop();
-      console.log("LOAD STOPPED");
     }
     deepStrictEqual(load.failures, [], nginx.errorLog());
     ok(load.calls > 100, `Only ${load.calls} calls`);

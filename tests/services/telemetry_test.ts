@@ -55,6 +55,8 @@ function attributesOf(
 /** A span as exported, with the service that exported it. */
 interface ExportedSpan {
   service: AttributeValue;
+  /** The resource's `grpc_stream.worker.id`: which worker of `serve --workers N` it came from. */
+  worker: AttributeValue;
   scope: string;
   traceId: string;
   spanId: string;
@@ -159,6 +161,9 @@ class Collector implements AsyncDisposable {
         for (const span of scope.spans ?? [] as any[]) {
           this.spans.push({
             service: serviceOf(resource),
+            worker: attributesOf(resource.resource?.attributes)[
+              "grpc_stream.worker.id"
+            ],
             scope: scope.scope?.name ?? "",
             traceId: span.traceId,
             spanId: span.spanId,
@@ -257,11 +262,12 @@ const SERVING = /^Serving gRPC on (127\.0\.0\.1:\d+)$/;
 async function startTracedServer(
   collector: Collector,
   serveArgs: readonly string[] = [],
+  permissions: readonly string[] = RUN_PERMISSIONS,
 ): Promise<{ process: DenoProcess; address: string }> {
   const process = DenoProcess.spawn(
     [
       "run",
-      ...RUN_PERMISSIONS,
+      ...permissions,
       `${ROOT}cli.ts`,
       "serve",
       "--port",
@@ -775,6 +781,48 @@ Deno.test("OpenTelemetry: a fault injected into a call is an event on its server
     "grpc_stream.fault.effect": "status UNAVAILABLE",
     "grpc_stream.fault.after": 2,
   });
+});
+
+Deno.test("OpenTelemetry: each worker of serve --workers 2 names itself on its spans", async () => {
+  await using collector = new Collector();
+  const server = await startTracedServer(collector, ["--workers", "2"], [
+    "--allow-net=127.0.0.1",
+    // The primary starts each worker with Deno and the whole environment.
+    "--allow-env",
+    `--allow-run=${Deno.execPath()}`,
+  ]);
+  /** The worker that logged each call's one number, by the number. */
+  const workerOf = new Map<number, number>();
+  try {
+    // One client is one connection, and the kernel picks the worker of each: calls go on
+    // until both have answered one (two in a row reach the same worker half the time).
+    for (let number = 1; number <= 40; number++) {
+      using client = createClient(server.address);
+      strictEqual(await client.sum([number]), BigInt(number));
+      const [, worker] = await server.process.waitForLine(
+        "stdout",
+        new RegExp(`^\\[worker (\\d+)\\] Recved ${number}$`),
+      );
+      workerOf.set(number, Number(worker));
+      if (new Set(workerOf.values()).size === 2) break;
+    }
+  } finally {
+    await stopServer(server.process);
+  }
+  deepStrictEqual(new Set(workerOf.values()), new Set([1, 2]));
+  const spans = ourSpans(collector, { kind: SPAN_KIND_SERVER, name: SUM });
+  strictEqual(spans.length, workerOf.size);
+  // As many spans from each worker as the calls it logged; OTEL_RESOURCE_ATTRIBUTES carries
+  // strings.
+  const byWorker = new Map<AttributeValue, number>();
+  for (const span of spans) {
+    byWorker.set(span.worker, (byWorker.get(span.worker) ?? 0) + 1);
+  }
+  const logged = new Map<AttributeValue, number>();
+  for (const worker of workerOf.values()) {
+    logged.set(String(worker), (logged.get(String(worker)) ?? 0) + 1);
+  }
+  deepStrictEqual(byWorker, logged);
 });
 
 Deno.test("without OpenTelemetry configured, calls work and nothing is exported", async () => {
