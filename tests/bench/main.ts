@@ -23,6 +23,12 @@
 import { measureArticle } from "./article.ts";
 import { callsHaveFailures, type CallsReport, measureCalls } from "./calls.ts";
 import { renderCalls } from "./calls_tables.ts";
+import {
+  measureWarmup,
+  renderWarmup,
+  type WarmupCell,
+  warmupHasFailures,
+} from "./warmup.ts";
 import { limitHasFailures, type LimitReport, measureLimit } from "./limit.ts";
 import { buildGoPrograms } from "./limit_servers.ts";
 import { renderLimit } from "./limit_tables.ts";
@@ -59,16 +65,23 @@ async function main(): Promise<number> {
     shortSeconds: settings.shortSeconds,
   };
   const noLimit: LimitReport = { streams: [], short: [] };
-  const limit = settings.only === "calls"
+  const limit = settings.only === "calls" || settings.only === "warmup"
     ? noLimit
     : await measureLimit(limitSettings);
-  const calls: CallsReport = settings.only === "limit"
+  const calls: CallsReport = settings.only === "limit" ||
+      settings.only === "warmup"
     ? { servers: [], clients: [] }
     : await measureCalls({
       repeat: settings.repeat,
       seconds: settings.shortSeconds,
       connections: [1, 4],
     }, await buildGoPrograms());
+  const warmupGo = all || settings.only === "warmup"
+    ? await buildGoPrograms()
+    : undefined;
+  const warmup: WarmupCell[] = warmupGo === undefined || "missing" in warmupGo
+    ? []
+    : await measureWarmup({ repeat: settings.repeat }, warmupGo);
   machine.loadAtEnd = await loadAverage();
   const codeAtEnd = await describeCode();
   if (codeAtEnd !== machine.code) {
@@ -80,12 +93,16 @@ async function main(): Promise<number> {
     targets: all ? evaluateTargets(partial) : [],
     limit,
     calls,
+    warmup,
     seconds: (performance.now() - started) / 1000,
   };
   const tables = [
     ...(all ? [renderReport(report)] : []),
-    ...(settings.only === "calls" ? [] : [renderLimit(limit, limitSettings)]),
-    ...(settings.only === "limit" ? [] : [renderCalls(calls)]),
+    ...(all || settings.only === "limit"
+      ? [renderLimit(limit, limitSettings)]
+      : []),
+    ...(all || settings.only === "calls" ? [renderCalls(calls)] : []),
+    ...(warmup.length > 0 ? [renderWarmup(warmup, settings.repeat)] : []),
   ].join("\n\n");
   if (settings.json) {
     console.log(JSON.stringify(report, null, 2));
@@ -93,7 +110,7 @@ async function main(): Promise<number> {
     console.error(tables);
   } else console.log(tables);
   return hasFailures(report) || limitHasFailures(limit) ||
-      callsHaveFailures(calls)
+      callsHaveFailures(calls) || warmupHasFailures(warmup)
     ? 1
     : 0;
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { WarmupCell } from "./warmup.ts";
 import type { ArticleCell } from "./article.ts";
 import { formatCount, formatMiB, formatRate, formatRatio } from "./figures.ts";
 import type { CallsReport } from "./calls.ts";
@@ -33,6 +34,8 @@ export interface Report {
   limit: LimitReport;
   /** The short-call section, against grpc-go. */
   calls: CallsReport;
+  /** A fresh server's first `Sum` and its third, against grpc-go's. */
+  warmup: WarmupCell[];
   seconds: number;
 }
 
@@ -102,7 +105,7 @@ export function ratioOf(
 
 /** Judges the figures against the benchmark's targets. */
 export function evaluateTargets(
-  report: Omit<Report, "targets" | "seconds" | "limit" | "calls">,
+  report: Omit<Report, "targets" | "seconds" | "limit" | "calls" | "warmup">,
 ): Target[] {
   const targets: Target[] = [];
   const fullCounts = !report.settings.quick;

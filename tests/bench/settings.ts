@@ -28,9 +28,10 @@ export interface Settings {
   tunedRetryBuffer: number;
   /**
    * `limit`: only the grpc-go limit section (`tests/bench/limit.ts`); `calls`: only the
-   * short-call section (`tests/bench/calls.ts`).
+   * short-call section (`tests/bench/calls.ts`); `warmup`: only the warm-up section
+   * (`tests/bench/warmup.ts`).
    */
-  only: "limit" | "calls" | undefined;
+  only: "limit" | "calls" | "warmup" | undefined;
   /** Seconds of each short-call figure of the limit section. */
   shortSeconds: number;
 }
@@ -57,14 +58,17 @@ export function readSettings(args: string[]): Settings {
   });
   if (values.help) {
     console.log(
-      "Usage: deno task bench [--json] [--quick] [--repeat N] [--limit SECONDS] [--window SECONDS] [--only limit|calls]",
+      "Usage: deno task bench [--json] [--quick] [--repeat N] [--limit SECONDS] [--window SECONDS] [--only limit|calls|warmup]",
     );
     Deno.exit(0);
   }
   const quick = values.quick;
   const only = values.only;
-  if (only !== undefined && only !== "limit" && only !== "calls") {
-    throw new RangeError(`Only must be limit or calls: ${only}`);
+  if (
+    only !== undefined && only !== "limit" && only !== "calls" &&
+    only !== "warmup"
+  ) {
+    throw new RangeError(`Only must be limit, calls or warmup: ${only}`);
   }
   return {
     quick,
