@@ -18,13 +18,14 @@
  *
  * @module
  */
-import type { ClientResult, Shape, ShortResult } from "./common.ts";
+import type { Shape, ShortResult } from "./common.ts";
 import { median } from "./figures.ts";
 import {
   bench,
   BENCH_WORKERS,
   buildGoPrograms,
   runLoad,
+  runStreamLoad,
   Server,
   SERVER_LABELS,
   type ServerKind,
@@ -136,19 +137,13 @@ async function measureStreams(
           })`,
         );
         await using server = await Server.start(cell.server, go);
-        const result = await runLoad<ClientResult>(go.load, [
-          "stream",
+        const result = await runStreamLoad(go.load, {
           shape,
-          server.address,
-          "-count",
-          String(count),
-          "-limit",
-          "120",
-        ], { limitMs: 180_000 });
-        if (typeof result === "string") cell.failures.push(result);
-        else if (!result.ok) {
-          cell.failures.push(result.error ?? "stalled or incomplete");
-        } else cell.rates.push(result.rate);
+          address: server.address,
+          count,
+        });
+        if ("failure" in result) cell.failures.push(result.failure);
+        else cell.rates.push(result.rate);
       }
     }
     for (const cell of row) cell.medianRate = median(cell.rates);

@@ -11,6 +11,7 @@ import {
   RUN_PERMISSIONS,
 } from "./processes.ts";
 import { readProcFile } from "./proc.ts";
+import type { ClientResult, Shape } from "./common.ts";
 
 /** Where the Go sources are (a GOPATH of their own). */
 const GO_PATH = new URL("./go/", import.meta.url).pathname;
@@ -334,4 +335,27 @@ export function stackOf(server: ServerKind): string {
     : server === "serveWorkers"
     ? `grpc-stream on grpc-js under Deno, ${BENCH_WORKERS} worker processes`
     : "grpc-stream on grpc-js under Deno";
+}
+
+/**
+ * Runs grpc-go's load client for one stream call of `count` messages against `address`.
+ *
+ * @returns Its messages/s, or why it failed.
+ */
+export async function runStreamLoad(
+  load: string,
+  call: { shape: Shape; address: string; count: number },
+): Promise<{ rate: number } | { failure: string }> {
+  const result = await runLoad<ClientResult>(load, [
+    "stream",
+    call.shape,
+    call.address,
+    "-count",
+    String(call.count),
+    "-limit",
+    "120",
+  ], { limitMs: 180_000 });
+  if (typeof result === "string") return { failure: result };
+  if (!result.ok) return { failure: result.error ?? "stalled or incomplete" };
+  return { rate: result.rate };
 }

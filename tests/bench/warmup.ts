@@ -9,11 +9,10 @@
  *
  * @module
  */
-import type { ClientResult } from "./common.ts";
 import { median } from "./figures.ts";
 import {
   type GoPrograms,
-  runLoad,
+  runStreamLoad,
   Server,
   SERVER_LABELS,
 } from "./limit_servers.ts";
@@ -68,19 +67,13 @@ export async function measureWarmup(
         );
         await using server = await Server.start(cell.server, go);
         for (let call = 1; call <= WARM_CALL; call++) {
-          const result = await runLoad<ClientResult>(go.load, [
-            "stream",
-            "sum",
-            server.address,
-            "-count",
-            String(count),
-            "-limit",
-            "120",
-          ], { limitMs: 180_000 });
-          if (typeof result === "string") cell.failures.push(result);
-          else if (!result.ok) {
-            cell.failures.push(result.error ?? "stalled or incomplete");
-          } else if (call === 1) cell.coldRates.push(result.rate);
+          const result = await runStreamLoad(go.load, {
+            shape: "sum",
+            address: server.address,
+            count,
+          });
+          if ("failure" in result) cell.failures.push(result.failure);
+          else if (call === 1) cell.coldRates.push(result.rate);
           else if (call === WARM_CALL) cell.warmRates.push(result.rate);
         }
       }

@@ -1,7 +1,8 @@
 /**
- * A rolling restart of three `serve` backends behind nginx under continuous load, which must
- * fail no call: each backend in turn gets SIGTERM (with the documented drain period), must exit
- * 0, and starts again on its port.
+ * Rolling restarts behind nginx under continuous load, which must fail no call: each backend in
+ * turn gets SIGTERM (with the documented drain period), must exit 0, and starts again on its
+ * port, where nginx connects as soon as the port accepts (with `--workers`, while workers may
+ * still be starting).
  *
  * @module
  */
@@ -9,11 +10,21 @@ import { setTimeout as delay } from "node:timers/promises";
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { createClient } from "../../mod.ts";
 import { unusedPort } from "../_util/subprocess.ts";
-import { runLoad, startBackend, startNginx } from "../_util/nginx.ts";
+import {
+  type BackendOptions,
+  runLoad,
+  startBackend,
+  startNginx,
+} from "../_util/nginx.ts";
 
-Deno.test("nginx loses no call in a rolling restart of three servers under load", async () => {
-  const ports = [unusedPort(), unusedPort(), unusedPort()];
-  const backends = await Promise.all(ports.map((port) => startBackend(port)));
+/** Restarts `count` backends one after another behind nginx while 8 callers call through it. */
+async function restartEachUnderLoad(
+  count: number,
+  options: BackendOptions = {},
+): Promise<void> {
+  const ports = Array.from({ length: count }, () => unusedPort());
+  const start = (port: number) => startBackend(port, options);
+  const backends = await Promise.all(ports.map(start));
   try {
     await using nginx = await startNginx(ports);
     using client = createClient(nginx.address);
@@ -23,8 +34,9 @@ Deno.test("nginx loses no call in a rolling restart of three servers under load"
         await delay(300);
         const old = backends[index]!;
         old.kill("SIGTERM");
-        strictEqual((await old.finished()).code, 0);
-        backends[index] = await startBackend(port);
+        const finished = await old.finished();
+        strictEqual(finished.code, 0, finished.stderr.join("\n"));
+        backends[index] = await start(port);
       }
       await delay(300);
     } finally {
@@ -37,4 +49,12 @@ Deno.test("nginx loses no call in a rolling restart of three servers under load"
       backends.map((backend) => backend[Symbol.asyncDispose]()),
     );
   }
+}
+
+Deno.test("nginx loses no call in a rolling restart of three servers under load", async () => {
+  await restartEachUnderLoad(3);
+});
+
+Deno.test("nginx loses no call in a rolling restart of two serve --workers 2 backends under load", async () => {
+  await restartEachUnderLoad(2, { workers: 2 });
 });
