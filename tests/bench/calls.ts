@@ -4,8 +4,10 @@
  *
  * - **Servers**: grpc-go's load client keeps 100 calls in flight over 1 and over 4
  *   connections against each server in turn, round after round: our server (`startServer`),
- *   `serve --workers` with one worker per core, a bare `node:http2` server answering the same calls the plain way (the floor: what any
- *   server on Deno's `node:http2` pays per call), and grpc-go's server. The calls are a
+ *   `serve --workers` with one worker per core, a bare `node:http2` server answering the same
+ *   calls the plain way (the floor: what any server on Deno's `node:http2` pays per call), a
+ *   hand-written HTTP/2 layer over `node:net` answering them (`raw_h2_floor_server.ts`: what
+ *   Deno itself costs per call, without `node:http2`), and grpc-go's server. The calls are a
  *   `Pow` of 2 replies, a `Sum` of 3 numbers and one `Sqrt` round trip, every answer
  *   checked. Besides calls/s and latency, each figure has the server's CPU time per call
  *   (its process and its children, from `/proc`), which a busy machine disturbs less than a
@@ -44,6 +46,7 @@ export const CALL_SERVERS: readonly ServerKind[] = [
   "ours",
   "serveWorkers",
   "shortFloor",
+  "rawFloor",
   "grpcGo",
 ];
 

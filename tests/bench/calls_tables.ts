@@ -19,6 +19,7 @@ const SERVER_HEADERS: Partial<Record<ServerKind, string>> = {
   ours: "our server",
   serveWorkers: `serve --workers ${BENCH_WORKERS}`,
   shortFloor: "bare node:http2 (floor)",
+  rawFloor: "own HTTP/2 over node:net",
   grpcGo: "grpc-go",
 };
 
@@ -87,6 +88,7 @@ export function renderCalls(report: CallsReport): string {
       ratio(cells, { of: "ours", over: "grpcGo" }),
       ratio(cells, { of: "serveWorkers", over: "grpcGo" }),
       ratio(cells, { of: "ours", over: "shortFloor" }),
+      ratio(cells, { of: "rawFloor", over: "grpcGo" }),
     ]);
   }
   const clientRows = (["pow", "sum", "sqrt"] as const).map((shape) => {
@@ -123,6 +125,7 @@ export function renderCalls(report: CallsReport): string {
         "ours ÷ grpc-go",
         "workers ÷ grpc-go",
         "ours ÷ floor",
+        "own HTTP/2 ÷ grpc-go",
       ],
       serverRows,
     ),

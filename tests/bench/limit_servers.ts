@@ -32,7 +32,8 @@ export type ServerKind =
   | "serveQuiet"
   | "serveWorkers"
   | "floor"
-  | "shortFloor";
+  | "shortFloor"
+  | "rawFloor";
 
 /** How many workers `serveWorkers` runs: one per core, the fair match for grpc-go's server. */
 export const BENCH_WORKERS: number = Math.max(1, navigator.hardwareConcurrency);
@@ -49,6 +50,8 @@ export const SERVER_LABELS: Record<ServerKind, string> = {
     "bare node:http2 Sum server under Deno, frames from onread (floor_server.ts)",
   shortFloor:
     "bare node:http2 server under Deno answering short calls (short_floor_server.ts)",
+  rawFloor:
+    "hand-written HTTP/2 over node:net under Deno answering short calls (raw_h2_floor_server.ts)",
 };
 
 async function run(
@@ -144,6 +147,14 @@ export class Server implements AsyncDisposable {
           "--quiet",
           ...RUN_PERMISSIONS,
           bench("short_floor_server.ts"),
+        ];
+        break;
+      case "rawFloor":
+        args = [
+          "run",
+          "--quiet",
+          ...RUN_PERMISSIONS,
+          bench("raw_h2_floor_server.ts"),
         ];
         break;
       case "grpcGo":
@@ -332,6 +343,8 @@ export function stackOf(server: ServerKind): string {
     ? "grpc-js handlers under Deno"
     : server === "floor" || server === "shortFloor"
     ? "bare node:http2 under Deno, no gRPC library"
+    : server === "rawFloor"
+    ? "hand-written HTTP/2 over node:net under Deno, no gRPC library"
     : server === "serveWorkers"
     ? `grpc-stream on grpc-js under Deno, ${BENCH_WORKERS} worker processes`
     : "grpc-stream on grpc-js under Deno";
