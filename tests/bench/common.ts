@@ -85,6 +85,29 @@ export async function stdinClosed(): Promise<void> {
 }
 
 /**
+ * Listens on 127.0.0.1 (a free port), announces the port, and serves until stdin ends; then
+ * exits, since open connections would hold the process and the runner only waits for it to go.
+ *
+ * @param server A `node:net` (or `node:http2`) server, its handlers set.
+ */
+export async function serveUntilStdinEnds(server: {
+  listen(port: number, host: string, listening: () => void): unknown;
+  address(): unknown;
+}): Promise<never> {
+  server.listen(0, "127.0.0.1", () => {
+    const address = server.address();
+    if (
+      typeof address === "object" && address !== null && "port" in address &&
+      typeof address.port === "number"
+    ) {
+      announcePort(address.port);
+    }
+  });
+  await stdinClosed();
+  Deno.exit(0);
+}
+
+/**
  * Prints a client's result as one JSON line.
  *
  * @param result The result.

@@ -14,7 +14,7 @@
  */
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
-import { announcePort, stdinClosed } from "./common.ts";
+import { serveUntilStdinEnds } from "./common.ts";
 
 /** Adds the numbers of a byte stream of `Sum` requests, messages cut anywhere. */
 class Adder {
@@ -102,12 +102,4 @@ server.on("stream", (stream: http2.ServerHttp2Stream) => {
     };
   }
 });
-server.listen(0, "127.0.0.1", () => {
-  const address = server.address();
-  if (address !== null && typeof address === "object") {
-    announcePort(address.port);
-  }
-});
-await stdinClosed();
-// Open sessions would hold the process; the runner only waits for it to go.
-Deno.exit(0);
+await serveUntilStdinEnds(server);

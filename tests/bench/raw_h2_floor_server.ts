@@ -20,7 +20,7 @@
  */
 import type { Buffer } from "node:buffer";
 import net from "node:net";
-import { announcePort, stdinClosed } from "./common.ts";
+import { serveUntilStdinEnds } from "./common.ts";
 import { H2Connection } from "./raw_h2/connection.ts";
 import { answerShortCall, messagesOf } from "./short_answers.ts";
 
@@ -41,12 +41,4 @@ const server = net.createServer((socket) => {
   // A client that goes away mid-write is no news to a measuring device.
   socket.on("error", () => socket.destroy());
 });
-server.listen(0, "127.0.0.1", () => {
-  const address = server.address();
-  if (address !== null && typeof address === "object") {
-    announcePort(address.port);
-  }
-});
-await stdinClosed();
-// Open sockets would hold the process; the runner only waits for it to go.
-Deno.exit(0);
+await serveUntilStdinEnds(server);

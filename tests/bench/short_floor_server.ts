@@ -16,7 +16,7 @@
 import { Buffer } from "node:buffer";
 import http2 from "node:http2";
 import { setImmediate } from "node:timers";
-import { announcePort, stdinClosed } from "./common.ts";
+import { serveUntilStdinEnds } from "./common.ts";
 import { answerShortCall, messagesOf } from "./short_answers.ts";
 
 const RESPONSE_HEADERS = {
@@ -70,12 +70,4 @@ server.on("stream", (stream: http2.ServerHttp2Stream, headers) => {
     stream.end(replies);
   });
 });
-server.listen(0, "127.0.0.1", () => {
-  const address = server.address();
-  if (address !== null && typeof address === "object") {
-    announcePort(address.port);
-  }
-});
-await stdinClosed();
-// Open sessions would hold the process; the runner only waits for it to go.
-Deno.exit(0);
+await serveUntilStdinEnds(server);
