@@ -41,52 +41,36 @@ Deno.test("the command line says which permission to add", async (t) => {
     });
   }
 
-  await t.step(
-    "serve --workers 2 names --allow-run and --allow-env",
-    async () => {
-      const result = await runDeno([
-        "run",
-        "--allow-net=127.0.0.1",
-        "--allow-env=GRPC_*",
-        CLI,
-        "serve",
-        "--port",
-        "0",
-        "--workers",
-        "2",
-      ]);
-      deepStrictEqual(result, {
-        code: 1,
-        stdout: [],
-        stderr: [
-          `error: --workers 2 starts worker processes: run again with --allow-run=${Deno.execPath()} --allow-env`,
-        ],
-      });
-    },
-  );
-
-  await t.step(
-    "serve --workers 2 with --allow-run alone names --allow-env",
-    async () => {
-      const result = await runDeno([
-        "run",
-        "--allow-net=127.0.0.1",
-        "--allow-env=GRPC_*",
-        `--allow-run=${Deno.execPath()}`,
-        CLI,
-        "serve",
-        "--port",
-        "0",
-        "--workers",
-        "2",
-      ]);
-      deepStrictEqual(result, {
-        code: 1,
-        stdout: [],
-        stderr: [
-          "error: --workers 2 starts worker processes: run again with --allow-env",
-        ],
-      });
-    },
-  );
+  const workerFlagCases = [
+    { given: [], missing: `--allow-run=${Deno.execPath()} --allow-env` },
+    { given: [`--allow-run=${Deno.execPath()}`], missing: "--allow-env" },
+  ];
+  for (const { given, missing } of workerFlagCases) {
+    await t.step(
+      `serve --workers 2 with ${
+        given.length === 0 ? "neither" : "--allow-run alone"
+      } names ${missing}`,
+      async () => {
+        const result = await runDeno([
+          "run",
+          "--allow-net=127.0.0.1",
+          "--allow-env=GRPC_*",
+          ...given,
+          CLI,
+          "serve",
+          "--port",
+          "0",
+          "--workers",
+          "2",
+        ]);
+        deepStrictEqual(result, {
+          code: 1,
+          stdout: [],
+          stderr: [
+            `error: --workers 2 starts worker processes: run again with ${missing}`,
+          ],
+        });
+      },
+    );
+  }
 });
