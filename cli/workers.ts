@@ -197,7 +197,10 @@ export async function superviseWorkers(
       // each on a socket of its own, so no connection waits on a worker still starting.
       addresses = bound.addresses;
       if (bound.ownSocket) boundPorts = bound.ports;
-      for (let other = 2; other <= count; other++) fork(other);
+      // Asked to stop while the first was starting: the others are not started at all.
+      if (state.kind === "starting") {
+        for (let other = 2; other <= count; other++) fork(other);
+      }
     }
     if (state.kind === "starting") {
       if ([...slots.values()].every((s) => s.kind === "serving")) {
