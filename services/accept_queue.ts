@@ -24,6 +24,9 @@ import { listensOnOwnSocket } from "../internals/grpc_js_listen.ts";
 /** The longest wait for the listener to accept the connections queued before its close. */
 const ACCEPT_QUEUE_WAIT_MS = 1_000;
 
+/** How long the last round, past {@linkcode ACCEPT_QUEUE_WAIT_MS}, may take at the most. */
+const LAST_ROUND_WAIT_MS = 250;
+
 /**
  * How long a round of sentinels in a shared group waits for one of them to be accepted here
  * before it sends more: the others went to other sockets of the group.
@@ -36,8 +39,9 @@ const SHARED_SENTINELS = 4;
 /**
  * Holds back `close()` of `listener` until the connections already waiting in its accept queue
  * have been accepted: it closes in the callback that accepts one of its sentinels, unless
- * another connection came in during that round (a peer still connecting), when it probes again,
- * within {@linkcode ACCEPT_QUEUE_WAIT_MS} in all. The connections accepted this way are served
+ * another connection came in during that round (a peer still connecting), when it probes again;
+ * past {@linkcode ACCEPT_QUEUE_WAIT_MS}, at the next sentinel accepted whatever else came, or
+ * {@linkcode LAST_ROUND_WAIT_MS} later at the most. The connections accepted this way are served
  * (and drained) like the others.
  *
  * @param listener A listening server whose `close()` is about to be called.
@@ -86,7 +90,7 @@ export function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
     // A round in which another connection came in means a peer is still connecting: one more
     // round, so that the close does not fall on the connections right behind it.
     function roundDone(): void {
-      if (others.size === 0) finish();
+      if (others.size === 0 || lastRound) finish();
       else startRound();
     }
     function onConnection(socket: net.Socket): void {
@@ -108,7 +112,15 @@ export function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
     // Without leave to connect to its own address (`--allow-net` naming only other hosts), or
     // with a listener that does not report connections (TLS), the close comes after the
     // longest wait or at once, as it would have.
-    const timer = setTimeout(finish, ACCEPT_QUEUE_WAIT_MS);
+    // Past the longest wait, one last round closes as soon as a sentinel is accepted, peers
+    // still connecting or not: closing at the timer itself would reset whatever the queue
+    // holds at that moment.
+    let lastRound = false;
+    let timer = setTimeout(() => {
+      lastRound = true;
+      timer = setTimeout(finish, LAST_ROUND_WAIT_MS);
+      startRound();
+    }, ACCEPT_QUEUE_WAIT_MS);
     const port = address.port;
     function startRound(): void {
       if (done) return;
