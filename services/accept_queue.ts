@@ -65,7 +65,11 @@ export function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
       return close.call(listener, callback);
     }
     let done = false;
-    /** The local ports of the sentinels, once each has connected (open until the close). */
+    /**
+     * The local ports of the sentinels still open and not yet accepted here. Only an open
+     * socket holds its port: the port of one that has closed may come back as a peer's, which
+     * would then be taken for a sentinel and reset.
+     */
     const sentinelPorts = new Set<number>();
     /**
      * The ports of connections other than sentinels accepted since the round began. In a
@@ -96,6 +100,7 @@ export function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
     function onConnection(socket: net.Socket): void {
       const port = socket.remotePort;
       if (port !== undefined && sentinelPorts.has(port)) {
+        sentinelPorts.delete(port);
         socket.destroy();
         roundDone();
       } else if (port !== undefined) {
@@ -126,9 +131,6 @@ export function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
       if (done) return;
       others.clear();
       accepted.clear();
-      // Those of the last round not accepted by now went to other sockets of the group, where
-      // they would hold a connection open: the ports stay known, in case one is still queued.
-      for (const sentinel of sentinels) sentinel.destroy();
       clearTimeout(roundTimer);
       const count = shared ? SHARED_SENTINELS : 1;
       let failed = 0;
@@ -143,12 +145,14 @@ export function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
         try {
           sentinel.connect({ host, port }, () => {
             const local = sentinel.localPort ?? -1;
-            sentinelPorts.add(local);
             if (accepted.has(local)) {
               // Accepted before this callback ran: taken for another connection above.
               others.delete(local);
               roundDone();
+              return;
             }
+            sentinelPorts.add(local);
+            sentinel.once("close", () => sentinelPorts.delete(local));
           });
         } catch {
           finish();
