@@ -5,8 +5,9 @@
  * Beside that `node:http2` floor, it shows how much of a short call's cost is Deno's
  * `node:http2` rather than HTTP/2 itself.
  *
- * The framing (`raw_h2/connection.ts`) decodes every header block with a real HPACK decoder
- * (`raw_h2/hpack_decoder.ts`) and sends everything one socket read answers in one write. It
+ * The framing (`raw_h2/connection.ts`) decodes every header block with the server's own HPACK
+ * decoder (`services/http2/hpack_decoder.ts`) and sends everything one socket read answers in
+ * one write. It
  * skips what a server owes a real peer: the peer's flow-control windows for what it sends
  * (short calls' replies are tiny; a stream run's would break the connection), limits (frame, header list and stream counts), validation of frames
  * and headers, protections against hostile peers, deadlines (`grpc-timeout`) and

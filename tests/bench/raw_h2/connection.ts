@@ -15,7 +15,10 @@
  *
  * @module
  */
-import { type HeaderField, HpackDecoder } from "./hpack_decoder.ts";
+import {
+  type HeaderField,
+  HpackDecoder,
+} from "../../../services/http2/hpack_decoder.ts";
 
 /**
  * Answers one call: its `:path` and its request body (gRPC envelopes, joined) in, its reply

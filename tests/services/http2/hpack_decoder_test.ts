@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
-import { type HeaderField, HpackDecoder } from "./hpack_decoder.ts";
+import {
+  type HeaderField,
+  HpackDecoder,
+} from "../../../services/http2/hpack_decoder.ts";
 
 /** The octets of a hex dump as RFC 7541 prints them (spaces and line breaks ignored). */
 function hex(dump: string): Uint8Array {
