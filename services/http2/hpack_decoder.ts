@@ -10,74 +10,13 @@
  *
  * @module
  */
+import {
+  fieldSize,
+  type HeaderField,
+  STATIC_TABLE,
+} from "./hpack_static_table.ts";
 
-/** One decoded header: its name and its value. */
-export type HeaderField = readonly [name: string, value: string];
-
-/** RFC 7541 Appendix A, indices 1 to 61. */
-const STATIC_TABLE: readonly HeaderField[] = [
-  [":authority", ""],
-  [":method", "GET"],
-  [":method", "POST"],
-  [":path", "/"],
-  [":path", "/index.html"],
-  [":scheme", "http"],
-  [":scheme", "https"],
-  [":status", "200"],
-  [":status", "204"],
-  [":status", "206"],
-  [":status", "304"],
-  [":status", "400"],
-  [":status", "404"],
-  [":status", "500"],
-  ["accept-charset", ""],
-  ["accept-encoding", "gzip, deflate"],
-  ["accept-language", ""],
-  ["accept-ranges", ""],
-  ["accept", ""],
-  ["access-control-allow-origin", ""],
-  ["age", ""],
-  ["allow", ""],
-  ["authorization", ""],
-  ["cache-control", ""],
-  ["content-disposition", ""],
-  ["content-encoding", ""],
-  ["content-language", ""],
-  ["content-length", ""],
-  ["content-location", ""],
-  ["content-range", ""],
-  ["content-type", ""],
-  ["cookie", ""],
-  ["date", ""],
-  ["etag", ""],
-  ["expect", ""],
-  ["expires", ""],
-  ["from", ""],
-  ["host", ""],
-  ["if-match", ""],
-  ["if-modified-since", ""],
-  ["if-none-match", ""],
-  ["if-range", ""],
-  ["if-unmodified-since", ""],
-  ["last-modified", ""],
-  ["link", ""],
-  ["location", ""],
-  ["max-forwards", ""],
-  ["proxy-authenticate", ""],
-  ["proxy-authorization", ""],
-  ["range", ""],
-  ["referer", ""],
-  ["refresh", ""],
-  ["retry-after", ""],
-  ["server", ""],
-  ["set-cookie", ""],
-  ["strict-transport-security", ""],
-  ["transfer-encoding", ""],
-  ["user-agent", ""],
-  ["vary", ""],
-  ["via", ""],
-  ["www-authenticate", ""],
-];
+export type { HeaderField };
 
 /**
  * The bit length of each symbol's code in RFC 7541 Appendix B, symbols 0 to 255 and EOS (256).
@@ -186,29 +125,77 @@ function huffmanDecode(coded: Uint8Array): string {
   return text;
 }
 
-/** An entry's size in the dynamic table (RFC 7541 section 4.1). */
-function entrySize(name: string, value: string): number {
-  return name.length + value.length + 32;
+/** How a {@linkcode HpackDecoder} bounds what a peer may make it hold. */
+export interface HpackDecoderOptions {
+  /**
+   * The most the peer may make the dynamic table hold, in octets: our
+   * SETTINGS_HEADER_TABLE_SIZE. A size update past it is a decoding error.
+   *
+   * @default {4096}
+   */
+  maxTableBytes?: number;
+  /**
+   * The largest header list a block may decode to, counted as SETTINGS_MAX_HEADER_LIST_SIZE
+   * counts it (RFC 9113 section 6.5.2): over every field, its name's and value's octets
+   * plus 32. A larger block is still decoded whole, but its fields are dropped
+   * ({@linkcode DecodedBlock}). `Infinity` lifts the limit.
+   *
+   * @default {65536}
+   */
+  maxListBytes?: number;
 }
 
 /**
+ * What one header block decoded to. A block past `maxListBytes` keeps no fields, so a caller
+ * cannot take part of a list for the whole: the stream is to be refused (HTTP 431 or
+ * RST_STREAM), while the connection, whose dynamic table the block did update, goes on.
+ */
+export type DecodedBlock =
+  | {
+    /** The list fits `maxListBytes`. */
+    readonly oversized: false;
+    /** The header fields, in the order the block lists them. */
+    readonly fields: HeaderField[];
+    /** The list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it. */
+    readonly listBytes: number;
+  }
+  | {
+    /** The list is larger than `maxListBytes`. */
+    readonly oversized: true;
+    /** The whole list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it. */
+    readonly listBytes: number;
+  };
+
+/** The most a decoder's table may be told to hold: a prefixed integer's reach here. */
+const MAX_TABLE_BYTES = 2 ** 32 - 1;
+
+/**
  * Decodes the header blocks of one HTTP/2 connection, keeping the dynamic table they build.
+ *
+ * Every decoding error is a `RangeError` whose message says what was wrong; the connection
+ * answers any of them with GOAWAY COMPRESSION_ERROR (RFC 9113 section 4.3). After an error
+ * the dynamic table no longer matches the peer's, so the decoder refuses every later block.
  *
  * @example
  * ```ts
  * import { HpackDecoder } from "./hpack_decoder.ts";
  *
- * const decoder = new HpackDecoder();
+ * const decoder = new HpackDecoder({ maxListBytes: 16384 });
  * // RFC 7541 C.2.4: an indexed header field, `:method: GET`.
- * const headers = decoder.decode(Uint8Array.of(0x82));
+ * const block = decoder.decode(Uint8Array.of(0x82));
+ * if (!block.oversized) console.log(block.fields); // [[":method", "GET"]]
  * ```
  */
 export class HpackDecoder {
   /** Newest first: dynamic index 62 is `#entries[0]`. */
   #entries: HeaderField[] = [];
   #size = 0;
+  /** The table's size now, as the peer's last size update set it. */
   #maxSize: number;
   #limit: number;
+  #maxListBytes: number;
+  /** The first decoding error: the table is out of step with the peer's from then on. */
+  #failure: RangeError | undefined;
   /** The block being decoded, and where in it the next octet is. */
   #block: Uint8Array = EMPTY;
   #position = 0;
@@ -216,12 +203,28 @@ export class HpackDecoder {
   /**
    * A decoder with an empty dynamic table.
    *
-   * @param limit The most the peer may make the table hold, in octets: our
-   *   SETTINGS_HEADER_TABLE_SIZE.
+   * @param options The limits the peer's blocks are held to.
+   * @throws {RangeError} When `maxTableBytes` is not an integer from 0 to 2^32 - 1, or
+   *   `maxListBytes` is negative or not a number.
    */
-  constructor(limit = 4096) {
-    this.#limit = limit;
-    this.#maxSize = limit;
+  constructor(options: HpackDecoderOptions = {}) {
+    const { maxTableBytes = 4096, maxListBytes = 65536 } = options;
+    if (
+      !Number.isInteger(maxTableBytes) || maxTableBytes < 0 ||
+      maxTableBytes > MAX_TABLE_BYTES
+    ) {
+      throw new RangeError(
+        `maxTableBytes must be an integer from 0 to 2^32 - 1: ${maxTableBytes}`,
+      );
+    }
+    if (!(maxListBytes >= 0)) {
+      throw new RangeError(
+        `maxListBytes must be a non-negative number: ${maxListBytes}`,
+      );
+    }
+    this.#limit = maxTableBytes;
+    this.#maxSize = maxTableBytes;
+    this.#maxListBytes = maxListBytes;
   }
 
   /** Octets the dynamic table holds now, counted as RFC 7541 section 4.1 counts them. */
@@ -236,26 +239,52 @@ export class HpackDecoder {
 
   /**
    * Decodes one complete header block (HEADERS and its CONTINUATIONs joined), in order.
+   * A block whose list is past `maxListBytes` is decoded to its end all the same, so the
+   * dynamic table stays the peer's; only its fields are dropped, as soon as the list passes
+   * the limit, which bounds what the decoder holds.
    *
    * @param block The block's octets.
-   * @returns The header fields, in the order the block lists them.
+   * @returns The header fields, or that the list was too large.
    * @throws {RangeError} When the block is truncated, refers to an index it does not have,
-   *   holds a bad Huffman string, or updates the table size out of place or past the limit.
+   *   holds a bad Huffman string or an integer of 2^32 or more, or updates the table size
+   *   after a field or past `maxTableBytes`; and on every block after such an error.
    */
-  decode(block: Uint8Array): HeaderField[] {
-    const headers: HeaderField[] = [];
+  decode(block: Uint8Array): DecodedBlock {
+    if (this.#failure !== undefined) {
+      throw new RangeError(
+        `HPACK decoder failed on an earlier block: ${this.#failure.message}`,
+      );
+    }
     this.#block = block;
     this.#position = 0;
+    try {
+      return this.#fields();
+    } catch (error) {
+      this.#failure = error instanceof RangeError
+        ? error
+        : new RangeError(String(error));
+      throw error;
+    } finally {
+      this.#block = EMPTY;
+    }
+  }
+
+  #fields(): DecodedBlock {
+    const block = this.#block;
+    let fields: HeaderField[] | undefined = [];
+    let listBytes = 0;
     let updatesAllowed = true;
     while (this.#position < block.length) {
       const first = block[this.#position]!;
+      let field: HeaderField;
       if (first & 0x80) {
         // Indexed header field.
         const index = this.#integer(7);
         if (index === 0) throw new RangeError("Header index 0 is not allowed");
-        headers.push(this.#field(index));
+        field = this.#field(index);
       } else if ((first & 0xe0) === 0x20) {
-        // Dynamic table size update: only before the first field.
+        // Dynamic table size update: only at the start of a block (RFC 7541 section 4.2),
+        // where several may follow one another.
         if (!updatesAllowed) {
           throw new RangeError("Table size update follows a header field");
         }
@@ -275,14 +304,18 @@ export class HpackDecoder {
         const name = nameIndex === 0
           ? this.#string()
           : this.#field(nameIndex)[0];
-        const field: HeaderField = [name, this.#string()];
+        field = [name, this.#string()];
         if (indexing) this.#add(field);
-        headers.push(field);
       }
       updatesAllowed = false;
+      listBytes += fieldSize(field);
+      if (fields === undefined) continue;
+      if (listBytes > this.#maxListBytes) fields = undefined;
+      else fields.push(field);
     }
-    this.#block = EMPTY;
-    return headers;
+    return fields === undefined
+      ? { oversized: true, listBytes }
+      : { oversized: false, fields, listBytes };
   }
 
   /** Reads an integer with a `prefix`-bit prefix (RFC 7541 section 5.1). */
@@ -318,7 +351,9 @@ export class HpackDecoder {
     const start = this.#position;
     const end = start + length;
     if (end > block.length) {
-      throw new RangeError("Header block is truncated: in a string");
+      throw new RangeError(
+        `Header block is truncated: in a string of ${length} octets`,
+      );
     }
     this.#position = end;
     const octets = block.subarray(start, end);
@@ -337,7 +372,7 @@ export class HpackDecoder {
 
   /** Adds a field to the dynamic table, evicting the oldest entries to make room. */
   #add(field: HeaderField): void {
-    const size = entrySize(field[0], field[1]);
+    const size = fieldSize(field);
     this.#evict(size);
     // An entry larger than the whole table empties it and is not added (section 4.4).
     if (size > this.#maxSize) return;
@@ -349,7 +384,7 @@ export class HpackDecoder {
   #evict(room: number): void {
     while (this.#size + room > this.#maxSize && this.#entries.length > 0) {
       const oldest = this.#entries.pop()!;
-      this.#size -= entrySize(oldest[0], oldest[1]);
+      this.#size -= fieldSize(oldest);
     }
   }
 }

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import {
+  type DecodedBlock,
   type HeaderField,
   HpackDecoder,
 } from "../../../services/http2/hpack_decoder.ts";
@@ -21,11 +22,17 @@ interface Step {
   tableLength: number;
 }
 
+/** The fields of a block that fits the list limit. */
+function fieldsOf(decoded: DecodedBlock): HeaderField[] {
+  assert.equal(decoded.oversized, false, "the list is past maxListBytes");
+  return decoded.oversized ? [] : decoded.fields;
+}
+
 /** Feeds each step's block to one decoder, as one connection's blocks arrive. */
 function decodeInOrder(decoder: HpackDecoder, steps: readonly Step[]): void {
   for (const [i, step] of steps.entries()) {
     assert.deepEqual(
-      decoder.decode(hex(step.block)),
+      fieldsOf(decoder.decode(hex(step.block))),
       step.headers,
       `block ${i + 1}`,
     );
@@ -111,7 +118,7 @@ Deno.test("HpackDecoder evicts as RFC 7541 C.6's Huffman-coded responses require
   const date = "Mon, 21 Oct 2013 20:13:21 GMT";
   const location = "https://www.example.com";
   // C.6 runs on a 256-octet table, so its second and third responses evict entries.
-  decodeInOrder(new HpackDecoder(256), [
+  decodeInOrder(new HpackDecoder({ maxTableBytes: 256 }), [
     {
       block:
         `4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6
@@ -194,7 +201,7 @@ Deno.test("HpackDecoder decodes every octet's Huffman code", () => {
     { length: 256 },
     (_, octet) => String.fromCharCode(octet),
   ).join("");
-  assert.deepEqual(new HpackDecoder().decode(block), [["x", octets]]);
+  assert.deepEqual(fieldsOf(new HpackDecoder().decode(block)), [["x", octets]]);
 });
 
 Deno.test("HpackDecoder applies table size updates and refuses bad blocks", async (t) => {
@@ -204,12 +211,15 @@ Deno.test("HpackDecoder applies table size updates and refuses bad blocks", asyn
       const decoder = new HpackDecoder();
       decoder.decode(hex("8286 8441 0f77 7777 2e65 7861 6d70 6c65 2e63 6f6d"));
       assert.equal(decoder.tableSize, 57);
-      assert.deepEqual(decoder.decode(hex("20 82")), [[":method", "GET"]]);
+      assert.deepEqual(fieldsOf(decoder.decode(hex("20 82"))), [[
+        ":method",
+        "GET",
+      ]]);
       assert.equal(decoder.tableSize, 0);
       assert.equal(decoder.tableLength, 0);
       decoder.decode(hex("3fe11f 4003 6b65 7905 7661 6c75 65"));
       assert.equal(decoder.tableSize, 3 + 5 + 32);
-      assert.deepEqual(decoder.decode(hex("be")), [["key", "value"]]);
+      assert.deepEqual(fieldsOf(decoder.decode(hex("be"))), [["key", "value"]]);
     },
   );
   await t.step("an update past the limit or after a field is refused", () => {
@@ -229,7 +239,7 @@ Deno.test("HpackDecoder applies table size updates and refuses bad blocks", asyn
         ["be", "Header index is out of the tables: 62"],
         ["80", "Header index 0 is not allowed"],
         ["0f", "Header block is truncated: in an integer"],
-        ["0f 10 05 6162", "Header block is truncated: in a string"],
+        ["0f 10 05 6162", "Header block is truncated: in a string of 5 octets"],
         ["00 01 78", "Header block is truncated: before a string"],
         ["00 01 78 84 ffff ffff", "Huffman string holds EOS"],
         ["00 01 78 81 00", "Huffman string has bad padding"],
@@ -244,4 +254,159 @@ Deno.test("HpackDecoder applies table size updates and refuses bad blocks", asyn
       }
     },
   );
+});
+
+Deno.test("HpackDecoder holds table size updates to maxTableBytes and to a block's start", async (t) => {
+  await t.step(
+    "several updates may open a block, and a later block's too",
+    () => {
+      const decoder = new HpackDecoder({ maxTableBytes: 100 });
+      // To 0, then to 100 (31 + 69), then `key: value` indexed: 3 + 5 + 32 = 40 octets.
+      decoder.decode(hex("20 3f45 4003 6b65 7905 7661 6c75 65"));
+      assert.equal(decoder.tableSize, 40);
+      assert.deepEqual(fieldsOf(decoder.decode(hex("3f45 be"))), [[
+        "key",
+        "value",
+      ]]);
+      // Two more entries of 40: the table keeps to 100 by evicting the oldest.
+      decoder.decode(
+        hex("4003 6b65 7905 7661 6c75 65 4003 6b65 7905 7661 6c75 65"),
+      );
+      assert.equal(decoder.tableSize, 80);
+      assert.equal(decoder.tableLength, 2);
+    },
+  );
+  await t.step("an update past the limit given is refused", () => {
+    assert.throws(
+      () => new HpackDecoder({ maxTableBytes: 100 }).decode(hex("3f46")),
+      {
+        name: "RangeError",
+        message: "Table size update exceeds the limit: 101 > 100",
+      },
+    );
+    assert.throws(
+      () => new HpackDecoder({ maxTableBytes: 0 }).decode(hex("21")),
+      {
+        name: "RangeError",
+        message: "Table size update exceeds the limit: 1 > 0",
+      },
+    );
+  });
+  await t.step("an update anywhere after a field is refused", () => {
+    assert.throws(() => new HpackDecoder().decode(hex("20 82 20")), {
+      name: "RangeError",
+      message: "Table size update follows a header field",
+    });
+  });
+});
+
+Deno.test("HpackDecoder refuses integers and strings no block can hold", () => {
+  const refusals: [string, string][] = [
+    // A value length of 2^32 and more.
+    ["00 01 78 7f ff ff ff ff 0f", "Header integer is too large"],
+    // A run of continuation octets past 2^32's reach, even of zeros.
+    ["ff 80 80 80 80 80 00", "Header integer is too large"],
+    // A value of 16 MiB in a block of 9 octets.
+    [
+      "00 01 78 7f ff ff ff 07",
+      "Header block is truncated: in a string of 16777342 octets",
+    ],
+    ["ff 80 80 80 80 01", "Header index is out of the tables: 268435583"],
+  ];
+  for (const [block, message] of refusals) {
+    assert.throws(() => new HpackDecoder().decode(hex(block)), {
+      name: "RangeError",
+      message,
+    }, block);
+  }
+});
+
+Deno.test("HpackDecoder reports a list past maxListBytes and keeps its table in step", async (t) => {
+  await t.step(
+    "a list of exactly maxListBytes fits, one octet more does not",
+    () => {
+      // `:method: GET` counts 7 + 3 + 32 = 42 octets.
+      assert.deepEqual(
+        new HpackDecoder({ maxListBytes: 84 }).decode(hex("82 82")),
+        {
+          oversized: false,
+          fields: [[":method", "GET"], [":method", "GET"]],
+          listBytes: 84,
+        },
+      );
+      assert.deepEqual(
+        new HpackDecoder({ maxListBytes: 83 }).decode(hex("82 82")),
+        {
+          oversized: true,
+          listBytes: 84,
+        },
+      );
+    },
+  );
+  await t.step(
+    "an oversized block's indexed fields serve the next blocks",
+    () => {
+      const decoder = new HpackDecoder({ maxListBytes: 100 });
+      const long = "v".repeat(80);
+      // `:method: GET`, then `a: v…` (1 + 80 + 32 = 113 octets) and `b: w` (34), both indexed:
+      // the list passes 100 at the second field, and the block goes on to its end.
+      const block = Uint8Array.of(
+        0x82,
+        0x40,
+        0x01,
+        0x61,
+        80,
+        ...new TextEncoder().encode(long),
+        0x40,
+        0x01,
+        0x62,
+        0x01,
+        0x77,
+      );
+      assert.deepEqual(decoder.decode(block), {
+        oversized: true,
+        listBytes: 189,
+      });
+      assert.equal(decoder.tableSize, 147);
+      assert.deepEqual(fieldsOf(decoder.decode(hex("82 be"))), [
+        [":method", "GET"],
+        ["b", "w"],
+      ]);
+      assert.deepEqual(decoder.decode(hex("bf")), {
+        oversized: true,
+        listBytes: 113,
+      });
+      assert.equal(decoder.tableLength, 2);
+    },
+  );
+});
+
+Deno.test("HpackDecoder refuses every block after an error, and bad limits", async (t) => {
+  await t.step("a block after an error is refused", () => {
+    const decoder = new HpackDecoder();
+    assert.throws(() => decoder.decode(hex("be")), {
+      name: "RangeError",
+      message: "Header index is out of the tables: 62",
+    });
+    assert.throws(() => decoder.decode(hex("82")), {
+      name: "RangeError",
+      message:
+        "HPACK decoder failed on an earlier block: Header index is out of the tables: 62",
+    });
+  });
+  await t.step("limits out of range are refused", () => {
+    for (const maxTableBytes of [-1, 1.5, 2 ** 32, NaN]) {
+      assert.throws(() => new HpackDecoder({ maxTableBytes }), {
+        name: "RangeError",
+        message:
+          `maxTableBytes must be an integer from 0 to 2^32 - 1: ${maxTableBytes}`,
+      });
+    }
+    for (const maxListBytes of [-1, NaN]) {
+      assert.throws(() => new HpackDecoder({ maxListBytes }), {
+        name: "RangeError",
+        message: `maxListBytes must be a non-negative number: ${maxListBytes}`,
+      });
+    }
+  });
 });
