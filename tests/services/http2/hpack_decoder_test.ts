@@ -348,35 +348,29 @@ Deno.test("HpackDecoder reports a list past maxListBytes and keeps its table in 
     () => {
       const decoder = new HpackDecoder({ maxListBytes: 100 });
       const long = "v".repeat(80);
-      // `:method: GET`, then `a: v…` (1 + 80 + 32 = 113 octets) and `b: w` (34), both indexed:
-      // the list passes 100 at the second field, and the block goes on to its end.
+      // `:method: GET`, then `a: v…` (1 + 80 + 32 = 113 octets), `b: w` and `c: x` (34 each),
+      // all three indexed: the list passes 100 at the second field, and the block goes on to
+      // its end.
       const block = Uint8Array.of(
         0x82,
-        0x40,
-        0x01,
-        0x61,
-        80,
-        ...new TextEncoder().encode(long),
-        0x40,
-        0x01,
-        0x62,
-        0x01,
-        0x77,
+        ...[0x40, 0x01, 0x61, 80, ...new TextEncoder().encode(long)],
+        ...[0x40, 0x01, 0x62, 0x01, 0x77],
+        ...[0x40, 0x01, 0x63, 0x01, 0x78],
       );
       assert.deepEqual(decoder.decode(block), {
         oversized: true,
-        listBytes: 189,
+        listBytes: 223,
       });
-      assert.equal(decoder.tableSize, 147);
-      assert.deepEqual(fieldsOf(decoder.decode(hex("82 be"))), [
-        [":method", "GET"],
+      assert.equal(decoder.tableSize, 181);
+      assert.deepEqual(fieldsOf(decoder.decode(hex("be bf"))), [
+        ["c", "x"],
         ["b", "w"],
       ]);
-      assert.deepEqual(decoder.decode(hex("bf")), {
+      assert.deepEqual(decoder.decode(hex("c0")), {
         oversized: true,
         listBytes: 113,
       });
-      assert.equal(decoder.tableLength, 2);
+      assert.equal(decoder.tableLength, 3);
     },
   );
 });
