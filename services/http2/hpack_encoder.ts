@@ -68,58 +68,44 @@ function integerLength(value: number, prefix: number): number {
 }
 
 /**
- * Writes an integer with a `prefix`-bit prefix at `at`, the prefix's other bits set from
- * `flags`, and returns where it ends.
+ * Where {@linkcode writeField} writes: the array, and the offset of the next octet, which
+ * the caller sets first and reads after. The encoder's functions run to completion one at a
+ * time, so one cursor serves them all without a cursor object per field.
  */
-function writeInteger(
-  target: Uint8Array,
-  at: number,
-  integer: { value: number; prefix: number; flags: number },
-): number {
-  const { value, prefix, flags } = integer;
+let out: Uint8Array = new Uint8Array(0);
+let at = 0;
+
+/** Writes an integer with a `prefix`-bit prefix, the prefix's other bits 0 (RFC 7541 5.1). */
+function writeInteger(value: number, prefix: number): void {
   const mask = (1 << prefix) - 1;
   if (value < mask) {
-    target[at++] = flags | value;
-    return at;
+    out[at++] = value;
+    return;
   }
-  target[at++] = flags | mask;
+  out[at++] = mask;
   let rest = value - mask;
   while (rest >= 128) {
-    target[at++] = (rest % 128) | 0x80;
+    out[at++] = (rest % 128) | 0x80;
     rest = Math.floor(rest / 128);
   }
-  target[at++] = rest;
-  return at;
+  out[at++] = rest;
 }
 
 /**
- * Writes a raw string literal at `at` (RFC 7541 section 5.2, H = 0) and returns where it
- * ends; the caller has made room.
+ * Writes a raw string literal (RFC 7541 section 5.2, H = 0), one octet per character.
+ *
+ * @returns -1, or where in `text` the first character `bad` refuses (or past U+00FF) is:
+ *   the caller throws, naming the field.
  */
-function writeString(
-  target: Uint8Array,
-  at: number,
-  text: { value: string; bad: Uint8Array; name: string },
-): number {
-  const { value, bad } = text;
-  at = writeInteger(target, at, {
-    value: value.length,
-    prefix: 7,
-    flags: 0,
-  });
-  for (let i = 0; i < value.length; i++) {
-    const octet = value.charCodeAt(i);
-    if (octet > 0xff || bad[octet] === 1) {
-      const what = bad === BAD_NAME_OCTET ? "name" : "value";
-      throw new RangeError(
-        `Header ${what} holds a character HTTP/2 does not allow: ${
-          JSON.stringify(text.name)
-        } at ${i}, U+${octet.toString(16).padStart(4, "0")}`,
-      );
-    }
-    target[at + i] = octet;
+function writeString(text: string, bad: Uint8Array): number {
+  writeInteger(text.length, 7);
+  for (let i = 0; i < text.length; i++) {
+    const octet = text.charCodeAt(i);
+    if (octet > 0xff || bad[octet] === 1) return i;
+    out[at + i] = octet;
   }
-  return at + value.length;
+  at += text.length;
+  return -1;
 }
 
 /** The most fields the memo keeps the octets of. */
@@ -154,7 +140,9 @@ function memoOf(field: HeaderField): number {
     return -1;
   }
   const offset = memoized * MEMO_FIELD_OCTETS;
-  const length = writeField(MEMO_OCTETS, offset, field) - offset;
+  at = offset;
+  writeField(MEMO_OCTETS, field);
+  const length = at - offset;
   const place = offset * 256 + length;
   if (values === undefined) {
     values = new Map();
@@ -231,27 +219,31 @@ export function encodeHeaderBlockInto(
   fields: Iterable<HeaderField>,
   target: Uint8Array,
 ): number {
-  let at = 0;
+  let end = 0;
   for (const field of fields) {
     const place = memoOf(field);
     const length = place === -1 ? fieldLength(field) : place % 256;
-    if (at + length > target.length) {
+    if (end + length > target.length) {
       throw new RangeError(
         `Header block does not fit: ${
-          at + length
+          end + length
         } octets or more for ${target.length}`,
       );
     }
-    if (place === -1) at = writeField(target, at, field);
-    else {
+    if (place === -1) {
+      at = end;
+      writeField(target, field);
+    } else {
       const offset = (place - length) / 256;
       for (let i = 0; i < length; i++) {
-        target[at + i] = MEMO_OCTETS[offset + i]!;
+        target[end + i] = MEMO_OCTETS[offset + i]!;
       }
-      at += length;
     }
+    end += length;
   }
-  return at;
+  // The cursor is to hold no caller's buffer past the call.
+  out = MEMO_OCTETS;
+  return end;
 }
 
 /** Octets a field takes, as {@linkcode writeField} writes it. */
@@ -267,27 +259,46 @@ function fieldLength(field: HeaderField): number {
     value.length;
 }
 
-/** Writes a field at `at`, where the caller has made room, and returns where it ends. */
-function writeField(
-  target: Uint8Array,
-  at: number,
-  field: HeaderField,
-): number {
+/**
+ * Writes a field into `target` at the cursor `at`, where the caller has made room.
+ *
+ * @throws {RangeError} When the name or value holds a character HTTP/2 does not allow.
+ */
+function writeField(target: Uint8Array, field: HeaderField): void {
+  out = target;
   const [name, value] = field;
   const known = STATIC_NAMES.get(name);
   if (known === undefined) {
     // Literal without indexing, new name (RFC 7541 section 6.2.2).
-    target[at++] = 0x00;
-    at = writeString(target, at, { value: name, bad: BAD_NAME_OCTET, name });
+    out[at++] = 0x00;
+    const bad = writeString(name, BAD_NAME_OCTET);
+    if (bad !== -1) throw refusal(field, bad);
   } else {
     const index = known.values.get(value);
     if (index !== undefined) {
       // Indexed header field (section 6.1).
-      target[at] = 0x80 | index;
-      return at + 1;
+      out[at++] = 0x80 | index;
+      return;
     }
     // Literal without indexing, indexed name (section 6.2.2).
-    at = writeInteger(target, at, { value: known.index, prefix: 4, flags: 0 });
+    writeInteger(known.index, 4);
   }
-  return writeString(target, at, { value, bad: BAD_VALUE_OCTET, name });
+  const bad = writeString(value, BAD_VALUE_OCTET);
+  if (bad !== -1) throw refusal(field, -1 - bad);
+}
+
+/**
+ * The error for a character HTTP/2 does not allow: at `where` in the name, or at
+ * `-1 - where` in the value.
+ */
+function refusal(field: HeaderField, where: number): RangeError {
+  const [what, text, i] = where >= 0
+    ? ["name", field[0], where]
+    : ["value", field[1], -1 - where];
+  const code = text.charCodeAt(i).toString(16).padStart(4, "0");
+  return new RangeError(
+    `Header ${what} holds a character HTTP/2 does not allow: ${
+      JSON.stringify(field[0])
+    } at ${i}, U+${code}`,
+  );
 }
