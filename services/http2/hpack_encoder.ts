@@ -118,7 +118,7 @@ const MEMO_FIELD_OCTETS = MEMO_CHARS + 1 + 2 * 2;
 /**
  * The octets of fields met before, by name and value, as `offset * 256 + length` in
  * `MEMO_OCTETS`: a server repeats the same few fields on every call (`content-type`,
- * `grpc-status: 0`), and copying their octets is twice as fast as encoding them again
+ * `grpc-status: 0`), and copying their octets takes about half the time of encoding them again
  * (`tests/bench/hpack_bench.ts`). One memo serves every connection of the process, in one
  * array, since a new array per field costs more than encoding it many times over. Once full
  * it takes no more fields, so one-off values (`grpc-message` texts) cannot grow it.
