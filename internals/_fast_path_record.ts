@@ -34,6 +34,12 @@ export type FastPath =
    */
   | "lean calls"
   /**
+   * `services/http2/`: serves cleartext connections with the server's own HTTP/2 in place of
+   * `node:http2`'s sessions, taking each socket before the `node:http2` server's
+   * `connectionListener` (`node_http2_server.ts`).
+   */
+  | "own HTTP/2"
+  /**
    * `deno_http2_stream.ts`: the client's read of Deno's `Http2Stream.state`, a workaround
    * that `GRPC_STREAM_FAST_PATHS=off` leaves on (not in `FAST_PATHS`).
    */
@@ -60,6 +66,7 @@ export const FAST_PATHS: readonly FastPath[] = [
   "frame tap",
   "call starts",
   "lean calls",
+  "own HTTP/2",
 ];
 
 /** The paths that found their fields, and those that fell back with what they missed. */

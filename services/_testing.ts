@@ -32,6 +32,11 @@ export class ServerProbe {
    * server on grpc-js's path beside one on the lean path, in one process.
    */
   leanPath = true;
+  /**
+   * Whether the server serves its cleartext connections with its own HTTP/2
+   * (`http2/own_connections.ts`); `undefined` leaves it to `GRPC_STREAM_HTTP2`.
+   */
+  ownHttp2: boolean | undefined = undefined;
   readonly #open = new Set<ProbedConnection>();
 
   /**

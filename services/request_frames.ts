@@ -24,6 +24,7 @@ import {
 } from "../internals/deno_http2_session.ts";
 import { tapOf } from "./frame_tap.ts";
 import type { Deframer } from "./request_deframer.ts";
+import { ServerStream } from "./http2/server_stream.ts";
 
 /**
  * The most request bytes a paused reader holds from the frame tap: far above the 64 KiB stream
@@ -57,6 +58,8 @@ export function readFromHandle(
   stream: RequestStream,
   { deframer, paused }: { deframer: Deframer; paused: () => boolean },
 ): DirectRead | undefined {
+  // The own HTTP/2 hands DATA over straight from the socket's read: nothing to take.
+  if (stream instanceof ServerStream) return undefined;
   const found = streamInternalsOf(stream);
   const fields = stream as RequestStream & {
     readonly readableLength?: unknown;

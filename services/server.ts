@@ -27,6 +27,7 @@ import { shutDown } from "./server_close.ts";
 import { serverCredentials, type ServerTlsOptions } from "./server_tls.ts";
 import { ObservedServer } from "./telemetry.ts";
 import { serveLeanCalls } from "./lean_calls.ts";
+import { serveOwnHttp2 } from "./http2/own_connections.ts";
 import { probeOf, type ServerProbe } from "./_testing.ts";
 import { portSharingOf } from "./port_sharing.ts";
 import { listenOnOwnSocket } from "../internals/grpc_js_listen.ts";
@@ -449,6 +450,7 @@ export async function startServer(
       ports.push(
         await bind(server, { address: hostPort(hostname, port), credentials }),
       );
+      serveOwnHttp2(server, { serverOptions, handshakeTimeout, probe });
       guardSessions(server, { handshakeTimeout, unstartedCall, probe });
       serveLeanCalls(server, { serverOptions, probe });
     }

@@ -7,6 +7,10 @@
  */
 import type * as grpc from "../internals/npm/grpc_js.ts";
 import { drainSessions } from "./session_drain.ts";
+import {
+  destroyOwnConnections,
+  drainOwnConnections,
+} from "./http2/own_connections.ts";
 
 /**
  * How long calls ended at the end of the grace period get to deliver their status before
@@ -45,11 +49,15 @@ export function shutDown(
     server,
     Math.min(GOAWAY_PING_WAIT_MS, gracePeriod),
   );
+  drainOwnConnections(server, Math.min(GOAWAY_PING_WAIT_MS, gracePeriod));
   return new Promise((resolve) => {
     let forceTimer: ReturnType<typeof setTimeout> | undefined;
     const graceTimer = setTimeout(() => {
       endRunningCalls();
-      forceTimer = setTimeout(() => server.forceShutdown(), STATUS_DELIVERY_MS);
+      forceTimer = setTimeout(() => {
+        server.forceShutdown();
+        destroyOwnConnections(server);
+      }, STATUS_DELIVERY_MS);
     }, gracePeriod);
     server.tryShutdown(() => {
       clearTimeout(graceTimer);

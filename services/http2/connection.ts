@@ -1,0 +1,609 @@
+/**
+ * The server side of one HTTP/2 connection (RFC 9113), on a socket that has sent nothing yet:
+ * request streams from HEADERS (and CONTINUATION) through DATA to their end or reset, flow
+ * control both ways, PING, GOAWAY both ways, and the checks a server owes its peer, on the
+ * frames `frame_reader.ts` cuts from the socket's bytes. Each new request stream goes to
+ * `onStream` as a {@linkcode ServerStream}. What the connection sends in one turn of the
+ * event loop leaves in one socket write.
+ *
+ * Against hostile peers it keeps what nghttp2 keeps for `node:http2`: limits on the header
+ * list and the header block, on streams at once, on what waits for a peer that does not read,
+ * and the budgets of `stream_limits.ts`.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import type http2 from "node:http2";
+import type net from "node:net";
+import {
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_WINDOW,
+  ErrorCode,
+  Flag,
+  FrameType,
+  MAX_WINDOW,
+  Setting,
+} from "./frames.ts";
+import {
+  type DataFrame,
+  type FrameHandler,
+  FrameReader,
+  type HeaderBlock,
+} from "./frame_reader.ts";
+import { type Field, requestHeaders } from "./header_fields.ts";
+import { type DecodedBlock, HpackDecoder } from "./hpack_decoder.ts";
+import { ConnectionOutput } from "./connection_output.ts";
+import { ServerStream, type StreamHost } from "./server_stream.ts";
+import { ConnectionLimits, type LimitBreach } from "./stream_limits.ts";
+
+/** How a connection serves. */
+export interface ConnectionOptions {
+  /** Told of each new request stream, with its headers. */
+  onStream(stream: ServerStream, headers: http2.IncomingHttpHeaders): void;
+  /**
+   * The most streams the peer may have open at once (SETTINGS_MAX_CONCURRENT_STREAMS).
+   *
+   * @default {4_294_967_295}
+   */
+  maxConcurrentStreams?: number | undefined;
+  /**
+   * The largest header list the peer may send (SETTINGS_MAX_HEADER_LIST_SIZE): past it the
+   * call ends with `RESOURCE_EXHAUSTED`.
+   *
+   * @default {65_536}
+   */
+  maxHeaderListBytes?: number;
+  /**
+   * How long the preface and the first SETTINGS may take, in milliseconds; 0 waits forever.
+   *
+   * @default {10_000}
+   */
+  handshakeTimeout?: number;
+}
+
+/** Each stream's receive window: what a client may send before the reader takes it. */
+const STREAM_WINDOW = 1 << 20;
+/** The connection's receive window, given back as DATA arrives (the streams' bound memory). */
+const CONNECTION_WINDOW = 1 << 24;
+/** Header blocks longer than the header list limit and this, with their CONTINUATIONs. */
+const MAX_BLOCK_SLACK = 16_384;
+/** gRPC's status for a header list past the limit. */
+const RESOURCE_EXHAUSTED = 8;
+/** The largest stream identifier: the drain's first GOAWAY names it. */
+const MAX_STREAM = 2 ** 31 - 1;
+
+/** Where the connection is. */
+type ConnectionState =
+  /** Waiting for the client's preface and SETTINGS. */
+  | { kind: "handshake" }
+  /** Serving. */
+  | { kind: "open" }
+  /**
+   * A GOAWAY sent or received: no stream past `lastStream` is served, and the connection ends
+   * once its streams have; `final` once no more GOAWAY is to come (the drain's first is not).
+   */
+  | { kind: "closing"; lastStream: number; final: boolean }
+  /** Over. */
+  | { kind: "closed" };
+
+/**
+ * One server connection.
+ *
+ * @example
+ * ```ts ignore
+ * new Http2Connection(socket, {
+ *   onStream(stream) {
+ *     stream.respond({ ":status": 404 }, { endStream: true });
+ *   },
+ * });
+ * ```
+ */
+export class Http2Connection implements StreamHost, FrameHandler {
+  /** The connection's socket. */
+  readonly socket: net.Socket;
+  readonly #onStream: ConnectionOptions["onStream"];
+  readonly #maxConcurrent: number;
+  readonly #maxHeaderList: number;
+  #state: ConnectionState = { kind: "handshake" };
+  readonly #reader: FrameReader;
+  readonly #output: ConnectionOutput;
+  readonly #decoder: HpackDecoder;
+  readonly #streams = new Map<number, ServerStream>();
+  /** The highest stream the peer has opened. */
+  #lastStream = 0;
+  #receiveUnacknowledged = 0;
+  readonly #limits = new ConnectionLimits();
+  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
+  #pingAck: (() => void) | undefined;
+  readonly #closeListeners: (() => void)[] = [];
+
+  /**
+   * Serves HTTP/2 on `socket`, which must not have been read yet.
+   *
+   * @param socket A new connection's socket.
+   * @param options Where new streams go, and the limits.
+   */
+  constructor(socket: net.Socket, options: ConnectionOptions) {
+    this.socket = socket;
+    this.#onStream = options.onStream;
+    this.#maxConcurrent = options.maxConcurrentStreams ?? 4_294_967_295;
+    this.#maxHeaderList = options.maxHeaderListBytes ?? 65_536;
+    this.#decoder = new HpackDecoder({ maxListBytes: this.#maxHeaderList });
+    this.#reader = new FrameReader(this, this.#maxHeaderList + MAX_BLOCK_SLACK);
+    this.#output = new ConnectionOutput(socket, {
+      written: () => {
+        if (this.#state.kind === "closed") socket.end();
+      },
+    });
+    const handshakeTimeout = options.handshakeTimeout ?? 10_000;
+    if (handshakeTimeout > 0) {
+      this.#handshakeTimer = setTimeout(() => this.destroy(), handshakeTimeout);
+    }
+    const settings: [number, number][] = [
+      [Setting.ENABLE_PUSH, 0],
+      [Setting.INITIAL_WINDOW_SIZE, STREAM_WINDOW],
+      [Setting.MAX_HEADER_LIST_SIZE, this.#maxHeaderList],
+    ];
+    if (this.#maxConcurrent < 4_294_967_295) {
+      settings.push([Setting.MAX_CONCURRENT_STREAMS, this.#maxConcurrent]);
+    }
+    this.#output.writer.settings(settings);
+    this.#output.writer.windowUpdate(0, CONNECTION_WINDOW - DEFAULT_WINDOW);
+    this.#output.schedule();
+    socket.setNoDelay?.(true);
+    socket.on("data", (chunk: Uint8Array) => this.#reader.receive(chunk));
+    socket.on("drain", () => this.#limits.socketDrained());
+    socket.on("close", () => this.#closeAll(ErrorCode.CANCEL));
+    socket.on("error", () => this.#closeAll(ErrorCode.CANCEL));
+  }
+
+  /** How many streams are open. */
+  get openStreams(): number {
+    return this.#streams.size;
+  }
+
+  /** Whether the connection has closed. */
+  get closed(): boolean {
+    return this.#state.kind === "closed";
+  }
+
+  /** The open streams. */
+  streams(): IterableIterator<ServerStream> {
+    return this.#streams.values();
+  }
+
+  /**
+   * Calls `listener` once the connection has closed.
+   *
+   * @param listener The listener.
+   */
+  onClose(listener: () => void): void {
+    if (this.#state.kind === "closed") queueMicrotask(listener);
+    else this.#closeListeners.push(listener);
+  }
+
+  /**
+   * Starts a graceful close (RFC 9113 §6.8): a GOAWAY with the largest stream identifier and
+   * a PING, then, once the PING comes back (or after `pingWaitMs`), the final GOAWAY with the
+   * last stream opened. Streams in flight finish; the connection closes once they have.
+   *
+   * @param pingWaitMs How long to wait for the PING's answer.
+   */
+  drain(pingWaitMs: number): void {
+    const state = this.#state;
+    if (state.kind === "closed" || state.kind === "closing") return;
+    this.#state = { kind: "closing", lastStream: MAX_STREAM, final: false };
+    this.#output.writer.goAway(MAX_STREAM, { code: ErrorCode.NO_ERROR });
+    const timer = setTimeout(() => this.close(), pingWaitMs);
+    this.#pingAck = () => {
+      clearTimeout(timer);
+      this.#pingAck = undefined;
+      this.close();
+    };
+    this.#output.writer.frame(FrameType.PING, { payload: new Uint8Array(8) });
+    this.#output.schedule();
+  }
+
+  /**
+   * Sends the final GOAWAY (the last stream opened, `NO_ERROR`): streams in flight finish, and
+   * the connection closes once they have.
+   */
+  close(): void {
+    const state = this.#state;
+    if (state.kind === "closed") return;
+    if (state.kind === "closing" && state.final) return;
+    this.#state = {
+      kind: "closing",
+      lastStream: this.#lastStream,
+      final: true,
+    };
+    this.#output.writer.goAway(this.#lastStream, { code: ErrorCode.NO_ERROR });
+    this.#output.schedule();
+    this.#endIfIdle();
+  }
+
+  /** Closes the socket at once: every open stream is reset. */
+  destroy(): void {
+    this.#closeAll(ErrorCode.CANCEL);
+    this.socket.destroy();
+  }
+
+  /**
+   * Writes what is framed, then closes the socket with no GOAWAY, as a cut cable would.
+   */
+  cut(): void {
+    this.#reader.stop();
+    this.#closeAll(ErrorCode.CANCEL);
+    const socket = this.socket;
+    if (socket.destroyed) return;
+    const rest = this.#output.writer.take();
+    socket.write(rest, () => socket.destroy());
+    setTimeout(() => socket.destroy(), 1_000).unref?.();
+  }
+
+  // --- StreamHost ---
+
+  sendHeaders(
+    stream: ServerStream,
+    block: { fields: Field[]; endStream: boolean },
+  ): void {
+    this.#output.sendHeaders(stream, block);
+  }
+
+  sendEnd(stream: ServerStream): void {
+    this.#output.sendEnd(stream);
+  }
+
+  pump(stream: ServerStream): void {
+    this.#output.pump(stream);
+  }
+
+  localEnded(stream: ServerStream): void {
+    if (!stream.remoteEnded) {
+      // The response is complete: the rest of the request is not needed (RFC 9113 §8.1).
+      this.#resetFrame(stream.id, ErrorCode.NO_ERROR);
+      stream.remoteEnded = true;
+    }
+    this.#forget(stream, ErrorCode.NO_ERROR);
+  }
+
+  reset(stream: ServerStream, code: number): void {
+    if (stream.closed) return;
+    this.#resetFrame(stream.id, code);
+    this.#forget(stream, code);
+  }
+
+  consumed(stream: ServerStream, bytes: number): void {
+    if (stream.remoteEnded || stream.closed) return;
+    stream.unacknowledged += bytes;
+    if (stream.unacknowledged >= STREAM_WINDOW / 4) {
+      this.#output.writer.windowUpdate(stream.id, stream.unacknowledged);
+      stream.receiveWindow += stream.unacknowledged;
+      stream.unacknowledged = 0;
+      this.#output.schedule();
+    }
+  }
+
+  // --- Receiving (FrameHandler) ---
+
+  data({ stream: id, endStream, data, flowLength }: DataFrame): void {
+    this.#receiveUnacknowledged += flowLength;
+    if (this.#receiveUnacknowledged >= CONNECTION_WINDOW / 4) {
+      this.#output.writer.windowUpdate(0, this.#receiveUnacknowledged);
+      this.#receiveUnacknowledged = 0;
+      this.#output.schedule();
+    }
+    const breach = this.#limits.dataFrame(data.length, { endStream });
+    if (breach !== undefined) return this.#breach(breach);
+    const stream = this.#streams.get(id);
+    if (stream === undefined) {
+      if (id > this.#lastStream) {
+        return this.failed({
+          code: ErrorCode.PROTOCOL_ERROR,
+          reason: "DATA on an idle stream",
+        });
+      }
+      return this.#resetFrame(id, ErrorCode.STREAM_CLOSED);
+    }
+    if (stream.remoteEnded) {
+      return this.streamFailed({ stream: id, code: ErrorCode.STREAM_CLOSED });
+    }
+    if (flowLength > stream.receiveWindow) {
+      return this.streamFailed({
+        stream: id,
+        code: ErrorCode.FLOW_CONTROL_ERROR,
+      });
+    }
+    stream.receiveWindow -= flowLength;
+    // Padding is never read: it goes back to the peer at once.
+    if (flowLength > data.length) {
+      this.consumed(stream, flowLength - data.length);
+    }
+    if (data.length > 0) {
+      // A copy: the reader may keep it past this socket read.
+      stream.push(Buffer.from(data));
+    }
+    if (endStream) this.#remoteEnded(stream);
+  }
+
+  headers(block: HeaderBlock): void {
+    if (block.stream % 2 === 0) {
+      return this.failed({
+        code: ErrorCode.PROTOCOL_ERROR,
+        reason: "HEADERS on a stream a client cannot open",
+      });
+    }
+    let decoded: DecodedBlock;
+    try {
+      decoded = this.#decoder.decode(block.block);
+    } catch (error) {
+      return this.failed({
+        code: ErrorCode.COMPRESSION_ERROR,
+        reason: `Header block cannot be decoded: ${(error as Error).message}`,
+      });
+    }
+    const id = block.stream;
+    const existing = this.#streams.get(id);
+    if (existing !== undefined) {
+      // Trailers: they must end the stream; their fields are not read.
+      if (existing.remoteEnded || !block.endStream) {
+        return this.streamFailed({
+          stream: id,
+          code: existing.remoteEnded
+            ? ErrorCode.STREAM_CLOSED
+            : ErrorCode.PROTOCOL_ERROR,
+        });
+      }
+      return this.#remoteEnded(existing);
+    }
+    if (id <= this.#lastStream) {
+      return this.failed({
+        code: ErrorCode.PROTOCOL_ERROR,
+        reason: "HEADERS on a closed stream",
+      });
+    }
+    this.#lastStream = id;
+    const state = this.#state;
+    if (state.kind === "closing" && id > state.lastStream) return;
+    if (this.#streams.size >= this.#maxConcurrent) {
+      return this.#resetFrame(id, ErrorCode.REFUSED_STREAM);
+    }
+    this.#openStream(id, { decoded, endStream: block.endStream });
+  }
+
+  #openStream(
+    id: number,
+    { decoded, endStream }: { decoded: DecodedBlock; endStream: boolean },
+  ): void {
+    const request = decoded.oversized
+      ? undefined
+      : requestHeaders(decoded.fields);
+    if (request !== undefined && !request.ok) {
+      return this.#resetFrame(id, ErrorCode.PROTOCOL_ERROR);
+    }
+    const stream = new ServerStream(id, {
+      host: this,
+      sendWindow: this.#output.peerInitialWindow,
+      receiveWindow: STREAM_WINDOW,
+    });
+    this.#streams.set(id, stream);
+    if (endStream) stream.push(null);
+    if (request === undefined) {
+      stream.respond({
+        ":status": 200,
+        "content-type": "application/grpc+proto",
+        "grpc-status": RESOURCE_EXHAUSTED,
+        "grpc-message": encodeURI(
+          `Header list too large: ${decoded.listBytes} bytes, the most is ${this.#maxHeaderList}`,
+        ),
+      }, { endStream: true });
+      return;
+    }
+    this.#onStream(stream, request.headers);
+  }
+
+  #remoteEnded(stream: ServerStream): void {
+    stream.push(null);
+    if (stream.send.kind === "done") this.#forget(stream, ErrorCode.NO_ERROR);
+  }
+
+  rstStream({ stream: id, code }: { stream: number; code: number }): void {
+    if (id > this.#lastStream) {
+      return this.failed({
+        code: ErrorCode.PROTOCOL_ERROR,
+        reason: "RST_STREAM on an idle stream",
+      });
+    }
+    const stream = this.#streams.get(id);
+    if (stream === undefined) return;
+    const answered = stream.send.kind !== "idle";
+    this.#forget(stream, code);
+    const breach = this.#limits.reset(answered);
+    if (breach !== undefined) this.#breach(breach);
+  }
+
+  settings(
+    { ack, entries }: { ack: boolean; entries: [number, number][] },
+  ): void {
+    if (ack) return;
+    for (const [setting, value] of entries) {
+      const problem = this.#setting(setting, value);
+      if (problem !== undefined) return this.failed(problem);
+    }
+    const breach = this.#limits.replyAsked(this.#output.socketBlocked);
+    if (breach !== undefined) return this.#breach(breach);
+    this.#output.writer.header(FrameType.SETTINGS, {
+      length: 0,
+      flags: Flag.ACK,
+    });
+    this.#output.schedule();
+    if (this.#state.kind === "handshake") {
+      this.#state = { kind: "open" };
+      clearTimeout(this.#handshakeTimer);
+    }
+    for (const stream of [...this.#streams.values()]) {
+      if (stream.queue.length > 0) this.pump(stream);
+    }
+  }
+
+  /** Takes one of the peer's settings, or says why the connection must end. */
+  #setting(
+    setting: number,
+    value: number,
+  ): { code: number; reason: string } | undefined {
+    switch (setting) {
+      case Setting.ENABLE_PUSH:
+        return value > 1
+          ? { code: ErrorCode.PROTOCOL_ERROR, reason: "ENABLE_PUSH" }
+          : undefined;
+      case Setting.INITIAL_WINDOW_SIZE: {
+        if (value > MAX_WINDOW) {
+          return { code: ErrorCode.FLOW_CONTROL_ERROR, reason: "Window" };
+        }
+        const delta = value - this.#output.peerInitialWindow;
+        this.#output.peerInitialWindow = value;
+        for (const stream of this.#streams.values()) {
+          stream.sendWindow += delta;
+          if (stream.sendWindow > MAX_WINDOW) {
+            return { code: ErrorCode.FLOW_CONTROL_ERROR, reason: "Window" };
+          }
+        }
+        return undefined;
+      }
+      case Setting.MAX_FRAME_SIZE:
+        if (value < DEFAULT_MAX_FRAME_SIZE || value > 16_777_215) {
+          return { code: ErrorCode.PROTOCOL_ERROR, reason: "MAX_FRAME_SIZE" };
+        }
+        this.#output.peerMaxFrame = value;
+        return undefined;
+      default:
+        // HEADER_TABLE_SIZE: the encoder never indexes. The others bind clients only.
+        return undefined;
+    }
+  }
+
+  ping({ ack, payload }: { ack: boolean; payload: Uint8Array }): void {
+    if (ack) {
+      this.#pingAck?.();
+      return;
+    }
+    const breach = this.#limits.replyAsked(this.#output.socketBlocked);
+    if (breach !== undefined) return this.#breach(breach);
+    this.#output.writer.frame(FrameType.PING, { flags: Flag.ACK, payload });
+    this.#output.schedule();
+  }
+
+  goAway(_frame: { lastStream: number; code: number }): void {
+    // The client opens no more streams; those open finish, then the connection ends.
+    const state = this.#state;
+    if (state.kind === "open" || state.kind === "handshake") {
+      this.#state = {
+        kind: "closing",
+        lastStream: this.#lastStream,
+        final: true,
+      };
+    }
+    this.#endIfIdle();
+  }
+
+  windowUpdate(
+    { stream: id, increment }: { stream: number; increment: number },
+  ): void {
+    if (id === 0) {
+      if (increment === 0) {
+        return this.failed({
+          code: ErrorCode.PROTOCOL_ERROR,
+          reason: "WINDOW_UPDATE of 0",
+        });
+      }
+      if (!this.#output.growWindow(increment)) {
+        return this.failed({
+          code: ErrorCode.FLOW_CONTROL_ERROR,
+          reason: "Window overflow",
+        });
+      }
+      return;
+    }
+    const stream = this.#streams.get(id);
+    if (stream === undefined) {
+      if (id > this.#lastStream) {
+        this.failed({
+          code: ErrorCode.PROTOCOL_ERROR,
+          reason: "WINDOW_UPDATE on an idle stream",
+        });
+      }
+      return;
+    }
+    if (increment === 0) {
+      return this.streamFailed({ stream: id, code: ErrorCode.PROTOCOL_ERROR });
+    }
+    stream.sendWindow += increment;
+    if (stream.sendWindow > MAX_WINDOW) {
+      return this.streamFailed({
+        stream: id,
+        code: ErrorCode.FLOW_CONTROL_ERROR,
+      });
+    }
+    if (stream.queue.length > 0) this.pump(stream);
+  }
+
+  priority(_stream: number): void {
+  }
+
+  streamFailed({ stream: id, code }: { stream: number; code: number }): void {
+    const stream = this.#streams.get(id);
+    this.#resetFrame(id, code);
+    if (stream !== undefined) this.#forget(stream, code);
+  }
+
+  /** A connection error: GOAWAY with `code`, every stream reset, the socket ended. */
+  failed({ code, reason }: { code: number; reason: string }): void {
+    if (this.#state.kind === "closed") return;
+    this.#reader.stop();
+    this.#output.writer.goAway(this.#lastStream, { code, reason });
+    this.#closeAll(code);
+    this.#output.flush();
+  }
+
+  // --- Sending ---
+
+  #resetFrame(id: number, code: number): void {
+    this.#output.writer.rstStream(id, code);
+    this.#output.schedule();
+  }
+
+  // --- Ending ---
+
+  /** Forgets a stream that has closed, and closes the connection if it was the last. */
+  #forget(stream: ServerStream, code: number): void {
+    this.#streams.delete(stream.id);
+    this.#output.forget(stream);
+    stream.closeWith(code);
+    this.#endIfIdle();
+  }
+
+  #breach(breach: LimitBreach): void {
+    if (breach.kind === "retire") return this.close();
+    this.failed({ code: ErrorCode.ENHANCE_YOUR_CALM, reason: breach.reason });
+  }
+
+  #endIfIdle(): void {
+    const state = this.#state;
+    if (state.kind !== "closing" || !state.final || this.#streams.size > 0) {
+      return;
+    }
+    this.#closeAll(ErrorCode.NO_ERROR);
+    this.#output.schedule();
+  }
+
+  #closeAll(code: number): void {
+    if (this.#state.kind === "closed") return;
+    this.#state = { kind: "closed" };
+    this.#reader.stop();
+    clearTimeout(this.#handshakeTimer);
+    for (const stream of this.#streams.values()) stream.closeWith(code);
+    this.#streams.clear();
+    this.#output.clear();
+    for (const listener of this.#closeListeners.splice(0)) listener();
+  }
+}

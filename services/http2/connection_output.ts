@@ -1,0 +1,233 @@
+/**
+ * What a server connection sends, and when: frames laid out in one buffer
+ * (`frames.ts`) and written to the socket once a turn of the event loop; each stream's queued
+ * DATA framed as the peer's windows (the stream's and the connection's) allow, in order of
+ * arrival among the streams waiting; and no more framed while the socket's queue is full or
+ * 256 KiB wait unwritten, so a peer that reads nothing holds a bounded amount. A write's
+ * callback runs once its bytes are framed, which is what makes a writer wait for a slow peer.
+ *
+ * @module
+ */
+import process from "node:process";
+import type net from "node:net";
+import { setImmediate } from "node:timers";
+import {
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_WINDOW,
+  Flag,
+  FrameType,
+  FrameWriter,
+  MAX_WINDOW,
+} from "./frames.ts";
+import type { Field } from "./header_fields.ts";
+import { encodeHeaderBlockInto } from "./hpack_encoder.ts";
+import type { ServerStream } from "./server_stream.ts";
+
+/** Bytes framed and not yet written past which streams wait for the next write. */
+const MAX_UNWRITTEN = 256 * 1024;
+
+/**
+ * The sending half of a connection.
+ *
+ * @example
+ * ```ts ignore
+ * const output = new ConnectionOutput(socket, { written() {} });
+ * output.writer.windowUpdate(0, 1 << 20);
+ * output.schedule();
+ * ```
+ */
+export class ConnectionOutput {
+  /** Where frames are laid out until the next write. */
+  readonly writer: FrameWriter = new FrameWriter();
+  /** What the peer's SETTINGS_INITIAL_WINDOW_SIZE gives each new stream. */
+  peerInitialWindow: number = DEFAULT_WINDOW;
+  /** The peer's SETTINGS_MAX_FRAME_SIZE. */
+  peerMaxFrame: number = DEFAULT_MAX_FRAME_SIZE;
+  readonly #socket: net.Socket;
+  readonly #written: () => void;
+  #sendWindow = DEFAULT_WINDOW;
+  #flushScheduled = false;
+  #socketBlocked = false;
+  /** Streams with bytes queued and no connection window (or socket) to send them. */
+  readonly #waiting = new Set<ServerStream>();
+  /** Where header blocks are encoded, grown when one does not fit. */
+  #blockBuffer = new Uint8Array(4_096);
+  #doneCallbacks: ((error?: Error | null) => void)[] = [];
+
+  /**
+   * @param socket The connection's socket.
+   * @param events `written` runs after each write: the connection may end the socket then.
+   */
+  constructor(socket: net.Socket, events: { written(): void }) {
+    this.#socket = socket;
+    this.#written = events.written;
+    socket.on("drain", () => {
+      this.#socketBlocked = false;
+      this.#pumpWaiting();
+    });
+  }
+
+  /** Whether the socket's queue is full: the peer is not reading. */
+  get socketBlocked(): boolean {
+    return this.#socketBlocked;
+  }
+
+  /**
+   * Grows the connection's send window (a WINDOW_UPDATE on stream 0), and sends what waited.
+   *
+   * @param increment What it grows by.
+   * @returns `false` when the window would pass 2^31-1.
+   */
+  growWindow(increment: number): boolean {
+    this.#sendWindow += increment;
+    if (this.#sendWindow > MAX_WINDOW) return false;
+    this.#pumpWaiting();
+    return true;
+  }
+
+  /** Forgets a stream that closed. */
+  forget(stream: ServerStream): void {
+    this.#waiting.delete(stream);
+  }
+
+  /** Forgets every stream: the connection is over. */
+  clear(): void {
+    this.#waiting.clear();
+  }
+
+  /** Writes what is framed at the end of this turn of the event loop. */
+  schedule(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Writes what is framed now. */
+  flush(): void {
+    this.#flushScheduled = false;
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    if (this.writer.length > 0 && !socket.write(this.writer.take())) {
+      this.#socketBlocked = true;
+    }
+    this.#written();
+    if (!this.#socketBlocked && this.#waiting.size > 0) this.#pumpWaiting();
+  }
+
+  /**
+   * Frames a header block (response headers or trailers).
+   *
+   * @param stream The stream.
+   * @param options The fields, and whether they end the stream.
+   */
+  sendHeaders(
+    stream: ServerStream,
+    { fields, endStream }: { fields: Field[]; endStream: boolean },
+  ): void {
+    this.writer.headerBlock(stream.id, {
+      block: this.#encode(fields),
+      endStream,
+      maxFrame: this.peerMaxFrame,
+    });
+    this.schedule();
+  }
+
+  #encode(fields: Field[]): Uint8Array {
+    for (;;) {
+      try {
+        const length = encodeHeaderBlockInto(fields, this.#blockBuffer);
+        return this.#blockBuffer.subarray(0, length);
+      } catch (error) {
+        if (!(error instanceof RangeError) || !/not fit/.test(error.message)) {
+          throw error;
+        }
+        this.#blockBuffer = new Uint8Array(this.#blockBuffer.length * 4);
+      }
+    }
+  }
+
+  /**
+   * Frames an empty DATA frame with END_STREAM.
+   *
+   * @param stream The stream.
+   */
+  sendEnd(stream: ServerStream): void {
+    this.writer.header(FrameType.DATA, {
+      length: 0,
+      flags: Flag.END_STREAM,
+      stream: stream.id,
+    });
+    this.schedule();
+  }
+
+  /**
+   * Frames what `stream` has queued, as far as the windows and the socket allow; the rest
+   * waits for a WINDOW_UPDATE or the socket.
+   *
+   * @param stream The stream.
+   */
+  pump(stream: ServerStream): void {
+    const queue = stream.queue;
+    if (this.#socketBlocked || this.writer.length >= MAX_UNWRITTEN) {
+      if (queue.length > 0) this.#waiting.add(stream);
+      return;
+    }
+    let framed = false;
+    while (queue.length > 0) {
+      const allowed = Math.min(
+        stream.sendWindow,
+        this.#sendWindow,
+        this.peerMaxFrame,
+      );
+      if (allowed <= 0 || this.writer.length >= MAX_UNWRITTEN) {
+        // A stream's own window reopens with its WINDOW_UPDATE, which pumps it.
+        if (this.#sendWindow <= 0 || allowed > 0) this.#waiting.add(stream);
+        break;
+      }
+      const write = queue[0]!;
+      const length = Math.min(allowed, write.bytes.length);
+      this.writer.header(FrameType.DATA, { length, stream: stream.id });
+      this.writer.bytes(
+        length === write.bytes.length
+          ? write.bytes
+          : write.bytes.subarray(0, length),
+      );
+      framed = true;
+      stream.sendWindow -= length;
+      this.#sendWindow -= length;
+      stream.queued -= length;
+      if (length === write.bytes.length) {
+        queue.shift();
+        if (write.done !== undefined) this.#completed(write.done);
+      } else {
+        write.bytes = write.bytes.subarray(length);
+      }
+    }
+    if (framed) this.schedule();
+    if (queue.length === 0) stream.drained();
+  }
+
+  #pumpWaiting(): void {
+    for (const stream of [...this.#waiting]) {
+      if (
+        this.#sendWindow <= 0 || this.#socketBlocked ||
+        this.writer.length >= MAX_UNWRITTEN
+      ) {
+        return;
+      }
+      this.#waiting.delete(stream);
+      if (!stream.closed) this.pump(stream);
+    }
+  }
+
+  #completed(done: (error?: Error | null) => void): void {
+    if (this.#doneCallbacks.length === 0) {
+      process.nextTick(() => {
+        const callbacks = this.#doneCallbacks;
+        this.#doneCallbacks = [];
+        for (const callback of callbacks) callback();
+      });
+    }
+    this.#doneCallbacks.push(done);
+  }
+}
