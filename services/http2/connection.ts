@@ -16,7 +16,6 @@ import { Buffer } from "node:buffer";
 import type http2 from "node:http2";
 import type net from "node:net";
 import {
-  DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW,
   ErrorCode,
   Flag,
@@ -298,21 +297,15 @@ export class Http2Connection implements StreamHost, FrameHandler {
     const stream = this.#streams.get(id);
     if (stream === undefined) {
       if (id > this.#lastStream) {
-        return this.failed({
-          code: ErrorCode.PROTOCOL_ERROR,
-          reason: "DATA on an idle stream",
-        });
+        return this.#fail(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream");
       }
       return this.#resetFrame(id, ErrorCode.STREAM_CLOSED);
     }
     if (stream.remoteEnded) {
-      return this.streamFailed({ stream: id, code: ErrorCode.STREAM_CLOSED });
+      return this.#streamError(id, ErrorCode.STREAM_CLOSED);
     }
     if (flowLength > stream.receiveWindow) {
-      return this.streamFailed({
-        stream: id,
-        code: ErrorCode.FLOW_CONTROL_ERROR,
-      });
+      return this.#streamError(id, ErrorCode.FLOW_CONTROL_ERROR);
     }
     stream.receiveWindow -= flowLength;
     // Padding is never read: it goes back to the peer at once.
@@ -328,39 +321,34 @@ export class Http2Connection implements StreamHost, FrameHandler {
 
   headers(block: HeaderBlock): void {
     if (block.stream % 2 === 0) {
-      return this.failed({
-        code: ErrorCode.PROTOCOL_ERROR,
-        reason: "HEADERS on a stream a client cannot open",
-      });
+      return this.#fail(
+        ErrorCode.PROTOCOL_ERROR,
+        "HEADERS on a stream a client cannot open",
+      );
     }
     let decoded: DecodedBlock;
     try {
       decoded = this.#decoder.decode(block.block);
     } catch (error) {
-      return this.failed({
-        code: ErrorCode.COMPRESSION_ERROR,
-        reason: `Header block cannot be decoded: ${(error as Error).message}`,
-      });
+      return this.#fail(
+        ErrorCode.COMPRESSION_ERROR,
+        `Header block cannot be decoded: ${(error as Error).message}`,
+      );
     }
     const id = block.stream;
     const existing = this.#streams.get(id);
     if (existing !== undefined) {
       // Trailers: they must end the stream; their fields are not read.
       if (existing.remoteEnded || !block.endStream) {
-        return this.streamFailed({
-          stream: id,
-          code: existing.remoteEnded
-            ? ErrorCode.STREAM_CLOSED
-            : ErrorCode.PROTOCOL_ERROR,
-        });
+        const code = existing.remoteEnded
+          ? ErrorCode.STREAM_CLOSED
+          : ErrorCode.PROTOCOL_ERROR;
+        return this.#streamError(id, code);
       }
       return this.#remoteEnded(existing);
     }
     if (id <= this.#lastStream) {
-      return this.failed({
-        code: ErrorCode.PROTOCOL_ERROR,
-        reason: "HEADERS on a closed stream",
-      });
+      return this.#fail(ErrorCode.PROTOCOL_ERROR, "HEADERS on a closed stream");
     }
     this.#lastStream = id;
     const state = this.#state;
@@ -409,10 +397,10 @@ export class Http2Connection implements StreamHost, FrameHandler {
 
   rstStream({ stream: id, code }: { stream: number; code: number }): void {
     if (id > this.#lastStream) {
-      return this.failed({
-        code: ErrorCode.PROTOCOL_ERROR,
-        reason: "RST_STREAM on an idle stream",
-      });
+      return this.#fail(
+        ErrorCode.PROTOCOL_ERROR,
+        "RST_STREAM on an idle stream",
+      );
     }
     const stream = this.#streams.get(id);
     if (stream === undefined) return;
@@ -427,8 +415,13 @@ export class Http2Connection implements StreamHost, FrameHandler {
   ): void {
     if (ack) return;
     for (const [setting, value] of entries) {
-      const problem = this.#setting(setting, value);
-      if (problem !== undefined) return this.failed(problem);
+      const problem = this.#output.takeSetting(setting, {
+        value,
+        streams: this.#streams.values(),
+      });
+      if (problem !== undefined) {
+        return this.#fail(problem.code, problem.reason);
+      }
     }
     const breach = this.#limits.replyAsked(this.#output.socketBlocked);
     if (breach !== undefined) return this.#breach(breach);
@@ -443,42 +436,6 @@ export class Http2Connection implements StreamHost, FrameHandler {
     }
     for (const stream of [...this.#streams.values()]) {
       if (stream.queue.length > 0) this.pump(stream);
-    }
-  }
-
-  /** Takes one of the peer's settings, or says why the connection must end. */
-  #setting(
-    setting: number,
-    value: number,
-  ): { code: number; reason: string } | undefined {
-    switch (setting) {
-      case Setting.ENABLE_PUSH:
-        return value > 1
-          ? { code: ErrorCode.PROTOCOL_ERROR, reason: "ENABLE_PUSH" }
-          : undefined;
-      case Setting.INITIAL_WINDOW_SIZE: {
-        if (value > MAX_WINDOW) {
-          return { code: ErrorCode.FLOW_CONTROL_ERROR, reason: "Window" };
-        }
-        const delta = value - this.#output.peerInitialWindow;
-        this.#output.peerInitialWindow = value;
-        for (const stream of this.#streams.values()) {
-          stream.sendWindow += delta;
-          if (stream.sendWindow > MAX_WINDOW) {
-            return { code: ErrorCode.FLOW_CONTROL_ERROR, reason: "Window" };
-          }
-        }
-        return undefined;
-      }
-      case Setting.MAX_FRAME_SIZE:
-        if (value < DEFAULT_MAX_FRAME_SIZE || value > 16_777_215) {
-          return { code: ErrorCode.PROTOCOL_ERROR, reason: "MAX_FRAME_SIZE" };
-        }
-        this.#output.peerMaxFrame = value;
-        return undefined;
-      default:
-        // HEADER_TABLE_SIZE: the encoder never indexes. The others bind clients only.
-        return undefined;
     }
   }
 
@@ -511,38 +468,26 @@ export class Http2Connection implements StreamHost, FrameHandler {
   ): void {
     if (id === 0) {
       if (increment === 0) {
-        return this.failed({
-          code: ErrorCode.PROTOCOL_ERROR,
-          reason: "WINDOW_UPDATE of 0",
-        });
+        return this.#fail(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE of 0");
       }
       if (!this.#output.growWindow(increment)) {
-        return this.failed({
-          code: ErrorCode.FLOW_CONTROL_ERROR,
-          reason: "Window overflow",
-        });
+        return this.#fail(ErrorCode.FLOW_CONTROL_ERROR, "Window overflow");
       }
       return;
     }
     const stream = this.#streams.get(id);
     if (stream === undefined) {
       if (id > this.#lastStream) {
-        this.failed({
-          code: ErrorCode.PROTOCOL_ERROR,
-          reason: "WINDOW_UPDATE on an idle stream",
-        });
+        this.#fail(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE on an idle stream");
       }
       return;
     }
     if (increment === 0) {
-      return this.streamFailed({ stream: id, code: ErrorCode.PROTOCOL_ERROR });
+      return this.#streamError(id, ErrorCode.PROTOCOL_ERROR);
     }
     stream.sendWindow += increment;
     if (stream.sendWindow > MAX_WINDOW) {
-      return this.streamFailed({
-        stream: id,
-        code: ErrorCode.FLOW_CONTROL_ERROR,
-      });
+      return this.#streamError(id, ErrorCode.FLOW_CONTROL_ERROR);
     }
     if (stream.queue.length > 0) this.pump(stream);
   }
@@ -550,14 +495,22 @@ export class Http2Connection implements StreamHost, FrameHandler {
   priority(_stream: number): void {
   }
 
-  streamFailed({ stream: id, code }: { stream: number; code: number }): void {
+  streamFailed({ stream, code }: { stream: number; code: number }): void {
+    this.#streamError(stream, code);
+  }
+
+  #streamError(id: number, code: number): void {
     const stream = this.#streams.get(id);
     this.#resetFrame(id, code);
     if (stream !== undefined) this.#forget(stream, code);
   }
 
-  /** A connection error: GOAWAY with `code`, every stream reset, the socket ended. */
   failed({ code, reason }: { code: number; reason: string }): void {
+    this.#fail(code, reason);
+  }
+
+  /** A connection error: GOAWAY with `code`, every stream reset, the socket ended. */
+  #fail(code: number, reason: string): void {
     if (this.#state.kind === "closed") return;
     this.#reader.stop();
     this.#output.writer.goAway(this.#lastStream, { code, reason });
@@ -584,7 +537,7 @@ export class Http2Connection implements StreamHost, FrameHandler {
 
   #breach(breach: LimitBreach): void {
     if (breach.kind === "retire") return this.close();
-    this.failed({ code: ErrorCode.ENHANCE_YOUR_CALM, reason: breach.reason });
+    this.#fail(ErrorCode.ENHANCE_YOUR_CALM, breach.reason);
   }
 
   #endIfIdle(): void {

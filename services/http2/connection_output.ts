@@ -14,10 +14,12 @@ import { setImmediate } from "node:timers";
 import {
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW,
+  ErrorCode,
   Flag,
   FrameType,
   FrameWriter,
   MAX_WINDOW,
+  Setting,
 } from "./frames.ts";
 import type { Field } from "./header_fields.ts";
 import { encodeHeaderBlockInto } from "./hpack_encoder.ts";
@@ -83,6 +85,48 @@ export class ConnectionOutput {
     if (this.#sendWindow > MAX_WINDOW) return false;
     this.#pumpWaiting();
     return true;
+  }
+
+  /**
+   * Takes one of the peer's settings, as far as sending goes.
+   *
+   * @param setting The setting.
+   * @param options Its value, and the open streams (whose windows an initial window moves).
+   * @returns Why the connection must end, if the value is not allowed.
+   */
+  takeSetting(
+    setting: number,
+    { value, streams }: { value: number; streams: Iterable<ServerStream> },
+  ): { code: number; reason: string } | undefined {
+    switch (setting) {
+      case Setting.ENABLE_PUSH:
+        return value > 1
+          ? { code: ErrorCode.PROTOCOL_ERROR, reason: "ENABLE_PUSH" }
+          : undefined;
+      case Setting.INITIAL_WINDOW_SIZE: {
+        if (value > MAX_WINDOW) {
+          return { code: ErrorCode.FLOW_CONTROL_ERROR, reason: "Window" };
+        }
+        const delta = value - this.peerInitialWindow;
+        this.peerInitialWindow = value;
+        for (const stream of streams) {
+          stream.sendWindow += delta;
+          if (stream.sendWindow > MAX_WINDOW) {
+            return { code: ErrorCode.FLOW_CONTROL_ERROR, reason: "Window" };
+          }
+        }
+        return undefined;
+      }
+      case Setting.MAX_FRAME_SIZE:
+        if (value < DEFAULT_MAX_FRAME_SIZE || value > 16_777_215) {
+          return { code: ErrorCode.PROTOCOL_ERROR, reason: "MAX_FRAME_SIZE" };
+        }
+        this.peerMaxFrame = value;
+        return undefined;
+      default:
+        // HEADER_TABLE_SIZE: the encoder never indexes. The others bind clients only.
+        return undefined;
+    }
   }
 
   /** Forgets a stream that closed. */

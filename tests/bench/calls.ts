@@ -44,6 +44,7 @@ export const CALLS_IN_FLIGHT = 100;
 /** The servers the section compares, in the order the tables show them. */
 export const CALL_SERVERS: readonly ServerKind[] = [
   "ours",
+  "oursOwnHttp2",
   "serveWorkers",
   "shortFloor",
   "rawFloor",

@@ -26,6 +26,7 @@ export type GoPrograms = { server: string; load: string } | { missing: string };
 /** One server of the section, and the stack it is. */
 export type ServerKind =
   | "ours"
+  | "oursOwnHttp2"
   | "grpcJs"
   | "grpcGo"
   | "serveLogged"
@@ -41,6 +42,7 @@ export const BENCH_WORKERS: number = Math.max(1, navigator.hardwareConcurrency);
 /** How the tables and the progress name each server. */
 export const SERVER_LABELS: Record<ServerKind, string> = {
   ours: "our server (startServer)",
+  oursOwnHttp2: "our server (startServer) with GRPC_STREAM_HTTP2=own",
   grpcJs: "plain grpc-js server under Deno",
   grpcGo: "grpc-go server",
   serveLogged: "grpc-stream serve (default --log messages)",
@@ -126,7 +128,12 @@ export class Server implements AsyncDisposable {
   static async start(kind: ServerKind, go: GoPrograms): Promise<Server> {
     let command = Deno.execPath();
     let args: string[];
+    const env: Record<string, string> = { NO_COLOR: "1" };
     switch (kind) {
+      case "oursOwnHttp2":
+        env.GRPC_STREAM_HTTP2 = "own";
+        args = ["run", "--quiet", ...RUN_PERMISSIONS, bench("our_server.ts")];
+        break;
       case "ours":
         args = ["run", "--quiet", ...RUN_PERMISSIONS, bench("our_server.ts")];
         break;
@@ -205,7 +212,7 @@ export class Server implements AsyncDisposable {
       stdin: "piped",
       stdout: "piped",
       stderr: "null",
-      env: { NO_COLOR: "1" },
+      env,
     }).spawn();
     const reader = child.stdout.pipeThrough(new TextDecoderStream())
       .getReader();
