@@ -27,6 +27,13 @@ interface DropStream {
 interface DropSession {
   readonly destroyed: boolean;
   destroy(): unknown;
+  /**
+   * The server's own HTTP/2 connection (`services/http2/connection.ts`) is its streams'
+   * session and cuts itself: it writes what it has framed, then destroys its socket.
+   */
+  cut?(): unknown;
+  /** The own connection's open streams. */
+  streams?(): Iterable<object>;
 }
 
 /** A TCP socket, as far as a drop uses it. */
@@ -153,6 +160,15 @@ export function callDropOf(call: object): CallDrop | undefined {
     },
     cutConnection(): "socket" | "session" {
       const session = stream.session;
+      if (
+        typeof session?.cut === "function" &&
+        typeof session.streams === "function"
+      ) {
+        for (const open of session.streams()) cutStreams.add(open);
+        cutStreams.add(stream);
+        session.cut();
+        return "socket";
+      }
       // The session lets its streams go as it ends, before their calls hear of it: mark them.
       const streams = session === undefined
         ? undefined

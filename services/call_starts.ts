@@ -108,10 +108,22 @@ const RST_NAMES = [
   "HTTP_1_1_REQUIRED",
 ];
 
+/** A connection whose streams are watched: a `node:http2` session, or the own HTTP/2's. */
+export interface WatchedSession {
+  readonly destroyed: boolean;
+  on(
+    event: "stream",
+    listener: (
+      stream: http2.ServerHttp2Stream,
+      headers: http2.IncomingHttpHeaders,
+    ) => void,
+  ): unknown;
+}
+
 /** How the unstarted call on `stream` ended, from what its stream and session show. */
 function howEnded(
   stream: http2.ServerHttp2Stream,
-  session: http2.ServerHttp2Session,
+  session: WatchedSession,
 ): UnstartedEnd {
   const answered = sentStatus(stream);
   if (answered !== undefined) return { kind: "answered", ...answered };
@@ -128,7 +140,7 @@ function howEnded(
  * @param report Told the method and how the call ended.
  */
 export function watchUnstartedCalls(
-  session: http2.ServerHttp2Session,
+  session: WatchedSession,
   report: UnstartedCallReporter,
 ): void {
   function reportSoon(stream: http2.ServerHttp2Stream, method: string): void {

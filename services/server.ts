@@ -32,7 +32,7 @@ import { probeOf, type ServerProbe } from "./_testing.ts";
 import { portSharingOf } from "./port_sharing.ts";
 import { listenOnOwnSocket } from "../internals/grpc_js_listen.ts";
 import { fastPathsOn, reportFallbacksTo } from "../internals/fast_paths.ts";
-import { withoutBindFailureLine } from "../internals/grpc_js_logging.ts";
+import { bind, hostPort } from "./server_bind.ts";
 
 export type { ServerLogger } from "./server_logger.ts";
 export type { FaultMethod, FaultRule } from "./fault_rules.ts";
@@ -233,57 +233,6 @@ function checkDelay(value: number, what: string): number {
   return value;
 }
 
-function hostPort(hostname: string, port: number): string {
-  return hostname.includes(":")
-    ? `[${hostname}]:${port}`
-    : `${hostname}:${port}`;
-}
-
-function bind(
-  server: grpc.Server,
-  { address, credentials }: {
-    address: string;
-    credentials: grpc.ServerCredentials;
-  },
-): Promise<number> {
-  // grpc-js meets a missing permission as an exception outside any callback, which would end
-  // the process; asking first turns it into an error the caller can handle.
-  if (
-    Deno.permissions.querySync({ name: "net", host: address }).state !==
-      "granted"
-  ) {
-    // The flag names the host alone: a port of 0 is only known once bound.
-    const host = address.slice(0, address.lastIndexOf(":"));
-    return Promise.reject(
-      new Deno.errors.NotCapable(
-        `Requires net access to ${address}: run again with --allow-net=${host}`,
-      ),
-    );
-  }
-  return withoutBindFailureLine(() =>
-    new Promise((resolve, reject) => {
-      server.bindAsync(address, credentials, (error, port) => {
-        if (error) {
-          reject(
-            new Error(`Cannot listen on ${address}: ${bindFailure(error)}`, {
-              cause: error,
-            }),
-          );
-        } else {
-          resolve(port);
-        }
-      });
-    })
-  );
-}
-
-/** grpc-js's account of a failed bind, put plainly where it is a port in use. */
-function bindFailure(error: Error): string {
-  return /EADDRINUSE/.test(error.message)
-    ? "address already in use"
-    : error.message;
-}
-
 /** A grpc-js server with the services of {@linkcode startServer} added, not yet bound. */
 interface HostedServices {
   server: ObservedServer;
@@ -450,7 +399,12 @@ export async function startServer(
       ports.push(
         await bind(server, { address: hostPort(hostname, port), credentials }),
       );
-      serveOwnHttp2(server, { serverOptions, handshakeTimeout, probe });
+      serveOwnHttp2(server, {
+        serverOptions,
+        handshakeTimeout,
+        probe,
+        unstartedCall,
+      });
       guardSessions(server, { handshakeTimeout, unstartedCall, probe });
       serveLeanCalls(server, { serverOptions, probe });
     }

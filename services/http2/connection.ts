@@ -13,8 +13,10 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { EventEmitter } from "node:events";
 import type http2 from "node:http2";
 import type net from "node:net";
+import { setImmediate } from "node:timers";
 import {
   DEFAULT_WINDOW,
   ErrorCode,
@@ -97,7 +99,8 @@ type ConnectionState =
  * });
  * ```
  */
-export class Http2Connection implements StreamHost, FrameHandler {
+export class Http2Connection extends EventEmitter
+  implements StreamHost, FrameHandler {
   /** The connection's socket. */
   readonly socket: net.Socket;
   readonly #onStream: ConnectionOptions["onStream"];
@@ -123,6 +126,7 @@ export class Http2Connection implements StreamHost, FrameHandler {
    * @param options Where new streams go, and the limits.
    */
   constructor(socket: net.Socket, options: ConnectionOptions) {
+    super();
     this.socket = socket;
     this.#onStream = options.onStream;
     this.#maxConcurrent = options.maxConcurrentStreams ?? 4_294_967_295;
@@ -163,6 +167,11 @@ export class Http2Connection implements StreamHost, FrameHandler {
 
   /** Whether the connection has closed. */
   get closed(): boolean {
+    return this.#state.kind === "closed";
+  }
+
+  /** The same as `closed`, as a `node:http2` session says it. */
+  get destroyed(): boolean {
     return this.#state.kind === "closed";
   }
 
@@ -387,6 +396,8 @@ export class Http2Connection implements StreamHost, FrameHandler {
       }, { endStream: true });
       return;
     }
+    // As a `node:http2` session does, for what watches the connection's streams.
+    this.emit("stream", stream, request.headers);
     this.#onStream(stream, request.headers);
   }
 
@@ -536,7 +547,11 @@ export class Http2Connection implements StreamHost, FrameHandler {
   }
 
   #breach(breach: LimitBreach): void {
-    if (breach.kind === "retire") return this.close();
+    if (breach.kind === "retire") {
+      // After the frames of this read: a flood in one read meets the cut below first.
+      setImmediate(() => this.close());
+      return;
+    }
     this.#fail(ErrorCode.ENHANCE_YOUR_CALM, breach.reason);
   }
 
@@ -558,5 +573,6 @@ export class Http2Connection implements StreamHost, FrameHandler {
     this.#streams.clear();
     this.#output.clear();
     for (const listener of this.#closeListeners.splice(0)) listener();
+    this.emit("close");
   }
 }

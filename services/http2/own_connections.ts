@@ -25,6 +25,10 @@ import { takeSocketsBefore } from "../../internals/node_http2_server.ts";
 import { envGranted } from "../../internals/grpc_js_env.ts";
 import { Http2Connection } from "./connection.ts";
 import type { ServerProbe } from "../_testing.ts";
+import {
+  type UnstartedCallReporter,
+  watchUnstartedCalls,
+} from "../call_starts.ts";
 
 /** The environment variable that, set to `own`, serves cleartext connections so. */
 export const HTTP2_VARIABLE = "GRPC_STREAM_HTTP2";
@@ -81,6 +85,8 @@ export interface OwnHttp2Options {
   handshakeTimeout: number;
   /** A test's choice, over the environment's. */
   probe: ServerProbe | undefined;
+  /** Where calls that ended before their handler ran are told, for the log. */
+  unstartedCall: UnstartedCallReporter | undefined;
 }
 
 /**
@@ -93,7 +99,7 @@ export interface OwnHttp2Options {
  */
 export function serveOwnHttp2(
   server: object,
-  { serverOptions, handshakeTimeout, probe }: OwnHttp2Options,
+  { serverOptions, handshakeTimeout, probe, unstartedCall }: OwnHttp2Options,
 ): boolean {
   if (!(probe?.ownHttp2 ?? ownHttp2Chosen())) return false;
   if (ownHttp2Refusal(serverOptions) !== undefined) return false;
@@ -121,6 +127,9 @@ export function serveOwnHttp2(
         maxConcurrentStreams,
         handshakeTimeout,
       });
+      if (unstartedCall !== undefined) {
+        watchUnstartedCalls(connection, unstartedCall);
+      }
       all.open.add(connection);
       connection.onClose(() => all.open.delete(connection));
       if (all.drainWait !== undefined) connection.drain(all.drainWait);

@@ -40,8 +40,10 @@ export interface QueuedWrite {
   done: ((error?: Error | null) => void) | undefined;
 }
 
-/** What the connection does for a stream. */
+/** What the connection does for a stream; it is also the stream's `session`. */
 export interface StreamHost {
+  /** Whether the connection has closed. */
+  readonly destroyed: boolean;
   /** The connection's socket, for the peer's address. */
   readonly socket: net.Socket;
   /** Sends a header block (response headers or trailers). */
@@ -80,8 +82,12 @@ export class ServerStream extends EventEmitter {
   readonly id: number;
   /** The reset code once the stream is closed (`NO_ERROR` for a clean end). */
   rstCode: number | undefined = undefined;
-  /** What grpc-js reads of the session: its socket. */
-  readonly session: { readonly socket: net.Socket };
+  /** The connection: grpc-js reads its socket, faults cut it. */
+  readonly session: StreamHost;
+  /** The response headers sent, as `node:http2` keeps them. */
+  sentHeaders: http2.OutgoingHttpHeaders | undefined = undefined;
+  /** The trailers sent. */
+  sentTrailers: http2.OutgoingHttpHeaders | undefined = undefined;
   /** Sending, as the connection sees it. */
   send: SendState = { kind: "idle" };
   /** Whether the peer has sent `END_STREAM` (or reset the stream). */
@@ -118,7 +124,7 @@ export class ServerStream extends EventEmitter {
     super();
     this.id = id;
     this.#host = host;
-    this.session = { socket: host.socket };
+    this.session = host;
     this.sendWindow = sendWindow;
     this.receiveWindow = receiveWindow;
   }
@@ -322,6 +328,7 @@ export class ServerStream extends EventEmitter {
       });
     }
     this.send = { kind: "done" };
+    this.sentTrailers = headers;
     this.#host.sendHeaders(this, {
       fields: responseFields(headers),
       endStream: true,
