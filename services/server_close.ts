@@ -49,7 +49,10 @@ export function shutDown(
     server,
     Math.min(GOAWAY_PING_WAIT_MS, gracePeriod),
   );
-  drainOwnConnections(server, Math.min(GOAWAY_PING_WAIT_MS, gracePeriod));
+  drainOwnConnections(server, {
+    pingWaitMs: Math.min(GOAWAY_PING_WAIT_MS, gracePeriod),
+    listenersClosed: drain.listenersClosed,
+  });
   return new Promise((resolve) => {
     let forceTimer: ReturnType<typeof setTimeout> | undefined;
     const graceTimer = setTimeout(() => {

@@ -206,6 +206,8 @@ function drainSession(
 export interface SessionDrain {
   /** Stops draining sessions that open from now on (those already draining go on). */
   stop(): void;
+  /** Settles once the server's listeners have closed, the connections queued before taken. */
+  readonly listenersClosed: Promise<void>;
 }
 
 /**
@@ -220,7 +222,9 @@ export interface SessionDrain {
  */
 export function drainSessions(server: object, ackWaitMs: number): SessionDrain {
   const entries = http2ServersOf(server);
-  if (entries === undefined) return { stop() {} };
+  if (entries === undefined) {
+    return { stop() {}, listenersClosed: Promise.resolve() };
+  }
   // The wrappers go on first: grpc-js closes the listeners as its shutdown begins.
   const listenersClosed = Promise.all(
     entries.map(({ server }) => acceptQueuedBeforeClose(server)),
@@ -240,5 +244,6 @@ export function drainSessions(server: object, ackWaitMs: number): SessionDrain {
     stop(): void {
       for (const { server } of entries) server.off("session", onSession);
     },
+    listenersClosed,
   };
 }

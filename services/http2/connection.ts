@@ -62,8 +62,11 @@ export interface ConnectionOptions {
   handshakeTimeout?: number;
 }
 
-/** Each stream's receive window: what a client may send before the reader takes it. */
-const STREAM_WINDOW = 1 << 20;
+/**
+ * Each stream's receive window: what a client may send before the reader takes it. HTTP/2's
+ * default, as `node:http2` grants: a client that dies leaves no more unread behind.
+ */
+const STREAM_WINDOW = 65_535;
 /** The connection's receive window, given back as DATA arrives (the streams' bound memory). */
 const CONNECTION_WINDOW = 1 << 24;
 /** Header blocks longer than the header list limit and this, with their CONTINUATIONs. */
@@ -117,6 +120,11 @@ export class Http2Connection extends EventEmitter
   readonly #limits = new ConnectionLimits();
   #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
   #pingAck: (() => void) | undefined;
+  /**
+   * Whether the peer has acknowledged our SETTINGS. The connection does not end before: a
+   * proxy that still owes the acknowledgement (nginx) fails the calls it has in flight on it.
+   */
+  #settingsAcknowledged = false;
   readonly #closeListeners: (() => void)[] = [];
 
   /**
@@ -170,9 +178,9 @@ export class Http2Connection extends EventEmitter
     return this.#state.kind === "closed";
   }
 
-  /** The same as `closed`, as a `node:http2` session says it. */
+  /** Whether the socket is gone, as a `node:http2` session says it. */
   get destroyed(): boolean {
-    return this.#state.kind === "closed";
+    return this.socket.destroyed;
   }
 
   /** The open streams. */
@@ -210,6 +218,24 @@ export class Http2Connection extends EventEmitter
     };
     this.#output.writer.frame(FrameType.PING, { payload: new Uint8Array(8) });
     this.#output.schedule();
+  }
+
+  /**
+   * Closes a connection accepted while the server drains once its first streams have opened
+   * (the final GOAWAY then names them), or after `waitMs` if none opens. A peer that has just
+   * connected is sending its first requests: the drain's first GOAWAY would reach some clients
+   * (python's h2 among them) as the end of the connection before its answers.
+   *
+   * @param waitMs How long to wait for a stream.
+   */
+  retireAfterFirstStreams(waitMs: number): void {
+    const timer = setTimeout(() => this.close(), waitMs);
+    this.once("stream", () => {
+      clearTimeout(timer);
+      // After the read at hand: the streams it opens are served too.
+      setImmediate(() => this.close());
+    });
+    this.onClose(() => clearTimeout(timer));
   }
 
   /**
@@ -308,7 +334,9 @@ export class Http2Connection extends EventEmitter
       if (id > this.#lastStream) {
         return this.#fail(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream");
       }
-      return this.#resetFrame(id, ErrorCode.STREAM_CLOSED);
+      // A stream closed already: its frames are ignored (RFC 9113 §5.1), not answered one by
+      // one, which would let a peer make the server write a frame per frame it sends.
+      return;
     }
     if (stream.remoteEnded) {
       return this.#streamError(id, ErrorCode.STREAM_CLOSED);
@@ -424,7 +452,10 @@ export class Http2Connection extends EventEmitter
   settings(
     { ack, entries }: { ack: boolean; entries: [number, number][] },
   ): void {
-    if (ack) return;
+    if (ack) {
+      this.#settingsAcknowledged = true;
+      return this.#endIfIdle();
+    }
     for (const [setting, value] of entries) {
       const problem = this.#output.takeSetting(setting, {
         value,
@@ -557,7 +588,10 @@ export class Http2Connection extends EventEmitter
 
   #endIfIdle(): void {
     const state = this.#state;
-    if (state.kind !== "closing" || !state.final || this.#streams.size > 0) {
+    if (
+      state.kind !== "closing" || !state.final || this.#streams.size > 0 ||
+      !this.#settingsAcknowledged
+    ) {
       return;
     }
     this.#closeAll(ErrorCode.NO_ERROR);

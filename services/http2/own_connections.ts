@@ -30,24 +30,31 @@ import {
   watchUnstartedCalls,
 } from "../call_starts.ts";
 
-/** The environment variable that, set to `own`, serves cleartext connections so. */
+/**
+ * The environment variable that, set to `node`, leaves every connection to `node:http2`'s
+ * sessions.
+ */
 export const HTTP2_VARIABLE = "GRPC_STREAM_HTTP2";
 
 /**
- * Whether the environment asks for the own HTTP/2 (`GRPC_STREAM_HTTP2=own`); without
- * permission to read the variable, it does not.
+ * Whether the environment leaves the own HTTP/2 on: it does unless `GRPC_STREAM_HTTP2=node`
+ * (read only with permission for it).
  *
- * @returns `true` when it does.
+ * @returns `true` unless the variable says `node`.
  */
 export function ownHttp2Chosen(): boolean {
-  return envGranted(HTTP2_VARIABLE) && Deno.env.get(HTTP2_VARIABLE) === "own";
+  return !(envGranted(HTTP2_VARIABLE) &&
+    Deno.env.get(HTTP2_VARIABLE) === "node");
 }
 
 /** The connections of one grpc-js server, and whether they drain. */
 interface Connections {
   readonly open: Set<Http2Connection>;
-  /** The longest wait for the drain's PING, once draining; `undefined` before. */
-  drainWait: number | undefined;
+  /**
+   * Once the server closes: the longest wait for a PING's answer, and the connections
+   * accepted since (from the listener's accept queue), which retire at their first streams.
+   */
+  draining: { pingWaitMs: number; fresh: Set<Http2Connection> } | undefined;
 }
 
 const connectionsOf = new WeakMap<object, Connections>();
@@ -107,7 +114,7 @@ export function serveOwnHttp2(
   if (views === undefined) return false;
   let connections = connectionsOf.get(server);
   if (connections === undefined) {
-    connections = { open: new Set(), drainWait: undefined };
+    connections = { open: new Set(), draining: undefined };
     connectionsOf.set(server, connections);
   }
   const all = connections;
@@ -132,7 +139,7 @@ export function serveOwnHttp2(
       }
       all.open.add(connection);
       connection.onClose(() => all.open.delete(connection));
-      if (all.drainWait !== undefined) connection.drain(all.drainWait);
+      all.draining?.fresh.add(connection);
       return true;
     });
     if (took) {
@@ -144,18 +151,36 @@ export function serveOwnHttp2(
 }
 
 /**
- * Starts the graceful end of every own connection of `server`, and of each that opens
- * from now on: GOAWAY, PING, then the final GOAWAY once the PING is answered (or after
- * `pingWaitMs`); each closes once its calls have finished.
+ * Starts the graceful end of every own connection of `server` once its listeners have closed:
+ * earlier, a proxy whose idle connections it ends (nginx closes one a GOAWAY or PING reaches)
+ * would open new ones into the listener's accept queue, which the close then resets. Each
+ * connection open before gets a GOAWAY and a PING, then the final GOAWAY once the PING is
+ * answered (or after `pingWaitMs`); each accepted since closes after its first streams. Each
+ * closes once its calls have finished.
  *
  * @param server The grpc-js server.
- * @param pingWaitMs The longest wait for a PING's answer.
+ * @param options The longest wait for a PING's answer, and when the listeners have closed.
  */
-export function drainOwnConnections(server: object, pingWaitMs: number): void {
+export function drainOwnConnections(
+  server: object,
+  { pingWaitMs, listenersClosed }: {
+    pingWaitMs: number;
+    listenersClosed: Promise<void>;
+  },
+): void {
   const connections = connectionsOf.get(server);
-  if (connections === undefined) return;
-  connections.drainWait = pingWaitMs;
-  for (const connection of connections.open) connection.drain(pingWaitMs);
+  if (connections === undefined || connections.draining !== undefined) return;
+  const draining = { pingWaitMs, fresh: new Set<Http2Connection>() };
+  connections.draining = draining;
+  listenersClosed.then(() => {
+    for (const connection of connections.open) {
+      if (draining.fresh.has(connection)) {
+        connection.retireAfterFirstStreams(pingWaitMs);
+      } else {
+        connection.drain(pingWaitMs);
+      }
+    }
+  });
 }
 
 /**

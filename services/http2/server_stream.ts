@@ -31,6 +31,8 @@ export type SendState =
   | { kind: "ending"; waitForTrailers: boolean }
   /** Everything queued went; `'wantTrailers'` emitted, `sendTrailers` awaited. */
   | { kind: "trailers" }
+  /** `close(code)` called with bytes queued: they go first, then RST_STREAM with `code`. */
+  | { kind: "resetting"; code: number }
   /** `END_STREAM` sent, or the stream reset. */
   | { kind: "done" };
 
@@ -241,11 +243,11 @@ export class ServerStream extends EventEmitter {
         code: "ERR_HTTP2_HEADERS_SENT",
       });
     }
-    const fields = responseFields(
-      headers[":status"] === undefined
-        ? { ":status": 200, ...headers }
-        : headers,
-    );
+    const sent = headers[":status"] === undefined
+      ? { ":status": 200, ...headers }
+      : headers;
+    this.sentHeaders = sent;
+    const fields = responseFields(sent);
     const endStream = options.endStream === true;
     this.send = endStream ? { kind: "done" } : { kind: "open" };
     if (!endStream && options.waitForTrailers === true) {
@@ -273,7 +275,10 @@ export class ServerStream extends EventEmitter {
     const callback = typeof encodingOrDone === "function"
       ? encodingOrDone
       : done;
-    if (this.#closed || this.send.kind === "done") {
+    if (
+      this.#closed || this.send.kind === "done" ||
+      this.send.kind === "resetting"
+    ) {
       if (callback !== undefined) {
         process.nextTick(callback, streamClosedError());
       }
@@ -344,7 +349,12 @@ export class ServerStream extends EventEmitter {
    */
   close(code: number = ErrorCode.NO_ERROR, done?: () => void): void {
     if (done !== undefined) this.once("close", done);
-    if (this.#closed) return;
+    if (this.#closed || this.send.kind === "resetting") return;
+    // As `node:http2` does: what was written before goes out before the reset.
+    if (this.queue.length > 0 && this.send.kind !== "done") {
+      this.send = { kind: "resetting", code };
+      return;
+    }
     this.#host.reset(this, code);
   }
 
@@ -370,6 +380,10 @@ export class ServerStream extends EventEmitter {
    */
   drained(): void {
     const send = this.send;
+    if (send.kind === "resetting") {
+      if (this.queue.length === 0) this.#host.reset(this, send.code);
+      return;
+    }
     if (send.kind === "ending" && this.queue.length === 0) {
       if (send.waitForTrailers) {
         this.send = { kind: "trailers" };

@@ -3,7 +3,8 @@
  * against grpc-go on the same host, side by side in one run.
  *
  * - **Servers**: grpc-go's load client keeps 100 calls in flight over 1 and over 4
- *   connections against each server in turn, round after round: our server (`startServer`),
+ *   connections against each server in turn, round after round: our server (`startServer`,
+ *   on its own HTTP/2, and on `node:http2` with `GRPC_STREAM_HTTP2=node`),
  *   `serve --workers` with one worker per core, a bare `node:http2` server answering the same
  *   calls the plain way (the floor: what any server on Deno's `node:http2` pays per call), a
  *   hand-written HTTP/2 layer over `node:net` answering them (`raw_h2_floor_server.ts`: what
@@ -44,7 +45,7 @@ export const CALLS_IN_FLIGHT = 100;
 /** The servers the section compares, in the order the tables show them. */
 export const CALL_SERVERS: readonly ServerKind[] = [
   "ours",
-  "oursOwnHttp2",
+  "oursNodeHttp2",
   "serveWorkers",
   "shortFloor",
   "rawFloor",

@@ -17,7 +17,7 @@ import { BENCH_WORKERS, type ServerKind } from "./limit_servers.ts";
 
 const SERVER_HEADERS: Partial<Record<ServerKind, string>> = {
   ours: "our server",
-  oursOwnHttp2: "our server, GRPC_STREAM_HTTP2=own",
+  oursNodeHttp2: "our server on node:http2",
   serveWorkers: `serve --workers ${BENCH_WORKERS}`,
   shortFloor: "bare node:http2 (floor)",
   rawFloor: "hand-written HTTP/2 over node:net",
@@ -87,7 +87,7 @@ export function renderCalls(report: CallsReport): string {
         describe(cells.find((cell) => cell.server === server), true)
       ),
       ratio(cells, { of: "ours", over: "grpcGo" }),
-      ratio(cells, { of: "oursOwnHttp2", over: "grpcGo" }),
+      ratio(cells, { of: "oursNodeHttp2", over: "grpcGo" }),
       ratio(cells, { of: "serveWorkers", over: "grpcGo" }),
       ratio(cells, { of: "ours", over: "shortFloor" }),
       ratio(cells, { of: "rawFloor", over: "grpcGo" }),
@@ -125,7 +125,7 @@ export function renderCalls(report: CallsReport): string {
         "call",
         ...CALL_SERVERS.map((server) => SERVER_HEADERS[server] ?? server),
         "ours ÷ grpc-go",
-        "ours, own HTTP/2 ÷ grpc-go",
+        "ours on node:http2 ÷ grpc-go",
         "workers ÷ grpc-go",
         "ours ÷ floor",
         "hand-written HTTP/2 ÷ grpc-go",

@@ -26,7 +26,7 @@ export type GoPrograms = { server: string; load: string } | { missing: string };
 /** One server of the section, and the stack it is. */
 export type ServerKind =
   | "ours"
-  | "oursOwnHttp2"
+  | "oursNodeHttp2"
   | "grpcJs"
   | "grpcGo"
   | "serveLogged"
@@ -42,7 +42,8 @@ export const BENCH_WORKERS: number = Math.max(1, navigator.hardwareConcurrency);
 /** How the tables and the progress name each server. */
 export const SERVER_LABELS: Record<ServerKind, string> = {
   ours: "our server (startServer)",
-  oursOwnHttp2: "our server (startServer) with GRPC_STREAM_HTTP2=own",
+  oursNodeHttp2:
+    "our server (startServer) on node:http2 (GRPC_STREAM_HTTP2=node)",
   grpcJs: "plain grpc-js server under Deno",
   grpcGo: "grpc-go server",
   serveLogged: "grpc-stream serve (default --log messages)",
@@ -130,8 +131,8 @@ export class Server implements AsyncDisposable {
     let args: string[];
     const env: Record<string, string> = { NO_COLOR: "1" };
     switch (kind) {
-      case "oursOwnHttp2":
-        env.GRPC_STREAM_HTTP2 = "own";
+      case "oursNodeHttp2":
+        env.GRPC_STREAM_HTTP2 = "node";
         args = ["run", "--quiet", ...RUN_PERMISSIONS, bench("our_server.ts")];
         break;
       case "ours":

