@@ -66,9 +66,9 @@ function mentionsIn(text: string, document: string): {
 } {
   const paths: string[] = [];
   const names: string[] = [];
-  const tasks = [...text.matchAll(/deno task ([a-z][a-z0-9:-]*)/g)].map((match) =>
-    match[1]!
-  );
+  const tasks = [...text.matchAll(/deno task ([a-z][a-z0-9:-]*)/g)].map((
+    match,
+  ) => match[1]!);
   const blocks = [...text.matchAll(/^```[^\n]*\n([\s\S]*?)^```/gm)].map((
     match,
   ) => match[1]!);
