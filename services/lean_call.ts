@@ -29,6 +29,7 @@ import {
   type SendObserver,
 } from "../internals/grpc_js_server_call.ts";
 import { PREFIX_BYTES, writePrefix } from "../proto/envelope.ts";
+import { atDeadline } from "./deadline_slots.ts";
 
 /** What one lean call needs of its method and server. */
 export interface LeanCallSettings {
@@ -110,7 +111,8 @@ export class LeanCall extends EventEmitter {
   readonly #settings: LeanCallSettings;
   #metadata: grpc.Metadata | undefined;
   #deadline = Infinity;
-  #deadlineTimer: ReturnType<typeof setTimeout> | undefined;
+  /** Cancels the deadline, if one is set. */
+  #cancelDeadline: (() => void) | undefined;
   #headersSent = false;
   /** Set once the status is on its way, or the stream closed: nothing more is sent. */
   #over = false;
@@ -168,13 +170,13 @@ export class LeanCall extends EventEmitter {
    */
   setDeadline(timeoutMs: number): void {
     this.#deadline = Date.now() + timeoutMs;
-    this.#deadlineTimer = setTimeout(() => {
+    this.#cancelDeadline = atDeadline(timeoutMs, () => {
       this.sendStatus({
         code: grpc.status.DEADLINE_EXCEEDED,
         details: "Deadline exceeded",
         metadata: null,
       });
-    }, timeoutMs);
+    });
   }
 
   /** The client's `address:port`, as grpc-js gives it. */
@@ -341,7 +343,7 @@ export class LeanCall extends EventEmitter {
     this.#over = true;
     if (this.#cancelNotified) return;
     this.#cancelNotified = true;
-    if (this.#deadlineTimer !== undefined) clearTimeout(this.#deadlineTimer);
+    this.#cancelDeadline?.();
     process.nextTick(() => {
       this.cancelled = true;
       this.emit("cancelled", "cancelled");

@@ -63,6 +63,12 @@ interface RawSocket {
 /** How many bytes of framed messages to gather before writing them. */
 const CHUNK_BYTES = 16 * 1024;
 
+/** The chunk of a writer that has gathered nothing: most calls send a few short replies. */
+const NO_CHUNK: Buffer = Buffer.alloc(0);
+
+/** The smallest chunk a writer allocates. */
+const FIRST_CHUNK_BYTES = 256;
+
 /**
  * How many bytes of replies one connection may hold on their way to its socket (handed to
  * HTTP/2 and not yet taken by the kernel), whatever the number of calls on it. A chunk is
@@ -185,7 +191,10 @@ export class ReplyWriter<Reply> {
   #encode: (reply: Reply) => Uint8Array;
   #stream: CallStream | undefined;
   #headersSent = false;
-  #chunk: Buffer = Buffer.allocUnsafe(CHUNK_BYTES);
+  /** Where replies gather: empty until the first, then grown as they come, up to 16 KiB. */
+  #chunk: Buffer = NO_CHUNK;
+  /** Whether the call has grown a chunk to 16 KiB. */
+  #filledOne = false;
   #used = 0;
   #flushScheduled = false;
   /** The write HTTP/2 has not framed yet: one at a time, whatever the stream would take. */
@@ -257,6 +266,19 @@ export class ReplyWriter<Reply> {
       );
       this.fail({ ...fault, metadata: new grpc.Metadata() });
       return false;
+    }
+    const needed = this.#used + PREFIX_BYTES + message.length;
+    if (needed > this.#chunk.length && needed <= CHUNK_BYTES) {
+      // A chunk grows as replies come, up to 16 KiB: a 16 KiB chunk for each call would cost
+      // short calls more in allocation and collection than in anything else.
+      // Once a call has filled one, it has many replies: its next chunks start whole.
+      const least = this.#filledOne ? CHUNK_BYTES : FIRST_CHUNK_BYTES;
+      const larger = Buffer.allocUnsafe(
+        Math.min(CHUNK_BYTES, Math.max(needed, 2 * this.#chunk.length, least)),
+      );
+      larger.set(this.#chunk.subarray(0, this.#used));
+      this.#chunk = larger;
+      if (larger.length === CHUNK_BYTES) this.#filledOne = true;
     }
     if (this.#used + PREFIX_BYTES + message.length > this.#chunk.length) {
       this.flush();
@@ -332,7 +354,7 @@ export class ReplyWriter<Reply> {
     // gathers the next replies, rather than a fresh 16 KiB for every write.
     const reusable = this.#inStream === undefined &&
       written.length === CHUNK_BYTES;
-    this.#chunk = this.#spare ?? Buffer.allocUnsafe(CHUNK_BYTES);
+    this.#chunk = this.#spare ?? NO_CHUNK;
     this.#spare = undefined;
     this.#used = 0;
     if (!this.#headersSent) {

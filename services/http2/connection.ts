@@ -350,8 +350,9 @@ export class Http2Connection extends EventEmitter
       this.consumed(stream, flowLength - data.length);
     }
     if (data.length > 0) {
-      // A copy: the reader may keep it past this socket read.
-      stream.push(Buffer.from(data));
+      // A view, no copy: a socket's chunks stay the reader's to keep (`node:net` hands each
+      // read over in memory of its own), and so do the joins of a frame split across reads.
+      stream.push(Buffer.from(data.buffer, data.byteOffset, data.length));
     }
     if (endStream) this.#remoteEnded(stream);
   }

@@ -26,6 +26,11 @@ const CONNECTION_SPECIFIC = new Set([
 /** A name is a token in lowercase: RFC 9110's tchar without the capitals. */
 const NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 
+/** Names checked already: a connection's requests repeat the same few. */
+const validNames = new Set<string>();
+/** How many checked names are kept, so that a peer's made-up names cannot grow the set. */
+const MAX_VALID_NAMES = 256;
+
 /** Octets a value may not hold (RFC 9113 §8.2.1): NUL, CR and LF. */
 const FORBIDDEN_VALUE = /[\0\r\n]/;
 
@@ -57,7 +62,10 @@ export function requestHeaders(fields: readonly Field[]): RequestHeaders {
       continue;
     }
     regular = true;
-    if (!NAME.test(name)) return malformed(`Invalid field name: ${name}`);
+    if (!validNames.has(name)) {
+      if (!NAME.test(name)) return malformed(`Invalid field name: ${name}`);
+      if (validNames.size < MAX_VALID_NAMES) validNames.add(name);
+    }
     if (CONNECTION_SPECIFIC.has(name)) {
       return malformed(`Connection-specific field: ${name}`);
     }
