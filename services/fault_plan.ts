@@ -10,7 +10,7 @@
  */
 import * as grpc from "../internals/npm/grpc_js.ts";
 import http2 from "node:http2";
-import { clearTimeout, setImmediate, setTimeout } from "node:timers";
+import { clearTimeout, setTimeout } from "node:timers";
 import { callDropOf, cutByFault } from "../internals/grpc_js_call_drop.ts";
 import { statusName } from "../proto/status.ts";
 import type { CallRecorder } from "../telemetry/call_recorder.ts";
@@ -112,6 +112,9 @@ function effectText(hit: FaultHit): string {
   if (hit.drop === "connection") effects.push("drop connection");
   return effects.join(", then ");
 }
+
+/** How long a drop waits after the replies before it are framed. */
+const DROP_SETTLE_MS = 10;
 
 /**
  * The faults of one call, in the order of their `after`.
@@ -243,8 +246,9 @@ export class CallFaults {
       return;
     }
     if (target.written !== undefined && await target.written()) return;
-    // One more turn: Deno hands what HTTP/2 has framed to the socket on the next tick.
-    await new Promise((resolve) => setImmediate(resolve));
+    // A moment for what was framed to reach the client on its own: gRPC C-core drops a reply
+    // it has not handed to its caller yet when the reset comes in the same read.
+    await new Promise((resolve) => setTimeout(resolve, DROP_SETTLE_MS));
     if (this.#stopped) return;
     const drop = callDropOf(target.call);
     if (drop === undefined) {
