@@ -31,8 +31,8 @@ import {
   FrameReader,
   type HeaderBlock,
 } from "./frame_reader.ts";
-import { type Field, requestHeaders } from "./header_fields.ts";
-import { type DecodedBlock, HpackDecoder } from "./hpack_decoder.ts";
+import type { Field } from "./header_fields.ts";
+import { type DecodedRequest, RequestBlocks } from "./request_blocks.ts";
 import { ConnectionOutput } from "./connection_output.ts";
 import { ServerStream, type StreamHost } from "./server_stream.ts";
 import { ConnectionLimits, type LimitBreach } from "./stream_limits.ts";
@@ -71,8 +71,6 @@ const STREAM_WINDOW = 65_535;
 const CONNECTION_WINDOW = 1 << 24;
 /** Header blocks longer than the header list limit and this, with their CONTINUATIONs. */
 const MAX_BLOCK_SLACK = 16_384;
-/** gRPC's status for a header list past the limit. */
-const RESOURCE_EXHAUSTED = 8;
 /** The largest stream identifier: the drain's first GOAWAY names it. */
 const MAX_STREAM = 2 ** 31 - 1;
 
@@ -112,7 +110,7 @@ export class Http2Connection extends EventEmitter
   #state: ConnectionState = { kind: "handshake" };
   readonly #reader: FrameReader;
   readonly #output: ConnectionOutput;
-  readonly #decoder: HpackDecoder;
+  readonly #blocks: RequestBlocks;
   readonly #streams = new Map<number, ServerStream>();
   /** The highest stream the peer has opened. */
   #lastStream = 0;
@@ -139,7 +137,7 @@ export class Http2Connection extends EventEmitter
     this.#onStream = options.onStream;
     this.#maxConcurrent = options.maxConcurrentStreams ?? 4_294_967_295;
     this.#maxHeaderList = options.maxHeaderListBytes ?? 65_536;
-    this.#decoder = new HpackDecoder({ maxListBytes: this.#maxHeaderList });
+    this.#blocks = new RequestBlocks(this.#maxHeaderList);
     this.#reader = new FrameReader(this, this.#maxHeaderList + MAX_BLOCK_SLACK);
     this.#output = new ConnectionOutput(socket, {
       written: () => {
@@ -364,14 +362,9 @@ export class Http2Connection extends EventEmitter
         "HEADERS on a stream a client cannot open",
       );
     }
-    let decoded: DecodedBlock;
-    try {
-      decoded = this.#decoder.decode(block.block);
-    } catch (error) {
-      return this.#fail(
-        ErrorCode.COMPRESSION_ERROR,
-        `Header block cannot be decoded: ${(error as Error).message}`,
-      );
+    const decoded = this.#blocks.read(block.block);
+    if (decoded.kind === "undecodable") {
+      return this.#fail(ErrorCode.COMPRESSION_ERROR, decoded.reason);
     }
     const id = block.stream;
     const existing = this.#streams.get(id);
@@ -399,12 +392,12 @@ export class Http2Connection extends EventEmitter
 
   #openStream(
     id: number,
-    { decoded, endStream }: { decoded: DecodedBlock; endStream: boolean },
+    { decoded, endStream }: {
+      decoded: Exclude<DecodedRequest, { kind: "undecodable" }>;
+      endStream: boolean;
+    },
   ): void {
-    const request = decoded.oversized
-      ? undefined
-      : requestHeaders(decoded.fields);
-    if (request !== undefined && !request.ok) {
+    if (decoded.kind === "malformed") {
       return this.#resetFrame(id, ErrorCode.PROTOCOL_ERROR);
     }
     const stream = new ServerStream(id, {
@@ -414,20 +407,13 @@ export class Http2Connection extends EventEmitter
     });
     this.#streams.set(id, stream);
     if (endStream) stream.push(null);
-    if (request === undefined) {
-      stream.respond({
-        ":status": 200,
-        "content-type": "application/grpc+proto",
-        "grpc-status": RESOURCE_EXHAUSTED,
-        "grpc-message": encodeURI(
-          `Header list too large: ${decoded.listBytes} bytes, the most is ${this.#maxHeaderList}`,
-        ),
-      }, { endStream: true });
+    if (decoded.kind !== "request") {
+      stream.respond(decoded.answer, { endStream: true });
       return;
     }
     // As a `node:http2` session does, for what watches the connection's streams.
-    this.emit("stream", stream, request.headers);
-    this.#onStream(stream, request.headers);
+    this.emit("stream", stream, decoded.headers);
+    this.#onStream(stream, decoded.headers);
   }
 
   #remoteEnded(stream: ServerStream): void {
