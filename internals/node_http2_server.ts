@@ -12,8 +12,20 @@ import type http2 from "node:http2";
 import type net from "node:net";
 import { fastPathsOn, missedFastPath, usedFastPath } from "./fast_paths.ts";
 
-/** Decides who serves a new socket: `true` when it has taken it. */
-export type SocketTaker = (socket: net.Socket) => boolean;
+/** Hands a request stream to the `node:http2` server's `'stream'` listeners. */
+export type StreamHandOver = (
+  stream: object,
+  headers: http2.IncomingHttpHeaders,
+) => void;
+
+/**
+ * Decides who serves a new socket: `true` when it has taken it. `handOver` gives its request
+ * streams to the listeners `node:http2` would have given them to.
+ */
+export type SocketTaker = (
+  socket: net.Socket,
+  handOver: StreamHandOver,
+) => boolean;
 
 /** The name the session code's listener has in Deno and Node. */
 const CONNECTION_LISTENER = "connectionListener";
@@ -44,12 +56,18 @@ export function takeSocketsBefore(
   }
   usedFastPath("own HTTP/2");
   const after = listeners.slice(listeners.indexOf(sessions) + 1);
+  function handOver(
+    stream: object,
+    headers: http2.IncomingHttpHeaders,
+  ): void {
+    http2Server.emit("stream", stream, headers);
+  }
   function dispatch(
     this: unknown,
     socket: net.Socket,
     ...rest: unknown[]
   ): void {
-    if (!take(socket)) sessions!.call(this, socket, ...rest);
+    if (!take(socket, handOver)) sessions!.call(this, socket, ...rest);
   }
   http2Server.off("connection", sessions);
   for (const listener of after) http2Server.off("connection", listener);

@@ -126,11 +126,9 @@ export function serveOwnHttp2(
       continue;
     }
     if (http2Server instanceof tls.Server) continue;
-    const took = takeSocketsBefore(http2Server, (socket) => {
+    const took = takeSocketsBefore(http2Server, (socket, handOver) => {
       const connection = new Http2Connection(socket, {
-        onStream(stream, headers): void {
-          http2Server.emit("stream", stream, headers);
-        },
+        onStream: handOver,
         maxConcurrentStreams,
         handshakeTimeout,
       });
