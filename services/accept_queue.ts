@@ -15,6 +15,14 @@
  * primary's (which hands a connection that a closed worker refuses to another worker): the
  * listener closes at once.
  *
+ * Only a sentinel of the latest round, accepted soon after it was sent, proves the queue empty:
+ * one that waited (an earlier round's, or any on a busy event loop) can have peers'
+ * connections queued right behind it, which the close would reset. Deno often accepts a
+ * connection before the sentinel's own connect callback has run, so a sentinel connects from a
+ * local port it chose, known at its accept; without leave to bind that port (`--allow-net`
+ * naming the listener's host and port only) it lets the kernel choose, and is known once its
+ * connect callback has run.
+ *
  * @module
  */
 import cluster from "node:cluster";
@@ -33,136 +41,260 @@ const LAST_ROUND_WAIT_MS = 250;
  */
 const SHARED_ROUND_MS = 20;
 
+/**
+ * How long a round's sentinel may take to be accepted for the close to follow it: the
+ * connections that came in behind it while it waited would be reset.
+ */
+const QUICK_ROUND_MS = 5;
+
 /** How many sentinels a round sends into a group sharing the port (one reaches a lone socket). */
 const SHARED_SENTINELS = 4;
 
+/** Options for {@linkcode acceptQueuedBeforeClose}. */
+export interface AcceptQueueOptions {
+  /**
+   * Whether the listener is one socket of a group sharing its port (`SO_REUSEPORT`).
+   *
+   * @default {listensOnOwnSocket(listener)}
+   */
+  shared?: boolean;
+}
+
 /**
  * Holds back `close()` of `listener` until the connections already waiting in its accept queue
- * have been accepted: it closes in the callback that accepts one of its sentinels, unless
- * another connection came in during that round (a peer still connecting), when it probes again;
- * past {@linkcode ACCEPT_QUEUE_WAIT_MS}, at the next sentinel accepted whatever else came, or
- * {@linkcode LAST_ROUND_WAIT_MS} later at the most. The connections accepted this way are served
- * (and drained) like the others.
+ * have been accepted: it closes in the callback that accepts a sentinel of the latest round,
+ * unless another connection came in during that round (a peer still connecting) or the
+ * sentinel waited longer than {@linkcode QUICK_ROUND_MS}, when it probes again; past {@linkcode ACCEPT_QUEUE_WAIT_MS}, at the next sentinel accepted whatever
+ * else came, or {@linkcode LAST_ROUND_WAIT_MS} later at the most. The connections accepted this
+ * way are served (and drained) like the others.
  *
  * @param listener A listening server whose `close()` is about to be called.
+ * @param options Whether the listener shares its port.
  * @returns A promise that resolves once the listener has closed.
  */
-export function acceptQueuedBeforeClose(listener: net.Server): Promise<void> {
+export function acceptQueuedBeforeClose(
+  listener: net.Server,
+  options: AcceptQueueOptions = {},
+): Promise<void> {
   const close = listener.close;
-  let closed: () => void = () => {};
-  const whenClosed = new Promise<void>((resolve) => closed = resolve);
+  const { promise, resolve } = Promise.withResolvers<void>();
   listener.close = function closeAfterQueue(
     callback?: (error?: Error) => void,
   ): net.Server {
     listener.close = close;
     const address = listener.address();
-    const shared = listensOnOwnSocket(listener);
+    const shared = options.shared ?? listensOnOwnSocket(listener);
     if (
       address === null || typeof address === "string" ||
       (cluster.isWorker && !shared)
     ) {
-      closed();
+      resolve();
       return close.call(listener, callback);
     }
-    let done = false;
-    /**
-     * The local ports of the sentinels still open and not yet accepted here. Only an open
-     * socket holds its port: the port of one that has closed may come back as a peer's, which
-     * would then be taken for a sentinel and reset.
-     */
-    const sentinelPorts = new Set<number>();
-    /**
-     * The ports of connections other than sentinels accepted since the round began. In a
-     * shared group they include the other workers' sentinels while those close too, so the
-     * workers keep probing each other until the longest wait, which keeps every socket of
-     * the group open while a peer may still be connecting to it.
-     */
-    const others = new Set<number>();
-    const accepted = new Set<number>();
-    const sentinels: net.Socket[] = [];
-    let roundTimer: ReturnType<typeof setTimeout> | undefined;
-    function finish(): void {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      clearTimeout(roundTimer);
-      listener.off("connection", onConnection);
-      for (const sentinel of sentinels) sentinel.destroy();
-      close.call(listener, callback);
-      closed();
-    }
-    // A round in which another connection came in means a peer is still connecting: one more
-    // round, so that the close does not fall on the connections right behind it.
-    function roundDone(): void {
-      if (others.size === 0 || lastRound) finish();
-      else startRound();
-    }
-    function onConnection(socket: net.Socket): void {
-      const port = socket.remotePort;
-      if (port !== undefined && sentinelPorts.has(port)) {
-        sentinelPorts.delete(port);
-        socket.destroy();
-        roundDone();
-      } else if (port !== undefined) {
-        accepted.add(port);
-        others.add(port);
-      }
-    }
-    listener.on("connection", onConnection);
-    const host = address.address === "0.0.0.0"
+    new QueueFlush(listener, {
+      address,
+      shared,
+      close: () => {
+        close.call(listener, callback);
+        resolve();
+      },
+    }).start();
+    return listener;
+  } as typeof listener.close;
+  return promise;
+}
+
+/** Where a flush stands: probing, probing past its longest wait, or done. */
+type FlushState =
+  | { kind: "probing"; round: number; others: number; startedAt: number }
+  | { kind: "last round"; round: number }
+  | { kind: "closed" };
+
+/** The ports a sentinel may choose to connect from: above Linux's range for ports it picks itself. */
+const SENTINEL_PORTS = { first: 61_000, count: 4_500 };
+
+/** The rounds of sentinels before one listener's close. */
+class QueueFlush {
+  #state: FlushState = {
+    kind: "probing",
+    round: 0,
+    others: 0,
+    startedAt: performance.now(),
+  };
+  readonly #listener: net.Server;
+  readonly #host: string;
+  readonly #port: number;
+  readonly #shared: boolean;
+  readonly #close: () => void;
+  /** By port, the round of each sentinel whose port is known and which is not yet accepted. */
+  readonly #sentinelRounds = new Map<number, number>();
+  /** The ports of connections accepted this round and not known as sentinels when accepted. */
+  readonly #acceptedThisRound = new Set<number>();
+  readonly #sentinels: net.Socket[] = [];
+  #roundTimer: ReturnType<typeof setTimeout> | undefined;
+  #waitTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #onConnection = (socket: net.Socket): void => this.#accepted(socket);
+
+  constructor(
+    listener: net.Server,
+    { address, shared, close }: {
+      address: net.AddressInfo;
+      shared: boolean;
+      close: () => void;
+    },
+  ) {
+    this.#listener = listener;
+    this.#shared = shared;
+    this.#close = close;
+    this.#port = address.port;
+    this.#host = address.address === "0.0.0.0"
       ? "127.0.0.1"
       : address.address === "::"
       ? "::1"
       : address.address;
-    // Without leave to connect to its own address (`--allow-net` naming only other hosts), or
-    // with a listener that does not report connections (TLS), the close comes after the
-    // longest wait or at once, as it would have.
-    // Past the longest wait, one last round closes as soon as a sentinel is accepted, peers
-    // still connecting or not: closing at the timer itself would reset whatever the queue
-    // holds at that moment.
-    let lastRound = false;
-    let timer = setTimeout(() => {
-      lastRound = true;
-      timer = setTimeout(finish, LAST_ROUND_WAIT_MS);
-      startRound();
+  }
+
+  start(): void {
+    this.#listener.on("connection", this.#onConnection);
+    this.#waitTimer = setTimeout(() => {
+      if (this.#state.kind !== "probing") return;
+      this.#state = { kind: "last round", round: this.#state.round };
+      this.#waitTimer = setTimeout(() => this.#finish(), LAST_ROUND_WAIT_MS);
+      this.#startRound();
     }, ACCEPT_QUEUE_WAIT_MS);
-    const port = address.port;
-    function startRound(): void {
-      if (done) return;
-      others.clear();
-      accepted.clear();
-      clearTimeout(roundTimer);
-      const count = shared ? SHARED_SENTINELS : 1;
-      let failed = 0;
-      for (let index = 0; index < count; index++) {
-        const sentinel = new net.Socket();
-        sentinels.push(sentinel);
-        sentinel.on("error", () => {
-          // Another socket of the group closing refuses or resets one; none left is the end.
-          failed += 1;
-          if (failed === count) finish();
-        });
-        try {
-          sentinel.connect({ host, port }, () => {
-            const local = sentinel.localPort ?? -1;
-            if (accepted.has(local)) {
-              // Accepted before this callback ran: taken for another connection above.
-              others.delete(local);
-              roundDone();
-              return;
-            }
-            sentinelPorts.add(local);
-            sentinel.once("close", () => sentinelPorts.delete(local));
-          });
-        } catch {
-          finish();
+    this.#startRound();
+  }
+
+  #finish(): void {
+    if (this.#state.kind === "closed") return;
+    this.#state = { kind: "closed" };
+    clearTimeout(this.#waitTimer);
+    clearTimeout(this.#roundTimer);
+    this.#listener.off("connection", this.#onConnection);
+    for (const sentinel of this.#sentinels) sentinel.destroy();
+    this.#close();
+  }
+
+  /** A free port of {@linkcode SENTINEL_PORTS} this process may bind, if it may. */
+  #localPort(): number | undefined {
+    const port = SENTINEL_PORTS.first +
+      Math.floor(Math.random() * SENTINEL_PORTS.count);
+    if (this.#sentinelRounds.has(port)) return undefined;
+    const host = net.isIPv6(this.#host) ? `[${this.#host}]` : this.#host;
+    const leave = Deno.permissions.querySync({
+      name: "net",
+      host: `${host}:${port}`,
+    });
+    return leave.state === "granted" ? port : undefined;
+  }
+
+  #startRound(): void {
+    const state = this.#state;
+    if (state.kind === "closed") return;
+    const round = state.round + 1;
+    this.#state = state.kind === "probing"
+      ? { kind: "probing", round, others: 0, startedAt: performance.now() }
+      : { kind: "last round", round };
+    this.#acceptedThisRound.clear();
+    clearTimeout(this.#roundTimer);
+    const count = this.#shared ? SHARED_SENTINELS : 1;
+    let failed = 0;
+    for (let index = 0; index < count; index++) {
+      const sentinel = new net.Socket();
+      this.#sentinels.push(sentinel);
+      const localPort = this.#localPort();
+      if (localPort !== undefined) this.#sentinelRounds.set(localPort, round);
+      sentinel.on("error", (error: NodeJS.ErrnoException) => {
+        if (localPort !== undefined) this.#sentinelRounds.delete(localPort);
+        if (error.code === "EADDRINUSE") {
+          // The port it chose is taken: another round picks others.
+          if (this.#state.kind !== "closed" && round === this.#state.round) {
+            this.#startRound();
+          }
           return;
         }
+        // Another socket of the group closing refuses or resets one; none left is the end.
+        failed += 1;
+        if (failed === count) this.#finish();
+      });
+      try {
+        sentinel.connect(
+          {
+            host: this.#host,
+            port: this.#port,
+            ...(localPort === undefined
+              ? {}
+              : { localAddress: this.#host, localPort }),
+          },
+          () => {
+            if (localPort === undefined) this.#connected(sentinel, round);
+          },
+        );
+      } catch {
+        // Without leave to connect to its own address (`--allow-net` naming only other
+        // hosts), the close comes at once, as it would have.
+        this.#finish();
+        return;
       }
-      if (shared) roundTimer = setTimeout(startRound, SHARED_ROUND_MS);
     }
-    startRound();
-    return listener;
-  } as typeof listener.close;
-  return whenClosed;
+    if (this.#shared) {
+      this.#roundTimer = setTimeout(() => this.#startRound(), SHARED_ROUND_MS);
+    }
+  }
+
+  /** The connect callback of a sentinel of `round` that let the kernel choose its port. */
+  #connected(sentinel: net.Socket, round: number): void {
+    const port = sentinel.localPort ?? -1;
+    if (!this.#acceptedThisRound.delete(port)) {
+      // Only an open socket holds its port: a closed one's may come back as a peer's.
+      this.#sentinelRounds.set(port, round);
+      sentinel.once("close", () => this.#sentinelRounds.delete(port));
+      return;
+    }
+    // Accepted before this callback ran, and taken for another connection then.
+    const state = this.#state;
+    if (state.kind === "closed") return;
+    if (state.kind === "probing") {
+      this.#state = { ...state, others: state.others - 1 };
+    }
+    if (round === state.round) this.#roundDone();
+  }
+
+  #accepted(socket: net.Socket): void {
+    const state = this.#state;
+    if (state.kind === "closed") return;
+    const port = socket.remotePort;
+    if (port === undefined) return;
+    const round = this.#sentinelRounds.get(port);
+    if (round !== undefined) {
+      this.#sentinelRounds.delete(port);
+      socket.destroy();
+      // A sentinel of an earlier round proves nothing of what came in behind it, except past
+      // the longest wait, when any sentinel ends it.
+      if (round === state.round || state.kind === "last round") {
+        this.#roundDone();
+      }
+      return;
+    }
+    this.#acceptedThisRound.add(port);
+    if (state.kind === "probing") {
+      this.#state = { ...state, others: state.others + 1 };
+    }
+  }
+
+  // A round in which another connection came in means a peer is still connecting, and a
+  // sentinel that waited long in the queue may have peers' connections right behind it: one
+  // more round, so that the close does not fall on them.
+  #roundDone(): void {
+    const state = this.#state;
+    if (
+      state.kind === "probing" &&
+      (state.others > 0 ||
+        performance.now() - state.startedAt > QUICK_ROUND_MS)
+    ) {
+      this.#startRound();
+    } else {
+      this.#finish();
+    }
+  }
 }
