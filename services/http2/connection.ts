@@ -8,7 +8,8 @@
  *
  * Against hostile peers it keeps what nghttp2 keeps for `node:http2`: limits on the header
  * list and the header block, on streams at once, on what waits for a peer that does not read,
- * and the budgets of `stream_limits.ts`.
+ * and the budgets of `stream_limits.ts`. Its life (handshake, drain, close) is
+ * `connection_phase.ts`; its open streams and receive windows, `stream_table.ts`.
  *
  * @module
  */
@@ -34,8 +35,14 @@ import {
 import type { Field } from "./header_fields.ts";
 import { type DecodedRequest, RequestBlocks } from "./request_blocks.ts";
 import { ConnectionOutput } from "./connection_output.ts";
+import { ConnectionPhase, MAX_STREAM } from "./connection_phase.ts";
 import { ServerStream, type StreamHost } from "./server_stream.ts";
 import { ConnectionLimits, type LimitBreach } from "./stream_limits.ts";
+import {
+  CONNECTION_WINDOW,
+  STREAM_WINDOW,
+  StreamTable,
+} from "./stream_table.ts";
 
 /** How a connection serves. */
 export interface ConnectionOptions {
@@ -62,31 +69,8 @@ export interface ConnectionOptions {
   handshakeTimeout?: number;
 }
 
-/**
- * Each stream's receive window: what a client may send before the reader takes it. HTTP/2's
- * default, as `node:http2` grants: a client that dies leaves no more unread behind.
- */
-const STREAM_WINDOW = 65_535;
-/** The connection's receive window, given back as DATA arrives (the streams' bound memory). */
-const CONNECTION_WINDOW = 1 << 24;
 /** Header blocks longer than the header list limit and this, with their CONTINUATIONs. */
 const MAX_BLOCK_SLACK = 16_384;
-/** The largest stream identifier: the drain's first GOAWAY names it. */
-const MAX_STREAM = 2 ** 31 - 1;
-
-/** Where the connection is. */
-type ConnectionState =
-  /** Waiting for the client's preface and SETTINGS. */
-  | { kind: "handshake" }
-  /** Serving. */
-  | { kind: "open" }
-  /**
-   * A GOAWAY sent or received: no stream past `lastStream` is served, and the connection ends
-   * once its streams have; `final` once no more GOAWAY is to come (the drain's first is not).
-   */
-  | { kind: "closing"; lastStream: number; final: boolean }
-  /** Over. */
-  | { kind: "closed" };
 
 /**
  * One server connection.
@@ -107,23 +91,12 @@ export class Http2Connection extends EventEmitter
   readonly #onStream: ConnectionOptions["onStream"];
   readonly #maxConcurrent: number;
   readonly #maxHeaderList: number;
-  #state: ConnectionState = { kind: "handshake" };
+  readonly #phase: ConnectionPhase;
   readonly #reader: FrameReader;
   readonly #output: ConnectionOutput;
   readonly #blocks: RequestBlocks;
-  readonly #streams = new Map<number, ServerStream>();
-  /** The highest stream the peer has opened. */
-  #lastStream = 0;
-  #receiveUnacknowledged = 0;
+  readonly #streams = new StreamTable();
   readonly #limits = new ConnectionLimits();
-  #handshakeTimer: ReturnType<typeof setTimeout> | undefined;
-  #pingAck: (() => void) | undefined;
-  /**
-   * Whether the peer has acknowledged our SETTINGS. The connection does not end before: a
-   * proxy that still owes the acknowledgement (nginx) fails the calls it has in flight on it.
-   */
-  #settingsAcknowledged = false;
-  readonly #closeListeners: (() => void)[] = [];
 
   /**
    * Serves HTTP/2 on `socket`, which must not have been read yet.
@@ -141,13 +114,13 @@ export class Http2Connection extends EventEmitter
     this.#reader = new FrameReader(this, this.#maxHeaderList + MAX_BLOCK_SLACK);
     this.#output = new ConnectionOutput(socket, {
       written: () => {
-        if (this.#state.kind === "closed") socket.end();
+        if (this.#phase.closed) socket.end();
       },
     });
-    const handshakeTimeout = options.handshakeTimeout ?? 10_000;
-    if (handshakeTimeout > 0) {
-      this.#handshakeTimer = setTimeout(() => this.destroy(), handshakeTimeout);
-    }
+    this.#phase = new ConnectionPhase({
+      handshakeTimeout: options.handshakeTimeout ?? 10_000,
+      onTimeout: () => this.destroy(),
+    });
     const settings: [number, number][] = [
       [Setting.ENABLE_PUSH, 0],
       [Setting.INITIAL_WINDOW_SIZE, STREAM_WINDOW],
@@ -173,7 +146,7 @@ export class Http2Connection extends EventEmitter
 
   /** Whether the connection has closed. */
   get closed(): boolean {
-    return this.#state.kind === "closed";
+    return this.#phase.closed;
   }
 
   /** Whether the socket is gone, as a `node:http2` session says it. */
@@ -192,8 +165,7 @@ export class Http2Connection extends EventEmitter
    * @param listener The listener.
    */
   onClose(listener: () => void): void {
-    if (this.#state.kind === "closed") queueMicrotask(listener);
-    else this.#closeListeners.push(listener);
+    this.#phase.onClose(listener);
   }
 
   /**
@@ -204,16 +176,8 @@ export class Http2Connection extends EventEmitter
    * @param pingWaitMs How long to wait for the PING's answer.
    */
   drain(pingWaitMs: number): void {
-    const state = this.#state;
-    if (state.kind === "closed" || state.kind === "closing") return;
-    this.#state = { kind: "closing", lastStream: MAX_STREAM, final: false };
+    if (!this.#phase.drain(pingWaitMs, () => this.close())) return;
     this.#output.writer.goAway(MAX_STREAM, { code: ErrorCode.NO_ERROR });
-    const timer = setTimeout(() => this.close(), pingWaitMs);
-    this.#pingAck = () => {
-      clearTimeout(timer);
-      this.#pingAck = undefined;
-      this.close();
-    };
     this.#output.writer.frame(FrameType.PING, { payload: new Uint8Array(8) });
     this.#output.schedule();
   }
@@ -241,15 +205,10 @@ export class Http2Connection extends EventEmitter
    * the connection closes once they have.
    */
   close(): void {
-    const state = this.#state;
-    if (state.kind === "closed") return;
-    if (state.kind === "closing" && state.final) return;
-    this.#state = {
-      kind: "closing",
-      lastStream: this.#lastStream,
-      final: true,
-    };
-    this.#output.writer.goAway(this.#lastStream, { code: ErrorCode.NO_ERROR });
+    if (!this.#phase.closeFinally(this.#streams.lastStream)) return;
+    this.#output.writer.goAway(this.#streams.lastStream, {
+      code: ErrorCode.NO_ERROR,
+    });
     this.#output.schedule();
     this.#endIfIdle();
   }
@@ -306,12 +265,9 @@ export class Http2Connection extends EventEmitter
   }
 
   consumed(stream: ServerStream, bytes: number): void {
-    if (stream.remoteEnded || stream.closed) return;
-    stream.unacknowledged += bytes;
-    if (stream.unacknowledged >= STREAM_WINDOW / 4) {
-      this.#output.writer.windowUpdate(stream.id, stream.unacknowledged);
-      stream.receiveWindow += stream.unacknowledged;
-      stream.unacknowledged = 0;
+    const increment = this.#streams.consumed(stream, bytes);
+    if (increment > 0) {
+      this.#output.writer.windowUpdate(stream.id, increment);
       this.#output.schedule();
     }
   }
@@ -319,17 +275,16 @@ export class Http2Connection extends EventEmitter
   // --- Receiving (FrameHandler) ---
 
   data({ stream: id, endStream, data, flowLength }: DataFrame): void {
-    this.#receiveUnacknowledged += flowLength;
-    if (this.#receiveUnacknowledged >= CONNECTION_WINDOW / 4) {
-      this.#output.writer.windowUpdate(0, this.#receiveUnacknowledged);
-      this.#receiveUnacknowledged = 0;
+    const increment = this.#streams.received(flowLength);
+    if (increment > 0) {
+      this.#output.writer.windowUpdate(0, increment);
       this.#output.schedule();
     }
     const breach = this.#limits.dataFrame(data.length, { endStream });
     if (breach !== undefined) return this.#breach(breach);
     const stream = this.#streams.get(id);
     if (stream === undefined) {
-      if (id > this.#lastStream) {
+      if (this.#streams.idle(id)) {
         return this.#fail(ErrorCode.PROTOCOL_ERROR, "DATA on an idle stream");
       }
       // A stream closed already: its frames are ignored (RFC 9113 §5.1), not answered one by
@@ -367,9 +322,10 @@ export class Http2Connection extends EventEmitter
       return this.#fail(ErrorCode.COMPRESSION_ERROR, decoded.reason);
     }
     const id = block.stream;
-    const existing = this.#streams.get(id);
-    if (existing !== undefined) {
+    const target = this.#streams.headersTarget(id);
+    if (target.kind === "trailers") {
       // Trailers: they must end the stream; their fields are not read.
+      const existing = target.stream;
       if (existing.remoteEnded || !block.endStream) {
         const code = existing.remoteEnded
           ? ErrorCode.STREAM_CLOSED
@@ -378,12 +334,10 @@ export class Http2Connection extends EventEmitter
       }
       return this.#remoteEnded(existing);
     }
-    if (id <= this.#lastStream) {
+    if (target.kind === "closed") {
       return this.#fail(ErrorCode.PROTOCOL_ERROR, "HEADERS on a closed stream");
     }
-    this.#lastStream = id;
-    const state = this.#state;
-    if (state.kind === "closing" && id > state.lastStream) return;
+    if (this.#phase.refuses(id)) return;
     if (this.#streams.size >= this.#maxConcurrent) {
       return this.#resetFrame(id, ErrorCode.REFUSED_STREAM);
     }
@@ -405,7 +359,7 @@ export class Http2Connection extends EventEmitter
       sendWindow: this.#output.peerInitialWindow,
       receiveWindow: STREAM_WINDOW,
     });
-    this.#streams.set(id, stream);
+    this.#streams.add(stream);
     if (endStream) stream.push(null);
     if (decoded.kind !== "request") {
       stream.respond(decoded.answer, { endStream: true });
@@ -422,7 +376,7 @@ export class Http2Connection extends EventEmitter
   }
 
   rstStream({ stream: id, code }: { stream: number; code: number }): void {
-    if (id > this.#lastStream) {
+    if (this.#streams.idle(id)) {
       return this.#fail(
         ErrorCode.PROTOCOL_ERROR,
         "RST_STREAM on an idle stream",
@@ -440,7 +394,7 @@ export class Http2Connection extends EventEmitter
     { ack, entries }: { ack: boolean; entries: [number, number][] },
   ): void {
     if (ack) {
-      this.#settingsAcknowledged = true;
+      this.#phase.settingsAcknowledged();
       return this.#endIfIdle();
     }
     for (const [setting, value] of entries) {
@@ -459,20 +413,14 @@ export class Http2Connection extends EventEmitter
       flags: Flag.ACK,
     });
     this.#output.schedule();
-    if (this.#state.kind === "handshake") {
-      this.#state = { kind: "open" };
-      clearTimeout(this.#handshakeTimer);
-    }
+    this.#phase.opened();
     for (const stream of [...this.#streams.values()]) {
       if (stream.queue.length > 0) this.pump(stream);
     }
   }
 
   ping({ ack, payload }: { ack: boolean; payload: Uint8Array }): void {
-    if (ack) {
-      this.#pingAck?.();
-      return;
-    }
+    if (ack) return this.#phase.pingAcknowledged();
     const breach = this.#limits.replyAsked(this.#output.socketBlocked);
     if (breach !== undefined) return this.#breach(breach);
     this.#output.writer.frame(FrameType.PING, { flags: Flag.ACK, payload });
@@ -481,14 +429,7 @@ export class Http2Connection extends EventEmitter
 
   goAway(_frame: { lastStream: number; code: number }): void {
     // The client opens no more streams; those open finish, then the connection ends.
-    const state = this.#state;
-    if (state.kind === "open" || state.kind === "handshake") {
-      this.#state = {
-        kind: "closing",
-        lastStream: this.#lastStream,
-        final: true,
-      };
-    }
+    this.#phase.peerWentAway(this.#streams.lastStream);
     this.#endIfIdle();
   }
 
@@ -506,7 +447,7 @@ export class Http2Connection extends EventEmitter
     }
     const stream = this.#streams.get(id);
     if (stream === undefined) {
-      if (id > this.#lastStream) {
+      if (this.#streams.idle(id)) {
         this.#fail(ErrorCode.PROTOCOL_ERROR, "WINDOW_UPDATE on an idle stream");
       }
       return;
@@ -540,9 +481,9 @@ export class Http2Connection extends EventEmitter
 
   /** A connection error: GOAWAY with `code`, every stream reset, the socket ended. */
   #fail(code: number, reason: string): void {
-    if (this.#state.kind === "closed") return;
+    if (this.#phase.closed) return;
     this.#reader.stop();
-    this.#output.writer.goAway(this.#lastStream, { code, reason });
+    this.#output.writer.goAway(this.#streams.lastStream, { code, reason });
     this.#closeAll(code);
     this.#output.flush();
   }
@@ -558,7 +499,7 @@ export class Http2Connection extends EventEmitter
 
   /** Forgets a stream that has closed, and closes the connection if it was the last. */
   #forget(stream: ServerStream, code: number): void {
-    this.#streams.delete(stream.id);
+    this.#streams.delete(stream);
     this.#output.forget(stream);
     stream.closeWith(code);
     this.#endIfIdle();
@@ -574,26 +515,17 @@ export class Http2Connection extends EventEmitter
   }
 
   #endIfIdle(): void {
-    const state = this.#state;
-    if (
-      state.kind !== "closing" || !state.final || this.#streams.size > 0 ||
-      !this.#settingsAcknowledged
-    ) {
-      return;
-    }
+    if (!this.#phase.mayEnd(this.#streams.size)) return;
     this.#closeAll(ErrorCode.NO_ERROR);
     this.#output.schedule();
   }
 
   #closeAll(code: number): void {
-    if (this.#state.kind === "closed") return;
-    this.#state = { kind: "closed" };
+    if (!this.#phase.end()) return;
     this.#reader.stop();
-    clearTimeout(this.#handshakeTimer);
-    for (const stream of this.#streams.values()) stream.closeWith(code);
-    this.#streams.clear();
+    this.#streams.closeAll(code);
     this.#output.clear();
-    for (const listener of this.#closeListeners.splice(0)) listener();
+    this.#phase.ended();
     this.emit("close");
   }
 }
