@@ -7,6 +7,7 @@
 import { context, propagation } from "../internals/npm/opentelemetry_api.ts";
 import {
   type CallRecorder,
+  callsRecorded,
   startCallRecorder,
 } from "../telemetry/call_recorder.ts";
 import {
@@ -41,8 +42,13 @@ export function startClientCall(
   call: ClientCallSetup,
 ): CallRecorder | undefined {
   const { authority, headers } = call;
-  const { host, port } = splitHostPort(authority);
   const parent = context.active();
+  if (!callsRecorded("client")) {
+    // A propagator alone (OTEL_DENO_TRACING=false) still passes on the caller's context.
+    propagation.inject(parent, headers);
+    return undefined;
+  }
+  const { host, port } = splitHostPort(authority);
   const recorder = startCallRecorder("client", {
     method: parseMethodPath(path),
     parent,

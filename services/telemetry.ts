@@ -24,6 +24,7 @@ import {
 } from "../internals/npm/opentelemetry_api.ts";
 import {
   type CallRecorder,
+  callsRecorded,
   startCallRecorder,
 } from "../telemetry/call_recorder.ts";
 import {
@@ -169,21 +170,23 @@ function startServerCall(
   if (sends === undefined) {
     // The fast path is off: the recorder, if any, was started by the public interceptor.
     recorder = interceptedRecorders.get(call.metadata);
-  } else {
+  } else if (callsRecorded("server")) {
     recorder = startCallRecorder("server", {
       method,
       parent: propagation.extract(ROOT_CONTEXT, call, CALL_METADATA_GETTER),
       attributes: peerAttributes(call),
     });
     const started = recorder;
-    sends.observe({
-      sent(): void {
-        started?.sent();
-      },
-      status(code, details): void {
-        started?.end(code ?? Status.UNKNOWN, details);
-      },
-    });
+    if (started !== undefined) {
+      sends.observe({
+        sent(): void {
+          started.sent();
+        },
+        status(code, details): void {
+          started.end(code ?? Status.UNKNOWN, details);
+        },
+      });
+    }
   }
   if (recorder === undefined) return undefined;
   const observed = recorder;

@@ -16,6 +16,7 @@ import {
   type Histogram,
   type Meter,
   metrics,
+  ProxyTracerProvider,
   type Span,
   SpanKind,
   SpanStatusCode,
@@ -120,6 +121,25 @@ function instrumentsOf(side: CallSide): Instruments | null {
     instruments[side] = found;
   }
   return found;
+}
+
+/** The tracer provider the API hands out while none is registered: its spans never record. */
+const UNREGISTERED_TRACER_PROVIDER = new ProxyTracerProvider().getDelegate();
+
+/**
+ * Whether a call on `side` would be recorded now: a tracer provider is registered (the API
+ * lets one come at any time), or a meter was when the side's first call came. Without either,
+ * {@linkcode startCallRecorder} returns `undefined`; this answers so before the caller builds
+ * the call's attributes and parent context.
+ *
+ * @param side The client's calls or the server's.
+ * @returns `false` when nothing would record the call.
+ */
+export function callsRecorded(side: CallSide): boolean {
+  const provider = trace.getTracerProvider();
+  const tracing = !(provider instanceof ProxyTracerProvider) ||
+    provider.getDelegate() !== UNREGISTERED_TRACER_PROVIDER;
+  return tracing || instrumentsOf(side) !== null;
 }
 
 const MESSAGE_SENT: Attributes = {

@@ -9,6 +9,11 @@
 import { deepStrictEqual, ok, rejects, strictEqual } from "node:assert";
 import { type ClientTransport, createClient, startServer } from "../../mod.ts";
 import { isErrorStatus, parseMethodPath } from "../../telemetry/conventions.ts";
+import { callsRecorded } from "../../telemetry/call_recorder.ts";
+import {
+  trace,
+  type TracerProvider,
+} from "../../internals/npm/opentelemetry_api.ts";
 import { DenoProcess, RUN_PERMISSIONS } from "../_util/subprocess.ts";
 import { test } from "../_util/transports.ts";
 import { buf, CURL_H2C, NodeGrpcJs, ROOT } from "../_util/tools.ts";
@@ -840,6 +845,35 @@ Deno.test("without OpenTelemetry configured, calls work and nothing is exported"
   strictEqual(caller.total, "6");
   strictEqual(caller.traceId, "00000000000000000000000000000000");
   strictEqual(collector.total, 0);
+});
+
+Deno.test("callsRecorded() follows the tracer provider registered at the time of the call", async (t) => {
+  // A provider this test never asks for a tracer: only its registration is looked at.
+  const provider: TracerProvider = {
+    getTracer() {
+      throw new Error("No tracer in this test");
+    },
+  };
+  await t.step("without one, neither side records (no meter either)", () => {
+    deepStrictEqual([callsRecorded("client"), callsRecorded("server")], [
+      false,
+      false,
+    ]);
+  });
+  await t.step("once one is registered, both sides record", () => {
+    try {
+      ok(trace.setGlobalTracerProvider(provider));
+      deepStrictEqual([callsRecorded("client"), callsRecorded("server")], [
+        true,
+        true,
+      ]);
+    } finally {
+      trace.disable();
+    }
+  });
+  await t.step("once it is gone, neither does again", () => {
+    strictEqual(callsRecorded("server"), false);
+  });
 });
 
 Deno.test("isErrorStatus() follows the RPC conventions for each side", () => {
