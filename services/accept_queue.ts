@@ -64,9 +64,10 @@ export interface AcceptQueueOptions {
  * Holds back `close()` of `listener` until the connections already waiting in its accept queue
  * have been accepted: it closes in the callback that accepts a sentinel of the latest round,
  * unless another connection came in during that round (a peer still connecting) or the
- * sentinel waited longer than {@linkcode QUICK_ROUND_MS}, when it probes again; past {@linkcode ACCEPT_QUEUE_WAIT_MS}, at the next sentinel accepted whatever
- * else came, or {@linkcode LAST_ROUND_WAIT_MS} later at the most. The connections accepted this
- * way are served (and drained) like the others.
+ * sentinel waited longer than {@linkcode QUICK_ROUND_MS}, when it probes again; past
+ * {@linkcode ACCEPT_QUEUE_WAIT_MS}, at the next sentinel accepted whatever else came, or
+ * {@linkcode LAST_ROUND_WAIT_MS} later at the most. The connections accepted this way are
+ * served (and drained) like the others.
  *
  * @param listener A listening server whose `close()` is about to be called.
  * @param options Whether the listener shares its port.
@@ -110,7 +111,7 @@ type FlushState =
   | { kind: "last round"; round: number }
   | { kind: "closed" };
 
-/** The ports a sentinel may choose to connect from: above Linux's range for ports it picks itself. */
+/** The ports a sentinel may choose to connect from: above those Linux picks itself. */
 const SENTINEL_PORTS = { first: 61_000, count: 4_500 };
 
 /** The rounds of sentinels before one listener's close. */
