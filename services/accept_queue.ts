@@ -21,12 +21,15 @@
  * connection before the sentinel's own connect callback has run, so a sentinel connects from a
  * local port it chose, known at its accept; without leave to bind that port (`--allow-net`
  * naming the listener's host and port only) it lets the kernel choose, and is known once its
- * connect callback has run.
+ * connect callback has run. The close itself waits for the end of the batch of connections
+ * Deno took from the kernel with the sentinel: closing inside the callback of one of them
+ * would reset the others.
  *
  * @module
  */
 import cluster from "node:cluster";
 import net from "node:net";
+import { setImmediate } from "node:timers";
 import { listensOnOwnSocket } from "../internals/grpc_js_listen.ts";
 
 /** The longest wait for the listener to accept the connections queued before its close. */
@@ -49,6 +52,12 @@ const QUICK_ROUND_MS = 5;
 
 /** How many sentinels a round sends into a group sharing the port (one reaches a lone socket). */
 const SHARED_SENTINELS = 4;
+
+/** How often a closed socket of a group asks whether the others have closed too. */
+const GROUP_CLOSED_POLL_MS = 50;
+
+/** The longest wait for the other sockets of a group to close. */
+const GROUP_CLOSED_WAIT_MS = 1_500;
 
 /** Options for {@linkcode acceptQueuedBeforeClose}. */
 export interface AcceptQueueOptions {
@@ -97,7 +106,8 @@ export function acceptQueuedBeforeClose(
       shared,
       close: () => {
         close.call(listener, callback);
-        resolve();
+        if (shared) portRefuses(address).then(() => resolve());
+        else resolve();
       },
     }).start();
     return listener;
@@ -173,7 +183,10 @@ class QueueFlush {
     clearTimeout(this.#roundTimer);
     this.#listener.off("connection", this.#onConnection);
     for (const sentinel of this.#sentinels) sentinel.destroy();
-    this.#close();
+    // After the connections Deno took from the kernel with the sentinel: it takes every
+    // connection ready at once and hands them over one callback each, and a close inside one
+    // of those callbacks resets the rest (`internal_backlog.clear()` in its `uv_close`).
+    setImmediate(this.#close);
   }
 
   /** A free port of {@linkcode SENTINEL_PORTS} this process may bind, if it may. */
@@ -298,4 +311,48 @@ class QueueFlush {
       this.#finish();
     }
   }
+}
+
+/**
+ * Resolves once the port of a group sharing it refuses connections: every socket of the group
+ * has closed (or after {@linkcode GROUP_CLOSED_WAIT_MS}). Until then a worker that has closed
+ * its own does not drain its connections: a proxy that a GOAWAY makes open new connections
+ * would open them into another worker's queue just as that one closes, which resets them.
+ */
+function portRefuses(address: net.AddressInfo): Promise<void> {
+  const host = address.address === "0.0.0.0"
+    ? "127.0.0.1"
+    : address.address === "::"
+    ? "::1"
+    : address.address;
+  const target = net.isIPv6(host)
+    ? `[${host}]:${address.port}`
+    : `${host}:${address.port}`;
+  // Deno reports a connect it may not make asynchronously, as an uncaught error.
+  if (
+    Deno.permissions.querySync({ name: "net", host: target }).state !==
+      "granted"
+  ) {
+    return Promise.resolve();
+  }
+  const { promise, resolve } = Promise.withResolvers<void>();
+  let next: ReturnType<typeof setTimeout> | undefined;
+  let done = false;
+  function finish(): void {
+    done = true;
+    clearTimeout(next);
+    clearTimeout(giveUp);
+    resolve();
+  }
+  const giveUp = setTimeout(finish, GROUP_CLOSED_WAIT_MS);
+  function ask(): void {
+    const probe = net.connect({ host, port: address.port });
+    probe.once("connect", () => {
+      probe.destroy();
+      if (!done) next = setTimeout(ask, GROUP_CLOSED_POLL_MS);
+    });
+    probe.once("error", finish);
+  }
+  ask();
+  return promise;
 }
