@@ -158,11 +158,7 @@ class QueueFlush {
     this.#shared = shared;
     this.#close = close;
     this.#port = address.port;
-    this.#host = address.address === "0.0.0.0"
-      ? "127.0.0.1"
-      : address.address === "::"
-      ? "::1"
-      : address.address;
+    this.#host = ownHost(address);
   }
 
   start(): void {
@@ -194,12 +190,7 @@ class QueueFlush {
     const port = SENTINEL_PORTS.first +
       Math.floor(Math.random() * SENTINEL_PORTS.count);
     if (this.#sentinelRounds.has(port)) return undefined;
-    const host = net.isIPv6(this.#host) ? `[${this.#host}]` : this.#host;
-    const leave = Deno.permissions.querySync({
-      name: "net",
-      host: `${host}:${port}`,
-    });
-    return leave.state === "granted" ? port : undefined;
+    return mayUse(this.#host, port) ? port : undefined;
   }
 
   #startRound(): void {
@@ -320,21 +311,8 @@ class QueueFlush {
  * would open them into another worker's queue just as that one closes, which resets them.
  */
 function portRefuses(address: net.AddressInfo): Promise<void> {
-  const host = address.address === "0.0.0.0"
-    ? "127.0.0.1"
-    : address.address === "::"
-    ? "::1"
-    : address.address;
-  const target = net.isIPv6(host)
-    ? `[${host}]:${address.port}`
-    : `${host}:${address.port}`;
-  // Deno reports a connect it may not make asynchronously, as an uncaught error.
-  if (
-    Deno.permissions.querySync({ name: "net", host: target }).state !==
-      "granted"
-  ) {
-    return Promise.resolve();
-  }
+  const host = ownHost(address);
+  if (!mayUse(host, address.port)) return Promise.resolve();
   const { promise, resolve } = Promise.withResolvers<void>();
   let next: ReturnType<typeof setTimeout> | undefined;
   let done = false;
@@ -355,4 +333,23 @@ function portRefuses(address: net.AddressInfo): Promise<void> {
   }
   ask();
   return promise;
+}
+
+/** The address a listener on `address` reaches itself at. */
+function ownHost(address: net.AddressInfo): string {
+  return address.address === "0.0.0.0"
+    ? "127.0.0.1"
+    : address.address === "::"
+    ? "::1"
+    : address.address;
+}
+
+/**
+ * Whether this process may connect to or bind `host:port`: Deno reports a refused one
+ * asynchronously, as an uncaught error, so it is asked first.
+ */
+function mayUse(host: string, port: number): boolean {
+  const target = net.isIPv6(host) ? `[${host}]:${port}` : `${host}:${port}`;
+  return Deno.permissions.querySync({ name: "net", host: target }).state ===
+    "granted";
 }
