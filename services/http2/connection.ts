@@ -25,13 +25,13 @@ import {
   FrameType,
   MAX_WINDOW,
   Setting,
-} from "./frames.ts";
+} from "../../proto/http2/frames.ts";
 import {
   type DataFrame,
   type FrameHandler,
   FrameReader,
   type HeaderBlock,
-} from "./frame_reader.ts";
+} from "../../proto/http2/frame_reader.ts";
 import type { Field } from "./header_fields.ts";
 import { type DecodedRequest, RequestBlocks } from "./request_blocks.ts";
 import { ConnectionOutput } from "./connection_output.ts";
@@ -111,7 +111,10 @@ export class Http2Connection extends EventEmitter
     this.#maxConcurrent = options.maxConcurrentStreams ?? 4_294_967_295;
     this.#maxHeaderList = options.maxHeaderListBytes ?? 65_536;
     this.#blocks = new RequestBlocks(this.#maxHeaderList);
-    this.#reader = new FrameReader(this, this.#maxHeaderList + MAX_BLOCK_SLACK);
+    this.#reader = new FrameReader(this, {
+      maxBlockBytes: this.#maxHeaderList + MAX_BLOCK_SLACK,
+      peer: "client",
+    });
     this.#output = new ConnectionOutput(socket, {
       written: () => {
         if (this.#phase.closed) socket.end();

@@ -20,9 +20,9 @@ import {
   FrameWriter,
   MAX_WINDOW,
   Setting,
-} from "./frames.ts";
+} from "../../proto/http2/frames.ts";
 import type { Field } from "./header_fields.ts";
-import { encodeHeaderBlockInto } from "./hpack_encoder.ts";
+import { encodeHeaderBlockInto } from "../../proto/http2/hpack_encoder.ts";
 import type { ServerStream } from "./server_stream.ts";
 
 /** Bytes framed and not yet written past which streams wait for the next write. */

@@ -7,7 +7,7 @@
  * @module
  */
 import type http2 from "node:http2";
-import { HpackDecoder } from "./hpack_decoder.ts";
+import { HpackDecoder } from "../../proto/http2/hpack_decoder.ts";
 import { requestHeaders } from "./header_fields.ts";
 
 /** gRPC's status for a header list past the limit. */

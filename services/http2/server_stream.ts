@@ -18,7 +18,7 @@ import { EventEmitter } from "node:events";
 import type http2 from "node:http2";
 import type net from "node:net";
 import process from "node:process";
-import { ErrorCode } from "./frames.ts";
+import { ErrorCode } from "../../proto/http2/frames.ts";
 import { type Field, responseFields } from "./header_fields.ts";
 
 /** Where the stream's sending is. */

@@ -7,12 +7,12 @@
  *
  * @module
  */
-import { HpackDecoder } from "../../services/http2/hpack_decoder.ts";
+import { HpackDecoder } from "../../proto/http2/hpack_decoder.ts";
 import {
   encodeHeaderBlock,
   encodeHeaderBlockInto,
   type HeaderField,
-} from "../../services/http2/hpack_encoder.ts";
+} from "../../proto/http2/hpack_encoder.ts";
 
 const HEADERS: readonly HeaderField[] = [
   [":status", "200"],

@@ -6,7 +6,7 @@
  * `node:http2` rather than HTTP/2 itself.
  *
  * The framing (`raw_h2/connection.ts`) decodes every header block with the server's own HPACK
- * decoder (`services/http2/hpack_decoder.ts`) and sends everything one socket read answers in
+ * decoder (`proto/http2/hpack_decoder.ts`) and sends everything one socket read answers in
  * one write. It
  * skips what a server owes a real peer: the peer's flow-control windows for what it sends
  * (short calls' replies are tiny; a stream run's would break the connection), limits (frame, header list and stream counts), validation of frames

@@ -18,7 +18,7 @@
 import {
   type HeaderField,
   HpackDecoder,
-} from "../../../services/http2/hpack_decoder.ts";
+} from "../../../proto/http2/hpack_decoder.ts";
 
 /**
  * Answers one call: its `:path` and its request body (gRPC envelopes, joined) in, its reply

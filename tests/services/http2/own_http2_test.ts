@@ -12,7 +12,7 @@ import {
   type StreamServer,
 } from "../../../mod.ts";
 import { probeServer, type ServerProbe } from "../../../services/_testing.ts";
-import { ErrorCode } from "../../../services/http2/frames.ts";
+import { ErrorCode } from "../../../proto/http2/frames.ts";
 import { fastPathsSwitchedOff } from "../../_util/fast_paths_switch.ts";
 import {
   delay,

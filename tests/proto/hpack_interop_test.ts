@@ -8,14 +8,14 @@
  */
 import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
-import { HpackDecoder } from "../../../services/http2/hpack_decoder.ts";
+import { HpackDecoder } from "../../proto/http2/hpack_decoder.ts";
 import {
   encodeHeaderBlock,
   type HeaderField,
-} from "../../../services/http2/hpack_encoder.ts";
+} from "../../proto/http2/hpack_encoder.ts";
 
 const PEER = fileURLToPath(
-  new URL("../../fixtures/hpack_peer.py", import.meta.url),
+  new URL("../fixtures/hpack_peer.py", import.meta.url),
 );
 
 /** One block for python's encoder to write. */

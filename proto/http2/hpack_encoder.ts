@@ -1,15 +1,15 @@
 /**
- * The server's HPACK (RFC 7541) encoder, for the header blocks of responses and trailers:
- * {@linkcode encodeHeaderBlockInto} writes into the caller's buffer, {@linkcode
- * encodeHeaderBlock} returns a new array.
+ * The HPACK (RFC 7541) encoder of both sides' own connections, for the header blocks of
+ * requests, responses and trailers: {@linkcode encodeHeaderBlockInto} writes into the caller's
+ * buffer, {@linkcode encodeHeaderBlock} returns a new array.
  *
- * It never adds to the peer's dynamic table, so it keeps no table and needs no size
- * updates: whatever the peer's SETTINGS_HEADER_TABLE_SIZE, even 0, its blocks decode the
- * same, and any number of connections can share it. A field the static table holds whole becomes one octet (`:status: 200` is 0x88); a
- * field whose name the static table holds becomes a literal without indexing that names it
- * by index; any other, a literal without indexing with the name written out. Strings are
- * written raw, never Huffman-coded: a gRPC call's few short fields would save a few octets
- * for the cost of coding them on every call.
+ * It never adds to the peer's dynamic table, so it keeps no table and needs no size updates:
+ * whatever the peer's SETTINGS_HEADER_TABLE_SIZE, even 0, its blocks decode the same, and any
+ * number of connections can share it. A field the static table holds whole becomes one octet
+ * (`:status: 200` is 0x88); a field whose name the static table holds becomes a literal
+ * without indexing that names it by index; any other, a literal without indexing with the name
+ * written out. Strings are written raw, never Huffman-coded: a gRPC call's few short fields
+ * would save a few octets for the cost of coding them on every call.
  *
  * @module
  */

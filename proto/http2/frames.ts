@@ -1,5 +1,5 @@
 /**
- * HTTP/2 frames (RFC 9113 §4 and §6) as the server's own connection writes them: the frame
+ * HTTP/2 frames (RFC 9113 §4 and §6) as the own connections of both sides write them: the frame
  * types, flags, error codes and settings it uses, and a {@linkcode FrameWriter} that lays
  * frames out one after another in one growing buffer, so that what a connection answers to
  * one socket read leaves in one socket write.

@@ -1,12 +1,13 @@
 /**
- * The server's HPACK (RFC 7541) decoder: the static table, a dynamic table with eviction and
- * size updates, prefixed integers, string literals with and without Huffman coding, and the
- * indexed and three literal representations. The server's own HTTP/2 connection and the raw
- * HTTP/2 floor server of the benchmarks (`tests/bench/raw_h2/connection.ts`) use it.
+ * The HPACK (RFC 7541) decoder of both sides' own connections: the static table, a dynamic
+ * table with eviction and size updates, prefixed integers, string literals with and without
+ * Huffman coding, and the indexed and three literal representations. The server's and the
+ * client's own HTTP/2 connections and the raw HTTP/2 floor server of the benchmarks
+ * (`tests/bench/raw_h2/connection.ts`) use it.
  *
- * A decoder is stateful: one per connection, fed every header block of that connection in
- * the order the blocks arrive. Names and values are decoded one octet to one character
- * (latin1), which is what HTTP/2 header octets are.
+ * A decoder is stateful: one per connection, fed every header block of that connection in the
+ * order the blocks arrive. Names and values are decoded one octet to one character (latin1),
+ * which is what HTTP/2 header octets are.
  *
  * @module
  */

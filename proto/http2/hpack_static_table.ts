@@ -1,6 +1,6 @@
 /**
  * HPACK's static table (RFC 7541 Appendix A) and the size rule both of its tables count by,
- * shared by the server's HPACK decoder and encoder.
+ * shared by the HPACK decoder and encoder.
  *
  * @module
  */

@@ -1,10 +1,10 @@
 import assert from "node:assert/strict";
-import { HpackDecoder } from "../../../services/http2/hpack_decoder.ts";
+import { HpackDecoder } from "../../proto/http2/hpack_decoder.ts";
 import {
   encodeHeaderBlock,
   encodeHeaderBlockInto,
   type HeaderField,
-} from "../../../services/http2/hpack_encoder.ts";
+} from "../../proto/http2/hpack_encoder.ts";
 
 /** `text`'s octets, one per character (latin1). */
 function octets(text: string): number[] {

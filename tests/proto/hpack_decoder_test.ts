@@ -3,7 +3,7 @@ import {
   type DecodedBlock,
   type HeaderField,
   HpackDecoder,
-} from "../../../services/http2/hpack_decoder.ts";
+} from "../../proto/http2/hpack_decoder.ts";
 
 /** The octets of a hex dump as RFC 7541 prints them (spaces and line breaks ignored). */
 function hex(dump: string): Uint8Array {

@@ -1,6 +1,7 @@
 /**
- * Cuts what a server connection's socket reads into HTTP/2 frames: the client's preface
- * first, then frames of at most 16 KiB (our SETTINGS_MAX_FRAME_SIZE), each checked for what
+ * Cuts what a connection's socket reads into HTTP/2 frames, for the server's own connections
+ * and the client's: on a server the client's preface first, then on both frames of at most
+ * 16 KiB (our SETTINGS_MAX_FRAME_SIZE), each checked for what
  * RFC 9113 §6 asks of its shape alone (its stream, its length, its padding) and handed to a
  * {@linkcode FrameHandler} with its padding removed. What depends on the connection's state
  * (streams, windows, header blocks) is the handler's to check.
@@ -79,7 +80,7 @@ export class FrameReader {
   #state: ReadState = "preface";
   /** Bytes of a frame (or the preface) not yet complete. */
   #rest: Uint8Array | null = null;
-  /** Whether the client's first frame, which must be SETTINGS, is still to come. */
+  /** Whether the peer's first frame, which must be SETTINGS, is still to come. */
   #first = true;
   /** The header block whose CONTINUATIONs are awaited: no other frame may come between. */
   #block: OpenBlock | null = null;
@@ -87,11 +88,16 @@ export class FrameReader {
 
   /**
    * @param handler Where the frames go.
-   * @param maxBlockBytes The longest header block, with its CONTINUATIONs.
+   * @param limits The longest header block, with its CONTINUATIONs, and whether the peer
+   * is a client, whose bytes begin with the preface.
    */
-  constructor(handler: FrameHandler, maxBlockBytes: number) {
+  constructor(
+    handler: FrameHandler,
+    limits: { maxBlockBytes: number; peer: "client" | "server" },
+  ) {
     this.#handler = handler;
-    this.#maxBlockBytes = maxBlockBytes;
+    this.#maxBlockBytes = limits.maxBlockBytes;
+    if (limits.peer === "server") this.#state = "frames";
   }
 
   /** Stops reading: what arrives from now on is ignored. */
