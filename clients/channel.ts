@@ -37,6 +37,7 @@ import { requestHeaders } from "./request_headers.ts";
 import { RetryBudget } from "./retry_buffer.ts";
 import { SessionManager } from "./session_manager.ts";
 import { resetWhenQuiet } from "./stream_reset.ts";
+import { ClientStream } from "./http2/client_stream.ts";
 
 const { NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -226,6 +227,9 @@ export class Channel implements Transport, WaitingChannel, CallChannel {
    * @returns Whether its HEADERS wait for a free slot.
    */
   behindStreamLimit(stream: http2.ClientHttp2Stream): boolean {
+    // The own HTTP/2's streams hold their frames until their HEADERS go, and drop them on a
+    // reset.
+    if (stream instanceof ClientStream) return false;
     const session = stream.session;
     if (session === undefined || session === null) return false;
     const limit = session.remoteSettings?.maxConcurrentStreams;

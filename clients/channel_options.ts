@@ -48,6 +48,13 @@ export interface ChannelTls {
 export interface ChannelOptions {
   /** The largest message accepted from the server, in bytes. */
   maxReceiveMessageBytes: number;
+  /**
+   * Whether cleartext connections use the client's own HTTP/2 (`http2/`) rather than
+   * `node:http2`.
+   *
+   * @default {Unless `GRPC_STREAM_HTTP2=node`}
+   */
+  ownHttp2?: boolean | undefined;
   /** TLS settings; plaintext HTTP/2 (h2c) without them. */
   tls?: ChannelTls | undefined;
   /**

@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { clientProbeOf } from "./_testing.ts";
 import { parseAddress } from "./address.ts";
 import { Channel } from "./channel.ts";
 import { checkClientOptions, type ClientOptions } from "./client_options.ts";
@@ -43,5 +44,9 @@ export function openTransport(
   }
   parseAddress(address);
   const { transport: _, ...settings } = checked;
-  return new Channel(address, { ...settings, tls: toChannelTls(options.tls) });
+  return new Channel(address, {
+    ...settings,
+    tls: toChannelTls(options.tls),
+    ownHttp2: clientProbeOf(options)?.ownHttp2,
+  });
 }

@@ -31,6 +31,8 @@ import { parseAddress } from "./address.ts";
 import { connectTls } from "./tls_options.ts";
 import { probeServer } from "./protocol_probe.ts";
 import { coalesceWrites } from "./write_batching.ts";
+import { ClientConnection } from "./http2/client_connection.ts";
+import { ownHttp2Chosen } from "../proto/http2/choice.ts";
 import type { ReadyWaiter } from "./wait_for_ready.ts";
 
 /** gRPC's connection backoff: each delay is this much shorter or longer, at random. */
@@ -311,7 +313,6 @@ export class SessionManager {
       ? net.connect({ host, port: Number(port || 80) })
       : connectTls({ host, port: Number(port || 443) }, tlsSettings);
     socket.setNoDelay(true);
-    coalesceWrites(socket);
     this.lastError = undefined;
     this.#wrongProtocol = undefined;
     this.#settingsArrived = false;
@@ -339,9 +340,7 @@ export class SessionManager {
         );
       }
     });
-    const session = http2.connect(this.#url, {
-      createConnection: () => socket,
-    });
+    const session = this.#openSession(socket);
     this.#watchFirstBytes(session, socket);
     const timeoutMs = this.#options.connectTimeoutMs ??
       DEFAULT_CONNECT_TIMEOUT_MS;
@@ -386,8 +385,6 @@ export class SessionManager {
       clearTimeout(connection.timer);
       this.#backOff();
     });
-    // A server that shuts down gracefully sends a GOAWAY; see internals/deno_goaway_close.ts.
-    deferCloseAfterGoaway(session);
     session.on("error", (error: Error & { code?: string }) => {
       this.lastError = error;
     });
@@ -400,6 +397,32 @@ export class SessionManager {
       }
     });
     this.#connection = { state: "connecting", session, socket, timer };
+    return session;
+  }
+
+  /**
+   * Opens the HTTP/2 session on `socket`: the module's own for a cleartext connection
+   * (`http2/client_connection.ts`), unless `GRPC_STREAM_HTTP2=node` asks for `node:http2`,
+   * which also carries every TLS connection (its ALPN and certificate checks are Node's).
+   */
+  #openSession(socket: net.Socket): http2.ClientHttp2Session {
+    if (
+      this.#options.tls === undefined &&
+      (this.#options.ownHttp2 ?? ownHttp2Chosen())
+    ) {
+      // The own connection has the surface of a `ClientHttp2Session` the channel uses
+      // (see `http2/client_connection.ts`), not the whole of it.
+      return new ClientConnection(socket, {
+        authority: this.authority,
+        scheme: "http",
+      }) as unknown as http2.ClientHttp2Session;
+    }
+    coalesceWrites(socket);
+    const session = http2.connect(this.#url, {
+      createConnection: () => socket,
+    });
+    // A server that shuts down gracefully sends a GOAWAY; see internals/deno_goaway_close.ts.
+    deferCloseAfterGoaway(session);
     return session;
   }
 

@@ -6,9 +6,12 @@
  *
  * @module
  */
-import type http2 from "node:http2";
+import http2 from "node:http2";
 import { addAbortSignal } from "node:stream";
 import { headersUnsent, localWindow } from "../internals/deno_http2_stream.ts";
+import { ClientStream } from "./http2/client_stream.ts";
+
+const { NGHTTP2_CANCEL } = http2.constants;
 
 /**
  * A cancelled stream waits, paused, for its server to use up what is left of the stream's
@@ -87,6 +90,13 @@ export function resetWhenQuiet(
 ): () => void {
   const { settled } = options;
   if (stream.closed || stream.destroyed) {
+    settled?.();
+    return () => {};
+  }
+  if (stream instanceof ClientStream) {
+    // The own HTTP/2 resets at once: it drops what the stream queued, and takes what the
+    // server sends after the reset without counting it against the connection.
+    stream.close(NGHTTP2_CANCEL);
     settled?.();
     return () => {};
   }

@@ -8,7 +8,7 @@
  *
  * Against hostile peers it keeps what nghttp2 keeps for `node:http2`: limits on the header
  * list and the header block, on streams at once, on what waits for a peer that does not read,
- * and the budgets of `stream_limits.ts`. Its life (handshake, drain, close) is
+ * and the budgets of `proto/http2/peer_limits.ts`. Its life (handshake, drain, close) is
  * `connection_phase.ts`; its open streams and receive windows, `stream_table.ts`.
  *
  * @module
@@ -37,7 +37,10 @@ import { type DecodedRequest, RequestBlocks } from "./request_blocks.ts";
 import { ConnectionOutput } from "./connection_output.ts";
 import { ConnectionPhase, MAX_STREAM } from "./connection_phase.ts";
 import { ServerStream, type StreamHost } from "./server_stream.ts";
-import { ConnectionLimits, type LimitBreach } from "./stream_limits.ts";
+import {
+  ConnectionLimits,
+  type LimitBreach,
+} from "../../proto/http2/peer_limits.ts";
 import {
   CONNECTION_WINDOW,
   STREAM_WINDOW,

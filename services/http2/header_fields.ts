@@ -1,12 +1,15 @@
 /**
- * Header fields between HPACK's lists and the objects `node:http2` hands to a server's
- * stream listeners: a request's fields are checked as RFC 9113 §8.2 and §8.3 ask of a server
- * (the stream is malformed otherwise) and joined as `node:http2` joins them; a response's
- * object is flattened into the list the encoder writes, pseudo-headers first.
+ * A request's header fields as the server reads them: checked as RFC 9113 §8.2 and §8.3 ask
+ * of a server (the stream is malformed otherwise) and joined into the object `node:http2`
+ * hands to a server's stream listeners.
  *
  * @module
  */
 import type http2 from "node:http2";
+import {
+  FORBIDDEN_VALUE,
+  joinField,
+} from "../../proto/http2/header_objects.ts";
 
 /** One header field: its name and its value. */
 export type Field = readonly [name: string, value: string];
@@ -30,9 +33,6 @@ const NAME = /^[!#$%&'*+\-.^_`|~0-9a-z]+$/;
 const validNames = new Set<string>();
 /** How many checked names are kept, so that a peer's made-up names cannot grow the set. */
 const MAX_VALID_NAMES = 256;
-
-/** Octets a value may not hold (RFC 9113 §8.2.1): NUL, CR and LF. */
-const FORBIDDEN_VALUE = /[\0\r\n]/;
 
 /** A request's fields, or why the stream carrying them is malformed. */
 export type RequestHeaders =
@@ -72,14 +72,7 @@ export function requestHeaders(fields: readonly Field[]): RequestHeaders {
     if (name === "te" && value !== "trailers") {
       return malformed(`Field te other than trailers: ${value}`);
     }
-    const existing = headers[name];
-    if (existing === undefined) {
-      headers[name] = name === "set-cookie" ? [value] : value;
-    } else if (Array.isArray(existing)) {
-      existing.push(value);
-    } else {
-      headers[name] = `${existing}${name === "cookie" ? "; " : ", "}${value}`;
-    }
+    joinField(headers, [name, value]);
   }
   for (const [name, value] of fields) {
     if (FORBIDDEN_VALUE.test(value)) {
@@ -100,37 +93,4 @@ export function requestHeaders(fields: readonly Field[]): RequestHeaders {
 
 function malformed(reason: string): RequestHeaders {
   return { ok: false, reason };
-}
-
-/**
- * Flattens a response's (or trailers') header object into fields: pseudo-headers first,
- * names in lowercase, a list's values as repeated fields, numbers as text.
- *
- * @param headers The object a stream's `respond` or `sendTrailers` got.
- * @returns The fields, in the order to encode them.
- * @throws {TypeError} When a name or value cannot be sent in HTTP/2.
- */
-export function responseFields(headers: http2.OutgoingHttpHeaders): Field[] {
-  const pseudo: Field[] = [];
-  const regular: Field[] = [];
-  for (const key of Object.keys(headers)) {
-    const value = headers[key];
-    if (value === undefined || value === null) continue;
-    const name = key.toLowerCase();
-    const into = name.startsWith(":") ? pseudo : regular;
-    if (Array.isArray(value)) {
-      for (const item of value) into.push([name, checkedValue(name, item)]);
-    } else {
-      into.push([name, checkedValue(name, value)]);
-    }
-  }
-  return pseudo.length === 0 ? regular : pseudo.concat(regular);
-}
-
-function checkedValue(name: string, value: unknown): string {
-  const text = String(value);
-  if (FORBIDDEN_VALUE.test(text)) {
-    throw new TypeError(`Invalid value for header: ${name}`);
-  }
-  return text;
 }

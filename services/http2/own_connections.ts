@@ -22,30 +22,13 @@ import type http2 from "node:http2";
 import type * as grpc from "../../internals/npm/grpc_js.ts";
 import { http2ServersOf } from "../../internals/grpc_js_server.ts";
 import { takeSocketsBefore } from "../../internals/node_http2_server.ts";
-import { envGranted } from "../../internals/grpc_js_env.ts";
+import { ownHttp2Chosen } from "../../proto/http2/choice.ts";
 import { Http2Connection } from "./connection.ts";
 import type { ServerProbe } from "../_testing.ts";
 import {
   type UnstartedCallReporter,
   watchUnstartedCalls,
 } from "../call_starts.ts";
-
-/**
- * The environment variable that, set to `node`, leaves every connection to `node:http2`'s
- * sessions.
- */
-export const HTTP2_VARIABLE = "GRPC_STREAM_HTTP2";
-
-/**
- * Whether the environment leaves the own HTTP/2 on: it does unless `GRPC_STREAM_HTTP2=node`
- * (read only with permission for it).
- *
- * @returns `true` unless the variable says `node`.
- */
-export function ownHttp2Chosen(): boolean {
-  return !(envGranted(HTTP2_VARIABLE) &&
-    Deno.env.get(HTTP2_VARIABLE) === "node");
-}
 
 /** The connections of one grpc-js server, and whether they drain. */
 interface Connections {

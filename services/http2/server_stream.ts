@@ -19,7 +19,8 @@ import type http2 from "node:http2";
 import type net from "node:net";
 import process from "node:process";
 import { ErrorCode } from "../../proto/http2/frames.ts";
-import { type Field, responseFields } from "./header_fields.ts";
+import type { Field } from "./header_fields.ts";
+import { fieldsOf } from "../../proto/http2/header_objects.ts";
 
 /** Where the stream's sending is. */
 export type SendState =
@@ -247,7 +248,7 @@ export class ServerStream extends EventEmitter {
       ? { ":status": 200, ...headers }
       : headers;
     this.sentHeaders = sent;
-    const fields = responseFields(sent);
+    const fields = fieldsOf(sent);
     const endStream = options.endStream === true;
     this.send = endStream ? { kind: "done" } : { kind: "open" };
     if (!endStream && options.waitForTrailers === true) {
@@ -335,7 +336,7 @@ export class ServerStream extends EventEmitter {
     this.send = { kind: "done" };
     this.sentTrailers = headers;
     this.#host.sendHeaders(this, {
-      fields: responseFields(headers),
+      fields: fieldsOf(headers),
       endStream: true,
     });
     this.#localEnded();

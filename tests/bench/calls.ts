@@ -13,9 +13,10 @@
  *   checked. Besides calls/s and latency, each figure has the server's CPU time per call
  *   (its process and its children, from `/proc`), which a busy machine disturbs less than a
  *   rate.
- * - **Clients**: against grpc-go's server, `createClient` making the same calls beside a bare
- *   `node:http2` client (the client's floor, `short_floor_client.ts`) and grpc-go's own
- *   client, 100 in flight on one connection.
+ * - **Clients**: against grpc-go's server, `createClient` making the same calls (on its own
+ *   HTTP/2, and on `node:http2`) beside a bare `node:http2` client (the floor of a client on
+ *   `node:http2`, `short_floor_client.ts`) and grpc-go's own client, 100 in flight on one
+ *   connection.
  *
  * @module
  */
@@ -67,8 +68,11 @@ export interface CallsCell {
   shape: CallShape;
   /** The server measured (server figures), or grpc-go's (client figures). */
   server: ServerKind;
-  /** The client: grpc-go's load client, `createClient`, or a bare `node:http2` client. */
-  client: "go" | "ours" | "floor";
+  /**
+   * The client: grpc-go's load client, `createClient` (on its own HTTP/2, or on
+   * `node:http2`), or a bare `node:http2` client.
+   */
+  client: "go" | "ours" | "oursNode" | "floor";
   connections: number;
   results: ShortResult[];
   /** The server's CPU time per call in each round, in microseconds. */
@@ -117,7 +121,7 @@ async function runCalls(
       cell.shape,
       server.address,
       "--transport",
-      cell.client,
+      cell.client === "oursNode" ? "ours-node" : cell.client,
       "--inflight",
       String(CALLS_IN_FLIGHT),
       "--connections",
@@ -161,9 +165,9 @@ export async function measureCalls(
         rows.push(emptyCell({ shape, server, client: "go", connections }));
       }
     }
-    const clientRow = (["ours", "floor", "go"] as const).map((client) =>
-      emptyCell({ shape, server: "grpcGo", client, connections: 1 })
-    );
+    const clientRow = (["ours", "oursNode", "floor", "go"] as const).map((
+      client,
+    ) => emptyCell({ shape, server: "grpcGo", client, connections: 1 }));
     // Round after round, each figure in turn: noise on a shared machine hits them alike.
     for (let round = 0; round < settings.repeat; round++) {
       for (const cell of [...rows, ...clientRow]) {

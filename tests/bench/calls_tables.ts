@@ -94,11 +94,13 @@ export function renderCalls(report: CallsReport): string {
     ]);
   }
   const clientRows = (["pow", "sum", "sqrt"] as const).map((shape) => {
-    const [ours, floor, go] = (["ours", "floor", "go"] as const).map((client) =>
-      report.clients.find((cell) =>
-        cell.shape === shape && cell.client === client
-      )
-    );
+    const [ours, oursNode, floor, go] =
+      (["ours", "oursNode", "floor", "go"] as const)
+        .map((client) =>
+          report.clients.find((cell) =>
+            cell.shape === shape && cell.client === client
+          )
+        );
     const oursRate = medianRate(ours);
     function over(other: CallsCell | undefined): string {
       const rate = medianRate(other);
@@ -108,13 +110,21 @@ export function renderCalls(report: CallsReport): string {
           : oursRate / rate,
       );
     }
+    const nodeRate = medianRate(oursNode);
+    const goRate = medianRate(go);
     return [
       SHAPE_NAMES[shape],
       describe(ours, false),
+      describe(oursNode, false),
       describe(floor, false),
       describe(go, false),
       over(go),
-      over(floor),
+      formatRatio(
+        nodeRate === undefined || goRate === undefined
+          ? undefined
+          : nodeRate / goRate,
+      ),
+      over(oursNode),
     ];
   });
   return [
@@ -139,10 +149,12 @@ export function renderCalls(report: CallsReport): string {
       [
         "call",
         "createClient",
-        "bare node:http2 (floor)",
+        "createClient on node:http2",
+        "bare node:http2 client",
         "grpc-go client",
         "ours ÷ grpc-go",
-        "ours ÷ floor",
+        "ours on node:http2 ÷ grpc-go",
+        "ours ÷ ours on node:http2",
       ],
       clientRows,
     ),

@@ -2,7 +2,8 @@
  * The benchmark's short-call load from Deno: `Pow(2)` (10 replies), a 10-number `Sum` or a
  * 10-number `Sqrt` (`--messages M` for M instead of 10), called back to back by `--inflight` workers over `--connections`
  * connections for `--seconds`, every answer checked. `--transport ours` calls through
- * `createClient` from `mod.ts`; `--transport grpc-js` through a plain grpc-js client, written
+ * `createClient` from `mod.ts` (`ours-node`: the same on `node:http2`, not the client's own
+ * HTTP/2); `--transport grpc-js` through a plain grpc-js client, written
  * as the grpc-js examples write one; `--transport floor` through a bare `node:http2` client
  * (`short_floor_client.ts`). It prints one JSON line: calls, calls/s, p50 and p99
  * latency in ms, the same shape as the grpc-go load client's `short` mode.
@@ -15,6 +16,7 @@
 import * as grpc from "@grpc/grpc-js";
 import { parseArgs } from "node:util";
 import { createClient, type StreamClient } from "../../mod.ts";
+import { probeClient } from "../../clients/_testing.ts";
 import {
   type PowClient,
   type SqrtClient,
@@ -198,7 +200,7 @@ async function main(): Promise<ShortResult> {
     (shape !== "pow" && shape !== "sum" && shape !== "sqrt")
   ) {
     throw new TypeError(
-      "Usage: short_client.ts pow|sum|sqrt HOST:PORT [--transport ours|grpc-js|floor] [--inflight K] [--connections C] [--seconds S] [--messages M]",
+      "Usage: short_client.ts pow|sum|sqrt HOST:PORT [--transport ours|ours-node|grpc-js|floor] [--inflight K] [--connections C] [--seconds S] [--messages M]",
     );
   }
   const inflight = positiveInteger(values.inflight, "Inflight");
@@ -217,7 +219,10 @@ async function main(): Promise<ShortResult> {
       calls.push(call);
       closers.push(close);
     } else {
-      const client = createClient(address);
+      // `ours-node`: the same client on `node:http2` rather than its own HTTP/2.
+      const options = {};
+      probeClient(options).ownHttp2 = values.transport !== "ours-node";
+      const client = createClient(address, options);
       calls.push(ourCall(shape, { client, messages }));
       closers.push(() => client.close());
     }

@@ -168,6 +168,16 @@ def fits_int64(value):
     return INT64_MIN <= value <= INT64_MAX
 
 
+def call_end(context, on_end):
+    """Runs `on_end` once the call has ended, or now if it has ended already.
+
+    A client that resets a stream in the same write as its HEADERS has ended the call before
+    the handler runs, and grpcio's `add_callback` then refuses the callback (returns False).
+    """
+    if not context.add_callback(on_end):
+        on_end()
+
+
 def was_cancelled(context):
     """Whether the client cancelled the call or its deadline passed, known once it has ended.
 
@@ -196,7 +206,7 @@ def pow_handler(request, context):
         if not finished or was_cancelled(context):
             log(f"Pow({base}) cancelled after {sent} of {count} powers")
 
-    context.add_callback(on_end)
+    call_end(context, on_end)
     power = 1
     for exponent in range(count):
         if not fits_int64(power):
@@ -226,7 +236,7 @@ def sum_handler(requests, context):
         elif outcome:
             log(outcome[0])
 
-    context.add_callback(on_end)
+    call_end(context, on_end)
     for number in requests:  # raises grpc.RpcError on most cancels: on_end tells
         total += number
         received += 1
@@ -248,7 +258,7 @@ def sqrt_handler(requests, context):
         elif outcome:
             log(outcome[0])
 
-    context.add_callback(on_end)
+    call_end(context, on_end)
     for number in requests:
         position += 1
         if math.isnan(number) or number < 0:

@@ -1,6 +1,7 @@
 /**
  * What a connection lets a peer do before it ends or retires the connection, for the floods
- * that cost a server without costing the peer:
+ * that cost one side without costing the other (the first counts on a server only, the other
+ * two on both sides):
  *
  * - Stream resets before any answer ("rapid reset", CVE-2023-44487), counted with nghttp2's
  *   token bucket (a burst of 1,000, then 33 a second). Resets of answered calls are not
@@ -36,7 +37,7 @@ export type LimitBreach =
  *
  * @example
  * ```ts
- * import { ConnectionLimits } from "./stream_limits.ts";
+ * import { ConnectionLimits } from "./peer_limits.ts";
  *
  * const limits = new ConnectionLimits();
  * const breach = limits.reset(false);

@@ -1,0 +1,158 @@
+/**
+ * What a client connection sends, and when: frames laid out in one buffer
+ * (`proto/http2/frames.ts`) and written to the socket once a turn of the event loop; each
+ * stream's queued request bytes framed as DATA as the server's windows (the stream's and the
+ * connection's) allow, END_STREAM on the last of them; nothing more framed while the socket's
+ * queue is full, so a server that reads nothing holds a bounded amount.
+ *
+ * @module
+ */
+import type net from "node:net";
+import { setImmediate } from "node:timers";
+import {
+  DEFAULT_MAX_FRAME_SIZE,
+  DEFAULT_WINDOW,
+  Flag,
+  FrameType,
+  FrameWriter,
+  MAX_WINDOW,
+} from "../../proto/http2/frames.ts";
+import type { ClientStream } from "./client_stream.ts";
+
+/**
+ * The sending half of a client connection.
+ *
+ * @example
+ * ```ts ignore
+ * const output = new ClientOutput(socket);
+ * output.writer.windowUpdate(0, 1 << 20);
+ * output.schedule();
+ * ```
+ */
+export class ClientOutput {
+  /** Where frames are laid out until the next write. */
+  readonly writer: FrameWriter = new FrameWriter();
+  /** The server's SETTINGS_MAX_FRAME_SIZE. */
+  peerMaxFrame: number = DEFAULT_MAX_FRAME_SIZE;
+  readonly #socket: net.Socket;
+  #sendWindow = DEFAULT_WINDOW;
+  #flushScheduled = false;
+  #socketBlocked = false;
+  /** Streams with request bytes (or their end) queued and not yet framed. */
+  readonly #sending = new Set<ClientStream>();
+
+  /** @param socket The connection's socket. */
+  constructor(socket: net.Socket) {
+    this.#socket = socket;
+    socket.on("drain", () => {
+      this.#socketBlocked = false;
+      this.schedule();
+    });
+  }
+
+  /** Whether the socket's queue is full: the server is not reading. */
+  get socketBlocked(): boolean {
+    return this.#socketBlocked;
+  }
+
+  /**
+   * Grows the connection's send window (a WINDOW_UPDATE on stream 0).
+   *
+   * @param increment What it grows by.
+   * @returns `false` when the window would pass 2^31-1.
+   */
+  growWindow(increment: number): boolean {
+    this.#sendWindow += increment;
+    if (this.#sendWindow > MAX_WINDOW) return false;
+    if (this.#sending.size > 0) this.schedule();
+    return true;
+  }
+
+  /**
+   * Frames what `stream` has queued at the end of this turn, as far as the windows allow.
+   *
+   * @param stream An open stream.
+   */
+  send(stream: ClientStream): void {
+    if (stream.outbox.length === 0 && (!stream.endQueued || stream.endSent)) {
+      return;
+    }
+    this.#sending.add(stream);
+    this.schedule();
+  }
+
+  /** Forgets a stream that closed: what it queued is never framed. */
+  forget(stream: ClientStream): void {
+    this.#sending.delete(stream);
+  }
+
+  /** Forgets every stream: the connection is over. */
+  clear(): void {
+    this.#sending.clear();
+  }
+
+  /** Writes what is framed at the end of this turn of the event loop. */
+  schedule(): void {
+    if (this.#flushScheduled) return;
+    this.#flushScheduled = true;
+    setImmediate(() => this.flush());
+  }
+
+  /** Frames what the windows allow and writes everything framed, now. */
+  flush(): void {
+    this.#flushScheduled = false;
+    const socket = this.#socket;
+    if (socket.destroyed) return;
+    if (!this.#socketBlocked) this.#frameQueued();
+    if (this.writer.length > 0 && !socket.write(this.writer.take())) {
+      this.#socketBlocked = true;
+    }
+  }
+
+  /** Frames each sending stream's queued bytes, in order, as the windows allow. */
+  #frameQueued(): void {
+    const writer = this.writer;
+    for (const stream of this.#sending) {
+      const id = stream.id!;
+      const outbox = stream.outbox;
+      while (
+        outbox.length > 0 && this.#sendWindow > 0 && stream.sendWindow > 0
+      ) {
+        const chunk = outbox[0]!;
+        const length = Math.min(
+          chunk.length,
+          this.#sendWindow,
+          stream.sendWindow,
+          this.peerMaxFrame,
+        );
+        const whole = length === chunk.length;
+        const last = whole && outbox.length === 1 && stream.endQueued;
+        writer.header(FrameType.DATA, {
+          length,
+          flags: last ? Flag.END_STREAM : 0,
+          stream: id,
+        });
+        writer.bytes(whole ? chunk : chunk.subarray(0, length));
+        if (whole) outbox.shift();
+        else outbox[0] = chunk.subarray(length);
+        stream.outboxBytes -= length;
+        stream.sendWindow -= length;
+        this.#sendWindow -= length;
+        if (last) stream.endSent = true;
+      }
+      if (outbox.length === 0) {
+        if (stream.endQueued && !stream.endSent) {
+          writer.header(FrameType.DATA, {
+            length: 0,
+            flags: Flag.END_STREAM,
+            stream: id,
+          });
+          stream.endSent = true;
+        }
+        this.#sending.delete(stream);
+      }
+      // A writer waiting for room may queue more now, which this loop then frames too.
+      stream.framed();
+    }
+  }
+}
