@@ -7,16 +7,14 @@
  *
  * @module
  */
-import type net from "node:net";
-import { setImmediate } from "node:timers";
 import {
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW,
   Flag,
   FrameType,
-  FrameWriter,
   MAX_WINDOW,
 } from "../../proto/http2/frames.ts";
+import { TurnWrites } from "../../proto/http2/turn_writes.ts";
 import type { ClientStream } from "./client_stream.ts";
 
 /**
@@ -29,30 +27,21 @@ import type { ClientStream } from "./client_stream.ts";
  * output.schedule();
  * ```
  */
-export class ClientOutput {
-  /** Where frames are laid out until the next write. */
-  readonly writer: FrameWriter = new FrameWriter();
+export class ClientOutput extends TurnWrites {
   /** The server's SETTINGS_MAX_FRAME_SIZE. */
   peerMaxFrame: number = DEFAULT_MAX_FRAME_SIZE;
-  readonly #socket: net.Socket;
   #sendWindow = DEFAULT_WINDOW;
-  #flushScheduled = false;
-  #socketBlocked = false;
   /** Streams with request bytes (or their end) queued and not yet framed. */
   readonly #sending = new Set<ClientStream>();
 
-  /** @param socket The connection's socket. */
-  constructor(socket: net.Socket) {
-    this.#socket = socket;
-    socket.on("drain", () => {
-      this.#socketBlocked = false;
-      this.schedule();
-    });
+  /** Frames each stream's queued bytes first, unless the server is not reading. */
+  protected override beforeWrite(): void {
+    if (!this.socketBlocked) this.#frameQueued();
   }
 
-  /** Whether the socket's queue is full: the server is not reading. */
-  get socketBlocked(): boolean {
-    return this.#socketBlocked;
+  /** Frames what waited for the socket. */
+  protected override drained(): void {
+    this.schedule();
   }
 
   /**
@@ -89,24 +78,6 @@ export class ClientOutput {
   /** Forgets every stream: the connection is over. */
   clear(): void {
     this.#sending.clear();
-  }
-
-  /** Writes what is framed at the end of this turn of the event loop. */
-  schedule(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
-  /** Frames what the windows allow and writes everything framed, now. */
-  flush(): void {
-    this.#flushScheduled = false;
-    const socket = this.#socket;
-    if (socket.destroyed) return;
-    if (!this.#socketBlocked) this.#frameQueued();
-    if (this.writer.length > 0 && !socket.write(this.writer.take())) {
-      this.#socketBlocked = true;
-    }
   }
 
   /** Frames each sending stream's queued bytes, in order, as the windows allow. */

@@ -1,6 +1,6 @@
 /**
- * What a server connection sends, and when: frames laid out in one buffer
- * (`frames.ts`) and written to the socket once a turn of the event loop; each stream's queued
+ * What a server connection sends, and when: frames laid out in one buffer and written to the
+ * socket once a turn of the event loop (`proto/http2/turn_writes.ts`); each stream's queued
  * DATA framed as the peer's windows (the stream's and the connection's) allow, in order of
  * arrival among the streams waiting; and no more framed while the socket's queue is full or
  * 256 KiB wait unwritten, so a peer that reads nothing holds a bounded amount. A write's
@@ -10,20 +10,19 @@
  */
 import process from "node:process";
 import type net from "node:net";
-import { setImmediate } from "node:timers";
 import {
   DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW,
   ErrorCode,
   Flag,
   FrameType,
-  FrameWriter,
   MAX_WINDOW,
   Setting,
 } from "../../proto/http2/frames.ts";
 import type { Field } from "./header_fields.ts";
 import { encodeHeaderBlockInto } from "../../proto/http2/hpack_encoder.ts";
 import type { ServerStream } from "./server_stream.ts";
+import { TurnWrites } from "../../proto/http2/turn_writes.ts";
 
 /** Bytes framed and not yet written past which streams wait for the next write. */
 const MAX_UNWRITTEN = 256 * 1024;
@@ -38,18 +37,13 @@ const MAX_UNWRITTEN = 256 * 1024;
  * output.schedule();
  * ```
  */
-export class ConnectionOutput {
-  /** Where frames are laid out until the next write. */
-  readonly writer: FrameWriter = new FrameWriter();
+export class ConnectionOutput extends TurnWrites {
   /** What the peer's SETTINGS_INITIAL_WINDOW_SIZE gives each new stream. */
   peerInitialWindow: number = DEFAULT_WINDOW;
   /** The peer's SETTINGS_MAX_FRAME_SIZE. */
   peerMaxFrame: number = DEFAULT_MAX_FRAME_SIZE;
-  readonly #socket: net.Socket;
   readonly #written: () => void;
   #sendWindow = DEFAULT_WINDOW;
-  #flushScheduled = false;
-  #socketBlocked = false;
   /** Streams with bytes queued and no connection window (or socket) to send them. */
   readonly #waiting = new Set<ServerStream>();
   /** Where header blocks are encoded, grown when one does not fit. */
@@ -61,17 +55,19 @@ export class ConnectionOutput {
    * @param events `written` runs after each write: the connection may end the socket then.
    */
   constructor(socket: net.Socket, events: { written(): void }) {
-    this.#socket = socket;
+    super(socket);
     this.#written = events.written;
-    socket.on("drain", () => {
-      this.#socketBlocked = false;
-      this.#pumpWaiting();
-    });
   }
 
-  /** Whether the socket's queue is full: the peer is not reading. */
-  get socketBlocked(): boolean {
-    return this.#socketBlocked;
+  /** Tells the connection, which may end the socket now, then frames what waited. */
+  protected override afterWrite(): void {
+    this.#written();
+    if (!this.socketBlocked && this.#waiting.size > 0) this.#pumpWaiting();
+  }
+
+  /** Frames what waited for the socket. */
+  protected override drained(): void {
+    this.#pumpWaiting();
   }
 
   /**
@@ -139,25 +135,6 @@ export class ConnectionOutput {
     this.#waiting.clear();
   }
 
-  /** Writes what is framed at the end of this turn of the event loop. */
-  schedule(): void {
-    if (this.#flushScheduled) return;
-    this.#flushScheduled = true;
-    setImmediate(() => this.flush());
-  }
-
-  /** Writes what is framed now. */
-  flush(): void {
-    this.#flushScheduled = false;
-    const socket = this.#socket;
-    if (socket.destroyed) return;
-    if (this.writer.length > 0 && !socket.write(this.writer.take())) {
-      this.#socketBlocked = true;
-    }
-    this.#written();
-    if (!this.#socketBlocked && this.#waiting.size > 0) this.#pumpWaiting();
-  }
-
   /**
    * Frames a header block (response headers or trailers).
    *
@@ -212,7 +189,7 @@ export class ConnectionOutput {
    */
   pump(stream: ServerStream): void {
     const queue = stream.queue;
-    if (this.#socketBlocked || this.writer.length >= MAX_UNWRITTEN) {
+    if (this.socketBlocked || this.writer.length >= MAX_UNWRITTEN) {
       if (queue.length > 0) this.#waiting.add(stream);
       return;
     }
@@ -254,7 +231,7 @@ export class ConnectionOutput {
   #pumpWaiting(): void {
     for (const stream of [...this.#waiting]) {
       if (
-        this.#sendWindow <= 0 || this.#socketBlocked ||
+        this.#sendWindow <= 0 || this.socketBlocked ||
         this.writer.length >= MAX_UNWRITTEN
       ) {
         return;
