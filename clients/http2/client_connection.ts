@@ -20,7 +20,6 @@ import type http2 from "node:http2";
 import type net from "node:net";
 import process from "node:process";
 import {
-  DEFAULT_MAX_FRAME_SIZE,
   DEFAULT_WINDOW,
   ErrorCode,
   Flag,
@@ -42,25 +41,25 @@ import {
 } from "../../proto/http2/peer_limits.ts";
 import { encodeHeaderBlock } from "../../proto/http2/hpack_encoder.ts";
 import { ClientOutput } from "./client_output.ts";
+import {
+  CONNECTION_WINDOW,
+  ReceiveWindows,
+  STREAM_WINDOW,
+} from "./receive_windows.ts";
+import { type PingCallback, SentPings } from "./sent_pings.ts";
+import {
+  noNewStreams,
+  protocolError,
+  sessionError,
+  streamError,
+} from "./http2_errors.ts";
+import { type RemoteSettings, ServerSettings } from "./server_settings.ts";
 import { ClientStream, type StreamHost } from "./client_stream.ts";
 
-/** What each stream lets the server send before a WINDOW_UPDATE: our INITIAL_WINDOW_SIZE. */
-const STREAM_WINDOW = 1 << 20;
-/** What the whole connection lets the server send before a WINDOW_UPDATE. */
-const CONNECTION_WINDOW = 16 << 20;
 /** The largest response header list taken, as `node:http2`'s default. */
 const MAX_HEADER_LIST = 65_536;
 /** The largest stream identifier. */
 const MAX_STREAM_ID = 2 ** 31 - 1;
-
-/** Names of the error codes, for the errors a reset or GOAWAY becomes. */
-const CODE_NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(ErrorCode).map(([name, code]) => [code, `NGHTTP2_${name}`]),
-);
-
-function codeName(code: number): string {
-  return CODE_NAMES.get(code) ?? String(code);
-}
 
 /**
  * Where the connection is: taking new streams (`open`), taking none after a GOAWAY received
@@ -70,20 +69,6 @@ type ConnectionState =
   | { kind: "open" }
   | { kind: "going away" }
   | { kind: "closed" };
-
-/** A PING this side sent, waiting for its ACK. */
-interface SentPing {
-  payload: Uint8Array;
-  sentAt: number;
-  callback: (error: Error | null, duration: number, payload: Buffer) => void;
-}
-
-/** The server's settings as `node:http2`'s `remoteSettings` names those the client reads. */
-interface RemoteSettings {
-  maxConcurrentStreams?: number;
-  initialWindowSize?: number;
-  maxFrameSize?: number;
-}
 
 /** Where the connection is and what it speaks to. */
 export interface ClientConnectionOptions {
@@ -108,8 +93,6 @@ export interface ClientConnectionOptions {
 export class ClientConnection extends EventEmitter {
   /** The connection's socket. */
   readonly socket: net.Socket;
-  /** The server's settings, once they arrived. */
-  remoteSettings: RemoteSettings = {};
   readonly #authority: string;
   readonly #scheme: string;
   #state: ConnectionState = { kind: "open" };
@@ -122,15 +105,9 @@ export class ClientConnection extends EventEmitter {
   /** Streams whose HEADERS wait for a slot under the server's stream limit, in order. */
   #waiting: ClientStream[] = [];
   #nextId = 1;
-  #peerMaxStreams = Infinity;
-  #peerInitialWindow = DEFAULT_WINDOW;
-  /** What the server may still send on the connection, and what it sent since our update. */
-  #receiveWindow = CONNECTION_WINDOW;
-  #receivedSinceUpdate = 0;
-  /** What the reader took of each stream since its last WINDOW_UPDATE. */
-  readonly #unacknowledged = new WeakMap<ClientStream, number>();
-  #pings: SentPing[] = [];
-  #pingCount = 0;
+  readonly #pings = new SentPings();
+  readonly #windows: ReceiveWindows;
+  readonly #settings = new ServerSettings();
   /** What the server may do before the connection ends: floods of empty frames or PINGs. */
   readonly #limits = new ConnectionLimits();
   #error: Error | undefined;
@@ -155,6 +132,7 @@ export class ClientConnection extends EventEmitter {
     this.#authority = options.authority;
     this.#scheme = options.scheme;
     this.#output = new ClientOutput(socket);
+    this.#windows = new ReceiveWindows(this.#output.writer);
     this.#reader = new FrameReader({
       data: (frame) => this.#onData(frame),
       headers: (frame) => this.#onHeaders(frame),
@@ -187,6 +165,11 @@ export class ClientConnection extends EventEmitter {
     socket.on("close", () => this.destroy(this.#error));
   }
 
+  /** The server's settings, as `node:http2` names those the channel reads. */
+  get remoteSettings(): RemoteSettings {
+    return this.#settings.remote;
+  }
+
   /** Whether the connection takes no more streams. */
   get closed(): boolean {
     return this.#state.kind !== "open";
@@ -211,10 +194,7 @@ export class ClientConnection extends EventEmitter {
     options: { endStream?: boolean } = {},
   ): ClientStream {
     if (this.#state.kind !== "open") {
-      throw Object.assign(
-        new Error("The connection takes no new streams"),
-        { code: "ERR_HTTP2_GOAWAY_SESSION" },
-      );
+      throw noNewStreams(this.destroyed);
     }
     const block = encodeHeaderBlock(fieldsOf({
       ":scheme": this.#scheme,
@@ -227,7 +207,8 @@ export class ClientConnection extends EventEmitter {
     });
     stream.receiveWindow = STREAM_WINDOW;
     if (
-      this.#waiting.length === 0 && this.#streams.size < this.#peerMaxStreams
+      this.#waiting.length === 0 &&
+      this.#streams.size < this.#settings.maxStreams
     ) {
       this.#open(stream);
     } else {
@@ -243,17 +224,11 @@ export class ClientConnection extends EventEmitter {
    * @returns `true`.
    * @throws {Error} When the connection is over.
    */
-  ping(
-    callback: (error: Error | null, duration: number, payload: Buffer) => void,
-  ): boolean {
+  ping(callback: PingCallback): boolean {
     if (this.destroyed) {
-      throw Object.assign(new Error("The connection is closed"), {
-        code: "ERR_HTTP2_INVALID_SESSION",
-      });
+      throw noNewStreams(true);
     }
-    const payload = new Uint8Array(8);
-    new DataView(payload.buffer).setUint32(4, ++this.#pingCount);
-    this.#pings.push({ payload, sentAt: performance.now(), callback });
+    const payload = this.#pings.add(callback);
     this.#output.writer.frame(FrameType.PING, { payload });
     this.#output.schedule();
     return true;
@@ -298,28 +273,18 @@ export class ClientConnection extends EventEmitter {
     }
     this.#streams.clear();
     this.#waiting = [];
-    for (const ping of this.#pings.splice(0)) {
-      ping.callback(
-        error ?? new Error("The connection closed"),
-        0,
-        Buffer.from(ping.payload),
-      );
-    }
+    this.#pings.fail(error ?? new Error("The connection closed"));
     process.nextTick(() => this.emit("close"));
   }
 
   /** Grows `stream`'s window once its reader has taken half of it. */
   #consumed(stream: ClientStream, bytes: number): void {
     if (stream.id === undefined || stream.closed) return;
-    const taken = (this.#unacknowledged.get(stream) ?? 0) + bytes;
-    if (taken < STREAM_WINDOW / 2) {
-      this.#unacknowledged.set(stream, taken);
-      return;
+    if (
+      this.#windows.consumed(stream as ClientStream & { id: number }, bytes)
+    ) {
+      this.#output.schedule();
     }
-    this.#unacknowledged.set(stream, 0);
-    stream.receiveWindow += taken;
-    this.#output.writer.windowUpdate(stream.id, taken);
-    this.#output.schedule();
   }
 
   /** Resets a stream this side gives up on, unless its HEADERS never went. */
@@ -355,20 +320,14 @@ export class ClientConnection extends EventEmitter {
   #onData(frame: DataFrame): void {
     const breach = this.#limits.dataFrame(frame.data.length, frame);
     if (breach !== undefined) return this.#breached(breach);
-    this.#receiveWindow -= frame.flowLength;
-    if (this.#receiveWindow < 0) {
+    const window = this.#windows.received(frame.flowLength);
+    if (window === "exceeded") {
       return this.#fail({
         code: ErrorCode.FLOW_CONTROL_ERROR,
         reason: "Connection window exceeded",
       });
     }
-    this.#receivedSinceUpdate += frame.flowLength;
-    if (this.#receivedSinceUpdate >= CONNECTION_WINDOW / 2) {
-      this.#output.writer.windowUpdate(0, this.#receivedSinceUpdate);
-      this.#receiveWindow += this.#receivedSinceUpdate;
-      this.#receivedSinceUpdate = 0;
-      this.#output.schedule();
-    }
+    if (window === "granted") this.#output.schedule();
     const stream = this.#streams.get(frame.stream);
     if (stream === undefined) return this.#checkKnown(frame.stream);
     stream.receiveWindow -= frame.flowLength;
@@ -419,12 +378,9 @@ export class ClientConnection extends EventEmitter {
     const code = frame.code;
     stream.closeWith({
       code,
-      ...(code === ErrorCode.NO_ERROR || code === ErrorCode.CANCEL ? {} : {
-        error: Object.assign(
-          new Error(`Stream closed with error code ${codeName(code)}`),
-          { code: "ERR_HTTP2_STREAM_ERROR" },
-        ),
-      }),
+      ...(code === ErrorCode.NO_ERROR || code === ErrorCode.CANCEL
+        ? {}
+        : { error: streamError(code) }),
     });
     this.#openWaiting();
     this.#endIfIdle();
@@ -435,8 +391,20 @@ export class ClientConnection extends EventEmitter {
     const breach = this.#limits.replyAsked(this.#output.socketBlocked);
     if (breach !== undefined) return this.#breached(breach);
     for (const [setting, value] of frame.entries) {
-      const failure = this.#takeSetting(setting, value);
-      if (failure !== undefined) return this.#fail(failure);
+      const taken = this.#settings.take(setting, value);
+      if ("code" in taken) return this.#fail(taken);
+      this.#output.peerMaxFrame = this.#settings.maxFrame;
+      if (taken.windowDelta === 0) continue;
+      for (const stream of this.#streams.values()) {
+        stream.sendWindow += taken.windowDelta;
+        if (stream.sendWindow > MAX_WINDOW) {
+          return this.#fail({
+            code: ErrorCode.FLOW_CONTROL_ERROR,
+            reason: "Window",
+          });
+        }
+        if (taken.windowDelta > 0) this.#output.send(stream);
+      }
     }
     this.#output.writer.frame(FrameType.SETTINGS, { flags: Flag.ACK });
     this.#output.schedule();
@@ -444,49 +412,6 @@ export class ClientConnection extends EventEmitter {
     if (!this.#settingsArrived) {
       this.#settingsArrived = true;
       this.emit("remoteSettings", this.remoteSettings);
-    }
-  }
-
-  #takeSetting(
-    setting: number,
-    value: number,
-  ): { code: number; reason: string } | undefined {
-    switch (setting) {
-      case Setting.ENABLE_PUSH:
-        return value === 0
-          ? undefined
-          : { code: ErrorCode.PROTOCOL_ERROR, reason: "ENABLE_PUSH" };
-      case Setting.MAX_CONCURRENT_STREAMS:
-        this.#peerMaxStreams = value;
-        this.remoteSettings.maxConcurrentStreams = value;
-        return undefined;
-      case Setting.INITIAL_WINDOW_SIZE: {
-        if (value > MAX_WINDOW) {
-          return { code: ErrorCode.FLOW_CONTROL_ERROR, reason: "Window" };
-        }
-        const delta = value - this.#peerInitialWindow;
-        this.#peerInitialWindow = value;
-        this.remoteSettings.initialWindowSize = value;
-        for (const stream of this.#streams.values()) {
-          stream.sendWindow += delta;
-          if (stream.sendWindow > MAX_WINDOW) {
-            return { code: ErrorCode.FLOW_CONTROL_ERROR, reason: "Window" };
-          }
-          if (delta > 0) this.#output.send(stream);
-        }
-        return undefined;
-      }
-      case Setting.MAX_FRAME_SIZE:
-        if (value < DEFAULT_MAX_FRAME_SIZE || value > 16_777_215) {
-          return { code: ErrorCode.PROTOCOL_ERROR, reason: "MAX_FRAME_SIZE" };
-        }
-        this.#output.peerMaxFrame = value;
-        this.remoteSettings.maxFrameSize = value;
-        return undefined;
-      default:
-        // HEADER_TABLE_SIZE: the encoder never indexes. MAX_HEADER_LIST_SIZE: a gRPC
-        // request's few fields are far below any server's.
-        return undefined;
     }
   }
 
@@ -501,16 +426,7 @@ export class ClientConnection extends EventEmitter {
       this.#output.schedule();
       return;
     }
-    const index = this.#pings.findIndex((ping) =>
-      ping.payload.every((octet, i) => octet === frame.payload[i])
-    );
-    if (index === -1) return;
-    const [ping] = this.#pings.splice(index, 1);
-    ping!.callback(
-      null,
-      performance.now() - ping!.sentAt,
-      Buffer.from(ping!.payload),
-    );
+    this.#pings.acked(frame.payload);
   }
 
   #onGoAway(frame: { lastStream: number; code: number }): void {
@@ -518,12 +434,7 @@ export class ClientConnection extends EventEmitter {
     this.#state = { kind: "going away" };
     this.emit("goaway", frame.code, frame.lastStream, Buffer.alloc(0));
     if (frame.code !== ErrorCode.NO_ERROR) {
-      this.destroy(
-        Object.assign(
-          new Error(`Session closed with error code ${codeName(frame.code)}`),
-          { code: "ERR_HTTP2_SESSION_ERROR" },
-        ),
-      );
+      this.destroy(sessionError(frame.code));
       return;
     }
     // Streams past the last one the server serves, and those never sent, were not processed.
@@ -570,16 +481,7 @@ export class ClientConnection extends EventEmitter {
     if (this.destroyed) return;
     this.#output.writer.goAway(0, failure);
     this.#output.flush();
-    this.destroy(
-      Object.assign(
-        new Error(
-          `Server broke the HTTP/2 protocol (${
-            codeName(failure.code)
-          }): ${failure.reason}`,
-        ),
-        { code: "ERR_HTTP2_ERROR" },
-      ),
-    );
+    this.destroy(protocolError(failure));
   }
 
   /** The server flooded the connection: it ends with `ENHANCE_YOUR_CALM`. */
@@ -609,10 +511,7 @@ export class ClientConnection extends EventEmitter {
     this.#reset(stream, code);
     stream.closeWith({
       code,
-      error: how.error ?? Object.assign(
-        new Error(`Stream closed with error code ${codeName(code)}`),
-        { code: "ERR_HTTP2_STREAM_ERROR" },
-      ),
+      error: how.error ?? streamError(code),
     });
   }
 
@@ -635,7 +534,7 @@ export class ClientConnection extends EventEmitter {
       maxFrame: this.#output.peerMaxFrame,
     });
     this.#streams.set(id, stream);
-    stream.sendWindow = this.#peerInitialWindow;
+    stream.sendWindow = this.#settings.initialWindow;
     stream.opened(id);
     if (stream.endOnHeaders) stream.endSent = true;
     this.#output.send(stream);
@@ -644,7 +543,8 @@ export class ClientConnection extends EventEmitter {
   /** Sends the HEADERS that waited, as far as the server's stream limit allows. */
   #openWaiting(): void {
     while (
-      this.#waiting.length > 0 && this.#streams.size < this.#peerMaxStreams &&
+      this.#waiting.length > 0 &&
+      this.#streams.size < this.#settings.maxStreams &&
       this.#state.kind === "open"
     ) {
       this.#open(this.#waiting.shift()!);
