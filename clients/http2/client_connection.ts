@@ -11,6 +11,8 @@
  * `'connect'`, `'remoteSettings'`, `'goaway'`, `'error'`, `'close'`), so the calls' code is
  * the same on both. Deno's `node:http2` spends about 100 µs of CPU on a short call (nghttp2
  * behind a crossing into JavaScript per frame, a `Duplex` per stream); this spends a few.
+ * What it sends is `client_output.ts`; the server's settings, the PINGs awaited, the receive
+ * windows, the response header blocks and the errors it raises are the files beside it.
  *
  * @module
  */
@@ -20,21 +22,17 @@ import type http2 from "node:http2";
 import type net from "node:net";
 import process from "node:process";
 import {
-  DEFAULT_WINDOW,
   ErrorCode,
   Flag,
   FrameType,
   MAX_WINDOW,
-  PREFACE,
-  Setting,
 } from "../../proto/http2/frames.ts";
 import {
   type DataFrame,
   FrameReader,
   type HeaderBlock,
 } from "../../proto/http2/frame_reader.ts";
-import { fieldsOf, joinField } from "../../proto/http2/header_objects.ts";
-import { HpackDecoder } from "../../proto/http2/hpack_decoder.ts";
+import { fieldsOf } from "../../proto/http2/header_objects.ts";
 import {
   ConnectionLimits,
   type LimitBreach,
@@ -47,6 +45,7 @@ import {
   STREAM_WINDOW,
 } from "./receive_windows.ts";
 import { type PingCallback, SentPings } from "./sent_pings.ts";
+import { MAX_HEADER_LIST, ResponseBlocks } from "./response_blocks.ts";
 import {
   noNewStreams,
   protocolError,
@@ -56,8 +55,6 @@ import {
 import { type RemoteSettings, ServerSettings } from "./server_settings.ts";
 import { ClientStream, type StreamHost } from "./client_stream.ts";
 
-/** The largest response header list taken, as `node:http2`'s default. */
-const MAX_HEADER_LIST = 65_536;
 /** The largest stream identifier. */
 const MAX_STREAM_ID = 2 ** 31 - 1;
 
@@ -98,7 +95,7 @@ export class ClientConnection extends EventEmitter {
   #state: ConnectionState = { kind: "open" };
   #settingsArrived = false;
   readonly #reader: FrameReader;
-  readonly #decoder = new HpackDecoder({ maxListBytes: MAX_HEADER_LIST });
+  readonly #responses = new ResponseBlocks();
   readonly #output: ClientOutput;
   /** Open streams, by identifier. */
   readonly #streams = new Map<number, ClientStream>();
@@ -148,15 +145,11 @@ export class ClientConnection extends EventEmitter {
         if (open !== undefined) this.#resetByUs(open, code);
       },
     }, { maxBlockBytes: MAX_HEADER_LIST * 2, peer: "server" });
-    const writer = this.#output.writer;
-    writer.bytes(PREFACE);
-    writer.settings([
-      [Setting.ENABLE_PUSH, 0],
-      [Setting.INITIAL_WINDOW_SIZE, STREAM_WINDOW],
-      [Setting.MAX_HEADER_LIST_SIZE, MAX_HEADER_LIST],
-    ]);
-    writer.windowUpdate(0, CONNECTION_WINDOW - DEFAULT_WINDOW);
-    this.#output.schedule();
+    this.#output.greet({
+      streamWindow: STREAM_WINDOW,
+      connectionWindow: CONNECTION_WINDOW,
+      maxHeaderList: MAX_HEADER_LIST,
+    });
     socket.once("connect", () => this.emit("connect", this, socket));
     socket.on("data", (chunk: Uint8Array) => this.#reader.receive(chunk));
     socket.on("error", (error: Error) => {
@@ -340,9 +333,9 @@ export class ClientConnection extends EventEmitter {
   }
 
   #onHeaders(frame: HeaderBlock): void {
-    let decoded;
+    let response;
     try {
-      decoded = this.#decoder.decode(frame.block);
+      response = this.#responses.decode(frame.block);
     } catch (error) {
       return this.#fail({
         code: ErrorCode.COMPRESSION_ERROR,
@@ -351,23 +344,10 @@ export class ClientConnection extends EventEmitter {
     }
     const stream = this.#streams.get(frame.stream);
     if (stream === undefined) return this.#checkKnown(frame.stream);
-    if (decoded.oversized) {
-      return this.#resetByUs(stream, ErrorCode.PROTOCOL_ERROR, {
-        error: new Error(
-          `Response header list too large: ${decoded.listBytes} bytes, limit ${MAX_HEADER_LIST}`,
-        ),
-      });
+    if (response.kind === "oversized") {
+      return this.#resetByUs(stream, ErrorCode.PROTOCOL_ERROR, response);
     }
-    const headers: Record<string, string | string[]> = {};
-    for (const field of decoded.fields) joinField(headers, field);
-    const status = headers[":status"];
-    stream.receivedHeaders(
-      {
-        ...headers,
-        ...(typeof status === "string" ? { ":status": Number(status) } : {}),
-      } as http2.IncomingHttpHeaders,
-      frame.endStream,
-    );
+    stream.receivedHeaders(response.headers, frame.endStream);
   }
 
   #onRstStream(frame: { stream: number; code: number }): void {

@@ -13,6 +13,8 @@ import {
   Flag,
   FrameType,
   MAX_WINDOW,
+  PREFACE,
+  Setting,
 } from "../../proto/http2/frames.ts";
 import { TurnWrites } from "../../proto/http2/turn_writes.ts";
 import type { ClientStream } from "./client_stream.ts";
@@ -41,6 +43,29 @@ export class ClientOutput extends TurnWrites {
 
   /** Frames what waited for the socket. */
   protected override drained(): void {
+    this.schedule();
+  }
+
+  /**
+   * Frames what opens the connection: the preface, our SETTINGS, and the connection window's
+   * first WINDOW_UPDATE.
+   *
+   * @param settings The windows the server may fill, and the largest header list taken.
+   */
+  greet(
+    settings: {
+      streamWindow: number;
+      connectionWindow: number;
+      maxHeaderList: number;
+    },
+  ): void {
+    this.writer.bytes(PREFACE);
+    this.writer.settings([
+      [Setting.ENABLE_PUSH, 0],
+      [Setting.INITIAL_WINDOW_SIZE, settings.streamWindow],
+      [Setting.MAX_HEADER_LIST_SIZE, settings.maxHeaderList],
+    ]);
+    this.writer.windowUpdate(0, settings.connectionWindow - DEFAULT_WINDOW);
     this.schedule();
   }
 
