@@ -332,7 +332,10 @@ export class ClientStream extends EventEmitter {
     this.#needDrain = false;
     process.nextTick(() => {
       if (how.unsentHeaders === true) this.emit("frameError", 1, how.code, 0);
-      if (how.error !== undefined) this.emit("error", how.error);
+      // An error with no listener would throw from the event loop: the call reads `rstCode`.
+      if (how.error !== undefined && this.listenerCount("error") > 0) {
+        this.emit("error", how.error);
+      }
       if (wasWaiting) this.emit("drain");
       this.emit("close");
     });
