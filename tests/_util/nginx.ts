@@ -208,8 +208,27 @@ export interface Load {
   stop(): Promise<void>;
 }
 
-/** `workers` loops of calls of the three kinds in turn, until `stop()`. */
-export function runLoad(client: StreamClient, workers: number): Load {
+/** How {@linkcode runLoad} paces its calls. */
+export interface LoadOptions {
+  /**
+   * How many loops call at once.
+   *
+   * @default {8}
+   */
+  workers?: number;
+  /**
+   * The most calls a second over all loops; each loop starts its next call no sooner than
+   * its share of a second after the last began.
+   *
+   * @default {Infinity} (each loop calls back to back)
+   */
+  callsPerSecond?: number;
+}
+
+/** Loops of calls of the three kinds in turn, until `stop()`. */
+export function runLoad(client: StreamClient, options: LoadOptions = {}): Load {
+  const { workers = 8, callsPerSecond = Infinity } = options;
+  const spacingMs = workers * 1_000 / callsPerSecond;
   let running = true;
   const load: Load = {
     calls: 0,
@@ -223,6 +242,7 @@ export function runLoad(client: StreamClient, workers: number): Load {
     Array.from({ length: workers }, async (_, worker) => {
       for (let i = worker; running; i++) {
         const kind = KINDS[i % KINDS.length]!;
+        const next = performance.now() + spacingMs;
         try {
           await call(client, kind);
         } catch (error) {
@@ -235,6 +255,8 @@ export function runLoad(client: StreamClient, workers: number): Load {
           );
         }
         load.calls++;
+        const wait = next - performance.now();
+        if (wait > 0) await new Promise((resolve) => setTimeout(resolve, wait));
       }
     }),
   );

@@ -157,7 +157,7 @@ Deno.test("createClient() over grpc-js loses no call while three servers restart
         channelOptions: { "grpc.service_config": SERVICE_CONFIG },
       },
     );
-    const load = runLoad(client, 4);
+    const load = runLoad(client, { workers: 4 });
     try {
       for (let index = 0; index < backends.length; index++) {
         const before = load.calls;

@@ -4,6 +4,12 @@
  * port, where nginx connects as soon as the port accepts (with `--workers`, while workers may
  * still be starting).
  *
+ * The load is an ordinary one, 2,000 calls a second from 8 callers, rather than as many as
+ * the client can make: with a client fast enough to keep two cores busy, a connection nginx
+ * opens in the last milliseconds before a server's listener closes can still be reset (the
+ * limit docs/scaling.md describes), and the test's load would then grow with the client's
+ * speed rather than stand for what a service sees.
+ *
  * @module
  */
 import { setTimeout as delay } from "node:timers/promises";
@@ -17,7 +23,10 @@ import {
   startNginx,
 } from "../_util/nginx.ts";
 
-/** Restarts `count` backends one after another behind nginx while 8 callers call through it. */
+/**
+ * Restarts `count` backends one after another behind nginx while 8 callers make 2,000 calls a
+ * second through it.
+ */
 async function restartEachUnderLoad(
   count: number,
   options: BackendOptions = {},
@@ -28,7 +37,7 @@ async function restartEachUnderLoad(
   try {
     await using nginx = await startNginx(ports);
     using client = createClient(nginx.address);
-    const load = runLoad(client, 8);
+    const load = runLoad(client, { workers: 8, callsPerSecond: 2_000 });
     try {
       for (const [index, port] of ports.entries()) {
         await delay(300);
