@@ -66,7 +66,7 @@ export interface LeanCallParts {
   /** The call's `grpc-encoding`. */
   readonly encoding: string;
   /** Gives the stream's DATA chunks to `handler` from now on. */
-  takeData(handler: (data: Buffer) => void): void;
+  takeData(handler: (data: Uint8Array) => void): void;
   /** Tells `observer` of the messages and the status the call sends from now on. */
   observe(observer: SendObserver): void;
 }
@@ -161,7 +161,7 @@ export interface CallRequests {
    * Replaces grpc-js's per-call handler of the stream's DATA chunks, which its `'data'`
    * listener calls; grpc-js then reads none of the call's messages itself.
    */
-  takeData(handler: (data: Buffer) => void): void;
+  takeData(handler: (data: Uint8Array) => void): void;
 }
 
 /**
@@ -204,7 +204,7 @@ export function callRequestsOf(call: object): CallRequests | undefined {
     encoding: typeof incomingEncoding === "string"
       ? incomingEncoding
       : undefined,
-    takeData(handler: (data: Buffer) => void): void {
+    takeData(handler: (data: Uint8Array) => void): void {
       inner.handleDataFrame = handler;
     },
   };

@@ -30,6 +30,7 @@ import {
 } from "../internals/grpc_js_server_call.ts";
 import { PREFIX_BYTES, writePrefix } from "../proto/envelope.ts";
 import { atDeadline } from "./deadline_slots.ts";
+import { ServerStream } from "./http2/server_stream.ts";
 
 /** What one lean call needs of its method and server. */
 export interface LeanCallSettings {
@@ -138,8 +139,9 @@ export class LeanCall extends EventEmitter {
       maxSendBytes: settings.maxSendBytes,
       maxReceiveBytes: settings.maxReceiveBytes,
       encoding: typeof encoding === "string" ? encoding : "identity",
-      takeData(handler: (data: Buffer) => void): void {
-        stream.on("data", handler);
+      takeData(handler: (data: Uint8Array) => void): void {
+        if (stream instanceof ServerStream) stream.readDirect(handler);
+        else stream.on("data", handler);
       },
       observe: (observer: SendObserver): void => {
         this.#observer = observer;

@@ -88,7 +88,7 @@ export function openRequestReader(
   const stream = requests.stream;
   // grpc-js's 'data' listener calls this per-call handler; its own queue stays empty and its
   // 'end' listener only queues a half-close that nothing reads.
-  requests.takeData((data: Buffer): void => {
+  requests.takeData((data: Uint8Array): void => {
     if (stream.destroyed) return;
     deframer.write(data);
   });

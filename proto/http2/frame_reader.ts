@@ -19,11 +19,18 @@ import {
   readUint32,
 } from "./frames.ts";
 
-/** A DATA frame, its padding removed. */
+const NO_BYTES = new Uint8Array(0);
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** A DATA frame, its padding removed; the object itself is valid during the call only. */
 export interface DataFrame {
   readonly stream: number;
   readonly endStream: boolean;
-  /** The data, valid during the call only. */
+  /**
+   * The data: a view of bytes the reader never writes again (a socket's chunk, or a join of
+   * a frame split across reads), so it may be kept.
+   */
   readonly data: Uint8Array;
   /** The whole payload's length, padding included: what flow control counts. */
   readonly flowLength: number;
@@ -85,6 +92,13 @@ export class FrameReader {
   /** The header block whose CONTINUATIONs are awaited: no other frame may come between. */
   #block: OpenBlock | null = null;
   readonly #maxBlockBytes: number;
+  /** The DATA frame handed over, refilled for each. */
+  readonly #dataFrame: Mutable<DataFrame> = {
+    stream: 0,
+    endStream: false,
+    data: NO_BYTES,
+    flowLength: 0,
+  };
 
   /**
    * @param handler Where the frames go.
@@ -112,11 +126,16 @@ export class FrameReader {
    */
   receive(chunk: Uint8Array): void {
     if (this.#state === "failed") return;
-    let bytes = chunk;
+    // A plain view of a socket's `Buffer`: each frame's payload is then a plain subarray,
+    // which V8 makes without calling `Buffer`'s constructor (a DATA frame can carry 7 bytes).
+    let bytes = chunk.constructor === Uint8Array
+      ? chunk
+      : new Uint8Array(chunk.buffer, chunk.byteOffset, chunk.byteLength);
     if (this.#rest !== null) {
-      bytes = new Uint8Array(this.#rest.length + chunk.length);
-      bytes.set(this.#rest);
-      bytes.set(chunk, this.#rest.length);
+      const joined = new Uint8Array(this.#rest.length + bytes.length);
+      joined.set(this.#rest);
+      joined.set(bytes, this.#rest.length);
+      bytes = joined;
       this.#rest = null;
     }
     let offset = 0;
@@ -152,9 +171,9 @@ export class FrameReader {
       this.#first = false;
       const payload = bytes.subarray(start, offset);
       if (this.#block !== null) {
-        this.#continuation({ type, flags, stream, payload });
+        this.#continuation(type, flags, stream, payload);
       } else {
-        this.#frame({ type, flags, stream, payload });
+        this.#frame(type, flags, stream, payload);
       }
       if (this.#state !== "frames") return;
     }
@@ -162,12 +181,10 @@ export class FrameReader {
   }
 
   #continuation(
-    { type, flags, stream, payload }: {
-      type: number;
-      flags: number;
-      stream: number;
-      payload: Uint8Array;
-    },
+    type: number,
+    flags: number,
+    stream: number,
+    payload: Uint8Array,
   ): void {
     const block = this.#block!;
     if (type !== FrameType.CONTINUATION || stream !== block.stream) {
@@ -199,12 +216,10 @@ export class FrameReader {
   }
 
   #frame(
-    { type, flags, stream, payload }: {
-      type: number;
-      flags: number;
-      stream: number;
-      payload: Uint8Array;
-    },
+    type: number,
+    flags: number,
+    stream: number,
+    payload: Uint8Array,
   ): void {
     const handler = this.#handler;
     const onStream = stream !== 0;
@@ -213,12 +228,15 @@ export class FrameReader {
         if (!onStream) return this.#fail(ErrorCode.PROTOCOL_ERROR, "DATA");
         const data = this.#unpadded(flags, payload);
         if (data === undefined) return;
-        return handler.data({
-          stream,
-          endStream: (flags & Flag.END_STREAM) !== 0,
-          data,
-          flowLength: payload.length,
-        });
+        // One object for every DATA frame: a stream of small messages is mostly DATA frames.
+        const frame = this.#dataFrame;
+        frame.stream = stream;
+        frame.endStream = (flags & Flag.END_STREAM) !== 0;
+        frame.data = data;
+        frame.flowLength = payload.length;
+        handler.data(frame);
+        frame.data = NO_BYTES;
+        return;
       }
       case FrameType.HEADERS: {
         if (!onStream) return this.#fail(ErrorCode.PROTOCOL_ERROR, "HEADERS");

@@ -311,7 +311,7 @@ export class Http2Connection extends EventEmitter
     if (data.length > 0) {
       // A view, no copy: a socket's chunks stay the reader's to keep (`node:net` hands each
       // read over in memory of its own), and so do the joins of a frame split across reads.
-      stream.push(Buffer.from(data.buffer, data.byteOffset, data.length));
+      stream.push(data);
     }
     if (endStream) this.#remoteEnded(stream);
   }

@@ -107,7 +107,8 @@ export class ServerStream extends EventEmitter {
   queued = 0;
   readonly #host: StreamHost;
   #flow: Flow = "unread";
-  #inbox: Buffer[] = [];
+  #inbox: Uint8Array[] = [];
+  #reader: ((bytes: Uint8Array) => void) | undefined = undefined;
   #endEmitted = false;
   #closed = false;
   #needDrain = false;
@@ -195,7 +196,7 @@ export class ServerStream extends EventEmitter {
    *
    * @param chunk A DATA frame's payload, or `null` at `END_STREAM`.
    */
-  push(chunk: Buffer | null): void {
+  push(chunk: Uint8Array | null): void {
     if (chunk === null) {
       this.remoteEnded = true;
       if (this.#flow === "flowing" && this.#inbox.length === 0) {
@@ -205,17 +206,38 @@ export class ServerStream extends EventEmitter {
     }
     if (this.#flow === "flowing" && this.#inbox.length === 0) {
       this.#host.consumed(this, chunk.length);
-      this.emit("data", chunk);
+      this.#hand(chunk);
       return;
     }
     this.#inbox.push(chunk);
+  }
+
+  /**
+   * Hands the stream's DATA to `reader` instead of `'data'` listeners: as the bytes arrived,
+   * with no `Buffer` made for each frame (the lean calls' deframer takes plain bytes).
+   *
+   * @param reader Takes each DATA frame's payload, in order, while the stream flows.
+   */
+  readDirect(reader: (bytes: Uint8Array) => void): void {
+    this.#reader = reader;
+  }
+
+  #hand(chunk: Uint8Array): void {
+    const reader = this.#reader;
+    if (reader !== undefined) reader(chunk);
+    else {
+      this.emit(
+        "data",
+        Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
+      );
+    }
   }
 
   #flush(): void {
     while (this.#flow === "flowing" && this.#inbox.length > 0) {
       const chunk = this.#inbox.shift()!;
       if (!this.#closed) this.#host.consumed(this, chunk.length);
-      this.emit("data", chunk);
+      this.#hand(chunk);
     }
     if (this.#flow === "flowing" && this.remoteEnded) this.#emitEnd();
   }
