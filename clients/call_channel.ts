@@ -10,6 +10,7 @@ import type { CallRecorder } from "./telemetry.ts";
 import type { CallListener } from "./transport.ts";
 import type { ReadyWaiter } from "./wait_for_ready.ts";
 import type { RetryBudget } from "./retry_buffer.ts";
+import type { CallStream, StreamSession } from "./http2_surface.ts";
 
 /** What a call needs of its channel. */
 export interface CallChannel {
@@ -44,16 +45,16 @@ export interface CallChannel {
   openStream(
     headers: http2.OutgoingHttpHeaders,
     telemetry: CallRecorder | undefined,
-  ): http2.ClientHttp2Stream;
+  ): CallStream;
   /** Whether `stream`, just opened, waits behind its server's limit on concurrent streams. */
-  behindStreamLimit(stream: http2.ClientHttp2Stream): boolean;
+  behindStreamLimit(stream: CallStream): boolean;
   /** Whether the server provably never processed `stream`, closed on `session`. */
   unprocessed(
-    stream: http2.ClientHttp2Stream,
-    session: http2.Http2Session | undefined,
+    stream: CallStream,
+    session: StreamSession | undefined,
   ): boolean;
   /** Resets a stream this side has given up on, once its server is quiet. */
-  resetStream(stream: http2.ClientHttp2Stream, answered?: boolean): void;
+  resetStream(stream: CallStream, answered?: boolean): void;
   /** Called by each call when it ends. */
   callEnded(): void;
 }

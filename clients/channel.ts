@@ -37,7 +37,12 @@ import { requestHeaders } from "./request_headers.ts";
 import { RetryBudget } from "./retry_buffer.ts";
 import { SessionManager } from "./session_manager.ts";
 import { resetWhenQuiet } from "./stream_reset.ts";
-import { ClientStream } from "./http2/client_stream.ts";
+import type {
+  CallSession,
+  CallStream,
+  StreamSession,
+} from "./http2_surface.ts";
+import { onNodeHttp2 } from "./http2/client_stream.ts";
 
 const { NGHTTP2_REFUSED_STREAM } = http2.constants;
 
@@ -53,7 +58,7 @@ export class Channel implements Transport, WaitingChannel, CallChannel {
   #activeCalls = 0;
   #closed = false;
   /** The streams each connection has opened and not yet closed, sent or not. */
-  #openStreams = new WeakMap<http2.Http2Session, number>();
+  #openStreams = new WeakMap<StreamSession, number>();
   /** Cancelled streams waiting to be reset, each with what resets it now. */
   #pendingResets = new Set<() => void>();
   /** What the calls of this channel hold for transparent retries. */
@@ -120,7 +125,7 @@ export class Channel implements Transport, WaitingChannel, CallChannel {
       authority: this.authority,
       headers: headersSent,
     });
-    let stream: http2.ClientHttp2Stream;
+    let stream: CallStream;
     try {
       stream = this.#request(session, { headers: headersSent, telemetry });
     } catch (error) {
@@ -181,7 +186,7 @@ export class Channel implements Transport, WaitingChannel, CallChannel {
   openStream(
     headers: http2.OutgoingHttpHeaders,
     telemetry: CallRecorder | undefined,
-  ): http2.ClientHttp2Stream {
+  ): CallStream {
     if (this.#closed) {
       throw new GrpcError(Status.UNAVAILABLE, "Client is closed");
     }
@@ -189,13 +194,13 @@ export class Channel implements Transport, WaitingChannel, CallChannel {
   }
 
   #request(
-    session: http2.ClientHttp2Session,
+    session: CallSession,
     { headers, telemetry }: {
       headers: http2.OutgoingHttpHeaders;
       telemetry: CallRecorder | undefined;
     },
-  ): http2.ClientHttp2Stream {
-    let stream: http2.ClientHttp2Stream;
+  ): CallStream {
+    let stream: CallStream;
     try {
       stream = inCallContext(
         telemetry,
@@ -226,10 +231,10 @@ export class Channel implements Transport, WaitingChannel, CallChannel {
    * @param stream A stream this channel has just opened.
    * @returns Whether its HEADERS wait for a free slot.
    */
-  behindStreamLimit(stream: http2.ClientHttp2Stream): boolean {
+  behindStreamLimit(stream: CallStream): boolean {
     // The own HTTP/2's streams hold their frames until their HEADERS go, and drop them on a
     // reset.
-    if (stream instanceof ClientStream) return false;
+    if (!onNodeHttp2(stream)) return false;
     const session = stream.session;
     if (session === undefined || session === null) return false;
     const limit = session.remoteSettings?.maxConcurrentStreams;
@@ -246,8 +251,8 @@ export class Channel implements Transport, WaitingChannel, CallChannel {
    * @returns Whether a retry cannot run the call twice.
    */
   unprocessed(
-    stream: http2.ClientHttp2Stream,
-    session: http2.Http2Session | undefined,
+    stream: CallStream,
+    session: StreamSession | undefined,
   ): boolean {
     if (stream.rstCode === NGHTTP2_REFUSED_STREAM) return true;
     const lastStreamId = session && this.#sessions.goawayLastStreamId(session);
@@ -282,7 +287,7 @@ export class Channel implements Transport, WaitingChannel, CallChannel {
    * @param stream The stream; the call on it has already reported its status.
    * @param answered Whether the server has begun its answer.
    */
-  resetStream(stream: http2.ClientHttp2Stream, answered = true): void {
+  resetStream(stream: CallStream, answered = true): void {
     let done = false;
     let now: (() => void) | undefined = undefined;
     now = resetWhenQuiet(stream, {

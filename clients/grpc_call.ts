@@ -28,6 +28,8 @@ import {
 import type { CallChannel, GrpcCallSetup } from "./call_channel.ts";
 import { FrameBatch } from "./write_batching.ts";
 import type { CallState } from "./call_state.ts";
+import type { CallStream, StreamSession } from "./http2_surface.ts";
+import { onNodeHttp2 } from "./http2/client_stream.ts";
 
 /** The HTTP/2 frame type of HEADERS, as `frameError` events report it. */
 const HEADERS_FRAME = 1;
@@ -54,8 +56,8 @@ function nothing(): void {}
  * response headers, is not retried: the server may have seen it.
  */
 export class GrpcCall implements TransportCall {
-  #stream: http2.ClientHttp2Stream;
-  #session: http2.Http2Session | undefined;
+  #stream: CallStream;
+  #session: StreamSession | undefined;
   #state: CallState = { phase: "requested", early: [], unsent: false };
   #channel: CallChannel;
   #listener: CallListener;
@@ -77,7 +79,7 @@ export class GrpcCall implements TransportCall {
    * @param stream The HTTP/2 stream the call runs on, its request headers sent.
    * @param setup The channel it belongs to, who hears about it, and its limits.
    */
-  constructor(stream: http2.ClientHttp2Stream, setup: GrpcCallSetup) {
+  constructor(stream: CallStream, setup: GrpcCallSetup) {
     const { channel, listener, deadline, maxReceiveBytes } = setup;
     this.#channel = channel;
     this.#stream = stream;
@@ -111,7 +113,7 @@ export class GrpcCall implements TransportCall {
   }
 
   /** Hears what `stream` reports, for as long as it is the call's stream. */
-  #listen(stream: http2.ClientHttp2Stream): void {
+  #listen(stream: CallStream): void {
     stream.on("frameError", (type: number) => {
       const state = this.#state;
       if (
@@ -213,7 +215,8 @@ export class GrpcCall implements TransportCall {
     const check = (): void => {
       this.#slotTimer = undefined;
       if (this.finished) return;
-      if (headersUnsent(this.#stream)) {
+      const stream = this.#stream;
+      if (onNodeHttp2(stream) && headersUnsent(stream)) {
         this.#slotTimer = setTimeout(check, SLOT_CHECK_MS);
         return;
       }
@@ -394,7 +397,7 @@ export class GrpcCall implements TransportCall {
   /** Opens the stream of a retry, or `undefined` when the deadline passed or no connection. */
   #openRetry(
     headers: http2.OutgoingHttpHeaders,
-  ): http2.ClientHttp2Stream | undefined {
+  ): CallStream | undefined {
     const deadline = this.#deadline;
     if (deadline !== undefined && deadline <= Date.now()) return undefined;
     if (deadline !== undefined && headers["grpc-timeout"] !== undefined) {
@@ -448,7 +451,7 @@ export class GrpcCall implements TransportCall {
   }
 
   /** Goes on on `stream`, a retry's, re-sending `held` and what was written since. */
-  #resumeOn(stream: http2.ClientHttp2Stream, held: Buffer[]): void {
+  #resumeOn(stream: CallStream, held: Buffer[]): void {
     // The caller's pause holds across attempts: the old stream still says whether it is on.
     const paused = this.#stream.isPaused();
     this.#stream = stream;

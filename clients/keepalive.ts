@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type http2 from "node:http2";
+import type { CallSession } from "./http2_surface.ts";
 
 /** What a {@linkcode Keepalive} pings and whom it tells of a connection lost. */
 export interface KeepaliveOptions {
@@ -15,9 +15,9 @@ export interface KeepaliveOptions {
   /** How long a ping may go unanswered, in milliseconds. */
   timeoutMs: number;
   /** The connection to ping now, if any. */
-  session(): http2.ClientHttp2Session | undefined;
+  session(): CallSession | undefined;
   /** `session` did not answer a ping in time: `error` says so. */
-  lost(session: http2.ClientHttp2Session, error: Error): void;
+  lost(session: CallSession, error: Error): void;
 }
 
 /** The pings of one channel, sent while it has calls in flight. */

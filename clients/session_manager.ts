@@ -34,6 +34,7 @@ import { coalesceWrites } from "./write_batching.ts";
 import { ClientConnection } from "./http2/client_connection.ts";
 import { ownHttp2Chosen } from "../proto/http2/choice.ts";
 import type { ReadyWaiter } from "./wait_for_ready.ts";
+import type { CallSession, StreamSession } from "./http2_surface.ts";
 
 /** gRPC's connection backoff: each delay is this much shorter or longer, at random. */
 const BACKOFF_JITTER = 0.2;
@@ -56,12 +57,12 @@ type Connection =
   | { state: "idle" }
   | {
     state: "connecting";
-    session: http2.ClientHttp2Session;
+    session: CallSession;
     socket: net.Socket;
     /** Ends the attempt once the connect timeout has passed. */
     timer: ReturnType<typeof setTimeout>;
   }
-  | { state: "ready"; session: http2.ClientHttp2Session; socket: net.Socket }
+  | { state: "ready"; session: CallSession; socket: net.Socket }
   | {
     state: "backoff";
     /** When the next attempt is due, in epoch milliseconds. */
@@ -87,7 +88,7 @@ export class SessionManager {
   #connection: Connection = { state: "idle" };
   #closed = false;
   /** The last-stream-id of the GOAWAY each connection received. */
-  #goaways = new WeakMap<http2.Http2Session, number>();
+  #goaways = new WeakMap<StreamSession, number>();
   /** Calls that wait for the connection to be ready. */
   #waiters = new Set<ReadyWaiter>();
   #backoffMs: number;
@@ -138,7 +139,7 @@ export class SessionManager {
   }
 
   /** The connection calls go on, while an attempt is under way or once it is ready. */
-  get session(): http2.ClientHttp2Session | undefined {
+  get session(): CallSession | undefined {
     const connection = this.#connection;
     return connection.state === "connecting" || connection.state === "ready"
       ? connection.session
@@ -151,7 +152,7 @@ export class SessionManager {
    * @param session A connection this manager opened.
    * @returns The id, or `undefined` when it received none.
    */
-  goawayLastStreamId(session: http2.Http2Session): number | undefined {
+  goawayLastStreamId(session: StreamSession): number | undefined {
     return this.#goaways.get(session);
   }
 
@@ -239,7 +240,7 @@ export class SessionManager {
    * @throws {GrpcError} `UNAVAILABLE` while the manager backs off after a failed attempt.
    * @throws {Deno.errors.NotCapable} Instead, when that attempt lacked net access.
    */
-  connect(): http2.ClientHttp2Session {
+  connect(): CallSession {
     const session = this.session;
     if (session !== undefined && !session.closed && !session.destroyed) {
       return session;
@@ -300,7 +301,7 @@ export class SessionManager {
   }
 
   /** Makes a connection attempt, which is `connecting` until the server's SETTINGS arrive. */
-  #dial(): http2.ClientHttp2Session {
+  #dial(): CallSession {
     const previous = this.#connection;
     if (previous.state === "connecting" || previous.state === "backoff") {
       clearTimeout(previous.timer);
@@ -405,17 +406,15 @@ export class SessionManager {
    * (`http2/client_connection.ts`), unless `GRPC_STREAM_HTTP2=node` asks for `node:http2`,
    * which also carries every TLS connection (its ALPN and certificate checks are Node's).
    */
-  #openSession(socket: net.Socket): http2.ClientHttp2Session {
+  #openSession(socket: net.Socket): CallSession {
     if (
       this.#options.tls === undefined &&
       (this.#options.ownHttp2 ?? ownHttp2Chosen())
     ) {
-      // The own connection has the surface of a `ClientHttp2Session` the channel uses
-      // (see `http2/client_connection.ts`), not the whole of it.
       return new ClientConnection(socket, {
         authority: this.authority,
         scheme: "http",
-      }) as unknown as http2.ClientHttp2Session;
+      });
     }
     coalesceWrites(socket);
     const session = http2.connect(this.#url, {
@@ -462,7 +461,7 @@ export class SessionManager {
    * its plain words.
    */
   #watchFirstBytes(
-    session: http2.ClientHttp2Session,
+    session: CallSession,
     socket: net.Socket,
   ): void {
     let seen = new Uint8Array(0);

@@ -9,7 +9,8 @@
 import http2 from "node:http2";
 import { addAbortSignal } from "node:stream";
 import { headersUnsent, localWindow } from "../internals/deno_http2_stream.ts";
-import { ClientStream } from "./http2/client_stream.ts";
+import type { CallStream } from "./http2_surface.ts";
+import { onNodeHttp2 } from "./http2/client_stream.ts";
 
 const { NGHTTP2_CANCEL } = http2.constants;
 
@@ -85,7 +86,7 @@ function cancelStream(stream: http2.ClientHttp2Stream): void {
  * @returns A function that resets the stream at once, if it has not been already.
  */
 export function resetWhenQuiet(
-  stream: http2.ClientHttp2Stream,
+  stream: CallStream,
   options: ResetOptions = {},
 ): () => void {
   const { settled } = options;
@@ -93,7 +94,7 @@ export function resetWhenQuiet(
     settled?.();
     return () => {};
   }
-  if (stream instanceof ClientStream) {
+  if (!onNodeHttp2(stream)) {
     // The own HTTP/2 resets at once: it drops what the stream queued, and takes what the
     // server sends after the reset without counting it against the connection.
     stream.close(NGHTTP2_CANCEL);

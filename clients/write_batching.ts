@@ -7,10 +7,10 @@
  *
  * @module
  */
-import type http2 from "node:http2";
 import type net from "node:net";
 import { Buffer } from "node:buffer";
 import process from "node:process";
+import type { CallStream } from "./http2_surface.ts";
 
 /**
  * How many bytes of messages a call holds within one turn before it writes them: a DATA
@@ -45,13 +45,13 @@ type BatchState =
  * finished. Held here, they are dropped with a cancelled call.
  */
 export class FrameBatch {
-  #stream: http2.ClientHttp2Stream;
+  #stream: CallStream;
   #frames: Buffer[] = [];
   #bytes = 0;
   #state: BatchState = { phase: "open" };
 
   /** @param stream The call's stream. */
-  constructor(stream: http2.ClientHttp2Stream) {
+  constructor(stream: CallStream) {
     this.#stream = stream;
   }
 
@@ -181,7 +181,7 @@ export class FrameBatch {
    * @param stream The retry's stream, its HEADERS sent.
    * @param frames The request frames to send first.
    */
-  restartOn(stream: http2.ClientHttp2Stream, frames: Buffer[]): void {
+  restartOn(stream: CallStream, frames: Buffer[]): void {
     const state = this.#state;
     if (state.phase === "dropped") return;
     const ended = state.phase === "half-closed" ||

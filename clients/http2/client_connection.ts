@@ -5,11 +5,11 @@
  * from the shared `proto/http2/` reader and go out through its writer, every frame of one
  * turn of the event loop in one socket write.
  *
- * It shows the channel the surface of `node:http2`'s `ClientHttp2Session` that
- * `session_manager.ts`, `channel.ts` and `keepalive.ts` use (`request`, `ping`, `ref`,
- * `unref`, `close`, `destroy`, `closed`, `destroyed`, `remoteSettings`, and the events
- * `'connect'`, `'remoteSettings'`, `'goaway'`, `'error'`, `'close'`), so the calls' code is
- * the same on both. Deno's `node:http2` spends about 100 µs of CPU on a short call (nghttp2
+ * It has the surface of `node:http2`'s `ClientHttp2Session` that `session_manager.ts`,
+ * `channel.ts` and `keepalive.ts` use, `CallSession` in `../http2_surface.ts` (`request`,
+ * `ping`, `ref`, `unref`, `close`, `destroy`, `closed`, `destroyed`, `remoteSettings`, and the
+ * events `'connect'`, `'remoteSettings'`, `'goaway'`, `'error'`, `'close'`), so the calls'
+ * code is the same on both. Deno's `node:http2` spends about 100 µs of CPU on a short call (nghttp2
  * behind a crossing into JavaScript per frame, a `Duplex` per stream); this spends a few.
  * What it sends is `client_output.ts`; the server's settings, the PINGs awaited, the receive
  * windows, the response header blocks and the errors it raises are the files beside it.

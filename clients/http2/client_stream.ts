@@ -1,10 +1,10 @@
 /**
  * One request stream of the client's own HTTP/2 connection, as the call code sees it: the
  * surface of `node:http2`'s `ClientHttp2Stream` that `grpc_call.ts`, `write_batching.ts` and
- * `stream_reset.ts` use (`write`, `end`, `writableNeedDrain` and `'drain'`, `pause`,
- * `resume`, `read`, `'response'`, `'data'`, `'trailers'`, `'end'`, `'error'`, `'close'`,
- * `'frameError'`, `close`, `rstCode`, `id`, `session`), without a `Readable` or `Writable`
- * behind it.
+ * `stream_reset.ts` use, `CallStream` in `../http2_surface.ts` (`write`, `end`,
+ * `writableNeedDrain` and `'drain'`, `pause`, `resume`, `read`, `'response'`, `'data'`,
+ * `'trailers'`, `'end'`, `'error'`, `'close'`, `'frameError'`, `close`, `rstCode`, `id`,
+ * `session`), without a `Readable` or `Writable` behind it.
  *
  * Reading follows a `Readable`'s flowing mode: nothing is emitted before a `'data'` listener
  * is added or `resume()` is called, `pause()` holds the data (and the stream's window, so
@@ -20,6 +20,7 @@ import { EventEmitter } from "node:events";
 import type http2 from "node:http2";
 import process from "node:process";
 import { ErrorCode } from "../../proto/http2/frames.ts";
+import type { CallStream, StreamSession } from "../http2_surface.ts";
 
 /** Bytes queued past which `write` asks the writer to wait for `'drain'`. */
 const HIGH_WATER_BYTES = 64 * 1024;
@@ -27,7 +28,7 @@ const HIGH_WATER_BYTES = 64 * 1024;
 /** What a stream needs of its connection. */
 export interface StreamHost {
   /** The connection, as the stream's `session`. */
-  readonly session: unknown;
+  readonly session: StreamSession;
   /** `stream` has bytes (or its end) queued to frame. */
   queued(stream: ClientStream): void;
   /** `stream` handed `bytes` of DATA to its reader: its window may grow. */
@@ -106,8 +107,8 @@ export class ClientStream extends EventEmitter {
   }
 
   /** The connection. */
-  get session(): http2.ClientHttp2Session {
-    return this.#host.session as http2.ClientHttp2Session;
+  get session(): StreamSession {
+    return this.#host.session;
   }
 
   /** Whether the HEADERS still wait for a slot. */
@@ -340,4 +341,18 @@ export class ClientStream extends EventEmitter {
       this.emit("close");
     });
   }
+}
+
+/**
+ * Whether `stream` is `node:http2`'s: a call's stream is either that or a
+ * {@linkcode ClientStream}, and the two differ in how a reset reaches the server and in
+ * whether HEADERS can wait behind the server's stream limit.
+ *
+ * @param stream A call's stream.
+ * @returns `true` for a `node:http2` stream.
+ */
+export function onNodeHttp2(
+  stream: CallStream,
+): stream is http2.ClientHttp2Stream {
+  return !(stream instanceof ClientStream);
 }
