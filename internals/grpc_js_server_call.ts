@@ -13,7 +13,6 @@
  *
  * @module
  */
-import type { Buffer } from "node:buffer";
 import {
   type FastPath,
   fastPathsOn,

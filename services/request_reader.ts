@@ -24,7 +24,6 @@
  * @module
  */
 import type * as grpc from "../internals/npm/grpc_js.ts";
-import type { Buffer } from "node:buffer";
 import { observedRequestSink } from "./telemetry.ts";
 import { callRequestsOf } from "../internals/grpc_js_server_call.ts";
 import {

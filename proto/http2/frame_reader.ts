@@ -36,6 +36,13 @@ export interface DataFrame {
   readonly flowLength: number;
 }
 
+/** A frame's header: its type, its flags and its stream. */
+interface FrameHead {
+  type: number;
+  flags: number;
+  stream: number;
+}
+
 /** A whole header block: a HEADERS frame's, with its CONTINUATIONs' joined. */
 export interface HeaderBlock {
   readonly stream: number;
@@ -92,6 +99,8 @@ export class FrameReader {
   /** The header block whose CONTINUATIONs are awaited: no other frame may come between. */
   #block: OpenBlock | null = null;
   readonly #maxBlockBytes: number;
+  /** The header of the frame being read, refilled for each. */
+  readonly #head: FrameHead = { type: 0, flags: 0, stream: 0 };
   /** The DATA frame handed over, refilled for each. */
   readonly #dataFrame: Mutable<DataFrame> = {
     stream: 0,
@@ -160,9 +169,10 @@ export class FrameReader {
         return this.#fail(ErrorCode.FRAME_SIZE_ERROR, "Frame too large");
       }
       if (bytes.length - offset - FRAME_HEADER_BYTES < length) break;
-      const type = bytes[offset + 3]!;
-      const flags = bytes[offset + 4]!;
-      const stream = readUint31(bytes, offset + 5);
+      const head = this.#head;
+      const type = head.type = bytes[offset + 3]!;
+      head.flags = bytes[offset + 4]!;
+      head.stream = readUint31(bytes, offset + 5);
       const start = offset + FRAME_HEADER_BYTES;
       offset = start + length;
       if (this.#first && type !== FrameType.SETTINGS) {
@@ -171,9 +181,9 @@ export class FrameReader {
       this.#first = false;
       const payload = bytes.subarray(start, offset);
       if (this.#block !== null) {
-        this.#continuation(type, flags, stream, payload);
+        this.#continuation(head, payload);
       } else {
-        this.#frame(type, flags, stream, payload);
+        this.#frame(head, payload);
       }
       if (this.#state !== "frames") return;
     }
@@ -181,9 +191,7 @@ export class FrameReader {
   }
 
   #continuation(
-    type: number,
-    flags: number,
-    stream: number,
+    { type, flags, stream }: FrameHead,
     payload: Uint8Array,
   ): void {
     const block = this.#block!;
@@ -215,12 +223,7 @@ export class FrameReader {
     this.#handler.failed({ code, reason });
   }
 
-  #frame(
-    type: number,
-    flags: number,
-    stream: number,
-    payload: Uint8Array,
-  ): void {
+  #frame({ type, flags, stream }: FrameHead, payload: Uint8Array): void {
     const handler = this.#handler;
     const onStream = stream !== 0;
     switch (type) {

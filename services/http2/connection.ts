@@ -13,7 +13,6 @@
  *
  * @module
  */
-import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
 import type http2 from "node:http2";
 import type net from "node:net";
