@@ -99,6 +99,10 @@ export class ServerStream extends EventEmitter {
   receiveWindow: number;
   /** Bytes the reader has taken that the peer has not been given back yet. */
   unacknowledged = 0;
+  /** The window the stream grants the peer, which grows as the reader takes all of it. */
+  windowSize: number;
+  /** Bytes the reader has taken since the window last grew. */
+  takenSinceGrowth = 0;
   /** What the stream may still send before the peer's next WINDOW_UPDATE. */
   sendWindow: number;
   /** Writes waiting for the windows, in order. */
@@ -131,6 +135,7 @@ export class ServerStream extends EventEmitter {
     this.session = host;
     this.sendWindow = sendWindow;
     this.receiveWindow = receiveWindow;
+    this.windowSize = receiveWindow;
   }
 
   /** Whether the stream is closed: reset, or ended both ways. */

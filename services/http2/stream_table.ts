@@ -8,10 +8,18 @@
 import type { ServerStream } from "./server_stream.ts";
 
 /**
- * Each stream's receive window: what a client may send before the reader takes it. HTTP/2's
- * default, as `node:http2` grants: a client that dies leaves no more unread behind.
+ * Each stream's first receive window: what a client may send before the reader takes it.
+ * HTTP/2's default, as `node:http2` grants: a client that dies leaves no more unread behind.
  */
 export const STREAM_WINDOW = 65_535;
+
+/**
+ * The most a stream's window grows to. It grows fourfold each time the reader has taken a
+ * whole window (65,535, 256 KiB, then 1 MiB), so a client streaming to a reader that keeps up
+ * sends on while the server reads, rather than wait for each WINDOW_UPDATE; a reader that
+ * stops holds the client at the window it had.
+ */
+export const MAX_STREAM_WINDOW = 1 << 20;
 
 /** The connection's receive window, given back as DATA arrives (the streams' bound memory). */
 export const CONNECTION_WINDOW = 1 << 24;
@@ -134,7 +142,8 @@ export class StreamTable {
 
   /**
    * Counts `bytes` of a stream's data that its reader has taken (or padding, which is never
-   * read), and grows its window by what has been taken once that is a quarter of it.
+   * read), and gives back what has been taken once that is a quarter of the window, growing
+   * the window (up to {@linkcode MAX_STREAM_WINDOW}) once the reader has taken all of it.
    *
    * @param stream The stream.
    * @param bytes How many bytes.
@@ -143,10 +152,23 @@ export class StreamTable {
   consumed(stream: ServerStream, bytes: number): number {
     if (stream.remoteEnded || stream.closed) return 0;
     stream.unacknowledged += bytes;
-    if (stream.unacknowledged < STREAM_WINDOW / 4) return 0;
-    const increment = stream.unacknowledged;
-    stream.receiveWindow += increment;
+    if (stream.unacknowledged < stream.windowSize / 4) return 0;
+    let increment = stream.unacknowledged;
     stream.unacknowledged = 0;
+    stream.takenSinceGrowth += increment;
+    if (
+      stream.takenSinceGrowth >= stream.windowSize &&
+      stream.windowSize < MAX_STREAM_WINDOW
+    ) {
+      const grown = Math.min(
+        2 ** Math.ceil(Math.log2(stream.windowSize * 4)),
+        MAX_STREAM_WINDOW,
+      );
+      increment += grown - stream.windowSize;
+      stream.windowSize = grown;
+      stream.takenSinceGrowth = 0;
+    }
+    stream.receiveWindow += increment;
     return increment;
   }
 }

@@ -104,7 +104,7 @@ Deno.test("serve logs how each call of a killed grpc-go client ended", async (t)
             (_, index) => killedGoClient(address, killedCall(call, index)),
           ),
         );
-        // Each client got 20,000 messages through, past the 64 KiB window the server grants:
+        // Each client got 20,000 messages through, past the first 64 KiB window the server grants:
         // the server saw every call, and logged its start.
         deepStrictEqual(sent, Array(clients).fill(20_000));
         const outcomes = await outcomeLines(server, {

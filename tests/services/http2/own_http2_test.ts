@@ -22,6 +22,7 @@ import {
 
 const RAW_PEER = new URL("../../fixtures/h2_raw_peer.py", import.meta.url)
   .pathname;
+const H2_PEER = new URL("../../fixtures/h2_peer.py", import.meta.url).pathname;
 const POW = "/stream.ServerStream/Pow";
 const SUM = "/stream.ClientStream/Sum";
 const SQRT = "/stream.BidirectionalStreamServer/Sqrt";
@@ -277,6 +278,40 @@ Deno.test("own HTTP/2 serves calls and keeps what it owes a hostile peer", async
       strictEqual(seen.closed, true);
       using client = createClient(server.addresses[0]!);
       strictEqual(await client.sum([20, 22]), 42n);
+    },
+  );
+
+  await t.step(
+    "a Sum's stream window grows to 1 MiB while its reader keeps up",
+    async () => {
+      const { server } = await ownServer();
+      await using _server = server;
+      // 300,000 numbers: about 1.7 MB of DATA, past 64 KiB + 256 KiB + 1 MiB of windows.
+      const count = 300_000;
+      const output = await new Deno.Command("/usr/bin/python3", {
+        args: [
+          H2_PEER,
+          server.hostname,
+          String(server.port),
+          "window-sum",
+          String(count),
+        ],
+        stdin: "null",
+        stdout: "piped",
+        stderr: "inherit",
+      }).output();
+      const said = new TextDecoder().decode(output.stdout).trim();
+      const [answered, status, sum, word, window] = said.split(" ");
+      deepStrictEqual(
+        [answered, status, sum, word],
+        ["answered", "0", String(count * (count - 1) / 2), "window"],
+        said,
+      );
+      // The peer sees the window between its writes: past the second size (256 KiB) once
+      // grown, never past 1 MiB. node:http2 (no fast paths) keeps HTTP/2's default.
+      if (OWN) {
+        ok(Number(window) > 256 * 1024 && Number(window) <= 1 << 20, said);
+      } else strictEqual(Number(window), 65_535, said);
     },
   );
 
