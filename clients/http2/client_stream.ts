@@ -50,7 +50,14 @@ type StreamPhase =
 
 /** What the stream has received and not yet handed up. */
 interface Inbox {
+  /** Chunks received, handed up from `head` on. */
   chunks: Buffer[];
+  /**
+   * The first chunk not yet handed up: a paused stream can hold its whole window in
+   * one-message frames (a hundred thousand chunks), and `shift()` on an array that long
+   * copies it each time.
+   */
+  head: number;
   bytes: number;
   /** The server ended the stream (END_STREAM): `'end'` follows the chunks. */
   ended: boolean;
@@ -81,7 +88,7 @@ export class ClientStream extends EventEmitter {
   readonly #host: StreamHost;
   #phase: StreamPhase = { kind: "waiting" };
   #flowing: boolean | undefined = undefined;
-  #inbox: Inbox = { chunks: [], bytes: 0, ended: false };
+  #inbox: Inbox = { chunks: [], head: 0, bytes: 0, ended: false };
   #responded = false;
   #needDrain = false;
 
@@ -209,10 +216,12 @@ export class ClientStream extends EventEmitter {
   read(): Buffer | null {
     const inbox = this.#inbox;
     if (inbox.bytes === 0) return null;
-    const chunk = inbox.chunks.length === 1
-      ? inbox.chunks[0]!
-      : Buffer.concat(inbox.chunks);
+    const waiting = inbox.chunks.length - inbox.head;
+    const chunk = waiting === 1
+      ? inbox.chunks[inbox.head]!
+      : Buffer.concat(inbox.chunks.slice(inbox.head));
     inbox.chunks = [];
+    inbox.head = 0;
     inbox.bytes = 0;
     this.#host.consumed(this, chunk.length);
     this.emit("data", chunk);
@@ -296,11 +305,18 @@ export class ClientStream extends EventEmitter {
   /** Hands up what waits, while flowing; then the end, once everything before it went. */
   #deliver(): void {
     const inbox = this.#inbox;
-    while (this.#flowing === true && inbox.chunks.length > 0 && !this.closed) {
-      const chunk = inbox.chunks.shift()!;
+    while (
+      this.#flowing === true && inbox.head < inbox.chunks.length && !this.closed
+    ) {
+      const chunk = inbox.chunks[inbox.head]!;
+      inbox.head += 1;
       inbox.bytes -= chunk.length;
       this.#host.consumed(this, chunk.length);
       this.emit("data", chunk);
+    }
+    if (inbox.head > 0 && inbox.head === inbox.chunks.length) {
+      inbox.chunks = [];
+      inbox.head = 0;
     }
     if (inbox.ended && inbox.chunks.length === 0 && !this.closed) {
       if (this.#flowing === undefined) this.#flowing = true;

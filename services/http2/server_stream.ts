@@ -99,10 +99,12 @@ export class ServerStream extends EventEmitter {
   receiveWindow: number;
   /** Bytes the reader has taken that the peer has not been given back yet. */
   unacknowledged = 0;
-  /** The window the stream grants the peer, which grows as the reader takes all of it. */
+  /** The window the stream grants the peer, which grows while the reader keeps up. */
   windowSize: number;
-  /** Bytes the reader has taken since the window last grew. */
+  /** Bytes the reader has taken since the window last grew (or was last held). */
   takenSinceGrowth = 0;
+  /** Whether the reader paused since then: it does not keep up, and the window holds. */
+  pausedSinceGrowth = false;
   /** What the stream may still send before the peer's next WINDOW_UPDATE. */
   sendWindow: number;
   /** Writes waiting for the windows, in order. */
@@ -111,7 +113,14 @@ export class ServerStream extends EventEmitter {
   queued = 0;
   readonly #host: StreamHost;
   #flow: Flow = "unread";
+  /** What arrived while the stream did not flow, read from {@linkcode #inboxHead} on. */
   #inbox: Uint8Array[] = [];
+  /**
+   * The first chunk of `#inbox` not yet handed over: a paused stream can hold a grown window
+   * of one-message frames (a million bytes, a hundred thousand chunks), and `shift()` on an
+   * array that long copies it each time.
+   */
+  #inboxHead = 0;
   #reader: ((bytes: Uint8Array) => void) | undefined = undefined;
   #endEmitted = false;
   #closed = false;
@@ -181,6 +190,7 @@ export class ServerStream extends EventEmitter {
    */
   pause(): this {
     this.#flow = "paused";
+    this.pausedSinceGrowth = true;
     return this;
   }
 
@@ -204,12 +214,12 @@ export class ServerStream extends EventEmitter {
   push(chunk: Uint8Array | null): void {
     if (chunk === null) {
       this.remoteEnded = true;
-      if (this.#flow === "flowing" && this.#inbox.length === 0) {
+      if (this.#flow === "flowing" && this.#inboxEmpty()) {
         process.nextTick(() => this.#emitEnd());
       }
       return;
     }
-    if (this.#flow === "flowing" && this.#inbox.length === 0) {
+    if (this.#flow === "flowing" && this.#inboxEmpty()) {
       this.#host.consumed(this, chunk.length);
       this.#hand(chunk);
       return;
@@ -238,9 +248,20 @@ export class ServerStream extends EventEmitter {
     }
   }
 
+  /** Whether every chunk that arrived has been handed over; forgets them once it has. */
+  #inboxEmpty(): boolean {
+    if (this.#inboxHead < this.#inbox.length) return false;
+    if (this.#inboxHead > 0) {
+      this.#inbox = [];
+      this.#inboxHead = 0;
+    }
+    return true;
+  }
+
   #flush(): void {
-    while (this.#flow === "flowing" && this.#inbox.length > 0) {
-      const chunk = this.#inbox.shift()!;
+    while (this.#flow === "flowing" && !this.#inboxEmpty()) {
+      const chunk = this.#inbox[this.#inboxHead]!;
+      this.#inboxHead += 1;
       if (!this.#closed) this.#host.consumed(this, chunk.length);
       this.#hand(chunk);
     }
@@ -248,7 +269,7 @@ export class ServerStream extends EventEmitter {
   }
 
   #emitEnd(): void {
-    if (this.#endEmitted || this.#inbox.length > 0) return;
+    if (this.#endEmitted || !this.#inboxEmpty()) return;
     this.#endEmitted = true;
     this.emit("end");
   }

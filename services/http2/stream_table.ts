@@ -14,10 +14,12 @@ import type { ServerStream } from "./server_stream.ts";
 export const STREAM_WINDOW = 65_535;
 
 /**
- * The most a stream's window grows to. It grows fourfold each time the reader has taken a
- * whole window (65,535, 256 KiB, then 1 MiB), so a client streaming to a reader that keeps up
- * sends on while the server reads, rather than wait for each WINDOW_UPDATE; a reader that
- * stops holds the client at the window it had.
+ * The most a stream's window grows to. It grows fourfold (65,535, 256 KiB, then 1 MiB) each
+ * time the reader has taken a whole window without pausing, before the server has begun its
+ * answer: a client streaming a request that is answered at its end (a `Sum`) then sends on
+ * while the server reads, rather than wait for each WINDOW_UPDATE. A stream answered as it
+ * is read (a `Sqrt`) is paced by its answers, so a larger window would only queue requests;
+ * a reader that stops holds the client at the window it had.
  */
 export const MAX_STREAM_WINDOW = 1 << 20;
 
@@ -143,7 +145,7 @@ export class StreamTable {
   /**
    * Counts `bytes` of a stream's data that its reader has taken (or padding, which is never
    * read), and gives back what has been taken once that is a quarter of the window, growing
-   * the window (up to {@linkcode MAX_STREAM_WINDOW}) once the reader has taken all of it.
+   * the window (see {@linkcode MAX_STREAM_WINDOW}) once the reader has taken all of it.
    *
    * @param stream The stream.
    * @param bytes How many bytes.
@@ -160,13 +162,16 @@ export class StreamTable {
       stream.takenSinceGrowth >= stream.windowSize &&
       stream.windowSize < MAX_STREAM_WINDOW
     ) {
-      const grown = Math.min(
-        2 ** Math.ceil(Math.log2(stream.windowSize * 4)),
-        MAX_STREAM_WINDOW,
-      );
-      increment += grown - stream.windowSize;
-      stream.windowSize = grown;
+      if (!stream.pausedSinceGrowth && stream.send.kind === "idle") {
+        const grown = Math.min(
+          2 ** Math.ceil(Math.log2(stream.windowSize * 4)),
+          MAX_STREAM_WINDOW,
+        );
+        increment += grown - stream.windowSize;
+        stream.windowSize = grown;
+      }
       stream.takenSinceGrowth = 0;
+      stream.pausedSinceGrowth = false;
     }
     stream.receiveWindow += increment;
     return increment;

@@ -47,7 +47,7 @@ function sendAndTake(
   return updates;
 }
 
-Deno.test("StreamTable grows a stream's window as its reader keeps up, and no further", async (t) => {
+Deno.test("StreamTable grows a stream's window while its reader keeps up and nothing is answered, and no further", async (t) => {
   await t.step(
     "fourfold each time the reader has taken a whole window, up to 1 MiB",
     () => {
@@ -76,6 +76,32 @@ Deno.test("StreamTable grows a stream's window as its reader keeps up, and no fu
       stream.receiveWindow -= STREAM_WINDOW;
       strictEqual(stream.receiveWindow, 0);
       strictEqual(stream.windowSize, STREAM_WINDOW);
+    },
+  );
+
+  await t.step(
+    "a stream that has begun its answer is paced by it, and keeps its window",
+    () => {
+      const table = new StreamTable();
+      const stream = openStream(table);
+      stream.send = { kind: "open" };
+      for (let round = 0; round < 10; round++) {
+        sendAndTake(table, stream, 64_000);
+      }
+      strictEqual(stream.windowSize, STREAM_WINDOW);
+    },
+  );
+
+  await t.step(
+    "a reader that paused during a window holds it that round, and grows it the next",
+    () => {
+      const table = new StreamTable();
+      const stream = openStream(table);
+      stream.pause();
+      sendAndTake(table, stream, 68_000);
+      strictEqual(stream.windowSize, STREAM_WINDOW);
+      sendAndTake(table, stream, 68_000);
+      strictEqual(stream.windowSize, 256 * 1024);
     },
   );
 
