@@ -54,9 +54,7 @@ import {
 } from "./http2_errors.ts";
 import { type RemoteSettings, ServerSettings } from "./server_settings.ts";
 import { ClientStream, type StreamHost } from "./client_stream.ts";
-
-/** The largest stream identifier. */
-const MAX_STREAM_ID = 2 ** 31 - 1;
+import { StreamSlots } from "./stream_slots.ts";
 
 /**
  * Where the connection is: taking new streams (`open`), taking none after a GOAWAY received
@@ -97,11 +95,7 @@ export class ClientConnection extends EventEmitter {
   readonly #reader: FrameReader;
   readonly #responses = new ResponseBlocks();
   readonly #output: ClientOutput;
-  /** Open streams, by identifier. */
-  readonly #streams = new Map<number, ClientStream>();
-  /** Streams whose HEADERS wait for a slot under the server's stream limit, in order. */
-  #waiting: ClientStream[] = [];
-  #nextId = 1;
+  readonly #streams = new StreamSlots();
   readonly #pings = new SentPings();
   readonly #windows: ReceiveWindows;
   readonly #settings = new ServerSettings();
@@ -199,14 +193,8 @@ export class ClientConnection extends EventEmitter {
       endStream: options.endStream ?? false,
     });
     stream.receiveWindow = STREAM_WINDOW;
-    if (
-      this.#waiting.length === 0 &&
-      this.#streams.size < this.#settings.maxStreams
-    ) {
-      this.#open(stream);
-    } else {
-      this.#waiting.push(stream);
-    }
+    if (this.#streams.hasRoom(this.#settings.maxStreams)) this.#open(stream);
+    else this.#streams.wait(stream);
     return stream;
   }
 
@@ -258,14 +246,12 @@ export class ClientConnection extends EventEmitter {
     if (error !== undefined && this.listenerCount("error") > 0) {
       this.emit("error", error);
     }
-    for (const stream of [...this.#streams.values(), ...this.#waiting]) {
+    for (const stream of this.#streams.clear()) {
       stream.closeWith({
         code: ErrorCode.CANCEL,
         ...(error === undefined ? {} : { error }),
       });
     }
-    this.#streams.clear();
-    this.#waiting = [];
     this.#pings.fail(error ?? new Error("The connection closed"));
     process.nextTick(() => this.emit("close"));
   }
@@ -286,7 +272,7 @@ export class ClientConnection extends EventEmitter {
     this.#output.forget(stream);
     if (id === undefined) {
       // Its HEADERS never went: nothing reaches the server.
-      this.#waiting = this.#waiting.filter((waiting) => waiting !== stream);
+      this.#streams.unwait(stream);
       return;
     }
     if (!this.#streams.delete(id) || this.destroyed) return;
@@ -375,7 +361,7 @@ export class ClientConnection extends EventEmitter {
       if ("code" in taken) return this.#fail(taken);
       this.#output.peerMaxFrame = this.#settings.maxFrame;
       if (taken.windowDelta === 0) continue;
-      for (const stream of this.#streams.values()) {
+      for (const [, stream] of this.#streams.opened()) {
         stream.sendWindow += taken.windowDelta;
         if (stream.sendWindow > MAX_WINDOW) {
           return this.#fail({
@@ -418,13 +404,13 @@ export class ClientConnection extends EventEmitter {
       return;
     }
     // Streams past the last one the server serves, and those never sent, were not processed.
-    for (const [id, stream] of this.#streams) {
+    for (const [id, stream] of this.#streams.opened()) {
       if (id <= frame.lastStream) continue;
       this.#streams.delete(id);
       this.#output.forget(stream);
       stream.closeWith({ code: ErrorCode.REFUSED_STREAM });
     }
-    for (const stream of this.#waiting.splice(0)) {
+    for (const stream of this.#streams.takeWaiting()) {
       stream.closeWith({ code: ErrorCode.REFUSED_STREAM, unsentHeaders: true });
     }
     this.#endIfIdle();
@@ -474,7 +460,7 @@ export class ClientConnection extends EventEmitter {
 
   /** A frame on a stream this side does not know: fine if it was open once, else an error. */
   #checkKnown(id: number): void {
-    if (id % 2 === 0 || id >= this.#nextId) {
+    if (!this.#streams.openedOnce(id)) {
       this.#fail({
         code: ErrorCode.PROTOCOL_ERROR,
         reason: `Frame on stream ${id}, which this side never opened`,
@@ -497,23 +483,26 @@ export class ClientConnection extends EventEmitter {
 
   /** Sends the HEADERS of `stream` as the next stream. */
   #open(stream: ClientStream): void {
-    const id = this.#nextId;
-    if (id > MAX_STREAM_ID) {
+    const id = this.#streams.open(stream);
+    if (id === undefined) {
       // Out of identifiers: new calls go on a new connection, as after a GOAWAY.
       stream.closeWith({ code: ErrorCode.REFUSED_STREAM, unsentHeaders: true });
       if (this.#state.kind === "open") {
         this.#state = { kind: "going away" };
-        this.emit("goaway", ErrorCode.NO_ERROR, id - 2, Buffer.alloc(0));
+        this.emit(
+          "goaway",
+          ErrorCode.NO_ERROR,
+          this.#streams.lastOpened,
+          Buffer.alloc(0),
+        );
       }
       return;
     }
-    this.#nextId += 2;
     this.#output.writer.headerBlock(id, {
       block: stream.headerBlock!,
       endStream: stream.endOnHeaders,
       maxFrame: this.#output.peerMaxFrame,
     });
-    this.#streams.set(id, stream);
     stream.sendWindow = this.#settings.initialWindow;
     stream.opened(id);
     if (stream.endOnHeaders) stream.endSent = true;
@@ -522,23 +511,16 @@ export class ClientConnection extends EventEmitter {
 
   /** Sends the HEADERS that waited, as far as the server's stream limit allows. */
   #openWaiting(): void {
-    while (
-      this.#waiting.length > 0 &&
-      this.#streams.size < this.#settings.maxStreams &&
-      this.#state.kind === "open"
-    ) {
-      this.#open(this.#waiting.shift()!);
+    while (this.#state.kind === "open") {
+      const next = this.#streams.nextWaiting(this.#settings.maxStreams);
+      if (next === undefined) return;
+      this.#open(next);
     }
   }
 
   /** Ends a connection that takes no new streams once its last one has ended. */
   #endIfIdle(): void {
-    if (
-      this.#state.kind !== "going away" || this.#streams.size > 0 ||
-      this.#waiting.length > 0
-    ) {
-      return;
-    }
+    if (this.#state.kind !== "going away" || !this.#streams.empty) return;
     this.#output.flush();
     this.destroy();
   }
