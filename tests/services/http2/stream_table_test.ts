@@ -34,8 +34,7 @@ function openStream(table: StreamTable): ServerStream {
 /** Has the peer send `bytes` and the reader take them in 1,000-byte reads; the updates. */
 function sendAndTake(
   table: StreamTable,
-  stream: ServerStream,
-  bytes: number,
+  { stream, bytes }: { stream: ServerStream; bytes: number },
 ): number[] {
   const updates: number[] = [];
   for (let taken = 0; taken < bytes; taken += 1_000) {
@@ -56,7 +55,7 @@ Deno.test("StreamTable grows a stream's window while its reader keeps up and not
       const sizes: number[] = [];
       let last = stream.windowSize;
       for (let round = 0; round < 40; round++) {
-        sendAndTake(table, stream, 64_000);
+        sendAndTake(table, { stream, bytes: 64_000 });
         if (stream.windowSize !== last) sizes.push(stream.windowSize);
         last = stream.windowSize;
       }
@@ -86,7 +85,7 @@ Deno.test("StreamTable grows a stream's window while its reader keeps up and not
       const stream = openStream(table);
       stream.send = { kind: "open" };
       for (let round = 0; round < 10; round++) {
-        sendAndTake(table, stream, 64_000);
+        sendAndTake(table, { stream, bytes: 64_000 });
       }
       strictEqual(stream.windowSize, STREAM_WINDOW);
     },
@@ -98,9 +97,9 @@ Deno.test("StreamTable grows a stream's window while its reader keeps up and not
       const table = new StreamTable();
       const stream = openStream(table);
       stream.pause();
-      sendAndTake(table, stream, 68_000);
+      sendAndTake(table, { stream, bytes: 68_000 });
       strictEqual(stream.windowSize, STREAM_WINDOW);
-      sendAndTake(table, stream, 68_000);
+      sendAndTake(table, { stream, bytes: 68_000 });
       strictEqual(stream.windowSize, 256 * 1024);
     },
   );
@@ -110,7 +109,7 @@ Deno.test("StreamTable grows a stream's window while its reader keeps up and not
     () => {
       const table = new StreamTable();
       const stream = openStream(table);
-      const updates = sendAndTake(table, stream, 68_000);
+      const updates = sendAndTake(table, { stream, bytes: 68_000 });
       // 17,000 bytes is past a quarter of 65,535; the fourth update completes a window
       // (68,000 ≥ 65,535) and adds the 196,609 bytes of growth to 256 KiB.
       deepStrictEqual(updates, [17_000, 17_000, 17_000, 17_000 + 196_609]);
