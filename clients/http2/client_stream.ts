@@ -19,6 +19,7 @@ import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
 import type http2 from "node:http2";
 import process from "node:process";
+import { ChunkQueue } from "../../proto/http2/chunk_queue.ts";
 import { ErrorCode } from "../../proto/http2/frames.ts";
 import type { CallStream, StreamSession } from "../http2_surface.ts";
 
@@ -50,15 +51,7 @@ type StreamPhase =
 
 /** What the stream has received and not yet handed up. */
 interface Inbox {
-  /** Chunks received, handed up from `head` on. */
-  chunks: Buffer[];
-  /**
-   * The first chunk not yet handed up: a paused stream can hold its whole window in
-   * one-message frames (a hundred thousand chunks), and `shift()` on an array that long
-   * copies it each time.
-   */
-  head: number;
-  bytes: number;
+  readonly chunks: ChunkQueue<Buffer>;
   /** The server ended the stream (END_STREAM): `'end'` follows the chunks. */
   ended: boolean;
 }
@@ -88,7 +81,7 @@ export class ClientStream extends EventEmitter {
   readonly #host: StreamHost;
   #phase: StreamPhase = { kind: "waiting" };
   #flowing: boolean | undefined = undefined;
-  #inbox: Inbox = { chunks: [], head: 0, bytes: 0, ended: false };
+  readonly #inbox: Inbox = { chunks: new ChunkQueue<Buffer>(), ended: false };
   #responded = false;
   #needDrain = false;
 
@@ -145,7 +138,7 @@ export class ClientStream extends EventEmitter {
 
   /** How many received bytes wait for the reader. */
   get readableLength(): number {
-    return this.#inbox.bytes;
+    return this.#inbox.chunks.bytes;
   }
 
   /**
@@ -215,14 +208,9 @@ export class ClientStream extends EventEmitter {
    */
   read(): Buffer | null {
     const inbox = this.#inbox;
-    if (inbox.bytes === 0) return null;
-    const waiting = inbox.chunks.length - inbox.head;
-    const chunk = waiting === 1
-      ? inbox.chunks[inbox.head]!
-      : Buffer.concat(inbox.chunks.slice(inbox.head));
-    inbox.chunks = [];
-    inbox.head = 0;
-    inbox.bytes = 0;
+    if (inbox.chunks.bytes === 0) return null;
+    const waiting = inbox.chunks.takeAll();
+    const chunk = waiting.length === 1 ? waiting[0]! : Buffer.concat(waiting);
     this.#host.consumed(this, chunk.length);
     this.emit("data", chunk);
     if (inbox.ended) process.nextTick(() => this.#deliver());
@@ -296,7 +284,6 @@ export class ClientStream extends EventEmitter {
     const inbox = this.#inbox;
     if (data !== undefined && data.length > 0) {
       inbox.chunks.push(Buffer.from(data));
-      inbox.bytes += data.length;
     }
     if (endStream) inbox.ended = true;
     if (this.#flowing === true) this.#deliver();
@@ -305,20 +292,12 @@ export class ClientStream extends EventEmitter {
   /** Hands up what waits, while flowing; then the end, once everything before it went. */
   #deliver(): void {
     const inbox = this.#inbox;
-    while (
-      this.#flowing === true && inbox.head < inbox.chunks.length && !this.closed
-    ) {
-      const chunk = inbox.chunks[inbox.head]!;
-      inbox.head += 1;
-      inbox.bytes -= chunk.length;
+    while (this.#flowing === true && !inbox.chunks.empty && !this.closed) {
+      const chunk = inbox.chunks.shift()!;
       this.#host.consumed(this, chunk.length);
       this.emit("data", chunk);
     }
-    if (inbox.head > 0 && inbox.head === inbox.chunks.length) {
-      inbox.chunks = [];
-      inbox.head = 0;
-    }
-    if (inbox.ended && inbox.chunks.length === 0 && !this.closed) {
+    if (inbox.ended && inbox.chunks.empty && !this.closed) {
       if (this.#flowing === undefined) this.#flowing = true;
       if (this.#flowing !== true) return;
       this.#phase = { kind: "closed" };

@@ -18,6 +18,7 @@ import { EventEmitter } from "node:events";
 import type http2 from "node:http2";
 import type net from "node:net";
 import process from "node:process";
+import { ChunkQueue } from "../../proto/http2/chunk_queue.ts";
 import { ErrorCode } from "../../proto/http2/frames.ts";
 import type { Field } from "./header_fields.ts";
 import { fieldsOf } from "../../proto/http2/header_objects.ts";
@@ -113,14 +114,8 @@ export class ServerStream extends EventEmitter {
   queued = 0;
   readonly #host: StreamHost;
   #flow: Flow = "unread";
-  /** What arrived while the stream did not flow, read from {@linkcode #inboxHead} on. */
-  #inbox: Uint8Array[] = [];
-  /**
-   * The first chunk of `#inbox` not yet handed over: a paused stream can hold a grown window
-   * of one-message frames (a million bytes, a hundred thousand chunks), and `shift()` on an
-   * array that long copies it each time.
-   */
-  #inboxHead = 0;
+  /** What arrived while the stream did not flow. */
+  readonly #inbox = new ChunkQueue<Uint8Array>();
   #reader: ((bytes: Uint8Array) => void) | undefined = undefined;
   #endEmitted = false;
   #closed = false;
@@ -214,12 +209,12 @@ export class ServerStream extends EventEmitter {
   push(chunk: Uint8Array | null): void {
     if (chunk === null) {
       this.remoteEnded = true;
-      if (this.#flow === "flowing" && this.#inboxEmpty()) {
+      if (this.#flow === "flowing" && this.#inbox.empty) {
         process.nextTick(() => this.#emitEnd());
       }
       return;
     }
-    if (this.#flow === "flowing" && this.#inboxEmpty()) {
+    if (this.#flow === "flowing" && this.#inbox.empty) {
       this.#host.consumed(this, chunk.length);
       this.#hand(chunk);
       return;
@@ -248,20 +243,9 @@ export class ServerStream extends EventEmitter {
     }
   }
 
-  /** Whether every chunk that arrived has been handed over; forgets them once it has. */
-  #inboxEmpty(): boolean {
-    if (this.#inboxHead < this.#inbox.length) return false;
-    if (this.#inboxHead > 0) {
-      this.#inbox = [];
-      this.#inboxHead = 0;
-    }
-    return true;
-  }
-
   #flush(): void {
-    while (this.#flow === "flowing" && !this.#inboxEmpty()) {
-      const chunk = this.#inbox[this.#inboxHead]!;
-      this.#inboxHead += 1;
+    while (this.#flow === "flowing" && !this.#inbox.empty) {
+      const chunk = this.#inbox.shift()!;
       if (!this.#closed) this.#host.consumed(this, chunk.length);
       this.#hand(chunk);
     }
@@ -269,7 +253,7 @@ export class ServerStream extends EventEmitter {
   }
 
   #emitEnd(): void {
-    if (this.#endEmitted || !this.#inboxEmpty()) return;
+    if (this.#endEmitted || !this.#inbox.empty) return;
     this.#endEmitted = true;
     this.emit("end");
   }
