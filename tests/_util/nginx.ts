@@ -102,6 +102,58 @@ export async function startBackend(
   return process;
 }
 
+/** Backends on ports of their own, as {@linkcode startBackends} started them. */
+export interface Backends {
+  /** The port of each, which it keeps across restarts. */
+  ports: number[];
+  /** The processes, in the order of `ports`. */
+  processes: DenoProcess[];
+}
+
+/**
+ * Starts `count` backends, each on a free port of its own. A port found free can be taken by
+ * another process before the backend binds it (the probe closes it first), so one that is in
+ * use by then is traded for another.
+ */
+export async function startBackends(
+  count: number,
+  options: BackendOptions = {},
+): Promise<Backends> {
+  const backends: Backends = { ports: [], processes: [] };
+  async function startOne(): Promise<[number, DenoProcess]> {
+    for (let attempt = 1;; attempt++) {
+      const port = unusedPort();
+      if (backends.ports.includes(port)) continue;
+      backends.ports.push(port);
+      try {
+        return [port, await startBackend(port, options)];
+      } catch (error) {
+        backends.ports.splice(backends.ports.indexOf(port), 1);
+        if (attempt === 5 || !String(error).includes("already in use")) {
+          throw error;
+        }
+      }
+    }
+  }
+  const started = await Promise.allSettled(
+    Array.from({ length: count }, startOne),
+  );
+  const processes = started.flatMap((result) =>
+    result.status === "fulfilled" ? [result.value] : []
+  );
+  const failed = started.find((result) => result.status === "rejected");
+  if (failed !== undefined) {
+    await Promise.all(
+      processes.map(([, process]) => process[Symbol.asyncDispose]()),
+    );
+    throw failed.reason;
+  }
+  return {
+    ports: processes.map(([port]) => port),
+    processes: processes.map(([, process]) => process),
+  };
+}
+
 export interface Nginx extends AsyncDisposable {
   address: string;
   errorLog(): string;

@@ -15,11 +15,11 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
 import { createClient } from "../../mod.ts";
-import { unusedPort } from "../_util/subprocess.ts";
 import {
   type BackendOptions,
   runLoad,
   startBackend,
+  startBackends,
   startNginx,
 } from "../_util/nginx.ts";
 
@@ -31,9 +31,8 @@ async function restartEachUnderLoad(
   count: number,
   options: BackendOptions = {},
 ): Promise<void> {
-  const ports = Array.from({ length: count }, () => unusedPort());
+  const { ports, processes: backends } = await startBackends(count, options);
   const start = (port: number) => startBackend(port, options);
-  const backends = await Promise.all(ports.map(start));
   try {
     await using nginx = await startNginx(ports);
     using client = createClient(nginx.address);

@@ -9,20 +9,18 @@
 import { setTimeout as delay } from "node:timers/promises";
 import { deepStrictEqual, match, ok, strictEqual } from "node:assert";
 import { createClient, GrpcError, Status } from "../../mod.ts";
-import { unusedPort } from "../_util/subprocess.ts";
 import {
   call,
   holdCall,
   KINDS,
   spread,
-  startBackend,
+  startBackends,
   startNginx,
   within,
 } from "../_util/nginx.ts";
 
 Deno.test("nginx spreads calls over three servers and routes around a killed one", async (t) => {
-  const ports = [unusedPort(), unusedPort(), unusedPort()];
-  const backends = await Promise.all(ports.map((port) => startBackend(port)));
+  const { ports, processes: backends } = await startBackends(3);
   try {
     await using nginx = await startNginx(ports);
     using client = createClient(nginx.address);
