@@ -1,0 +1,162 @@
+/**
+ * Where a server's CPU goes under grpc-go's short-call load: starts `tests/bench/our_server.ts`
+ * with Deno's inspector, samples its CPU through the inspector's WebSocket (the Chrome DevTools
+ * protocol's `Profiler` domain) while grpc-go's load client runs, and prints the functions that
+ * took the most samples themselves, and the most with what they called. The whole profile is
+ * written as a `.cpuprofile` file that Chrome DevTools opens.
+ *
+ * Run: `deno run --allow-all tests/bench/profile.ts [--shape pow|sum|sqrt] [--seconds 3]
+ * [--connections 1] [--inflight 100] [--messages 2] [--top 40] [--out server.cpuprofile]`
+ * after building grpc-go's load client (`deno task bench --only limit` builds it, or see
+ * `limit_servers.ts`), whose path it takes from `--load` (default `/tmp/gob/load`).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { fileURLToPath } from "node:url";
+
+interface ProfileNode {
+  id: number;
+  callFrame: {
+    functionName: string;
+    url: string;
+    lineNumber: number;
+  };
+  children?: number[];
+}
+
+interface Profile {
+  nodes: ProfileNode[];
+  samples: number[];
+  timeDeltas: number[];
+}
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    shape: { type: "string", default: "pow" },
+    seconds: { type: "string", default: "3" },
+    connections: { type: "string", default: "1" },
+    inflight: { type: "string", default: "100" },
+    messages: { type: "string", default: "2" },
+    top: { type: "string", default: "40" },
+    out: { type: "string", default: "server.cpuprofile" },
+    load: { type: "string", default: "/tmp/gob/load" },
+    "inspect-port": { type: "string", default: "9229" },
+  },
+});
+
+const serverPath = fileURLToPath(new URL("./our_server.ts", import.meta.url));
+const inspectPort = Number(values["inspect-port"]);
+const server = new Deno.Command(Deno.execPath(), {
+  args: [
+    "run",
+    `--inspect=127.0.0.1:${inspectPort}`,
+    "--allow-net=127.0.0.1",
+    "--allow-env=GRPC_*",
+    serverPath,
+  ],
+  stdin: "piped",
+  stdout: "piped",
+  stderr: "null",
+}).spawn();
+const lines = server.stdout.pipeThrough(new TextDecoderStream()).getReader();
+let announced = "";
+while (!announced.includes("\n")) {
+  const { value, done } = await lines.read();
+  if (done) throw new Error("The server ended before it announced its port");
+  announced += value;
+}
+const port = JSON.parse(announced.split("\n")[0]!).port as number;
+
+const targets = await (await fetch(`http://127.0.0.1:${inspectPort}/json/list`))
+  .json() as { webSocketDebuggerUrl: string }[];
+const socket = new WebSocket(targets[0]!.webSocketDebuggerUrl);
+await new Promise((resolve) => socket.addEventListener("open", resolve));
+let nextId = 1;
+const waiting = new Map<number, (result: unknown) => void>();
+socket.addEventListener("message", (event) => {
+  const message = JSON.parse(event.data as string);
+  waiting.get(message.id)?.(message.result);
+  waiting.delete(message.id);
+});
+function send(method: string, params: object = {}): Promise<unknown> {
+  const id = nextId++;
+  socket.send(JSON.stringify({ id, method, params }));
+  return new Promise((resolve) => waiting.set(id, resolve));
+}
+
+function load(seconds: string): Promise<Deno.CommandOutput> {
+  return new Deno.Command(values.load, {
+    args: [
+      "short",
+      values.shape,
+      `127.0.0.1:${port}`,
+      "-inflight",
+      values.inflight,
+      "-connections",
+      values.connections,
+      "-seconds",
+      seconds,
+      "-messages",
+      values.messages,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+}
+
+// A warm-up run first, so that the profile shows optimized code, not the compiler.
+await load("1");
+await send("Profiler.enable");
+await send("Profiler.setSamplingInterval", { interval: 100 });
+await send("Profiler.start");
+const measured = await load(values.seconds);
+const { profile } = await send("Profiler.stop") as { profile: Profile };
+console.log(new TextDecoder().decode(measured.stdout).trim());
+socket.close();
+server.stdin.close();
+await server.status;
+await Deno.writeTextFile(values.out, JSON.stringify(profile));
+
+const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+const parentOf = new Map<number, number>();
+for (const node of profile.nodes) {
+  for (const child of node.children ?? []) parentOf.set(child, node.id);
+}
+function nameOf(node: ProfileNode): string {
+  const { functionName, url, lineNumber } = node.callFrame;
+  const file = url.replace(/^.*\/(node_modules|ext|main)\//, "$1/");
+  return `${functionName || "(anonymous)"} ${file}:${lineNumber + 1}`;
+}
+const self = new Map<string, number>();
+const total = new Map<string, number>();
+for (const id of profile.samples) {
+  const node = byId.get(id)!;
+  const name = nameOf(node);
+  self.set(name, (self.get(name) ?? 0) + 1);
+  const seen = new Set<string>();
+  for (
+    let at: number | undefined = id;
+    at !== undefined;
+    at = parentOf.get(at)
+  ) {
+    const ancestor = nameOf(byId.get(at)!);
+    if (seen.has(ancestor)) continue;
+    seen.add(ancestor);
+    total.set(ancestor, (total.get(ancestor) ?? 0) + 1);
+  }
+}
+const samples = profile.samples.length;
+const top = Number(values.top);
+function print(title: string, counts: Map<string, number>): void {
+  console.log(`\n${title} (${samples} samples)`);
+  for (
+    const [name, count] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, top)
+  ) {
+    console.log(`${(100 * count / samples).toFixed(1).padStart(6)}%  ${name}`);
+  }
+}
+print("Self", self);
+print("With callees", total);
+console.log(`\nProfile written to ${values.out}`);
