@@ -13,6 +13,7 @@
  *
  * @module
  */
+import * as grpc from "./npm/grpc_js.ts";
 import {
   type FastPath,
   fastPathsOn,
@@ -72,6 +73,26 @@ export interface LeanCallParts {
 
 function leanPartsOf(call: object): LeanCallParts | undefined {
   return (call as { [LEAN_CALL]?: LeanCallParts })[LEAN_CALL];
+}
+
+/**
+ * The empty metadata a lean call's response headers go with when its handler gave none: one
+ * object for every call, which the lean call recognises and sends its constant headers for.
+ */
+export const NO_LEAN_METADATA: grpc.Metadata = new grpc.Metadata();
+
+/**
+ * The metadata to send a call's response headers with when its handler gave none:
+ * {@linkcode NO_LEAN_METADATA} for a lean call, a fresh empty `Metadata` for a grpc-js call,
+ * whose interceptors may read it and change it.
+ *
+ * @param call A grpc-js server call, as a handler gets it, or a lean call.
+ * @returns The metadata to hand its `sendMetadata`.
+ */
+export function noResponseMetadata(call: object): grpc.Metadata {
+  return leanPartsOf(call) === undefined
+    ? new grpc.Metadata()
+    : NO_LEAN_METADATA;
 }
 
 function interceptingCallOf(call: object): InterceptingCall | undefined {

@@ -26,6 +26,7 @@ import process from "node:process";
 import {
   LEAN_CALL,
   type LeanCallParts,
+  NO_LEAN_METADATA,
   type SendObserver,
 } from "../internals/grpc_js_server_call.ts";
 import { PREFIX_BYTES, writePrefix } from "../proto/envelope.ts";
@@ -43,9 +44,11 @@ export interface LeanCallSettings {
 }
 
 /** What one lean call is made with. */
-export interface LeanCallOptions extends LeanCallSettings {
+export interface LeanCallOptions {
   /** The call's request headers. */
   headers: http2.IncomingHttpHeaders;
+  /** Its method's serializer and the server's limits, shared by the method's calls. */
+  settings: LeanCallSettings;
 }
 
 /** A status as the handlers and grpc-js pass it. */
@@ -57,12 +60,18 @@ type StatusLike = {
 };
 
 /** The response headers grpc-js sends (`defaultResponseHeaders`, `defaultCompressionHeaders`). */
-const RESPONSE_HEADERS: Readonly<http2.OutgoingHttpHeaders> = {
+const RESPONSE_HEADERS: Readonly<http2.OutgoingHttpHeaders> = Object.freeze({
   ":status": 200,
   "content-type": "application/grpc+proto",
   "grpc-accept-encoding": "identity,deflate,gzip",
   "grpc-encoding": "identity",
-};
+});
+
+/** The trailers of a call that ends `OK` with no trailers of its own. */
+const OK_TRAILERS: Readonly<http2.OutgoingHttpHeaders> = Object.freeze({
+  "grpc-status": grpc.status.OK,
+  "grpc-message": "OK",
+});
 
 /** The request headers grpc-js keeps out of the metadata it hands a handler. */
 const NOT_METADATA = [
@@ -97,7 +106,45 @@ export function errorToStatus(
 function metadataHeaders(
   metadata: grpc.Metadata | null | undefined,
 ): http2.OutgoingHttpHeaders | undefined {
-  return metadata == null ? undefined : metadata.toHttp2Headers();
+  return metadata == null || metadata === NO_LEAN_METADATA
+    ? undefined
+    : metadata.toHttp2Headers();
+}
+
+/** What the views of `internals/grpc_js_server_call.ts` see of a lean call. */
+class LeanParts implements LeanCallParts {
+  readonly stream: LeanCallParts["stream"];
+  readonly maxSendBytes: number;
+  readonly maxReceiveBytes: number;
+  readonly encoding: string;
+  /** Who hears of the messages and the status the call sends. */
+  observer: SendObserver | undefined = undefined;
+  readonly #stream: http2.ServerHttp2Stream;
+
+  constructor(
+    { stream, headers, settings }: {
+      stream: http2.ServerHttp2Stream;
+      headers: http2.IncomingHttpHeaders;
+      settings: LeanCallSettings;
+    },
+  ) {
+    this.#stream = stream;
+    this.stream = stream as unknown as LeanCallParts["stream"];
+    this.maxSendBytes = settings.maxSendBytes;
+    this.maxReceiveBytes = settings.maxReceiveBytes;
+    const encoding = headers["grpc-encoding"];
+    this.encoding = typeof encoding === "string" ? encoding : "identity";
+  }
+
+  takeData(handler: (data: Uint8Array) => void): void {
+    const stream = this.#stream;
+    if (stream instanceof ServerStream) stream.readDirect(handler);
+    else stream.on("data", handler);
+  }
+
+  observe(observer: SendObserver): void {
+    this.observer = observer;
+  }
 }
 
 /** One call on the lean path, presented as a grpc-js server call to its handler. */
@@ -106,7 +153,7 @@ export class LeanCall extends EventEmitter {
   request: unknown = undefined;
   /** Whether the call is over for the handler: cancelled, timed out or answered. */
   cancelled = false;
-  readonly [LEAN_CALL]: LeanCallParts;
+  readonly [LEAN_CALL]: LeanParts;
   readonly #stream: http2.ServerHttp2Stream;
   readonly #headers: http2.IncomingHttpHeaders;
   readonly #settings: LeanCallSettings;
@@ -121,38 +168,37 @@ export class LeanCall extends EventEmitter {
   #cancelNotified = false;
   #ending = false;
   #pendingStatus: StatusLike = { code: grpc.status.OK, details: "OK" };
-  #observer: SendObserver | undefined;
 
   /**
    * @param stream The call's HTTP/2 stream.
    * @param options Its request headers, its method's serializer and the server's limits.
    */
-  constructor(stream: http2.ServerHttp2Stream, options: LeanCallOptions) {
+  constructor(
+    stream: http2.ServerHttp2Stream,
+    { headers, settings }: LeanCallOptions,
+  ) {
     super();
-    const { headers, ...settings } = options;
     this.#stream = stream;
     this.#headers = headers;
     this.#settings = settings;
-    const encoding = headers["grpc-encoding"];
-    this[LEAN_CALL] = {
-      stream: stream as unknown as LeanCallParts["stream"],
-      maxSendBytes: settings.maxSendBytes,
-      maxReceiveBytes: settings.maxReceiveBytes,
-      encoding: typeof encoding === "string" ? encoding : "identity",
-      takeData(handler: (data: Uint8Array) => void): void {
-        if (stream instanceof ServerStream) stream.readDirect(handler);
-        else stream.on("data", handler);
-      },
-      observe: (observer: SendObserver): void => {
-        this.#observer = observer;
-      },
-    };
-    stream.once("close", () => this.#notifyCancelled());
-    // As on grpc-js's writable calls: an error the handler emits is the call's status.
-    this.on("error", (error: StatusLike) => {
-      this.#pendingStatus = errorToStatus(error);
-      this.end();
-    });
+    this[LEAN_CALL] = new LeanParts({ stream, headers, settings });
+    // The stream closes once: a listener that stays costs less than `once`'s wrapper.
+    stream.on("close", () => this.#notifyCancelled());
+  }
+
+  /**
+   * Emits `event`. As on grpc-js's writable calls, an `'error'` the handler emits is the
+   * call's status: it ends the call, then goes to any listener of its own.
+   *
+   * @param event The event.
+   * @param args Its arguments.
+   * @returns Whether it had listeners.
+   */
+  override emit(event: string | symbol, ...args: unknown[]): boolean {
+    if (event !== "error") return super.emit(event, ...args);
+    this.#pendingStatus = errorToStatus(args[0] as StatusLike);
+    this.end();
+    return this.listenerCount("error") > 0 ? super.emit(event, ...args) : true;
   }
 
   /** The request metadata, as grpc-js hands it to a handler; built when first read. */
@@ -254,7 +300,7 @@ export class LeanCall extends EventEmitter {
    */
   write(reply: unknown, done?: () => void): boolean {
     if (!this.#open()) return true;
-    this.#observer?.sent();
+    this[LEAN_CALL].observer?.sent();
     let message: Uint8Array;
     try {
       message = this.#settings.serialize(reply);
@@ -308,15 +354,20 @@ export class LeanCall extends EventEmitter {
    * @param status The status.
    */
   sendStatus(status: StatusLike): void {
-    this.#observer?.status(status.code, status.details);
+    this[LEAN_CALL].observer?.status(status.code, status.details);
     if (!this.#open()) return;
     this.#over = true;
     const stream = this.#stream;
-    const trailers: http2.OutgoingHttpHeaders = {
-      "grpc-status": status.code,
-      "grpc-message": encodeURI(status.details as string),
-      ...metadataHeaders(status.metadata),
-    };
+    // Frozen, the usual trailers are flattened into header fields once for every call.
+    const trailers: http2.OutgoingHttpHeaders =
+      status.code === grpc.status.OK &&
+        status.details === "OK" && status.metadata == null
+        ? OK_TRAILERS
+        : {
+          "grpc-status": status.code,
+          "grpc-message": encodeURI(status.details as string),
+          ...metadataHeaders(status.metadata),
+        };
     if (this.#headersSent) {
       if (this.#wantTrailers) return;
       this.#wantTrailers = true;

@@ -165,6 +165,25 @@ export function serveLeanCalls(
   return taken;
 }
 
+/**
+ * The timeout of a `grpc-timeout` value as every client writes it (digits, then the unit),
+ * read as {@linkcode TIMEOUT} reads it without a match array for each call; -1 for any other
+ * value, which the expression then reads.
+ */
+function plainTimeoutMs(value: string): number {
+  const digits = value.length - 1;
+  if (digits < 1 || digits > 8) return -1;
+  const unit = TIMEOUT_UNIT_MS[value[digits]!];
+  if (unit === undefined) return -1;
+  let amount = 0;
+  for (let index = 0; index < digits; index++) {
+    const digit = value.charCodeAt(index) - 48;
+    if (digit < 0 || digit > 9) return -1;
+    amount = amount * 10 + digit;
+  }
+  return (amount * unit) | 0;
+}
+
 /** Ends a stream whose `content-type` is not gRPC's, as grpc-js does: HTTP 415. */
 function refuseContentType(
   stream: http2.ServerHttp2Stream,
@@ -194,14 +213,17 @@ function answer(
     listener: StreamListener;
   },
 ): void {
-  stream.once("error", ignoreError);
+  stream.on("error", ignoreError);
   listener.opened(stream);
   if (refuseContentType(stream, headers)) return;
-  const call = new LeanCall(stream, { headers, ...method.settings });
+  const call = new LeanCall(stream, { headers, settings: method.settings });
   const timeout = headers["grpc-timeout"];
   if (timeout !== undefined) {
-    const match = String(timeout).match(TIMEOUT);
-    if (match === null) {
+    const plainMs = typeof timeout === "string" ? plainTimeoutMs(timeout) : -1;
+    const match = plainMs === -1 ? String(timeout).match(TIMEOUT) : undefined;
+    if (plainMs !== -1) {
+      call.setDeadline(plainMs);
+    } else if (match == null) {
       process.nextTick(() =>
         call.sendStatus({
           code: grpc.status.INTERNAL,

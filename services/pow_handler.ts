@@ -112,13 +112,16 @@ export function powHandler(
     if (logger !== undefined) markStarted(call);
     logStart("Pow", call);
     const replies = new ReplyWriter(call, encodePowReply, probe);
-    const planned = callFaults(context.faults, {
-      method: "Pow",
-      call,
-      name: `Pow(${call.request.number})`,
-      logger,
-      refuse: (failure) => replies.fail(failure),
-    });
+    // Without faults on request, a call needs none of their set-up.
+    const planned = context.faults.planner === undefined
+      ? undefined
+      : callFaults(context.faults, {
+        method: "Pow",
+        call,
+        name: `Pow(${call.request.number})`,
+        logger,
+        refuse: (failure) => replies.fail(failure),
+      });
     // Refused already: its fault headers are malformed.
     if (planned === false) return;
     const faults = planned;
@@ -129,11 +132,13 @@ export function powHandler(
       replies.fail(failure);
     }
     running.set(end, `Pow(${call.request.number})`);
-    streamPowers(call, { replies, endedByServer: () => ended, faults })
-      .catch((cause: unknown) => {
+    streamPowers(call, { replies, endedByServer: () => ended, faults }).then(
+      () => running.delete(end),
+      (cause: unknown) => {
+        running.delete(end);
         if (!ended) replies.fail(internalError("Pow", cause));
-      })
-      .finally(() => running.delete(end));
+      },
+    );
   }
 
   return handlePow;

@@ -39,6 +39,7 @@ import type { ServerProbe } from "./_testing.ts";
 import {
   type CallStream,
   callStreamOf,
+  noResponseMetadata,
   sendLimitOf,
 } from "../internals/grpc_js_server_call.ts";
 import {
@@ -359,7 +360,7 @@ export class ReplyWriter<Reply> {
     this.#used = 0;
     if (!this.#headersSent) {
       this.#headersSent = true;
-      this.#call.sendMetadata(new grpc.Metadata());
+      this.#call.sendMetadata(noResponseMetadata(this.#call));
     }
     // Deno's HTTP/2 stream takes 64 KiB before it asks to wait, and keeps all but the write in
     // progress to itself until that one is framed: a second write would reach the socket only

@@ -12,15 +12,31 @@ import type { HeaderField } from "./hpack_static_table.ts";
 /** Octets a value may not hold (RFC 9113 §8.2.1): NUL, CR and LF. */
 export const FORBIDDEN_VALUE: RegExp = /[\0\r\n]/;
 
+/** The fields of each frozen header object, flattened once: a server's constant headers. */
+const frozenFields = new WeakMap<object, readonly HeaderField[]>();
+
 /**
  * Flattens a header object into fields: pseudo-headers first, names in lowercase, a list's
- * values as repeated fields, numbers as text.
+ * values as repeated fields, numbers as text. A frozen object (a constant set of response
+ * headers or trailers) is flattened once, and its fields are the same frozen list each time.
  *
  * @param headers The object a stream's `respond`, `sendTrailers` or a `request` got.
  * @returns The fields, in the order to encode them.
  * @throws {TypeError} When a name or value cannot be sent in HTTP/2.
  */
-export function fieldsOf(headers: http2.OutgoingHttpHeaders): HeaderField[] {
+export function fieldsOf(
+  headers: http2.OutgoingHttpHeaders,
+): readonly HeaderField[] {
+  if (!Object.isFrozen(headers)) return flatten(headers);
+  let fields = frozenFields.get(headers);
+  if (fields === undefined) {
+    fields = Object.freeze(flatten(headers));
+    frozenFields.set(headers, fields);
+  }
+  return fields;
+}
+
+function flatten(headers: http2.OutgoingHttpHeaders): HeaderField[] {
   const pseudo: HeaderField[] = [];
   const regular: HeaderField[] = [];
   for (const key of Object.keys(headers)) {

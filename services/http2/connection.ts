@@ -241,7 +241,7 @@ export class Http2Connection extends EventEmitter
 
   sendHeaders(
     stream: ServerStream,
-    block: { fields: Field[]; endStream: boolean },
+    block: { fields: readonly Field[]; endStream: boolean },
   ): void {
     this.#output.sendHeaders(stream, block);
   }

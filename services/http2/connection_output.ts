@@ -143,7 +143,7 @@ export class ConnectionOutput extends TurnWrites {
    */
   sendHeaders(
     stream: ServerStream,
-    { fields, endStream }: { fields: Field[]; endStream: boolean },
+    { fields, endStream }: { fields: readonly Field[]; endStream: boolean },
   ): void {
     this.writer.headerBlock(stream.id, {
       block: this.#encode(fields),
@@ -153,7 +153,7 @@ export class ConnectionOutput extends TurnWrites {
     this.schedule();
   }
 
-  #encode(fields: Field[]): Uint8Array {
+  #encode(fields: readonly Field[]): Uint8Array {
     for (;;) {
       try {
         const length = encodeHeaderBlockInto(fields, this.#blockBuffer);

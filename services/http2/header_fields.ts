@@ -34,6 +34,16 @@ const validNames = new Set<string>();
 /** How many checked names are kept, so that a peer's made-up names cannot grow the set. */
 const MAX_VALID_NAMES = 256;
 
+/**
+ * The object a request's headers are joined into: no inherited names (a field named
+ * `constructor` or `__proto__` is a field like any other), as with `Object.create(null)`,
+ * but with the fast properties of a class's instances, which V8 keeps in less memory and
+ * reads faster than the dictionary an `Object.create(null)` gets.
+ */
+class RequestHeaderObject {}
+Object.setPrototypeOf(RequestHeaderObject.prototype, null);
+delete (RequestHeaderObject.prototype as { constructor?: unknown }).constructor;
+
 /** A request's fields, or why the stream carrying them is malformed. */
 export type RequestHeaders =
   | { ok: true; headers: http2.IncomingHttpHeaders }
@@ -47,7 +57,10 @@ export type RequestHeaders =
  * @returns The headers, or why they make a malformed request.
  */
 export function requestHeaders(fields: readonly Field[]): RequestHeaders {
-  const headers: Record<string, string | string[]> = Object.create(null);
+  const headers = new RequestHeaderObject() as Record<
+    string,
+    string | string[]
+  >;
   let regular = false;
   for (const [name, value] of fields) {
     if (name.startsWith(":")) {

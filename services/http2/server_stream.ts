@@ -53,7 +53,7 @@ export interface StreamHost {
   /** Sends a header block (response headers or trailers). */
   sendHeaders(
     stream: ServerStream,
-    block: { fields: Field[]; endStream: boolean },
+    block: { fields: readonly Field[]; endStream: boolean },
   ): void;
   /** Sends an empty DATA frame with `END_STREAM`. */
   sendEnd(stream: ServerStream): void;

@@ -6,7 +6,10 @@
  * written as a `.cpuprofile` file that Chrome DevTools opens.
  *
  * Run: `deno run --allow-all tests/bench/profile.ts [--shape pow|sum|sqrt] [--seconds 3]
- * [--connections 1] [--inflight 100] [--messages 2] [--top 40] [--out server.cpuprofile]`
+ * [--connections 1] [--inflight 100] [--messages 2] [--top 40] [--out server.cpuprofile]
+ * [--server our_server.ts]` (another server program of `tests/bench/` in place of ours).
+ * With `--heap` it samples allocations instead (`HeapProfiler.startSampling`) and prints the
+ * functions that allocated the most bytes: where the garbage collector's work comes from.
  * after building grpc-go's load client (`deno task bench --only limit` builds it, or see
  * `limit_servers.ts`), whose path it takes from `--load` (default `/tmp/gob/load`).
  *
@@ -43,10 +46,14 @@ const { values } = parseArgs({
     out: { type: "string", default: "server.cpuprofile" },
     load: { type: "string", default: "/tmp/gob/load" },
     "inspect-port": { type: "string", default: "9229" },
+    server: { type: "string", default: "our_server.ts" },
+    heap: { type: "boolean", default: false },
   },
 });
 
-const serverPath = fileURLToPath(new URL("./our_server.ts", import.meta.url));
+const serverPath = fileURLToPath(
+  new URL(`./${values.server}`, import.meta.url),
+);
 const inspectPort = Number(values["inspect-port"]);
 const server = new Deno.Command(Deno.execPath(), {
   args: [
@@ -106,22 +113,69 @@ function load(seconds: string): Promise<Deno.CommandOutput> {
   }).output();
 }
 
+interface HeapNode {
+  callFrame: ProfileNode["callFrame"];
+  selfSize: number;
+  children: HeapNode[];
+}
+
 // A warm-up run first, so that the profile shows optimized code, not the compiler.
 await load("1");
-await send("Profiler.enable");
-await send("Profiler.setSamplingInterval", { interval: 100 });
-await send("Profiler.start");
-const measured = await load(values.seconds);
-const { profile } = await send("Profiler.stop") as { profile: Profile };
+let profile: Profile | undefined;
+let heap: HeapNode | undefined;
+let measured: Deno.CommandOutput;
+if (values.heap) {
+  await send("HeapProfiler.enable");
+  // Every sample counts, also of what the collector has freed by the end: the garbage.
+  await send("HeapProfiler.startSampling", {
+    samplingInterval: 4096,
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  });
+  measured = await load(values.seconds);
+  ({ profile: { head: heap } } = await send("HeapProfiler.stopSampling") as {
+    profile: { head: HeapNode };
+  });
+} else {
+  await send("Profiler.enable");
+  await send("Profiler.setSamplingInterval", { interval: 100 });
+  await send("Profiler.start");
+  measured = await load(values.seconds);
+  ({ profile } = await send("Profiler.stop") as { profile: Profile });
+}
 console.log(new TextDecoder().decode(measured.stdout).trim());
 socket.close();
 server.stdin.close();
 await server.status;
-await Deno.writeTextFile(values.out, JSON.stringify(profile));
+await Deno.writeTextFile(values.out, JSON.stringify(profile ?? heap));
+const top = Number(values.top);
 
-const byId = new Map(profile.nodes.map((node) => [node.id, node]));
+if (heap !== undefined) {
+  const calls = JSON.parse(new TextDecoder().decode(measured.stdout)).calls;
+  const bytes = new Map<string, number>();
+  let all = 0;
+  const visit = (node: HeapNode): void => {
+    const name = nameOf(node as unknown as ProfileNode);
+    bytes.set(name, (bytes.get(name) ?? 0) + node.selfSize);
+    all += node.selfSize;
+    for (const child of node.children) visit(child);
+  };
+  visit(heap);
+  console.log(
+    `\nAllocated (sampled): ${(all / calls).toFixed(0)} bytes per call`,
+  );
+  for (
+    const [name, size] of [...bytes].sort((a, b) => b[1] - a[1]).slice(0, top)
+  ) {
+    console.log(
+      `${(size / calls).toFixed(0).padStart(6)} B/call  ${name}`,
+    );
+  }
+  Deno.exit(0);
+}
+const byId = new Map(profile!.nodes.map((node) => [node.id, node]));
 const parentOf = new Map<number, number>();
-for (const node of profile.nodes) {
+for (const node of profile!.nodes) {
   for (const child of node.children ?? []) parentOf.set(child, node.id);
 }
 function nameOf(node: ProfileNode): string {
@@ -131,7 +185,7 @@ function nameOf(node: ProfileNode): string {
 }
 const self = new Map<string, number>();
 const total = new Map<string, number>();
-for (const id of profile.samples) {
+for (const id of profile!.samples) {
   const node = byId.get(id)!;
   const name = nameOf(node);
   self.set(name, (self.get(name) ?? 0) + 1);
@@ -147,8 +201,7 @@ for (const id of profile.samples) {
     total.set(ancestor, (total.get(ancestor) ?? 0) + 1);
   }
 }
-const samples = profile.samples.length;
-const top = Number(values.top);
+const samples = profile!.samples.length;
 function print(title: string, counts: Map<string, number>): void {
   console.log(`\n${title} (${samples} samples)`);
   for (
