@@ -168,7 +168,7 @@ export class EnvelopeDecoder {
   #maxBytes: number;
   #compression: boolean;
   /** The prefix of a message cut across chunks. */
-  #prefix = new Uint8Array(PREFIX_BYTES);
+  #prefix: Uint8Array | undefined = undefined;
   #prefixUsed = 0;
   /** The body of a message cut across chunks, and how much of it has arrived. */
   #body: Uint8Array | undefined;
@@ -207,6 +207,8 @@ export class EnvelopeDecoder {
     span.bytes = chunk;
     while (offset < length && !this.#stopped) {
       if (length - offset < PREFIX_BYTES) {
+        // Made only for a prefix cut across chunks: most calls never need it.
+        this.#prefix ??= new Uint8Array(PREFIX_BYTES);
         this.#prefix.set(chunk.subarray(offset), 0);
         this.#prefixUsed = length - offset;
         break;
@@ -276,11 +278,11 @@ export class EnvelopeDecoder {
     let offset = 0;
     if (this.#body === undefined) {
       const taken = Math.min(PREFIX_BYTES - this.#prefixUsed, chunk.length);
-      this.#prefix.set(chunk.subarray(0, taken), this.#prefixUsed);
+      this.#prefix!.set(chunk.subarray(0, taken), this.#prefixUsed);
       this.#prefixUsed += taken;
       offset = taken;
       if (this.#prefixUsed < PREFIX_BYTES) return -1;
-      const prefix = this.#prefix;
+      const prefix = this.#prefix!;
       const flag = prefix[0]!;
       const size = ((prefix[1]! << 24) >>> 0) + (prefix[2]! << 16) +
         (prefix[3]! << 8) + prefix[4]!;

@@ -57,6 +57,18 @@ export class ServerProbe {
     this.#leanCalls.push(path);
   }
 
+  /** How many times a reply writer grew a chunk past 16 KiB to gather replies it held. */
+  largeChunkGrowths = 0;
+
+  /**
+   * A reply writer grew the chunk it gathers replies in (`reply_writer.ts`).
+   *
+   * @param bytes The chunk's new size.
+   */
+  grewChunk(bytes: number): void {
+    if (bytes > 16 * 1_024) this.largeChunkGrowths += 1;
+  }
+
   /**
    * The paths of the calls the lean path took since the last call: it shows which path
    * answered them.

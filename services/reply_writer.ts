@@ -30,7 +30,6 @@
  * @module
  */
 import * as grpc from "../internals/npm/grpc_js.ts";
-import { Buffer } from "node:buffer";
 import process from "node:process";
 import { setImmediate } from "node:timers";
 import type { CallRecorder } from "../telemetry/call_recorder.ts";
@@ -65,7 +64,7 @@ interface RawSocket {
 const CHUNK_BYTES = 16 * 1024;
 
 /** The chunk of a writer that has gathered nothing: most calls send a few short replies. */
-const NO_CHUNK: Buffer = Buffer.alloc(0);
+const NO_CHUNK: Uint8Array = new Uint8Array(0);
 
 /** The smallest chunk a writer allocates. */
 const FIRST_CHUNK_BYTES = 256;
@@ -147,6 +146,29 @@ class Connection {
   }
 }
 
+/** The largest chunk cut from the shared slab; larger ones are arrays of their own. */
+const SLAB_CHUNK_BYTES = 1_024;
+const SLAB_BYTES = 64 * 1_024;
+let slab = new ArrayBuffer(SLAB_BYTES);
+let slabUsed = 0;
+
+/**
+ * A chunk to gather replies in. A short call's small chunk is a view of a shared slab that is
+ * never written twice: an array of its own would cost an allocation outside V8's heap for
+ * every call, and a `Buffer` from its pool costs more in its views. A slab goes once no
+ * chunk cut from it is left.
+ */
+function newChunk(size: number): Uint8Array {
+  if (size > SLAB_CHUNK_BYTES) return new Uint8Array(size);
+  if (slabUsed + size > SLAB_BYTES) {
+    slab = new ArrayBuffer(SLAB_BYTES);
+    slabUsed = 0;
+  }
+  const chunk = new Uint8Array(slab, slabUsed, size);
+  slabUsed += size;
+  return chunk;
+}
+
 /** One per socket, shared by the writers of the connection's calls. */
 const connections = new WeakMap<RawSocket, Connection>();
 
@@ -186,6 +208,29 @@ function connectionOf(
   }, undefined);
 }
 
+/**
+ * A write handed to a call's HTTP/2 stream, until the stream has framed it: a promise only
+ * for a writer that waits for it, which a short call's never does.
+ */
+class StreamWrite {
+  #framed = false;
+  #waiters: (() => void)[] | undefined = undefined;
+
+  /** The stream has framed the write. */
+  framed(): void {
+    this.#framed = true;
+    const waiters = this.#waiters;
+    this.#waiters = undefined;
+    if (waiters !== undefined) { for (const waiter of waiters) waiter(); }
+  }
+
+  /** Resolves once the stream has framed the write. */
+  whenFramed(): Promise<void> {
+    if (this.#framed) return Promise.resolve();
+    return new Promise((resolve) => (this.#waiters ??= []).push(resolve));
+  }
+}
+
 /** Writes reply messages for one call, honouring HTTP/2 flow control. */
 export class ReplyWriter<Reply> {
   #call: WritableCall;
@@ -193,25 +238,26 @@ export class ReplyWriter<Reply> {
   #stream: CallStream | undefined;
   #headersSent = false;
   /** Where replies gather: empty until the first, then grown as they come, up to 16 KiB. */
-  #chunk: Buffer = NO_CHUNK;
+  #chunk: Uint8Array = NO_CHUNK;
   /** Whether the call has grown a chunk to 16 KiB. */
   #filledOne = false;
   #used = 0;
   #flushScheduled = false;
   /** The write HTTP/2 has not framed yet: one at a time, whatever the stream would take. */
-  #inStream: Promise<void> | undefined;
+  #inStream: StreamWrite | undefined;
   /** A chunk HTTP/2 has copied and framed, to gather replies in again. */
-  #spare: Buffer | undefined;
+  #spare: Uint8Array | undefined;
   #waitingForRoom = false;
   #telemetry: CallRecorder | undefined;
   #connection: Connection | undefined;
   #sendLimit: number;
   #failed = false;
+  #probe: ServerProbe | undefined;
 
   /**
    * @param call The call to answer.
    * @param encode Encodes one reply message (without the 5-byte gRPC prefix).
-   * @param probe Counts what the call's connection holds, for tests.
+   * @param probe Counts what the call's connection holds and how its chunk grows, for tests.
    */
   constructor(
     call: WritableCall,
@@ -220,6 +266,7 @@ export class ReplyWriter<Reply> {
   ) {
     this.#call = call;
     this.#encode = encode;
+    this.#probe = probe;
     this.#stream = callStreamOf(call, "reply writer");
     this.#telemetry = serverCallRecorder(call);
     this.#connection = this.#stream === undefined
@@ -274,10 +321,11 @@ export class ReplyWriter<Reply> {
       // short calls more in allocation and collection than in anything else.
       // Once a call has filled one, it has many replies: its next chunks start whole.
       const least = this.#filledOne ? CHUNK_BYTES : FIRST_CHUNK_BYTES;
-      const larger = Buffer.allocUnsafe(
+      const larger = newChunk(
         Math.min(CHUNK_BYTES, Math.max(needed, 2 * this.#chunk.length, least)),
       );
-      larger.set(this.#chunk.subarray(0, this.#used));
+      if (this.#used > 0) larger.set(this.#chunk.subarray(0, this.#used));
+      this.#probe?.grewChunk(larger.length);
       this.#chunk = larger;
       if (larger.length === CHUNK_BYTES) this.#filledOne = true;
     }
@@ -287,13 +335,14 @@ export class ReplyWriter<Reply> {
         // The connection had no room: the chunk waits, and grows to take the reply. It doubles,
         // since the replies to the rest of a request frame follow one by one: growing to fit each
         // would copy the chunk once per reply.
-        const larger = Buffer.allocUnsafe(
+        const larger = new Uint8Array(
           Math.max(
             2 * this.#chunk.length,
             this.#used + PREFIX_BYTES + message.length,
           ),
         );
         larger.set(this.#chunk.subarray(0, this.#used));
+        this.#probe?.grewChunk(larger.length);
         this.#chunk = larger;
       }
     }
@@ -350,7 +399,12 @@ export class ReplyWriter<Reply> {
       return;
     }
     const written = this.#chunk;
-    const bytes = written.subarray(0, this.#used);
+    // A plain view: a `Buffer`'s `subarray` costs a short call more than the write.
+    const bytes = new Uint8Array(
+      written.buffer,
+      written.byteOffset,
+      this.#used,
+    );
     // Alone in the stream, a write is copied into HTTP/2 at once: once it is framed, its chunk
     // gathers the next replies, rather than a fresh 16 KiB for every write.
     const reusable = this.#inStream === undefined &&
@@ -366,13 +420,12 @@ export class ReplyWriter<Reply> {
     // progress to itself until that one is framed: a second write would reach the socket only
     // in a later turn, past the connection's count. One write at a time keeps every chunk
     // counted until the socket shows it (or its stream holds it, the peer's window closed).
-    const framed = new Promise<void>((resolve) => {
-      stream.write(bytes, resolve);
-    });
-    this.#inStream = framed;
-    framed.then(() => {
-      if (this.#inStream === framed) this.#inStream = undefined;
+    const inStream = new StreamWrite();
+    this.#inStream = inStream;
+    stream.write(bytes, () => {
+      if (this.#inStream === inStream) this.#inStream = undefined;
       if (reusable) this.#spare = written;
+      inStream.framed();
     });
     connection?.handed(bytes.length);
   }
@@ -388,7 +441,7 @@ export class ReplyWriter<Reply> {
       if (this.closed) return true;
       if (this.#stream === undefined) return await this.#waitFor(undefined);
       if (this.#inStream !== undefined) {
-        if (await this.#waitFor(this.#inStream)) return true;
+        if (await this.#waitFor(this.#inStream.whenFramed())) return true;
         continue;
       }
       if (this.#used === 0 && this.#roomForChunk) return false;
@@ -405,7 +458,9 @@ export class ReplyWriter<Reply> {
     this.#write(true);
     if (this.closed) return true;
     const inStream = this.#inStream;
-    return inStream === undefined ? false : await this.#waitFor(inStream);
+    return inStream === undefined
+      ? false
+      : await this.#waitFor(inStream.whenFramed());
   }
 
   /**

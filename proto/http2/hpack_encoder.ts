@@ -132,7 +132,8 @@ let memoized = 0;
  * and room is left; -1 for a field to encode in place.
  */
 function memoOf(field: HeaderField): number {
-  const [name, value] = field;
+  const name = field[0];
+  const value = field[1];
   let values = MEMO.get(name);
   const known = values?.get(value);
   if (known !== undefined) return known;
@@ -219,8 +220,13 @@ export function encodeHeaderBlockInto(
   fields: Iterable<HeaderField>,
   target: Uint8Array,
 ): number {
+  // An array's fields by index: a generic iteration makes an iterator object per block.
+  const list = Array.isArray(fields)
+    ? fields as readonly HeaderField[]
+    : [...fields];
   let end = 0;
-  for (const field of fields) {
+  for (let index = 0; index < list.length; index++) {
+    const field = list[index]!;
     const place = memoOf(field);
     const length = place === -1 ? fieldLength(field) : place % 256;
     if (end + length > target.length) {

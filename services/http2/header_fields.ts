@@ -62,7 +62,10 @@ export function requestHeaders(fields: readonly Field[]): RequestHeaders {
     string | string[]
   >;
   let regular = false;
-  for (const [name, value] of fields) {
+  for (let index = 0; index < fields.length; index++) {
+    const field = fields[index]!;
+    const name = field[0];
+    const value = field[1];
     if (name.startsWith(":")) {
       if (regular) return malformed(`Pseudo-header after a field: ${name}`);
       if (!REQUEST_PSEUDO.has(name)) {
@@ -85,11 +88,11 @@ export function requestHeaders(fields: readonly Field[]): RequestHeaders {
     if (name === "te" && value !== "trailers") {
       return malformed(`Field te other than trailers: ${value}`);
     }
-    joinField(headers, [name, value]);
+    joinField(headers, field);
   }
-  for (const [name, value] of fields) {
-    if (FORBIDDEN_VALUE.test(value)) {
-      return malformed(`Invalid value in field: ${name}`);
+  for (let index = 0; index < fields.length; index++) {
+    if (FORBIDDEN_VALUE.test(fields[index]![1])) {
+      return malformed(`Invalid value in field: ${fields[index]![0]}`);
     }
   }
   const method = headers[":method"];
