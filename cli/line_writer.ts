@@ -74,6 +74,9 @@ export class LineWriter {
     if (this.#writing !== undefined) return;
     this.#writing = this.#writeAll().finally(() => {
       this.#writing = undefined;
+      // A line queued after the last write's completion, in a microtask before this one, saw
+      // a write under way and scheduled none: without this it would wait for the next line.
+      if (this.#pending.length > 0 && !this.#closed) this.#startWriting();
     });
   }
 
