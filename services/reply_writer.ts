@@ -169,6 +169,24 @@ function newChunk(size: number): Uint8Array {
   return chunk;
 }
 
+/** The writers whose replies go at the end of this turn, in the order they asked. */
+let flushing: { turnEnded(): void }[] = [];
+
+/**
+ * Flushes `writer` once the current turn of the event loop is over, with every other writer
+ * that asks in the same turn: one `setImmediate` a turn, rather than one a call.
+ */
+function flushAtTurnEnd(writer: { turnEnded(): void }): void {
+  if (flushing.length === 0) setImmediate(flushAll);
+  flushing.push(writer);
+}
+
+function flushAll(): void {
+  const writers = flushing;
+  flushing = [];
+  for (const writer of writers) writer.turnEnded();
+}
+
 /** One per socket, shared by the writers of the connection's calls. */
 const connections = new WeakMap<RawSocket, Connection>();
 
@@ -364,15 +382,18 @@ export class ReplyWriter<Reply> {
   flushSoon(): void {
     if (this.#flushScheduled || this.#stream === undefined) return;
     this.#flushScheduled = true;
-    setImmediate(() => {
-      this.#flushScheduled = false;
-      this.flush();
-      if (this.#used > 0 && !this.#waitingForRoom) {
-        // No room on the connection now: write them when there is, unasked.
-        this.#waitingForRoom = true;
-        this.drained().finally(() => this.#waitingForRoom = false);
-      }
-    });
+    flushAtTurnEnd(this);
+  }
+
+  /** The end of the turn {@linkcode flushSoon} waited for. */
+  turnEnded(): void {
+    this.#flushScheduled = false;
+    this.flush();
+    if (this.#used > 0 && !this.#waitingForRoom) {
+      // No room on the connection now: write them when there is, unasked.
+      this.#waitingForRoom = true;
+      this.drained().finally(() => this.#waitingForRoom = false);
+    }
   }
 
   /** Writes the queued replies now, if the connection has room for them. */

@@ -25,13 +25,16 @@
  */
 import type * as grpc from "../internals/npm/grpc_js.ts";
 import { observedRequestSink } from "./telemetry.ts";
-import { callRequestsOf } from "../internals/grpc_js_server_call.ts";
+import {
+  callRequestsOf,
+  type RequestStream,
+} from "../internals/grpc_js_server_call.ts";
 import {
   DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
   type MessageSpan,
 } from "../proto/envelope.ts";
 import { Deframer, type RequestSink } from "./request_deframer.ts";
-import { readFromHandle } from "./request_frames.ts";
+import { type DirectRead, readFromHandle } from "./request_frames.ts";
 
 /** A server call that receives a stream of messages. */
 export type ReadableCall =
@@ -84,35 +87,57 @@ export function openRequestReader(
     maxBytes,
     encoding: requests.encoding ?? "identity",
   });
-  const stream = requests.stream;
+  const reader = new StreamReader(requests.stream, deframer);
   // grpc-js's 'data' listener calls this per-call handler; its own queue stays empty and its
   // 'end' listener only queues a half-close that nothing reads.
-  requests.takeData((data: Uint8Array): void => {
-    if (stream.destroyed) return;
-    deframer.write(data);
-  });
-  let paused = false;
-  const direct = readFromHandle(stream, {
-    deframer,
-    paused: () => paused,
-  });
-  stream.on("end", () => {
-    if (direct?.holdsEnd() !== true) deframer.end();
-  });
-  stream.resume();
-  return {
-    pause(): void {
-      paused = true;
-      // The stream's 'pause' listener stops the native read: the stream's window stays shut.
-      stream.pause();
-    },
-    resume(): void {
-      paused = false;
-      stream.resume();
-      direct?.resume();
-    },
-    get framesFromHandle(): number {
-      return direct?.frames ?? 0;
-    },
+  requests.takeData(reader.data);
+  reader.start();
+  return reader;
+}
+
+/** One call's reading, as {@linkcode openRequestReader} starts it. */
+class StreamReader implements RequestReader {
+  readonly #stream: RequestStream;
+  readonly #deframer: Deframer;
+  #direct: DirectRead | undefined = undefined;
+  #paused = false;
+
+  constructor(stream: RequestStream, deframer: Deframer) {
+    this.#stream = stream;
+    this.#deframer = deframer;
+  }
+
+  /** Takes one chunk of the stream's DATA. */
+  readonly data = (data: Uint8Array): void => {
+    if (this.#stream.destroyed) return;
+    this.#deframer.write(data);
   };
+
+  /** Reads on from the stream's handle where it can, and from the stream. */
+  start(): void {
+    this.#direct = readFromHandle(this.#stream, {
+      deframer: this.#deframer,
+      paused: () => this.#paused,
+    });
+    this.#stream.on("end", () => {
+      if (this.#direct?.holdsEnd() !== true) this.#deframer.end();
+    });
+    this.#stream.resume();
+  }
+
+  pause(): void {
+    this.#paused = true;
+    // The stream's 'pause' listener stops the native read: the stream's window stays shut.
+    this.#stream.pause();
+  }
+
+  resume(): void {
+    this.#paused = false;
+    this.#stream.resume();
+    this.#direct?.resume();
+  }
+
+  get framesFromHandle(): number {
+    return this.#direct?.frames ?? 0;
+  }
 }

@@ -166,6 +166,9 @@ export class ServerStream extends EventEmitter {
     event: string | symbol,
     listener: Parameters<EventEmitter["on"]>[1],
   ): this {
+    // A stream never emits `'error'` (its failures close it, with `rstCode`), and the call
+    // code listens for it on every stream, as `node:http2`'s streams need: no list is kept.
+    if (event === "error") return this;
     super.on(event, listener);
     if (event === "data" && this.#flow === "unread") this.resume();
     return this;
