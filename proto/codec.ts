@@ -174,6 +174,29 @@ function expectWireType(reader: Reader, expected: number): void {
 /** Encodes an int64 into field 1 (tag 0x08) as protobuf does: zero is left out. */
 function encodeInt64Field1(value: bigint): Buffer {
   if (value === 0n) return Buffer.alloc(0);
+  const out = Buffer.allocUnsafe(11);
+  return out.subarray(0, writeInt64Field1(value, out));
+}
+
+/**
+ * The same into bytes the next call reuses, for a caller that copies them at once: a short
+ * call's replies then cost no allocation (under Deno every new byte array, however small, has
+ * memory of its own outside V8's heap, and a `Buffer` a view of a pool).
+ */
+function int64Field1Scratch(value: bigint): Uint8Array {
+  if (value === 0n) return INT64_VIEWS[0]!;
+  return INT64_VIEWS[writeInt64Field1(value, INT64_SCRATCH)]!;
+}
+
+const INT64_SCRATCH = new Uint8Array(11);
+/** A view of the first `n` bytes of {@linkcode INT64_SCRATCH} at index `n`. */
+const INT64_VIEWS = Array.from(
+  { length: 12 },
+  (_, length) => INT64_SCRATCH.subarray(0, length),
+);
+
+/** Writes field 1 of a non-zero int64 into `out` from its start; returns its length. */
+function writeInt64Field1(value: bigint, out: Uint8Array): number {
   let low: number;
   let high: number;
   if (value > 0n && value < 0x80000000n) {
@@ -184,7 +207,6 @@ function encodeInt64Field1(value: bigint): Buffer {
     low = Number(bits & 0xffffffffn);
     high = Number(bits >> 32n);
   }
-  const out = Buffer.allocUnsafe(11);
   out[0] = 0x08;
   let offset = 1;
   while (high > 0 || low > 0x7f) {
@@ -193,7 +215,7 @@ function encodeInt64Field1(value: bigint): Buffer {
     high >>>= 7;
   }
   out[offset++] = low;
-  return out.subarray(0, offset);
+  return offset;
 }
 
 /** Encodes a double into field 1 (tag 0x09); `0` is left out, `-0` is kept as protobuf does. */
@@ -203,6 +225,18 @@ function encodeDoubleField1(value: number): Buffer {
   out[0] = 0x09;
   out.writeDoubleLE(value, 1);
   return out;
+}
+
+const DOUBLE_SCRATCH = new Uint8Array(9);
+const DOUBLE_VIEW = new DataView(DOUBLE_SCRATCH.buffer);
+const NO_DOUBLE = DOUBLE_SCRATCH.subarray(0, 0);
+
+/** The same into bytes the next call reuses, as {@linkcode int64Field1Scratch} does. */
+function doubleField1Scratch(value: number): Uint8Array {
+  if (value === 0 && !Object.is(value, -0)) return NO_DOUBLE;
+  DOUBLE_SCRATCH[0] = 0x09;
+  DOUBLE_VIEW.setFloat64(1, value, true);
+  return DOUBLE_SCRATCH;
 }
 
 function checkInt64(value: bigint, what: string): void {
@@ -324,6 +358,20 @@ export function encodePowReply(message: PowReply): Buffer {
   return encodeInt64Field1(message.number);
 }
 
+/**
+ * Encodes a `stream.ServerStreamResp` as {@linkcode encodePowReply} does, into bytes that the
+ * next call of it reuses: for the server's reply writer, which copies them into its own chunk
+ * at once.
+ *
+ * @param message The reply.
+ * @returns Its bytes, without the gRPC prefix, valid until the next call.
+ * @throws {RangeError} When the number is not an int64.
+ */
+export function powReplyBytes(message: PowReply): Uint8Array {
+  checkInt64(message.number, "Pow reply number");
+  return int64Field1Scratch(message.number);
+}
+
 /** Decodes a `stream.ServerStreamResp`. */
 export function decodePowReply(bytes: Uint8Array): PowReply {
   return { number: decodeInt64Message(bytes) };
@@ -366,6 +414,20 @@ export function decodeSqrtRequest(bytes: Uint8Array): SqrtRequest {
 export function encodeSqrtReply(message: SqrtReply): Buffer {
   checkDouble(message.sqrt, "Sqrt reply");
   return encodeDoubleField1(message.sqrt);
+}
+
+/**
+ * Encodes a `stream.AllStreamResp` as {@linkcode encodeSqrtReply} does, into bytes that the
+ * next call of it reuses: for the server's reply writer, which copies them into its own chunk
+ * at once.
+ *
+ * @param message The reply.
+ * @returns Its bytes, without the gRPC prefix, valid until the next call.
+ * @throws {RangeError} When the root is not a number.
+ */
+export function sqrtReplyBytes(message: SqrtReply): Uint8Array {
+  checkDouble(message.sqrt, "Sqrt reply");
+  return doubleField1Scratch(message.sqrt);
 }
 
 /** Decodes a `stream.AllStreamResp`. */

@@ -5,7 +5,7 @@
  * @module
  */
 import * as grpc from "../internals/npm/grpc_js.ts";
-import { encodePowReply } from "../proto/codec.ts";
+import { powReplyBytes } from "../proto/codec.ts";
 import type { PowReply, PowRequest } from "../proto/definitions.ts";
 import { markStarted } from "./call_starts.ts";
 import { type CallContext, fitsInt64, status } from "./call_context.ts";
@@ -111,7 +111,7 @@ export function powHandler(
     // that ended before (`call_starts.ts`) by the streams not marked here.
     if (logger !== undefined) markStarted(call);
     logStart("Pow", call);
-    const replies = new ReplyWriter(call, encodePowReply, probe);
+    const replies = new ReplyWriter(call, powReplyBytes, probe);
     // Without faults on request, a call needs none of their set-up.
     const planned = context.faults.planner === undefined
       ? undefined

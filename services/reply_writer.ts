@@ -274,7 +274,8 @@ export class ReplyWriter<Reply> {
 
   /**
    * @param call The call to answer.
-   * @param encode Encodes one reply message (without the 5-byte gRPC prefix).
+   * @param encode Encodes one reply message (without the 5-byte gRPC prefix); the bytes it
+   * returns are copied at once, so it may hand back the same memory each time.
    * @param probe Counts what the call's connection holds and how its chunk grows, for tests.
    */
   constructor(

@@ -6,7 +6,7 @@
  * @module
  */
 import * as grpc from "../internals/npm/grpc_js.ts";
-import { encodeSqrtReply, readSqrtNumber } from "../proto/codec.ts";
+import { readSqrtNumber, sqrtReplyBytes } from "../proto/codec.ts";
 import type { SqrtReply, SqrtRequest } from "../proto/definitions.ts";
 import { markStarted } from "./call_starts.ts";
 import {
@@ -48,7 +48,7 @@ export function sqrtHandler(
     call: grpc.ServerDuplexStream<SqrtRequest, SqrtReply>,
   ): void {
     logStart("Sqrt", call);
-    const replies = new ReplyWriter(call, encodeSqrtReply, probe);
+    const replies = new ReplyWriter(call, sqrtReplyBytes, probe);
     // Without faults on request, a call needs none of their set-up.
     const planned = context.faults.planner === undefined
       ? undefined

@@ -12,9 +12,11 @@ import {
   encodeSqrtRequest,
   encodeSumReply,
   encodeSumRequest,
+  powReplyBytes,
   readSmallSumNumber,
   readSqrtNumber,
   readSumNumber,
+  sqrtReplyBytes,
 } from "../../proto/codec.ts";
 
 const root = new protobuf.Root();
@@ -93,6 +95,13 @@ Deno.test("encodeSumRequest() and the other int64 codecs match protobufjs byte f
       type: reference.powReply,
       field: "number",
       encode: (v: bigint) => encodePowReply({ number: v }),
+      decode: (b: Uint8Array) => decodePowReply(b).number,
+    },
+    {
+      name: "ServerStreamResp as plain bytes (powReplyBytes)",
+      type: reference.powReply,
+      field: "number",
+      encode: (v: bigint) => powReplyBytes({ number: v }),
       decode: (b: Uint8Array) => decodePowReply(b).number,
     },
     {
@@ -179,6 +188,11 @@ Deno.test("encodeSqrtRequest() matches protobufjs, -0 and NaN included", () => {
       sqrt: number;
     };
     strictEqual(Object.is(decoded.sqrt, value), true, `${value}`);
+    deepStrictEqual(
+      sqrtReplyBytes({ sqrt: value }),
+      new Uint8Array(encodeSqrtReply({ sqrt: value })),
+      `${value}`,
+    );
   }
   strictEqual(encodeSqrtRequest({ number: 0 }).length, 0);
   strictEqual(decodeSqrtRequest(new Uint8Array()).number, 0);
