@@ -215,7 +215,17 @@ export function whenNotCancelled(
   call: { readonly cancelled: boolean },
   then: () => void,
 ): void {
-  setImmediate(() => {
-    if (!call.cancelled) then();
-  });
+  // One `setImmediate` for every call that asks in a turn, rather than one a call.
+  if (afterTurn.length === 0) setImmediate(runAfterTurn);
+  afterTurn.push({ call, then });
+}
+
+/** What runs once the turn is over unless its call was cancelled, in order. */
+let afterTurn: { call: { readonly cancelled: boolean }; then: () => void }[] =
+  [];
+
+function runAfterTurn(): void {
+  const waiting = afterTurn;
+  afterTurn = [];
+  for (const { call, then } of waiting) if (!call.cancelled) then();
 }
