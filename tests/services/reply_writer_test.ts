@@ -4,7 +4,7 @@ import { createClient, GrpcError, startServer } from "../../mod.ts";
 import type { StreamServer } from "../../mod.ts";
 import { streamServices } from "../../proto/definitions.ts";
 import { createHandlers } from "../../services/handlers.ts";
-import { CONNECTION_BUFFER_LIMIT } from "../../services/reply_writer.ts";
+import { CONNECTION_BUFFER_LIMIT } from "../../services/reply_budget.ts";
 import { probeServer, type ServerProbe } from "../../services/_testing.ts";
 import { POWERS_OF_TWO } from "../_util/article_lines.ts";
 import { fastPathsSwitchedOff } from "../_util/fast_paths_switch.ts";
