@@ -223,15 +223,16 @@ export class FaultPlanner implements CallPlanner {
  * faults spends one check on it.
  *
  * @param faults The server's rules.
- * @param started The method called; the call, for its metadata and its cancellation, which
- * ends the plan's waits; its name in the log; and how to refuse it, with the status for
- * fault headers that are malformed (said on `logger` first).
+ * @param describe Gives the method called; the call, for its metadata and its cancellation,
+ * which ends the plan's waits; its name in the log; and how to refuse it, with the status for
+ * fault headers that are malformed (said on `logger` first). Asked only when the server has
+ * faults on request: a call without them costs nothing more.
  * @returns The plan, `undefined` when nothing hits the call, or `false` once the call has
  * been refused.
  */
 export function callFaults(
   faults: FaultSwitch,
-  started: {
+  describe: () => {
     method: FaultMethod;
     call: FaultCall & {
       once(event: "cancelled", listener: () => void): unknown;
@@ -243,6 +244,7 @@ export function callFaults(
 ): CallFaults | undefined | false {
   const planner = faults.planner;
   if (planner === undefined) return undefined;
+  const started = describe();
   const { call } = started;
   let plan: CallFaults | undefined;
   try {

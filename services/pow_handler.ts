@@ -112,16 +112,13 @@ export function powHandler(
     if (logger !== undefined) markStarted(call);
     logStart("Pow", call);
     const replies = new ReplyWriter(call, powReplyBytes, probe);
-    // Without faults on request, a call needs none of their set-up.
-    const planned = context.faults.planner === undefined
-      ? undefined
-      : callFaults(context.faults, {
-        method: "Pow",
-        call,
-        name: `Pow(${call.request.number})`,
-        logger,
-        refuse: (failure) => replies.fail(failure),
-      });
+    const planned = callFaults(context.faults, () => ({
+      method: "Pow",
+      call,
+      name: `Pow(${call.request.number})`,
+      logger,
+      refuse: (failure) => replies.fail(failure),
+    }));
     // Refused already: its fault headers are malformed.
     if (planned === false) return;
     const faults = planned;

@@ -49,16 +49,13 @@ export function sqrtHandler(
   ): void {
     logStart("Sqrt", call);
     const replies = new ReplyWriter(call, sqrtReplyBytes, probe);
-    // Without faults on request, a call needs none of their set-up.
-    const planned = context.faults.planner === undefined
-      ? undefined
-      : callFaults(context.faults, {
-        method: "Sqrt",
-        call,
-        name: "Sqrt",
-        logger,
-        refuse: (failure) => replies.fail(failure),
-      });
+    const planned = callFaults(context.faults, () => ({
+      method: "Sqrt",
+      call,
+      name: "Sqrt",
+      logger,
+      refuse: (failure) => replies.fail(failure),
+    }));
     // Refused already: its fault headers are malformed.
     if (planned === false) return;
     const faults = planned;

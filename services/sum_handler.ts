@@ -47,16 +47,13 @@ export function sumHandler(
     callback: grpc.sendUnaryData<SumReply>,
   ): void {
     logStart("Sum", call);
-    // Without faults on request, a call needs none of their set-up.
-    const planned = context.faults.planner === undefined
-      ? undefined
-      : callFaults(context.faults, {
-        method: "Sum",
-        call,
-        name: "Sum",
-        logger,
-        refuse: (failure) => callback(failure),
-      });
+    const planned = callFaults(context.faults, () => ({
+      method: "Sum",
+      call,
+      name: "Sum",
+      logger,
+      refuse: (failure) => callback(failure),
+    }));
     // Refused already: its fault headers are malformed.
     if (planned === false) return;
     const faults = planned;

@@ -15,6 +15,8 @@
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import type { ShortResult } from "./common.ts";
+import { runLoad, shortLoadArgs } from "./limit_servers.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -83,29 +85,25 @@ async function cpuTicks(pid: number): Promise<number> {
 
 async function load(
   { shape, port, seconds }: { shape: string; port: number; seconds: string },
-): Promise<{ calls: number; rate: number; p99Ms: number }> {
-  const output = await new Deno.Command("taskset", {
-    args: [
-      "-c",
-      "1",
-      `${values.go}/load`,
-      "short",
+): Promise<ShortResult> {
+  const result = await runLoad<ShortResult>("taskset", [
+    "-c",
+    "1",
+    `${values.go}/load`,
+    ...shortLoadArgs({
       shape,
-      `127.0.0.1:${port}`,
-      "-inflight",
-      values.inflight,
-      "-connections",
-      values.connections,
-      "-seconds",
+      address: `127.0.0.1:${port}`,
+      inflight: values.inflight,
+      connections: values.connections,
       seconds,
-      "-messages",
-      values.messages,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const result = JSON.parse(new TextDecoder().decode(output.stdout));
-  if (!result.ok) throw new Error(`The load failed: ${result.error}`);
+      messages: values.messages,
+    }),
+  ]);
+  if (typeof result === "string" || !result.ok) {
+    throw new Error(
+      `The load failed: ${typeof result === "string" ? result : result.error}`,
+    );
+  }
   return result;
 }
 

@@ -343,6 +343,44 @@ export async function runLoad<Result>(
   return JSON.parse(last) as Result;
 }
 
+/** What one run of grpc-go's short-call load client (`load short`) makes. */
+export interface ShortLoad {
+  /** `pow`, `sum` or `sqrt`. */
+  shape: string;
+  /** The server's `host:port`. */
+  address: string;
+  /** Calls in flight at once. */
+  inflight: string;
+  /** Connections they share. */
+  connections: string;
+  /** How long it runs. */
+  seconds: string;
+  /** Messages a call carries. */
+  messages: string;
+}
+
+/**
+ * The arguments of grpc-go's load client for a run of short calls.
+ *
+ * @param run What the run makes.
+ * @returns The arguments after the program.
+ */
+export function shortLoadArgs(run: ShortLoad): string[] {
+  return [
+    "short",
+    run.shape,
+    run.address,
+    "-inflight",
+    run.inflight,
+    "-connections",
+    run.connections,
+    "-seconds",
+    run.seconds,
+    "-messages",
+    run.messages,
+  ];
+}
+
 /** The stack a server is, as the JSON names it. */
 export function stackOf(server: ServerKind): string {
   return server === "grpcGo"

@@ -17,6 +17,7 @@
  */
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
+import { shortLoadArgs } from "./limit_servers.ts";
 
 interface ProfileNode {
   id: number;
@@ -95,19 +96,14 @@ function send(method: string, params: object = {}): Promise<unknown> {
 
 function load(seconds: string): Promise<Deno.CommandOutput> {
   return new Deno.Command(values.load, {
-    args: [
-      "short",
-      values.shape,
-      `127.0.0.1:${port}`,
-      "-inflight",
-      values.inflight,
-      "-connections",
-      values.connections,
-      "-seconds",
+    args: shortLoadArgs({
+      shape: values.shape,
+      address: `127.0.0.1:${port}`,
+      inflight: values.inflight,
+      connections: values.connections,
       seconds,
-      "-messages",
-      values.messages,
-    ],
+      messages: values.messages,
+    }),
     stdout: "piped",
     stderr: "piped",
   }).output();
