@@ -6,7 +6,7 @@
  * @module
  */
 import * as grpc from "../internals/npm/grpc_js.ts";
-import { setImmediate } from "node:timers";
+import { atTurnEnd } from "./turn_end.ts";
 import { INT64_MAX, INT64_MIN } from "../proto/limits.ts";
 import type { FaultSwitch } from "./fault_plan.ts";
 import type { MessageSpan } from "./request_reader.ts";
@@ -215,17 +215,7 @@ export function whenNotCancelled(
   call: { readonly cancelled: boolean },
   then: () => void,
 ): void {
-  // One `setImmediate` for every call that asks in a turn, rather than one a call.
-  if (afterTurn.length === 0) setImmediate(runAfterTurn);
-  afterTurn.push({ call, then });
-}
-
-/** What runs once the turn is over unless its call was cancelled, in order. */
-let afterTurn: { call: { readonly cancelled: boolean }; then: () => void }[] =
-  [];
-
-function runAfterTurn(): void {
-  const waiting = afterTurn;
-  afterTurn = [];
-  for (const { call, then } of waiting) if (!call.cancelled) then();
+  atTurnEnd(() => {
+    if (!call.cancelled) then();
+  });
 }

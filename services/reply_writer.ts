@@ -31,7 +31,7 @@
  * @module
  */
 import * as grpc from "../internals/npm/grpc_js.ts";
-import { setImmediate } from "node:timers";
+import { atTurnEnd } from "./turn_end.ts";
 import type { CallRecorder } from "../telemetry/call_recorder.ts";
 import { serverCallRecorder } from "./telemetry.ts";
 import type { ServerProbe } from "./_testing.ts";
@@ -83,24 +83,6 @@ function newChunk(size: number): Uint8Array {
   const chunk = new Uint8Array(slab, slabUsed, size);
   slabUsed += size;
   return chunk;
-}
-
-/** The writers whose replies go at the end of this turn, in the order they asked. */
-let flushing: { turnEnded(): void }[] = [];
-
-/**
- * Flushes `writer` once the current turn of the event loop is over, with every other writer
- * that asks in the same turn: one `setImmediate` a turn, rather than one a call.
- */
-function flushAtTurnEnd(writer: { turnEnded(): void }): void {
-  if (flushing.length === 0) setImmediate(flushAll);
-  flushing.push(writer);
-}
-
-function flushAll(): void {
-  const writers = flushing;
-  flushing = [];
-  for (const writer of writers) writer.turnEnded();
 }
 
 /**
@@ -260,11 +242,11 @@ export class ReplyWriter<Reply> {
   flushSoon(): void {
     if (this.#flushScheduled || this.#stream === undefined) return;
     this.#flushScheduled = true;
-    flushAtTurnEnd(this);
+    atTurnEnd(() => this.#turnEnded());
   }
 
   /** The end of the turn {@linkcode flushSoon} waited for. */
-  turnEnded(): void {
+  #turnEnded(): void {
     this.#flushScheduled = false;
     this.flush();
     if (this.#used > 0 && !this.#waitingForRoom) {
