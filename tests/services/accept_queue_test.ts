@@ -104,3 +104,47 @@ Deno.test("acceptQueuedBeforeClose() resets no connection that came in behind it
   // holds the close back past those that connected during it.
   ok(answers.includes("served"), output);
 });
+
+Deno.test("acceptQueuedBeforeClose() relies on Deno handing over every connection it took at once before a microtask runs", async () => {
+  // The close follows its sentinel's batch of accepted connections in a microtask: were one
+  // to run between two connections of a batch, the close would reset the rest of it.
+  const server = net.createServer((socket) => socket.destroy());
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as net.AddressInfo).port;
+  const order: string[] = [];
+  let accepted = 0;
+  server.on("connection", () => {
+    const index = ++accepted;
+    order.push(`connection ${index}`);
+    queueMicrotask(() => order.push(`microtask ${index}`));
+  });
+  const connecting = Array.from(
+    { length: 4 },
+    () =>
+      new Promise<void>((resolve) => {
+        const socket = net.connect(port, "127.0.0.1", () => {
+          // The server's accept, a turn or more later, is what is watched.
+          resolve();
+        });
+        socket.on("error", () => resolve());
+        socket.on("close", () => {});
+        socket.resume();
+      }),
+  );
+  // Deno sends the connects once this turn ends; the next turn, held busy, lets all four
+  // reach the kernel's queue before the listener is polled.
+  setTimeout(() => busyFor(100), 0);
+  await Promise.all(connecting);
+  while (accepted < 4) await new Promise((resolve) => setTimeout(resolve, 10));
+  await new Promise<void>((resolve) => server.close(() => resolve()));
+  deepStrictEqual(order, [
+    "connection 1",
+    "connection 2",
+    "connection 3",
+    "connection 4",
+    "microtask 1",
+    "microtask 2",
+    "microtask 3",
+    "microtask 4",
+  ]);
+});
