@@ -1,5 +1,9 @@
 import { deepStrictEqual, ok, strictEqual } from "node:assert";
-import { atDeadline, openSlots } from "../../services/deadline_slots.ts";
+import {
+  atDeadline,
+  openSlots,
+  slotTimers,
+} from "../../services/deadline_slots.ts";
 
 function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
@@ -50,16 +54,66 @@ Deno.test("atDeadline() fires each deadline once, never early, and not once canc
   );
 
   await t.step(
-    "cancelling every deadline of a slot leaves no timer behind",
+    "cancelling every deadline leaves none open and one idle timer at most",
     () => {
-      const before = openSlots();
+      const open = openSlots();
+      const timers = slotTimers();
       const cancels = Array.from(
         { length: 100 },
         (_, index) => atDeadline(60_000 + index, () => {}),
       );
-      ok(openSlots() > before);
+      ok(openSlots() > open);
       for (const cancel of cancels) cancel();
-      strictEqual(openSlots(), before);
+      strictEqual(openSlots(), open);
+      ok(
+        slotTimers() <= timers + 1,
+        `${slotTimers()} timers, ${timers} before`,
+      );
+    },
+  );
+
+  await t.step(
+    "an emptied slot takes the next deadline on its own timer",
+    async () => {
+      // Both deadlines fall in the middle of one slot (10 ms wide).
+      const started = performance.now();
+      const due = started + 30 + (5 - (started % 10));
+      const first = atDeadline(due - started, () => {});
+      first();
+      const timers = slotTimers();
+      const fired = await new Promise<number>((resolve) => {
+        atDeadline(due - performance.now(), () => resolve(performance.now()));
+        strictEqual(slotTimers(), timers);
+      });
+      ok(fired >= due, `A deadline fired ${due - fired} ms early`);
+    },
+  );
+
+  await t.step(
+    "a process whose deadlines were all cancelled exits at once",
+    async () => {
+      const module = new URL(
+        "../../services/deadline_slots.ts",
+        import.meta.url,
+      );
+      const script = `import { atDeadline } from "${module.href}";
+const cancel = atDeadline(60_000, () => console.log("fired"));
+cancel();
+console.log("cancelled");`;
+      const started = performance.now();
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["eval", "--ext=ts", script],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      const seconds = (performance.now() - started) / 1000;
+      strictEqual(
+        new TextDecoder().decode(output.stdout),
+        "cancelled\n",
+        new TextDecoder().decode(output.stderr),
+      );
+      // The kept timer would hold the process for the deadline's 60 s.
+      ok(seconds < 30, `The process took ${seconds} s to exit`);
     },
   );
 
