@@ -371,9 +371,16 @@ export class LeanCall extends EventEmitter {
     if (this.#headersSent) {
       if (this.#wantTrailers) return;
       this.#wantTrailers = true;
+      const sent = () => this.#notifyCancelled();
+      if (
+        stream instanceof ServerStream &&
+        stream.endWithTrailers(trailers, sent)
+      ) {
+        return;
+      }
       stream.once("wantTrailers", () => {
         stream.sendTrailers(trailers);
-        this.#notifyCancelled();
+        sent();
       });
       stream.end();
     } else {

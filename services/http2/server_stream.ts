@@ -23,14 +23,27 @@ import { ErrorCode } from "../../proto/http2/frames.ts";
 import type { Field } from "./header_fields.ts";
 import { fieldsOf } from "../../proto/http2/header_objects.ts";
 
+/** The trailers `endWithTrailers` sends, and who hears they went. */
+interface EndingTrailers {
+  readonly headers: http2.OutgoingHttpHeaders;
+  readonly sent: () => void;
+}
+
 /** Where the stream's sending is. */
 export type SendState =
   /** No response headers yet. */
   | { kind: "idle" }
   /** Headers sent; writes are framed as they come. */
   | { kind: "open" }
-  /** `end()` called: the queued bytes go, then `END_STREAM` or the trailers. */
-  | { kind: "ending"; waitForTrailers: boolean }
+  /**
+   * `end()` called: the queued bytes go, then `END_STREAM` or the trailers (those given to
+   * `endWithTrailers`, or `'wantTrailers'`).
+   */
+  | {
+    kind: "ending";
+    waitForTrailers: boolean;
+    trailers?: EndingTrailers;
+  }
   /** Everything queued went; `'wantTrailers'` emitted, `sendTrailers` awaited. */
   | { kind: "trailers" }
   /** `close(code)` called with bytes queued: they go first, then RST_STREAM with `code`. */
@@ -356,6 +369,32 @@ export class ServerStream extends EventEmitter {
   }
 
   /**
+   * Ends the response body of a stream that `respond` opened with `waitForTrailers`, and sends
+   * `trailers` once the queued bytes have gone: what `end()` and a `'wantTrailers'` listener
+   * that sends them do, without the listener.
+   *
+   * @param trailers The trailers.
+   * @param sent Called once they are framed.
+   * @returns Whether the stream takes them: `false` when it is not open for writes with
+   * trailers awaited (ending, ended or reset already), and nothing was done.
+   */
+  endWithTrailers(
+    trailers: http2.OutgoingHttpHeaders,
+    sent: () => void,
+  ): boolean {
+    if (this.#closed || this.send.kind !== "open" || !this.#wantsTrailers) {
+      return false;
+    }
+    this.send = {
+      kind: "ending",
+      waitForTrailers: true,
+      trailers: { headers: trailers, sent },
+    };
+    this.#host.pump(this);
+    return true;
+  }
+
+  /**
    * Sends the trailers, ending the stream: only after `'wantTrailers'`.
    *
    * @param headers The trailers.
@@ -421,7 +460,11 @@ export class ServerStream extends EventEmitter {
       return;
     }
     if (send.kind === "ending" && this.queue.length === 0) {
-      if (send.waitForTrailers) {
+      if (send.trailers !== undefined) {
+        this.send = { kind: "trailers" };
+        this.sendTrailers(send.trailers.headers);
+        send.trailers.sent();
+      } else if (send.waitForTrailers) {
         this.send = { kind: "trailers" };
         this.emit("wantTrailers");
       } else {
