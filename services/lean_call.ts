@@ -22,7 +22,6 @@ import * as grpc from "../internals/npm/grpc_js.ts";
 import { Buffer } from "node:buffer";
 import { EventEmitter } from "node:events";
 import type http2 from "node:http2";
-import process from "node:process";
 import {
   LEAN_CALL,
   type LeanCallParts,
@@ -31,6 +30,7 @@ import {
 } from "../internals/grpc_js_server_call.ts";
 import { PREFIX_BYTES, writePrefix } from "../proto/envelope.ts";
 import { atDeadline } from "./deadline_slots.ts";
+import { onNextTick } from "./shared_tick.ts";
 import { ServerStream } from "./http2/server_stream.ts";
 
 /** What one lean call needs of its method and server. */
@@ -404,11 +404,13 @@ export class LeanCall extends EventEmitter {
     if (this.#cancelNotified) return;
     this.#cancelNotified = true;
     this.#cancelDeadline?.();
-    process.nextTick(() => {
-      this.cancelled = true;
-      this.emit("cancelled", "cancelled");
-    });
+    onNextTick(emitCancelled, this);
     // Whatever the client still sends is read and dropped.
     this.#stream.resume();
   }
+}
+
+function emitCancelled(call: LeanCall): void {
+  call.cancelled = true;
+  call.emit("cancelled", "cancelled");
 }

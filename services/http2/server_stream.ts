@@ -22,6 +22,7 @@ import { ChunkQueue } from "../../proto/http2/chunk_queue.ts";
 import { ErrorCode } from "../../proto/http2/frames.ts";
 import type { Field } from "./header_fields.ts";
 import { fieldsOf } from "../../proto/http2/header_objects.ts";
+import { onNextTick } from "../shared_tick.ts";
 
 /** The trailers `endWithTrailers` sends, and who hears they went. */
 interface EndingTrailers {
@@ -213,7 +214,7 @@ export class ServerStream extends EventEmitter {
   resume(): this {
     if (this.#flow === "flowing") return this;
     this.#flow = "flowing";
-    process.nextTick(() => this.#flush());
+    onNextTick(ServerStream.#flushOf, this);
     return this;
   }
 
@@ -226,7 +227,7 @@ export class ServerStream extends EventEmitter {
     if (chunk === null) {
       this.remoteEnded = true;
       if (this.#flow === "flowing" && this.#inbox.empty) {
-        process.nextTick(() => this.#emitEnd());
+        onNextTick(ServerStream.#emitEndOf, this);
       }
       return;
     }
@@ -257,6 +258,14 @@ export class ServerStream extends EventEmitter {
         Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength),
       );
     }
+  }
+
+  static #flushOf(stream: ServerStream): void {
+    stream.#flush();
+  }
+
+  static #emitEndOf(stream: ServerStream): void {
+    stream.#emitEnd();
   }
 
   #flush(): void {
@@ -481,7 +490,7 @@ export class ServerStream extends EventEmitter {
 
   /** Our side has sent `END_STREAM`. */
   #localEnded(): void {
-    process.nextTick(() => this.emit("finish"));
+    onNextTick(emitFinish, this);
     this.#host.localEnded(this);
   }
 
@@ -501,12 +510,25 @@ export class ServerStream extends EventEmitter {
     const failed = this.queue.splice(0);
     this.queued = 0;
     if (this.send.kind !== "done") this.send = { kind: "done" };
-    process.nextTick(() => {
-      for (const write of failed) write.done?.(streamClosedError());
-      if (aborted) this.emit("aborted");
-      this.emit("close");
-    });
+    onNextTick(emitClose, { stream: this, failed, aborted });
   }
+}
+
+function emitFinish(stream: ServerStream): void {
+  stream.emit("finish");
+}
+
+/** A closed stream's `'close'`, after its writes' failures and its `'aborted'`. */
+function emitClose(
+  { stream, failed, aborted }: {
+    stream: ServerStream;
+    failed: QueuedWrite[];
+    aborted: boolean;
+  },
+): void {
+  for (const write of failed) write.done?.(streamClosedError());
+  if (aborted) stream.emit("aborted");
+  stream.emit("close");
 }
 
 function streamClosedError(): Error {
