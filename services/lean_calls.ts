@@ -35,10 +35,14 @@ import {
   takeStreamsBefore,
 } from "../internals/grpc_js_server.ts";
 import { envGranted } from "../internals/grpc_js_env.ts";
-import { DEFAULT_MAX_RECEIVE_MESSAGE_BYTES } from "../proto/envelope.ts";
+import { LEAN_CALL } from "../internals/grpc_js_server_call.ts";
+import {
+  DEFAULT_MAX_RECEIVE_MESSAGE_BYTES,
+  type MessageSpan,
+} from "../proto/envelope.ts";
 import { streamServices } from "../proto/definitions.ts";
 import { errorToStatus, LeanCall, type LeanCallSettings } from "./lean_call.ts";
-import { Deframer } from "./request_deframer.ts";
+import { Deframer, type RequestSink } from "./request_deframer.ts";
 import type { ObservedHandler, ObservedServer } from "./telemetry.ts";
 import type { ServerProbe } from "./_testing.ts";
 
@@ -298,73 +302,91 @@ function readRequest(
     encoding: string | undefined;
   },
 ): void {
-  const { definition, handler } = method.observed;
   const configured = method.settings.maxReceiveBytes;
-  let request: unknown;
-  let received = 0;
-  let failed = false;
-  function fail(status: grpc.StatusObject): void {
-    failed = true;
-    call.sendStatus(status);
-  }
-  const deframer = new Deframer({
-    message(span): void {
-      if (failed) return;
-      received++;
-      if (received > 1) {
-        fail({
-          code: grpc.status.UNIMPLEMENTED,
-          details:
-            `Received a second request message for server streaming method ${definition.path}`,
-          metadata: new grpc.Metadata(),
-        });
-        return;
-      }
-      const bytes = span.bytes;
-      try {
-        request = definition.requestDeserialize(
-          Buffer.from(
-            bytes.buffer,
-            bytes.byteOffset + span.start,
-            span.end - span.start,
-          ),
-        );
-      } catch {
-        fail({
-          code: grpc.status.INTERNAL,
-          details: "Error deserializing request",
-          metadata: new grpc.Metadata(),
-        });
-      }
-    },
-    end(): void {
-      if (failed) return;
-      if (received === 0) {
-        fail({
-          code: grpc.status.UNIMPLEMENTED,
-          details:
-            `Received no request message for server streaming method ${definition.path}`,
-          metadata: new grpc.Metadata(),
-        });
-        return;
-      }
-      call.request = request;
-      run(call, () => handler(call));
-    },
-    fail(status): void {
-      // grpc-js's own decoder, which reads a Pow's request on its path, words the receive
-      // limit without the dot that the shared envelope (and grpc-js's send limit) has.
-      fail(
-        status.code === grpc.status.RESOURCE_EXHAUSTED &&
-          status.details.startsWith(RECEIVED_TOO_LARGE)
-          ? { ...status, details: status.details.replace(" vs. ", " vs ") }
-          : status,
-      );
-    },
-  }, {
+  const deframer = new Deframer(new SingleRequest(call, method), {
     maxBytes: configured === -1 ? Infinity : configured,
     encoding: encoding ?? "identity",
   });
-  stream.on("data", (chunk: Uint8Array) => deframer.write(chunk));
+  // On the server's own HTTP/2 the bytes come as they arrived, with no `Buffer` or `'data'`.
+  call[LEAN_CALL].takeData((chunk: Uint8Array) => deframer.write(chunk));
   stream.on("end", () => deframer.end());
+  stream.resume();
+}
+
+/** The messages of a server-streaming call's request, as its deframer hands them over. */
+class SingleRequest implements RequestSink {
+  readonly #call: LeanCall;
+  readonly #method: LeanMethod;
+  #request: unknown = undefined;
+  #received = 0;
+  #failed = false;
+
+  constructor(call: LeanCall, method: LeanMethod) {
+    this.#call = call;
+    this.#method = method;
+  }
+
+  message(span: Readonly<MessageSpan>): void {
+    if (this.#failed) return;
+    this.#received++;
+    const definition = this.#method.observed.definition;
+    if (this.#received > 1) {
+      this.#fail({
+        code: grpc.status.UNIMPLEMENTED,
+        details:
+          `Received a second request message for server streaming method ${definition.path}`,
+        metadata: new grpc.Metadata(),
+      });
+      return;
+    }
+    const bytes = span.bytes;
+    try {
+      this.#request = definition.requestDeserialize(
+        Buffer.from(
+          bytes.buffer,
+          bytes.byteOffset + span.start,
+          span.end - span.start,
+        ),
+      );
+    } catch {
+      this.#fail({
+        code: grpc.status.INTERNAL,
+        details: "Error deserializing request",
+        metadata: new grpc.Metadata(),
+      });
+    }
+  }
+
+  end(): void {
+    if (this.#failed) return;
+    const { definition, handler } = this.#method.observed;
+    if (this.#received === 0) {
+      this.#fail({
+        code: grpc.status.UNIMPLEMENTED,
+        details:
+          `Received no request message for server streaming method ${definition.path}`,
+        metadata: new grpc.Metadata(),
+      });
+      return;
+    }
+    const call = this.#call;
+    call.request = this.#request;
+    run(call, () => handler(call));
+  }
+
+  fail(status: grpc.StatusObject): void {
+    // grpc-js's own decoder, which reads a Pow's request on its path, words the receive
+    // limit without the dot that the shared envelope (and grpc-js's send limit) has.
+    this.#fail(
+      status.code === grpc.status.RESOURCE_EXHAUSTED &&
+        status.details.startsWith(RECEIVED_TOO_LARGE)
+        ? { ...status, details: status.details.replace(" vs. ", " vs ") }
+        : status,
+    );
+  }
+
+  #fail(status: grpc.StatusObject): void {
+    this.#failed = true;
+    this.#call.sendStatus(status);
+  }
 }
