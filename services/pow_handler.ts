@@ -16,6 +16,37 @@ import { callFaults } from "./faults.ts";
 /** The `count` a `Pow` request means when it leaves the field at 0, as the Go demo did. */
 const DEFAULT_POW_COUNT = 10;
 
+/** Where one `Pow` call's powers stand. */
+class Powers {
+  /** The next exponent to write. */
+  exponent = 0;
+  /** `base` to the power of {@linkcode exponent}. */
+  power = 1n;
+  /** Set once the server ended the call (its shutdown): nothing more is written. */
+  ended = false;
+  readonly base: bigint;
+  readonly count: number;
+  readonly replies: ReplyWriter<PowReply>;
+
+  constructor(
+    request: PowRequest,
+    { count, replies }: { count: number; replies: ReplyWriter<PowReply> },
+  ) {
+    this.base = request.number;
+    this.count = count;
+    this.replies = replies;
+  }
+}
+
+/** A call with faults on request, and its faults. */
+interface Faulting {
+  call: grpc.ServerWritableStream<PowRequest, PowReply>;
+  faults: CallFaults;
+}
+
+/** What the next step of a `Pow` call does: go on, wait for the client to read first, or stop. */
+type Step = "next" | "wait" | "over";
+
 /**
  * Creates the `Pow` handler.
  *
@@ -29,36 +60,82 @@ export function powHandler(
 ): grpc.handleServerStreamingCall<PowRequest, PowReply> {
   const { logger, callLogger, running, logStart, internalError, probe } =
     context;
-  async function streamPowers(
-    call: grpc.ServerWritableStream<PowRequest, PowReply>,
-    { replies, endedByServer, faults }: {
-      replies: ReplyWriter<PowReply>;
-      endedByServer: () => boolean;
-      faults: CallFaults | undefined;
-    },
-  ): Promise<void> {
-    const base = call.request.number;
-    const count = call.request.count === 0
-      ? DEFAULT_POW_COUNT
-      : call.request.count;
-    logger?.info(`Recv Client Data ${base}`);
-    if (count > maxPowCount) {
+
+  /** Writes the power of the current exponent, unless the call cannot have it. */
+  function writeNext(powers: Powers): Step {
+    const { base, exponent, power, replies } = powers;
+    if (!fitsInt64(power)) {
       logger?.warn(
-        `Pow(${base}) refused: count ${count} is over ${maxPowCount}`,
+        `Pow(${base}) stopped: ${base}^${exponent} does not fit in int64`,
       );
       replies.fail(
         status(
-          grpc.status.INVALID_ARGUMENT,
-          `Count is over this server's limit: ${count} > ${maxPowCount}`,
+          grpc.status.OUT_OF_RANGE,
+          `Power does not fit in int64: ${base}^${exponent} (after ${exponent} powers)`,
         ),
       );
-      return;
+      return "over";
     }
+    if (powers.ended) return "over";
+    if (replies.closed) {
+      logger?.info(
+        `Pow(${base}) cancelled after ${exponent} of ${powers.count} powers`,
+      );
+      return "over";
+    }
+    const flowing = replies.write({ number: power });
+    powers.power = power * base;
+    powers.exponent = exponent + 1;
+    return flowing ? "next" : "wait";
+  }
+
+  /** Waits for the client to read the replies written; whether it cancelled meanwhile. */
+  async function cancelledWhileWaiting(powers: Powers): Promise<boolean> {
+    if (!await powers.replies.drained()) return false;
+    logger?.info(
+      `Pow(${powers.base}) cancelled after ${powers.exponent} of ${powers.count} powers`,
+    );
+    return true;
+  }
+
+  function complete(powers: Powers): void {
+    callLogger?.info(`Pow(${powers.base}) completed: ${powers.count} powers`);
+    powers.replies.end();
+  }
+
+  /**
+   * Writes the powers as long as the client takes them at once: most calls end here, with no
+   * promise. What has to wait goes on in {@linkcode writeWaiting}.
+   */
+  function writeAtOnce(powers: Powers): Promise<void> | undefined {
+    while (powers.exponent < powers.count) {
+      const step = writeNext(powers);
+      if (step === "over") return undefined;
+      if (step === "wait") return writeAfterDrain(powers);
+    }
+    complete(powers);
+    return undefined;
+  }
+
+  async function writeAfterDrain(powers: Powers): Promise<void> {
+    if (await cancelledWhileWaiting(powers)) return;
+    await writeWaiting(powers, undefined);
+  }
+
+  /** Writes the powers left, waiting for the client to read and for the faults' delays. */
+  async function writeWaiting(
+    powers: Powers,
+    faulting: Faulting | undefined,
+  ): Promise<void> {
+    const { replies, count } = powers;
     /** Whether a fault ended the call, or holds it; waits before a reply are done. */
-    async function faulted(written: number): Promise<boolean> {
-      const ending = faults!.progress(written);
+    async function faulted(
+      { call, faults }: Faulting,
+      written: number,
+    ): Promise<boolean> {
+      const ending = faults.progress(written);
       if (ending !== undefined) {
-        await faults!.end(ending, {
+        await faults.end(ending, {
           call,
           fail: (failure) => replies.fail(failure),
           written: () => replies.handedOver(),
@@ -66,42 +143,45 @@ export function powHandler(
         return true;
       }
       if (written === count) return false;
-      const hold = faults!.replyDelay();
-      return hold > 0 && !await faults!.wait(hold);
+      const hold = faults.replyDelay();
+      return hold > 0 && !await faults.wait(hold);
     }
-    let power = 1n;
-    for (let exponent = 0; exponent < count; exponent++) {
-      if (faults !== undefined && await faulted(exponent)) return;
-      if (!fitsInt64(power)) {
-        logger?.warn(
-          `Pow(${base}) stopped: ${base}^${exponent} does not fit in int64`,
-        );
-        replies.fail(
-          status(
-            grpc.status.OUT_OF_RANGE,
-            `Power does not fit in int64: ${base}^${exponent} (after ${exponent} powers)`,
-          ),
-        );
+    while (powers.exponent < count) {
+      if (
+        faulting !== undefined && await faulted(faulting, powers.exponent)
+      ) {
         return;
       }
-      if (endedByServer()) return;
-      if (replies.closed) {
-        logger?.info(
-          `Pow(${base}) cancelled after ${exponent} of ${count} powers`,
-        );
-        return;
-      }
-      if (!replies.write({ number: power }) && await replies.drained()) {
-        logger?.info(
-          `Pow(${base}) cancelled after ${exponent + 1} of ${count} powers`,
-        );
-        return;
-      }
-      power *= base;
+      const step = writeNext(powers);
+      if (step === "over") return;
+      if (step === "wait" && await cancelledWhileWaiting(powers)) return;
     }
-    if (faults !== undefined && await faulted(count)) return;
-    callLogger?.info(`Pow(${base}) completed: ${count} powers`);
-    replies.end();
+    if (faulting !== undefined && await faulted(faulting, count)) return;
+    complete(powers);
+  }
+
+  /** Starts a call's powers: at once where it can, or a promise of them. */
+  function startPowers(
+    powers: Powers,
+    faulting: Faulting | undefined,
+  ): Promise<void> | undefined {
+    const { base, count } = powers;
+    logger?.info(`Recv Client Data ${base}`);
+    if (count > maxPowCount) {
+      logger?.warn(
+        `Pow(${base}) refused: count ${count} is over ${maxPowCount}`,
+      );
+      powers.replies.fail(
+        status(
+          grpc.status.INVALID_ARGUMENT,
+          `Count is over this server's limit: ${count} > ${maxPowCount}`,
+        ),
+      );
+      return undefined;
+    }
+    return faulting === undefined
+      ? writeAtOnce(powers)
+      : writeWaiting(powers, faulting);
   }
 
   function handlePow(
@@ -112,30 +192,48 @@ export function powHandler(
     if (logger !== undefined) markStarted(call);
     logStart("Pow", call);
     const replies = new ReplyWriter(call, powReplyBytes, probe);
-    const planned = callFaults(context.faults, () => ({
-      method: "Pow",
-      call,
-      name: `Pow(${call.request.number})`,
-      logger,
-      refuse: (failure) => replies.fail(failure),
-    }));
+    const planned = context.faults === undefined
+      ? undefined
+      : callFaults(context.faults, () => ({
+        method: "Pow",
+        call,
+        name: `Pow(${call.request.number})`,
+        logger,
+        refuse: (failure) => replies.fail(failure),
+      }));
     // Refused already: its fault headers are malformed.
     if (planned === false) return;
     const faults = planned;
-    let ended = false;
+    const request = call.request;
+    const powers = new Powers(request, {
+      count: request.count === 0 ? DEFAULT_POW_COUNT : request.count,
+      replies,
+    });
     function end(failure: grpc.StatusObject): void {
-      ended = true;
+      powers.ended = true;
       faults?.stop();
       replies.fail(failure);
     }
-    running.set(end, `Pow(${call.request.number})`);
-    streamPowers(call, { replies, endedByServer: () => ended, faults }).then(
-      () => running.delete(end),
-      (cause: unknown) => {
-        running.delete(end);
-        if (!ended) replies.fail(internalError("Pow", cause));
-      },
-    );
+    running.set(end, `Pow(${request.number})`);
+    function failPow(cause: unknown): void {
+      running.delete(end);
+      if (!powers.ended) replies.fail(internalError("Pow", cause));
+    }
+    let waiting: Promise<void> | undefined;
+    try {
+      waiting = startPowers(
+        powers,
+        faults === undefined ? undefined : { call, faults },
+      );
+    } catch (cause) {
+      failPow(cause);
+      return;
+    }
+    if (waiting === undefined) {
+      running.delete(end);
+      return;
+    }
+    waiting.then(() => running.delete(end), failPow);
   }
 
   return handlePow;
