@@ -254,7 +254,10 @@ export class FrameWriter {
     const end = endStream ? Flag.END_STREAM : 0;
     let at = 0;
     do {
-      const piece = block.subarray(at, at + maxFrame);
+      // A view costs an object: most blocks fit one frame whole.
+      const piece = at === 0 && block.length <= maxFrame
+        ? block
+        : block.subarray(at, at + maxFrame);
       const last = at + maxFrame >= block.length ? Flag.END_HEADERS : 0;
       this.header(at === 0 ? FrameType.HEADERS : FrameType.CONTINUATION, {
         length: piece.length,

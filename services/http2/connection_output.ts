@@ -20,7 +20,10 @@ import {
   Setting,
 } from "../../proto/http2/frames.ts";
 import type { Field } from "./header_fields.ts";
-import { encodeHeaderBlockInto } from "../../proto/http2/hpack_encoder.ts";
+import {
+  encodeHeaderBlock,
+  encodeHeaderBlockInto,
+} from "../../proto/http2/hpack_encoder.ts";
 import type { ServerStream } from "./server_stream.ts";
 import { TurnWrites } from "../../proto/http2/turn_writes.ts";
 
@@ -154,6 +157,7 @@ export class ConnectionOutput extends TurnWrites {
   }
 
   #encode(fields: readonly Field[]): Uint8Array {
+    if (Object.isFrozen(fields)) return frozenBlockOf(fields);
     for (;;) {
       try {
         const length = encodeHeaderBlockInto(fields, this.#blockBuffer);
@@ -251,4 +255,20 @@ export class ConnectionOutput extends TurnWrites {
     }
     this.#doneCallbacks.push(done);
   }
+}
+
+/**
+ * The header blocks of frozen field lists (`fieldsOf` gives one for a frozen headers object,
+ * such as the usual response headers and `OK` trailers of every call): the encoder keeps no
+ * table, so such a list's block is the same on every connection, encoded once.
+ */
+const frozenBlocks = new WeakMap<readonly Field[], Uint8Array>();
+
+function frozenBlockOf(fields: readonly Field[]): Uint8Array {
+  let block = frozenBlocks.get(fields);
+  if (block === undefined) {
+    block = encodeHeaderBlock(fields);
+    frozenBlocks.set(fields, block);
+  }
+  return block;
 }
