@@ -102,30 +102,34 @@ export function serverCallRecorder(call: object): CallRecorder | undefined {
  * @param sink Where the reader delivers.
  * @returns The sink to give the reader.
  */
-export function observedRequestSink<Sink extends RequestSink>(
+export function observedRequestSink(
   call: object,
-  sink: Sink,
-): Sink {
+  sink: RequestSink,
+): RequestSink {
   const recorder = recorders.get(call);
   if (recorder === undefined) return sink;
+  // The sink's methods may be its class's: each is called on it, not copied.
   if (!recorder.recording) {
     return {
-      ...sink,
       message(span): void {
         recorder.received();
         sink.message(span);
       },
+      end: () => sink.end(),
+      fail: (failure) => sink.fail(failure),
     };
   }
   const active = recorder.context;
   return {
-    ...sink,
     message(span): void {
       recorder.received();
       context.with(active, () => sink.message(span));
     },
-    end: context.bind(active, sink.end.bind(sink)),
-    fail: context.bind(active, sink.fail.bind(sink)),
+    end: context.bind(active, () => sink.end()),
+    fail: context.bind(
+      active,
+      (failure: grpc.StatusObject) => sink.fail(failure),
+    ),
   };
 }
 
