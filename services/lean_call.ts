@@ -73,6 +73,11 @@ const OK_TRAILERS: Readonly<http2.OutgoingHttpHeaders> = Object.freeze({
   "grpc-message": "OK",
 });
 
+/** The status of a call that ends well, with no trailers of its own. */
+export const OK_STATUS: Readonly<
+  { code: grpc.status; details: string; metadata: null }
+> = Object.freeze({ code: grpc.status.OK, details: "OK", metadata: null });
+
 /** The request headers grpc-js keeps out of the metadata it hands a handler. */
 const NOT_METADATA = [
   "grpc-timeout",
@@ -167,7 +172,7 @@ export class LeanCall extends EventEmitter {
   #wantTrailers = false;
   #cancelNotified = false;
   #ending = false;
-  #pendingStatus: StatusLike = { code: grpc.status.OK, details: "OK" };
+  #pendingStatus: StatusLike = OK_STATUS;
 
   /**
    * @param stream The call's HTTP/2 stream.
@@ -340,10 +345,12 @@ export class LeanCall extends EventEmitter {
     if (this.#ending) return this;
     this.#ending = true;
     const pending = this.#pendingStatus;
-    this.sendStatus({
-      ...pending,
-      metadata: pending.metadata ?? trailers ?? null,
-    });
+    this.sendStatus(
+      pending === OK_STATUS && trailers === undefined ? OK_STATUS : {
+        ...pending,
+        metadata: pending.metadata ?? trailers ?? null,
+      },
+    );
     return this;
   }
 

@@ -41,7 +41,12 @@ import {
   type MessageSpan,
 } from "../proto/envelope.ts";
 import { streamServices } from "../proto/definitions.ts";
-import { errorToStatus, LeanCall, type LeanCallSettings } from "./lean_call.ts";
+import {
+  errorToStatus,
+  LeanCall,
+  type LeanCallSettings,
+  OK_STATUS,
+} from "./lean_call.ts";
 import { Deframer, type RequestSink } from "./request_deframer.ts";
 import type { ObservedHandler, ObservedServer } from "./telemetry.ts";
 import type { ServerProbe } from "./_testing.ts";
@@ -282,11 +287,13 @@ function replyOnce(
       return;
     }
     call.write(reply);
-    call.sendStatus({
-      code: grpc.status.OK,
-      details: "OK",
-      metadata: trailers ?? null,
-    });
+    call.sendStatus(
+      trailers === undefined ? OK_STATUS : {
+        code: grpc.status.OK,
+        details: "OK",
+        metadata: trailers,
+      },
+    );
   };
 }
 

@@ -24,6 +24,12 @@ import type { Field } from "./header_fields.ts";
 import { fieldsOf } from "../../proto/http2/header_objects.ts";
 import { onNextTick } from "../shared_tick.ts";
 
+// The states that carry nothing, shared by every stream rather than made at each step.
+const IDLE: SendState = Object.freeze({ kind: "idle" });
+const OPEN: SendState = Object.freeze({ kind: "open" });
+const TRAILERS: SendState = Object.freeze({ kind: "trailers" });
+const DONE: SendState = Object.freeze({ kind: "done" });
+
 /** The trailers `endWithTrailers` sends, and who hears they went. */
 interface EndingTrailers {
   readonly headers: http2.OutgoingHttpHeaders;
@@ -107,7 +113,7 @@ export class ServerStream extends EventEmitter {
   /** The trailers sent. */
   sentTrailers: http2.OutgoingHttpHeaders | undefined = undefined;
   /** Sending, as the connection sees it. */
-  send: SendState = { kind: "idle" };
+  send: SendState = IDLE;
   /** Whether the peer has sent `END_STREAM` (or reset the stream). */
   remoteEnded = false;
   /** What the peer may still send on the stream before a WINDOW_UPDATE. */
@@ -307,7 +313,7 @@ export class ServerStream extends EventEmitter {
     this.sentHeaders = sent;
     const fields = fieldsOf(sent);
     const endStream = options.endStream === true;
-    this.send = endStream ? { kind: "done" } : { kind: "open" };
+    this.send = endStream ? DONE : OPEN;
     if (!endStream && options.waitForTrailers === true) {
       this.#wantsTrailers = true;
     }
@@ -416,7 +422,7 @@ export class ServerStream extends EventEmitter {
         code: "ERR_HTTP2_TRAILERS_NOT_READY",
       });
     }
-    this.send = { kind: "done" };
+    this.send = DONE;
     this.sentTrailers = headers;
     this.#host.sendHeaders(this, {
       fields: fieldsOf(headers),
@@ -470,14 +476,14 @@ export class ServerStream extends EventEmitter {
     }
     if (send.kind === "ending" && this.queue.length === 0) {
       if (send.trailers !== undefined) {
-        this.send = { kind: "trailers" };
+        this.send = TRAILERS;
         this.sendTrailers(send.trailers.headers);
         send.trailers.sent();
       } else if (send.waitForTrailers) {
-        this.send = { kind: "trailers" };
+        this.send = TRAILERS;
         this.emit("wantTrailers");
       } else {
-        this.send = { kind: "done" };
+        this.send = DONE;
         this.#host.sendEnd(this);
         this.#localEnded();
       }
@@ -509,7 +515,7 @@ export class ServerStream extends EventEmitter {
     this.remoteEnded = true;
     const failed = this.queue.splice(0);
     this.queued = 0;
-    if (this.send.kind !== "done") this.send = { kind: "done" };
+    if (this.send.kind !== "done") this.send = DONE;
     onNextTick(emitClose, { stream: this, failed, aborted });
   }
 }
