@@ -23,40 +23,9 @@ import { ErrorCode } from "../../proto/http2/frames.ts";
 import type { Field } from "./header_fields.ts";
 import { fieldsOf } from "../../proto/http2/header_objects.ts";
 import { onNextTick } from "../shared_tick.ts";
+import { DONE, IDLE, OPEN, type SendState, TRAILERS } from "./send_state.ts";
 
-// The states that carry nothing, shared by every stream rather than made at each step.
-const IDLE: SendState = Object.freeze({ kind: "idle" });
-const OPEN: SendState = Object.freeze({ kind: "open" });
-const TRAILERS: SendState = Object.freeze({ kind: "trailers" });
-const DONE: SendState = Object.freeze({ kind: "done" });
-
-/** The trailers `endWithTrailers` sends, and who hears they went. */
-interface EndingTrailers {
-  readonly headers: http2.OutgoingHttpHeaders;
-  readonly sent: () => void;
-}
-
-/** Where the stream's sending is. */
-export type SendState =
-  /** No response headers yet. */
-  | { kind: "idle" }
-  /** Headers sent; writes are framed as they come. */
-  | { kind: "open" }
-  /**
-   * `end()` called: the queued bytes go, then `END_STREAM` or the trailers (those given to
-   * `endWithTrailers`, or `'wantTrailers'`).
-   */
-  | {
-    kind: "ending";
-    waitForTrailers: boolean;
-    trailers?: EndingTrailers;
-  }
-  /** Everything queued went; `'wantTrailers'` emitted, `sendTrailers` awaited. */
-  | { kind: "trailers" }
-  /** `close(code)` called with bytes queued: they go first, then RST_STREAM with `code`. */
-  | { kind: "resetting"; code: number }
-  /** `END_STREAM` sent, or the stream reset. */
-  | { kind: "done" };
+export type { SendState };
 
 /** A write waiting for the peer's windows. */
 export interface QueuedWrite {
