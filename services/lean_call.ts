@@ -5,8 +5,8 @@
  *
  * It does per call what grpc-js's `BaseServerInterceptingCall` and its `Server*StreamImpl`
  * do, in the same words on the wire: the response headers (`sendMetadata`, sent before the
- * first message), the status in trailers after `'wantTrailers'` or, before any headers, as a
- * trailers-only response, `grpc-message` percent-encoded with `encodeURI`, the deadline of
+ * first message), the status in trailers once the messages have gone or, before any headers,
+ * as a trailers-only response, `grpc-message` percent-encoded with `encodeURI`, the deadline of
  * `grpc-timeout` (`DEADLINE_EXCEEDED`), the send limit (`RESOURCE_EXHAUSTED`), and a
  * `'cancelled'` event once the stream closes or the status has gone, as grpc-js emits it. The
  * handler's `emit("error", status)` and `end()` end the call as on grpc-js's writable calls.
