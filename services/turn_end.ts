@@ -24,5 +24,15 @@ export function atTurnEnd(task: () => void): void {
 function runWaiting(): void {
   const tasks = waiting;
   waiting = [];
-  for (const task of tasks) task();
+  let next = 0;
+  try {
+    while (next < tasks.length) tasks[next++]!();
+  } finally {
+    // A task that threw is reported as an `Immediate`'s would be; the others still run (a
+    // call whose flush waited behind it would hang), first at the end of the next turn.
+    if (next < tasks.length) {
+      if (waiting.length === 0) setImmediate(runWaiting);
+      waiting = tasks.slice(next).concat(waiting);
+    }
+  }
 }
