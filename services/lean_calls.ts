@@ -248,8 +248,10 @@ function answer(
   if (stream.destroyed || stream.closed) return;
   const { definition, handler } = method.observed;
   if (definition.requestStream) {
-    const respond = definition.responseStream ? undefined : replyOnce(call);
-    run(call, () => handler(call, respond));
+    run(handler, {
+      call,
+      respond: definition.responseStream ? undefined : replyOnce(call),
+    });
   } else {
     const encoding = headers["grpc-encoding"];
     readRequest(call, {
@@ -261,9 +263,12 @@ function answer(
 }
 
 /** Runs a handler; one that throws ends its call with `UNKNOWN`, as grpc-js does. */
-function run(call: LeanCall, handler: () => void): void {
+function run(
+  handler: ObservedHandler["handler"],
+  { call, respond }: { call: LeanCall; respond?: unknown },
+): void {
   try {
-    handler();
+    handler(call, respond);
   } catch {
     call.sendStatus({
       code: grpc.status.UNKNOWN,
@@ -378,7 +383,7 @@ class SingleRequest implements RequestSink {
     }
     const call = this.#call;
     call.request = this.#request;
-    run(call, () => handler(call));
+    run(handler, { call });
   }
 
   fail(status: grpc.StatusObject): void {

@@ -35,6 +35,7 @@ import {
 } from "../proto/envelope.ts";
 import { Deframer, type RequestSink } from "./request_deframer.ts";
 import { type DirectRead, readFromHandle } from "./request_frames.ts";
+import { ServerStream } from "./http2/server_stream.ts";
 
 /** A server call that receives a stream of messages. */
 export type ReadableCall =
@@ -115,10 +116,13 @@ class StreamReader implements RequestReader {
 
   /** Reads on from the stream's handle where it can, and from the stream. */
   start(): void {
-    this.#direct = readFromHandle(this.#stream, {
-      deframer: this.#deframer,
-      paused: () => this.#paused,
-    });
+    // The own HTTP/2 hands DATA over straight from the socket's read: no handle to read.
+    this.#direct = this.#stream instanceof ServerStream
+      ? undefined
+      : readFromHandle(this.#stream, {
+        deframer: this.#deframer,
+        paused: () => this.#paused,
+      });
     this.#stream.on("end", () => {
       if (this.#direct?.holdsEnd() !== true) this.#deframer.end();
     });
