@@ -110,7 +110,9 @@ class SqrtCall implements RequestSink {
   message(span: Readonly<MessageSpan>): void {
     if (this.#finished) return;
     try {
-      this.#take(decodeRequest(readSqrtNumber, span));
+      const number = decodeRequest(readSqrtNumber, span);
+      if (this.#faults === undefined) this.#answer(number);
+      else this.#take(number);
     } catch (cause) {
       this.#markFinished();
       this.#replies.fail(this.#context.requestFailure("Sqrt", cause));
@@ -205,12 +207,13 @@ class SqrtCall implements RequestSink {
 
   #answer(number: number): void {
     const position = ++this.#position;
-    const { logger, messageLogger } = this.#context;
-    messageLogger?.info(`Recv Data:${number}`);
+    this.#context.messageLogger?.info(`Recv Data:${number}`);
     const replies = this.#replies;
     if (Number.isNaN(number) || number < 0) {
       this.#markFinished();
-      logger?.warn(`Sqrt refused message ${position}: ${number}`);
+      this.#context.logger?.warn(
+        `Sqrt refused message ${position}: ${number}`,
+      );
       replies.fail(
         status(
           grpc.status.INVALID_ARGUMENT,
