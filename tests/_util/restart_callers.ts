@@ -296,10 +296,11 @@ export function outageFigures(
 const BACK_SLACK_MS = 500;
 /**
  * How grpc-js ends a call whose connection broke under a write: `INTERNAL`, as it does on
- * Node.
+ * Node. Deno 2.9.4's `node:http2` words the `EPIPE` of a write after the peer's FIN as Node's
+ * `net` does: "This socket has been ended by the other party".
  */
 const GRPC_JS_WRITE_FAILED =
-  /^Received RST_STREAM with code 2 triggered by internal client error: write (EPIPE|ECONNRESET)/;
+  /^Received RST_STREAM with code 2 triggered by internal client error: (write (EPIPE|ECONNRESET)|This socket has been ended by the other party)/;
 /**
  * How long after the stopped process has exited a call may start and still be on the dead
  * connection: the client has not heard of its end yet.
