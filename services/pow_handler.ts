@@ -192,15 +192,13 @@ export function powHandler(
     if (logger !== undefined) markStarted(call);
     logStart("Pow", call);
     const replies = new ReplyWriter(call, powReplyBytes, probe);
-    const planned = context.faults === undefined
-      ? undefined
-      : callFaults(context.faults, () => ({
-        method: "Pow",
-        call,
-        name: `Pow(${call.request.number})`,
-        logger,
-        refuse: (failure) => replies.fail(failure),
-      }));
+    const planned = callFaults(context.faults, () => ({
+      method: "Pow",
+      call,
+      name: `Pow(${call.request.number})`,
+      logger,
+      refuse: (failure) => replies.fail(failure),
+    }));
     // Refused already: its fault headers are malformed.
     if (planned === false) return;
     const faults = planned;

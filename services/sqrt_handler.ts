@@ -275,15 +275,13 @@ export function sqrtHandler(
   function handleSqrt(call: SqrtCallStream): void {
     logStart("Sqrt", call);
     const replies = new ReplyWriter(call, sqrtReplyBytes, probe);
-    const planned = context.faults === undefined
-      ? undefined
-      : callFaults(context.faults, () => ({
-        method: "Sqrt",
-        call,
-        name: "Sqrt",
-        logger,
-        refuse: (failure) => replies.fail(failure),
-      }));
+    const planned = callFaults(context.faults, () => ({
+      method: "Sqrt",
+      call,
+      name: "Sqrt",
+      logger,
+      refuse: (failure) => replies.fail(failure),
+    }));
     // Refused already: its fault headers are malformed.
     if (planned === false) return;
     new SqrtCall(context, { call, replies, faults: planned }).start();

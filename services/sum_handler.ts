@@ -240,15 +240,13 @@ export function sumHandler(
     callback: grpc.sendUnaryData<SumReply>,
   ): void {
     logStart("Sum", call);
-    const planned = context.faults === undefined
-      ? undefined
-      : callFaults(context.faults, () => ({
-        method: "Sum",
-        call,
-        name: "Sum",
-        logger,
-        refuse: (failure) => callback(failure),
-      }));
+    const planned = callFaults(context.faults, () => ({
+      method: "Sum",
+      call,
+      name: "Sum",
+      logger,
+      refuse: (failure) => callback(failure),
+    }));
     // Refused already: its fault headers are malformed.
     if (planned === false) return;
     new SumCall(context, { call, callback, faults: planned }).start();
