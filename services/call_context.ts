@@ -7,6 +7,7 @@
  */
 import * as grpc from "../internals/npm/grpc_js.ts";
 import { atTurnEnd } from "./turn_end.ts";
+import { RunningCalls } from "./running_calls.ts";
 import { INT64_MAX, INT64_MIN } from "../proto/limits.ts";
 import type { FaultSwitch } from "./fault_plan.ts";
 import type { MessageSpan } from "./request_reader.ts";
@@ -29,7 +30,7 @@ export interface CallContext {
    * How to end each streaming call in flight with a status of the server's choosing, and the
    * call's name for the line that says so.
    */
-  readonly running: Map<(failure: grpc.StatusObject) => void, string>;
+  readonly running: RunningCalls;
   /** Logs a call's start, for `logMessages: false`. */
   logStart(method: string, call: { getPeer(): string }): void;
   /** Logs a fault inside the server; the status to end the call with. */
@@ -111,7 +112,7 @@ export function createCallContext(options: CallContextOptions): CallContext {
     logger,
     messageLogger,
     callLogger,
-    running: new Map(),
+    running: new RunningCalls(),
     logStart,
     internalError,
     requestFailure,

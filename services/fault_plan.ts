@@ -17,6 +17,7 @@ import type { CallRecorder } from "../telemetry/call_recorder.ts";
 import { serverCallRecorder } from "./telemetry.ts";
 import type { CheckedRule, FaultMethod } from "./fault_rules.ts";
 import type { ServerLogger } from "./server_logger.ts";
+import type { RunningCalls } from "./running_calls.ts";
 
 /** What a call carries that a planner reads: its request metadata. */
 export interface FaultCall {
@@ -297,9 +298,6 @@ export function canceller(call: object): string {
   return cutByFault(call) ? "a fault that cut the connection" : "the client";
 }
 
-/** Where a handler keeps the calls a shutdown must end: `CallContext.running`. */
-type RunningCalls = Map<(failure: grpc.StatusObject) => void, string>;
-
 /** How {@linkcode endByFault} ends a call, and where a shutdown finds it meanwhile. */
 export interface FaultEnd extends FaultTarget {
   /** What {@linkcode CallFaults.progress} returned. */
@@ -325,8 +323,8 @@ export function endByFault(faults: CallFaults, target: FaultEnd): void {
     faults.stop();
     fail(failure);
   }
-  running.set(endedByShutdown, target.name);
+  const place = running.add(endedByShutdown, target.name);
   faults.end(ending, target).catch((cause: unknown) => {
     fail(status(grpc.status.INTERNAL, `Fault failed: ${String(cause)}`));
-  }).finally(() => running.delete(endedByShutdown));
+  }).finally(() => running.delete(place, endedByShutdown));
 }

@@ -85,7 +85,7 @@ export function createHandlers(settings: HandlerSettings): StreamHandlers {
       grpc.status.UNAVAILABLE,
       "Server shut down before the call finished",
     );
-    for (const [end, name] of [...running]) {
+    for (const { end, name } of running.list()) {
       try {
         logger?.warn(`${name} ended by the server's shutdown: UNAVAILABLE`);
       } catch {

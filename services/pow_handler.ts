@@ -212,9 +212,9 @@ export function powHandler(
       faults?.stop();
       replies.fail(failure);
     }
-    running.set(end, `Pow(${request.number})`);
+    const place = running.add(end, "Pow", request.number);
     function failPow(cause: unknown): void {
-      running.delete(end);
+      running.delete(place, end);
       if (!powers.ended) replies.fail(internalError("Pow", cause));
     }
     let waiting: Promise<void> | undefined;
@@ -228,10 +228,10 @@ export function powHandler(
       return;
     }
     if (waiting === undefined) {
-      running.delete(end);
+      running.delete(place, end);
       return;
     }
-    waiting.then(() => running.delete(end), failPow);
+    waiting.then(() => running.delete(place, end), failPow);
   }
 
   return handlePow;

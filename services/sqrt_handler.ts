@@ -55,6 +55,8 @@ class SqrtCall implements RequestSink {
   /** Whether reading waits for the faults' queue to shrink. */
   #queuePaused = false;
   #requestsEnded = false;
+  /** Its place among the running calls. */
+  #place = -1;
 
   /** Ends the call from outside, as the server's shutdown does: its key in `running`. */
   readonly stop = (failure: grpc.StatusObject): void => {
@@ -79,7 +81,7 @@ class SqrtCall implements RequestSink {
 
   start(): void {
     const call = this.#call;
-    this.#context.running.set(this.stop, "Sqrt");
+    this.#place = this.#context.running.add(this.stop, "Sqrt");
     // Ended before any request: nothing to read.
     if (this.#faults !== undefined && this.#faulted()) return;
     this.#reader = openRequestReader(call, this);
@@ -142,7 +144,7 @@ class SqrtCall implements RequestSink {
   #markFinished(): void {
     this.#finished = true;
     this.#faults?.stop();
-    this.#context.running.delete(this.stop);
+    this.#context.running.delete(this.#place, this.stop);
   }
 
   /** Whether a fault ends the call once {@linkcode SqrtCall.#position} numbers are answered. */
@@ -152,7 +154,7 @@ class SqrtCall implements RequestSink {
     if (ending === undefined) return false;
     this.#finished = true;
     const { running } = this.#context;
-    running.delete(this.stop);
+    running.delete(this.#place, this.stop);
     const replies = this.#replies;
     endByFault(faults, {
       ending,

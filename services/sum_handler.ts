@@ -48,6 +48,8 @@ class SumCall implements RequestSink {
   #answered = false;
   /** Requests read so far, for the faults' `after`. */
   #read = 0;
+  /** Its place among the running calls. */
+  #place = -1;
 
   /** Ends the call with `failure` (or a reply), unless it has ended: its key in `running`. */
   readonly finish = (
@@ -56,7 +58,7 @@ class SumCall implements RequestSink {
   ): void => {
     if (this.#finished) return;
     this.#finished = true;
-    this.#context.running.delete(this.finish);
+    this.#context.running.delete(this.#place, this.finish);
     this.#answer(failure, reply);
   };
 
@@ -77,7 +79,7 @@ class SumCall implements RequestSink {
   start(): void {
     const call = this.#call;
     const { running, logger } = this.#context;
-    running.set(this.finish, "Sum");
+    this.#place = running.add(this.finish, "Sum");
     if (this.#faults !== undefined && this.#faulted()) {
       // Ended before any request: the reader is not needed.
       call.on("error", ignore);
@@ -96,7 +98,7 @@ class SumCall implements RequestSink {
     }
     call.on("cancelled", () =>
       guarded(() => {
-        running.delete(this.finish);
+        running.delete(this.#place, this.finish);
         if (this.#finished) return;
         this.#finished = true;
         this.#answered = true;
@@ -190,7 +192,7 @@ class SumCall implements RequestSink {
     if (ending === undefined) return false;
     this.#finished = true;
     const { running } = this.#context;
-    running.delete(this.finish);
+    running.delete(this.#place, this.finish);
     endByFault(faults, {
       ending,
       call: this.#call,

@@ -159,8 +159,8 @@ export class Http2Connection extends EventEmitter
     return this.socket.destroyed;
   }
 
-  /** The open streams. */
-  streams(): IterableIterator<ServerStream> {
+  /** The open streams: a copy, which closing them does not change. */
+  streams(): ServerStream[] {
     return this.#streams.values();
   }
 
@@ -419,7 +419,7 @@ export class Http2Connection extends EventEmitter
     });
     this.#output.schedule();
     this.#phase.opened();
-    for (const stream of [...this.#streams.values()]) {
+    for (const stream of this.#streams.values()) {
       if (stream.queue.length > 0) this.pump(stream);
     }
   }

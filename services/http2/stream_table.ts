@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { StreamMap } from "../../proto/http2/stream_map.ts";
 import type { ServerStream } from "./server_stream.ts";
 
 /**
@@ -45,7 +46,7 @@ export type HeadersTarget =
  * ```
  */
 export class StreamTable {
-  readonly #streams = new Map<number, ServerStream>();
+  readonly #streams = new StreamMap<ServerStream>();
   #lastStream = 0;
   /** What the connection has received and not yet given back to the peer. */
   #connectionUnacknowledged = 0;
@@ -70,8 +71,8 @@ export class StreamTable {
     return this.#streams.get(id);
   }
 
-  /** The open streams. */
-  values(): IterableIterator<ServerStream> {
+  /** The open streams: a copy, which closing them does not change. */
+  values(): ServerStream[] {
     return this.#streams.values();
   }
 
