@@ -29,6 +29,19 @@ const slots = new Map<number, Slot>();
 /** The index of the slot started last. */
 let latestIndex = -Infinity;
 
+/**
+ * Starts slot `index`'s timer. Made here, not in {@linkcode atDeadline}: a closure there would
+ * share its scope with the first call's `expire`, and the timer would keep that call alive.
+ */
+function startSlot(index: number, now: number): Slot {
+  const expirations = new Set<() => void>();
+  const timer = setTimeout(() => {
+    slots.delete(index);
+    for (const each of expirations) each();
+  }, index * SLOT_MS - now);
+  return { timer, expirations };
+}
+
 function clearSlot(index: number, slot: Slot): void {
   clearTimeout(slot.timer);
   slots.delete(index);
@@ -46,12 +59,7 @@ export function atDeadline(timeoutMs: number, expire: () => void): () => void {
   const index = Math.ceil((now + Math.max(0, timeoutMs)) / SLOT_MS);
   let slot = slots.get(index);
   if (slot === undefined) {
-    const expirations = new Set<() => void>();
-    const timer = setTimeout(() => {
-      slots.delete(index);
-      for (const each of expirations) each();
-    }, index * SLOT_MS - now);
-    slot = { timer, expirations };
+    slot = startSlot(index, now);
     slots.set(index, slot);
     const latest = slots.get(latestIndex);
     if (latest !== undefined && latest.expirations.size === 0) {

@@ -361,7 +361,7 @@ export class ClientConnection extends EventEmitter {
       if ("code" in taken) return this.#fail(taken);
       this.#output.peerMaxFrame = this.#settings.maxFrame;
       if (taken.windowDelta === 0) continue;
-      for (const [, stream] of this.#streams.opened()) {
+      for (const stream of this.#streams.opened()) {
         stream.sendWindow += taken.windowDelta;
         if (stream.sendWindow > MAX_WINDOW) {
           return this.#fail({
@@ -404,7 +404,8 @@ export class ClientConnection extends EventEmitter {
       return;
     }
     // Streams past the last one the server serves, and those never sent, were not processed.
-    for (const [id, stream] of this.#streams.opened()) {
+    for (const stream of this.#streams.opened()) {
+      const id = stream.id!;
       if (id <= frame.lastStream) continue;
       this.#streams.delete(id);
       this.#output.forget(stream);

@@ -33,8 +33,13 @@ export class ClientOutput extends TurnWrites {
   /** The server's SETTINGS_MAX_FRAME_SIZE. */
   peerMaxFrame: number = DEFAULT_MAX_FRAME_SIZE;
   #sendWindow = DEFAULT_WINDOW;
-  /** Streams with request bytes (or their end) queued and not yet framed. */
-  readonly #sending = new Set<ClientStream>();
+  /**
+   * Streams with request bytes (or their end) queued and not yet framed. A new `Set` replaces
+   * it each time it empties, so that its table does not live long enough to reach V8's old
+   * generation, where each rehash would leave a table that keeps every stream it held alive
+   * past the young collections (see `proto/http2/stream_map.ts`).
+   */
+  #sending = new Set<ClientStream>();
 
   /** Frames each stream's queued bytes first, unless the server is not reading. */
   protected override beforeWrite(): void {
@@ -150,5 +155,6 @@ export class ClientOutput extends TurnWrites {
       // A writer waiting for room may queue more now, which this loop then frames too.
       stream.framed();
     }
+    if (this.#sending.size === 0) this.#sending = new Set();
   }
 }

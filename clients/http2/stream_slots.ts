@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { StreamMap } from "../../proto/http2/stream_map.ts";
 import type { ClientStream } from "./client_stream.ts";
 
 /** The largest stream identifier. */
@@ -21,7 +22,7 @@ const MAX_STREAM_ID = 2 ** 31 - 1;
  * ```
  */
 export class StreamSlots {
-  readonly #open = new Map<number, ClientStream>();
+  readonly #open = new StreamMap<ClientStream>();
   #waiting: ClientStream[] = [];
   #nextId = 1;
 
@@ -45,9 +46,9 @@ export class StreamSlots {
     return this.#open.get(id);
   }
 
-  /** The open streams, by identifier. */
-  opened(): MapIterator<[number, ClientStream]> {
-    return this.#open.entries();
+  /** The open streams: a copy, which closing them does not change. */
+  opened(): ClientStream[] {
+    return this.#open.values();
   }
 
   /**

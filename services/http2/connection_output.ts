@@ -48,7 +48,7 @@ export class ConnectionOutput extends TurnWrites {
   readonly #written: () => void;
   #sendWindow = DEFAULT_WINDOW;
   /** Streams with bytes queued and no connection window (or socket) to send them. */
-  readonly #waiting = new Set<ServerStream>();
+  #waiting = new Set<ServerStream>();
   /** Where header blocks are encoded, grown when one does not fit. */
   #blockBuffer = new Uint8Array(4_096);
   #doneCallbacks: ((error?: Error | null) => void)[] = [];
@@ -243,6 +243,10 @@ export class ConnectionOutput extends TurnWrites {
       this.#waiting.delete(stream);
       if (!stream.closed) this.pump(stream);
     }
+    // A new `Set` each time it empties: its table never reaches V8's old generation, where
+    // each rehash would leave a table that keeps every stream it held alive past the young
+    // collections (see `proto/http2/stream_map.ts`).
+    if (this.#waiting.size === 0) this.#waiting = new Set();
   }
 
   #completed(done: (error?: Error | null) => void): void {
