@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { FORBIDDEN_VALUE } from "./header_objects.ts";
 import {
   fieldSize,
   type HeaderField,
@@ -159,6 +160,12 @@ export type DecodedBlock =
     readonly fields: HeaderField[];
     /** The list's size as SETTINGS_MAX_HEADER_LIST_SIZE counts it. */
     readonly listBytes: number;
+    /**
+     * Whether a value holds NUL, CR or LF, which make a field malformed in HTTP/2 (RFC 9113
+     * §8.2.1). Each value is checked once, as it is decoded from a literal: a field from the
+     * tables is the same one each time.
+     */
+    readonly forbiddenValues: boolean;
   }
   | {
     /** The list is larger than `maxListBytes`. */
@@ -195,6 +202,8 @@ export class HpackDecoder {
   #maxSize: number;
   #limit: number;
   #maxListBytes: number;
+  /** The dynamic table's entries whose value is forbidden; none from a well-behaved peer. */
+  #forbidden: Set<HeaderField> | undefined = undefined;
   /** The first decoding error: the table is out of step with the peer's from then on. */
   #failure: RangeError | undefined;
   /** The block being decoded, and where in it the next octet is. */
@@ -275,6 +284,7 @@ export class HpackDecoder {
     let fields: HeaderField[] | undefined = [];
     let listBytes = 0;
     let updatesAllowed = true;
+    let forbiddenValues = false;
     while (this.#position < block.length) {
       const first = block[this.#position]!;
       let field: HeaderField;
@@ -283,6 +293,7 @@ export class HpackDecoder {
         const index = this.#integer(7);
         if (index === 0) throw new RangeError("Header index 0 is not allowed");
         field = this.#field(index);
+        if (this.#forbidden?.has(field)) forbiddenValues = true;
       } else if ((first & 0xe0) === 0x20) {
         // Dynamic table size update: only at the start of a block (RFC 7541 section 4.2),
         // where several may follow one another.
@@ -306,7 +317,15 @@ export class HpackDecoder {
           ? this.#string()
           : this.#field(nameIndex)[0];
         field = [name, this.#string()];
-        if (indexing) this.#add(field);
+        const forbidden = FORBIDDEN_VALUE.test(field[1]);
+        if (forbidden) forbiddenValues = true;
+        if (indexing) {
+          this.#add(field);
+          // Kept only while the table holds it (a field larger than the table is not added).
+          if (forbidden && this.#entries[0] === field) {
+            (this.#forbidden ??= new Set()).add(field);
+          }
+        }
       }
       updatesAllowed = false;
       listBytes += fieldSize(field);
@@ -316,7 +335,7 @@ export class HpackDecoder {
     }
     return fields === undefined
       ? { oversized: true, listBytes }
-      : { oversized: false, fields, listBytes };
+      : { oversized: false, fields, listBytes, forbiddenValues };
   }
 
   /** Reads an integer with a `prefix`-bit prefix (RFC 7541 section 5.1). */
@@ -386,6 +405,7 @@ export class HpackDecoder {
     while (this.#size + room > this.#maxSize && this.#entries.length > 0) {
       const oldest = this.#entries.pop()!;
       this.#size -= fieldSize(oldest);
+      this.#forbidden?.delete(oldest);
     }
   }
 }

@@ -54,9 +54,14 @@ export type RequestHeaders =
  * repeated field's values joined with `, ` (`cookie` with `; `, `set-cookie` kept as a list).
  *
  * @param fields The decoded fields, in order.
+ * @param forbiddenValues Whether the decoder found a value with NUL, CR or LF among them:
+ * then the first such field is named in the reason.
  * @returns The headers, or why they make a malformed request.
  */
-export function requestHeaders(fields: readonly Field[]): RequestHeaders {
+export function requestHeaders(
+  fields: readonly Field[],
+  forbiddenValues: boolean,
+): RequestHeaders {
   const headers = new RequestHeaderObject() as Record<
     string,
     string | string[]
@@ -90,9 +95,11 @@ export function requestHeaders(fields: readonly Field[]): RequestHeaders {
     }
     joinField(headers, field);
   }
-  for (let index = 0; index < fields.length; index++) {
-    if (FORBIDDEN_VALUE.test(fields[index]![1])) {
-      return malformed(`Invalid value in field: ${fields[index]![0]}`);
+  if (forbiddenValues) {
+    for (let index = 0; index < fields.length; index++) {
+      if (FORBIDDEN_VALUE.test(fields[index]![1])) {
+        return malformed(`Invalid value in field: ${fields[index]![0]}`);
+      }
     }
   }
   const method = headers[":method"];

@@ -76,7 +76,7 @@ export class RequestBlocks {
         },
       };
     }
-    const request = requestHeaders(decoded.fields);
+    const request = requestHeaders(decoded.fields, decoded.forbiddenValues);
     return request.ok
       ? { kind: "request", headers: request.headers }
       : { kind: "malformed", reason: request.reason };

@@ -332,6 +332,7 @@ Deno.test("HpackDecoder reports a list past maxListBytes and keeps its table in 
           oversized: false,
           fields: [[":method", "GET"], [":method", "GET"]],
           listBytes: 84,
+          forbiddenValues: false,
         },
       );
       assert.deepEqual(
@@ -373,6 +374,57 @@ Deno.test("HpackDecoder reports a list past maxListBytes and keeps its table in 
       assert.equal(decoder.tableLength, 3);
     },
   );
+});
+
+/** A literal field with incremental indexing and a new name (RFC 7541 section 6.2.1). */
+function indexedLiteral(name: string, value: string): number[] {
+  const bytes = new TextEncoder();
+  return [
+    0x40,
+    name.length,
+    ...bytes.encode(name),
+    value.length,
+    ...bytes.encode(value),
+  ];
+}
+
+Deno.test("HpackDecoder says whether a value holds NUL, CR or LF, each checked once", async (t) => {
+  function forbidden(decoded: DecodedBlock): boolean {
+    assert.equal(decoded.oversized, false);
+    return (decoded as { forbiddenValues: boolean }).forbiddenValues;
+  }
+  await t.step("a clean block, from the tables and from literals", () => {
+    const decoder = new HpackDecoder();
+    assert.equal(forbidden(decoder.decode(hex("82 86 84"))), false);
+    assert.equal(
+      forbidden(decoder.decode(Uint8Array.of(...indexedLiteral("a", "b")))),
+      false,
+    );
+    assert.equal(forbidden(decoder.decode(hex("be"))), false);
+  });
+  for (const [name, value] of [["LF", "x\ny"], ["CR", "x\r"], ["NUL", "\0"]]) {
+    await t.step(`a literal with ${name}, then the table entry it made`, () => {
+      const decoder = new HpackDecoder();
+      assert.equal(
+        forbidden(
+          decoder.decode(Uint8Array.of(0x82, ...indexedLiteral("a", value!))),
+        ),
+        true,
+      );
+      // The entry, referred to by index in the next block, is still forbidden.
+      assert.equal(forbidden(decoder.decode(hex("82 be"))), true);
+      assert.equal(forbidden(decoder.decode(hex("82"))), false);
+    });
+  }
+  await t.step("an evicted forbidden entry leaves clean ones behind it", () => {
+    const decoder = new HpackDecoder({ maxTableBytes: 70 });
+    decoder.decode(Uint8Array.of(...indexedLiteral("a", "x\n")));
+    // 32 + 1 + 2 = 35 octets each: the second fits beside the first, the third evicts it.
+    decoder.decode(Uint8Array.of(...indexedLiteral("b", "ok")));
+    decoder.decode(Uint8Array.of(...indexedLiteral("c", "ok")));
+    assert.equal(decoder.tableLength, 2);
+    assert.equal(forbidden(decoder.decode(hex("be bf"))), false);
+  });
 });
 
 Deno.test("HpackDecoder refuses every block after an error, and bad limits", async (t) => {
