@@ -330,7 +330,7 @@ export class ClientConnection extends EventEmitter {
     }
     const stream = this.#streams.get(frame.stream);
     if (stream === undefined) return this.#checkKnown(frame.stream);
-    if (response.kind === "oversized") {
+    if (response.kind !== "headers") {
       return this.#resetByUs(stream, ErrorCode.PROTOCOL_ERROR, response);
     }
     stream.receivedHeaders(response.headers, frame.endStream);

@@ -7,7 +7,10 @@
  * @module
  */
 import type http2 from "node:http2";
-import { joinField } from "../../proto/http2/header_objects.ts";
+import {
+  FORBIDDEN_VALUE,
+  joinField,
+} from "../../proto/http2/header_objects.ts";
 import { HpackDecoder } from "../../proto/http2/hpack_decoder.ts";
 
 /** The largest response header list taken, as `node:http2`'s default. */
@@ -17,7 +20,12 @@ export const MAX_HEADER_LIST = 65_536;
 export type DecodedResponse =
   | { kind: "headers"; headers: http2.IncomingHttpHeaders }
   /** A header list past {@linkcode MAX_HEADER_LIST}: its stream is reset. */
-  | { kind: "oversized"; error: Error };
+  | { kind: "oversized"; error: Error }
+  /**
+   * A value with NUL, CR or LF, which make a response malformed (RFC 9113 §8.2.1): its
+   * stream is reset, as `node:http2` resets it.
+   */
+  | { kind: "malformed"; error: Error };
 
 /**
  * One connection's response blocks.
@@ -46,6 +54,15 @@ export class ResponseBlocks {
         error: new Error(
           `Response header list too large: ${decoded.listBytes} bytes, limit ${MAX_HEADER_LIST}`,
         ),
+      };
+    }
+    if (decoded.forbiddenValues) {
+      const [name] = decoded.fields.find(([, value]) =>
+        FORBIDDEN_VALUE.test(value)
+      )!;
+      return {
+        kind: "malformed",
+        error: new Error(`Invalid value in response header: ${name}`),
       };
     }
     const headers: Record<string, string | string[]> = {};

@@ -83,6 +83,22 @@ Deno.test("createClient() ends its connection to a server that breaks HTTP/2, sa
   );
 });
 
+Deno.test("createClient() resets a stream whose response has a value with a line feed", async () => {
+  const { error, seen } = await against("newline-value", async (address) => {
+    using client = ownClient(address);
+    try {
+      return await client.sum([1, 2]);
+    } finally {
+      // The connection stays a while: its reset goes before the client closes it.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  });
+  strictEqual(error.codeName, "INTERNAL", String(error));
+  match(error.details, /Invalid value in response header: x-bad/);
+  deepStrictEqual(Object.values(seen.resets), [[PROTOCOL_ERROR]]);
+  deepStrictEqual(seen.goaways, []);
+});
+
 Deno.test("createClient() resets a stream whose server sends past its window", async () => {
   const { error, seen } = await against("window-overflow", async (address) => {
     using client = ownClient(address);
