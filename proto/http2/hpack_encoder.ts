@@ -194,6 +194,43 @@ export function encodeHeaderBlock(fields: Iterable<HeaderField>): Uint8Array {
   return block;
 }
 
+/** The blocks of frozen field lists, by list. */
+const frozenBlocks = new WeakMap<readonly HeaderField[], Uint8Array>();
+
+/**
+ * The header block of a frozen field list (such as `fieldsOf` gives for a frozen headers
+ * object: a server's usual response headers and `OK` trailers), encoded the first time only.
+ * The encoder keeps no dynamic table, so the block is the same on every connection.
+ *
+ * @param fields A frozen list of fields.
+ * @returns Its block, shared: not to be changed.
+ * @throws {TypeError} When `fields` is not frozen: a list that may change cannot be kept.
+ * @throws {RangeError} When a name or value holds a character HTTP/2 does not allow.
+ *
+ * @example
+ * ```ts
+ * import { encodeFrozenHeaderBlock } from "./hpack_encoder.ts";
+ *
+ * const trailers = Object.freeze([["grpc-status", "0"]] as const);
+ * console.log(encodeFrozenHeaderBlock(trailers) === encodeFrozenHeaderBlock(trailers)); // true
+ * ```
+ */
+export function encodeFrozenHeaderBlock(
+  fields: readonly HeaderField[],
+): Uint8Array {
+  let block = frozenBlocks.get(fields);
+  if (block === undefined) {
+    if (!Object.isFrozen(fields)) {
+      throw new TypeError(
+        "Header fields are not frozen: their block cannot be kept",
+      );
+    }
+    block = encodeHeaderBlock(fields);
+    frozenBlocks.set(fields, block);
+  }
+  return block;
+}
+
 /**
  * Encodes one header block of a response or of trailers into `target` from its start, as a
  * connection does into the payload of the HEADERS frame it builds (`target` a view past the

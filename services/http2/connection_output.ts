@@ -21,7 +21,7 @@ import {
 } from "../../proto/http2/frames.ts";
 import type { Field } from "./header_fields.ts";
 import {
-  encodeHeaderBlock,
+  encodeFrozenHeaderBlock,
   encodeHeaderBlockInto,
 } from "../../proto/http2/hpack_encoder.ts";
 import type { ServerStream } from "./server_stream.ts";
@@ -157,7 +157,7 @@ export class ConnectionOutput extends TurnWrites {
   }
 
   #encode(fields: readonly Field[]): Uint8Array {
-    if (Object.isFrozen(fields)) return frozenBlockOf(fields);
+    if (Object.isFrozen(fields)) return encodeFrozenHeaderBlock(fields);
     for (;;) {
       try {
         const length = encodeHeaderBlockInto(fields, this.#blockBuffer);
@@ -259,20 +259,4 @@ export class ConnectionOutput extends TurnWrites {
     }
     this.#doneCallbacks.push(done);
   }
-}
-
-/**
- * The header blocks of frozen field lists (`fieldsOf` gives one for a frozen headers object,
- * such as the usual response headers and `OK` trailers of every call): the encoder keeps no
- * table, so such a list's block is the same on every connection, encoded once.
- */
-const frozenBlocks = new WeakMap<readonly Field[], Uint8Array>();
-
-function frozenBlockOf(fields: readonly Field[]): Uint8Array {
-  let block = frozenBlocks.get(fields);
-  if (block === undefined) {
-    block = encodeHeaderBlock(fields);
-    frozenBlocks.set(fields, block);
-  }
-  return block;
 }

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { HpackDecoder } from "../../proto/http2/hpack_decoder.ts";
 import {
+  encodeFrozenHeaderBlock,
   encodeHeaderBlock,
   encodeHeaderBlockInto,
   type HeaderField,
@@ -154,4 +155,24 @@ Deno.test("encodeHeaderBlock's blocks decode back through HpackDecoder on one co
   }
   // Nothing was indexed: the peer's table is as empty as at the start.
   assert.equal(decoder.tableLength, 0);
+});
+
+Deno.test("encodeFrozenHeaderBlock() encodes a frozen list once and refuses one that may change", async (t) => {
+  await t.step("the same block each time, which decodes back", () => {
+    const fields = Object.freeze([
+      Object.freeze([":status", "200"] as const),
+      Object.freeze(["content-type", "application/grpc+proto"] as const),
+    ]);
+    const block = encodeFrozenHeaderBlock(fields);
+    assert.equal(encodeFrozenHeaderBlock(fields), block);
+    assert.deepEqual(block, encodeHeaderBlock(fields));
+    const decoded = new HpackDecoder().decode(block);
+    assert.deepEqual(decoded.oversized ? [] : decoded.fields, fields);
+  });
+  await t.step("a TypeError for a list that is not frozen", () => {
+    assert.throws(
+      () => encodeFrozenHeaderBlock([["grpc-status", "0"]]),
+      TypeError,
+    );
+  });
 });
