@@ -13,14 +13,15 @@
  * @module
  */
 
-/** The slots a map starts with: a power of two. */
-const INITIAL_SLOTS = 64;
+/** Bits of the slot count a map starts with. */
+const INITIAL_BITS = 6;
 
 /**
  * Streams by identifier: open addressing with linear probing, at most half full, removal by
- * backward shift (no tombstones, so no rehash but growth). Stream identifiers of one side are
- * all odd or all even and rise one after another, so `id >>> 1` spreads a connection's open
- * streams over consecutive slots.
+ * backward shift (no tombstones, so no rehash but growth). A stream's slot is a
+ * multiply-shift hash of its identifier with a random odd multiplier of the map's own: a
+ * peer picks its stream identifiers, and with a hash it could predict it could put every
+ * stream in one run of slots, making each frame's lookup walk all of them.
  *
  * @typeParam V The stream.
  *
@@ -35,9 +36,12 @@ const INITIAL_SLOTS = 64;
  */
 export class StreamMap<V> {
   /** The identifier in each slot; 0 for an empty slot (no stream has identifier 0). */
-  #ids = new Int32Array(INITIAL_SLOTS);
-  #values: (V | undefined)[] = new Array(INITIAL_SLOTS).fill(undefined);
-  #mask = INITIAL_SLOTS - 1;
+  #ids = new Int32Array(1 << INITIAL_BITS);
+  #values: (V | undefined)[] = new Array(1 << INITIAL_BITS).fill(undefined);
+  #mask = (1 << INITIAL_BITS) - 1;
+  /** 32 less the bits of the slot count: the hash's top bits pick the slot. */
+  #shift = 32 - INITIAL_BITS;
+  readonly #multiplier = crypto.getRandomValues(new Uint32Array(1))[0]! | 1;
   #size = 0;
 
   /** How many streams it holds. */
@@ -54,7 +58,7 @@ export class StreamMap<V> {
   get(id: number): V | undefined {
     const ids = this.#ids;
     const mask = this.#mask;
-    for (let slot = (id >>> 1) & mask;; slot = (slot + 1) & mask) {
+    for (let slot = this.#home(id);; slot = (slot + 1) & mask) {
       const held = ids[slot];
       if (held === id) return this.#values[slot];
       if (held === 0) return undefined;
@@ -75,7 +79,7 @@ export class StreamMap<V> {
     if ((this.#size + 1) * 2 > this.#ids.length) this.#grow();
     const ids = this.#ids;
     const mask = this.#mask;
-    let slot = (id >>> 1) & mask;
+    let slot = this.#home(id);
     while (ids[slot] !== 0 && ids[slot] !== id) slot = (slot + 1) & mask;
     if (ids[slot] === 0) this.#size++;
     ids[slot] = id;
@@ -92,7 +96,7 @@ export class StreamMap<V> {
     const ids = this.#ids;
     const values = this.#values;
     const mask = this.#mask;
-    let slot = (id >>> 1) & mask;
+    let slot = this.#home(id);
     while (ids[slot] !== id) {
       if (ids[slot] === 0) return false;
       slot = (slot + 1) & mask;
@@ -105,7 +109,7 @@ export class StreamMap<V> {
       ids[next] !== 0;
       next = (next + 1) & mask
     ) {
-      const home = (ids[next]! >>> 1) & mask;
+      const home = this.#home(ids[next]!);
       const stays = empty < next
         ? home > empty && home <= next
         : home > empty || home <= next;
@@ -141,6 +145,11 @@ export class StreamMap<V> {
     this.#size = 0;
   }
 
+  /** The slot where `id`'s probe starts. */
+  #home(id: number): number {
+    return Math.imul(id, this.#multiplier) >>> this.#shift;
+  }
+
   #grow(): void {
     const oldIds = this.#ids;
     const oldValues = this.#values;
@@ -148,6 +157,7 @@ export class StreamMap<V> {
     this.#ids = new Int32Array(slots);
     this.#values = new Array(slots).fill(undefined);
     this.#mask = slots - 1;
+    this.#shift--;
     this.#size = 0;
     for (let slot = 0; slot < oldIds.length; slot++) {
       if (oldIds[slot] !== 0) this.set(oldIds[slot]!, oldValues[slot]!);
