@@ -58,7 +58,7 @@ class SqrtCall implements RequestSink {
   /** Its place among the running calls. */
   #place = -1;
 
-  /** Ends the call from outside, as the server's shutdown does: its key in `running`. */
+  /** Ends the call from outside, as the server's shutdown does: what `running` holds for it. */
   readonly stop = (failure: grpc.StatusObject): void => {
     if (this.#finished) return;
     this.#markFinished();

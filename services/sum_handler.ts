@@ -51,7 +51,7 @@ class SumCall implements RequestSink {
   /** Its place among the running calls. */
   #place = -1;
 
-  /** Ends the call with `failure` (or a reply), unless it has ended: its key in `running`. */
+  /** Ends the call with `failure` (or a reply), unless it has ended: what `running` holds for it. */
   readonly finish = (
     failure: grpc.StatusObject | null,
     reply?: SumReply,
