@@ -204,16 +204,14 @@ Deno.test("own HTTP/2 serves calls and keeps what it owes a hostile peer", async
       const { server } = await ownServer();
       await using _server = server;
       const seen = await runPeer(server, "newline-value");
-      if (!OWN) {
-        // nghttp2 takes a malformed request for a connection error.
-        deepStrictEqual(seen.goaways, [[1, ErrorCode.PROTOCOL_ERROR]]);
-        return;
-      }
       deepStrictEqual(seen.goaways, []);
-      deepStrictEqual(seen.resets, {
-        1: [ErrorCode.PROTOCOL_ERROR],
-        3: [ErrorCode.PROTOCOL_ERROR],
-      });
+      // Deno's node:http2 (the fallback) hands such a request on, which grpc-js then answers.
+      if (OWN) {
+        deepStrictEqual(seen.resets, {
+          1: [ErrorCode.PROTOCOL_ERROR],
+          3: [ErrorCode.PROTOCOL_ERROR],
+        });
+      }
       const answered = seen.calls["5"]!;
       strictEqual(answered.trailers?.["grpc-status"], "0");
       deepStrictEqual(answered.messages.map(powNumber), [1, 2, 4]);
