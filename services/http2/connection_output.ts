@@ -195,6 +195,8 @@ export class ConnectionOutput extends TurnWrites {
     const queue = stream.queue;
     if (this.socketBlocked || this.writer.length >= MAX_UNWRITTEN) {
       if (queue.length > 0) this.#waiting.add(stream);
+      // Nothing waits for a window: an end that `end()` asked for goes now, or never would.
+      else stream.drained();
       return;
     }
     let framed = false;
